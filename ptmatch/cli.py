@@ -1,0 +1,128 @@
+"""The `ptmatch` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ptmatch import default_instance_path
+from ptmatch.config import load_settings
+
+
+def _settings() -> dict:
+    return load_settings(default_instance_path())
+
+
+def _sessions(settings: dict):
+    from ptmatch.db import make_engine, make_session_factory
+
+    engine = make_engine(settings["DATABASE_URL"])
+    return engine, make_session_factory(engine)
+
+
+@click.group()
+def main() -> None:
+    """ptmatch: waitlist matching for psychotherapy practices."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the database to the newest schema (or REVISION)."""
+    from ptmatch.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings["DATABASE_URL"], revision)
+    click.echo("database is at " + revision)
+
+
+@main.command("init-db")
+def init_db() -> None:
+    """Alias of `db upgrade`."""
+    from ptmatch.migrate import upgrade
+
+    upgrade(_settings()["DATABASE_URL"])
+    click.echo("database is at head")
+
+
+@main.command("create-admin")
+@click.option("--email", prompt=True)
+@click.option("--name", default="Admin")
+@click.password_option()
+def create_admin(email: str, name: str, password: str) -> None:
+    """Create an admin account (2FA is set up at first login)."""
+    from ptmatch.db import utcnow
+    from ptmatch.domain import accounts
+    from ptmatch.domain.errors import InvalidInput
+    from ptmatch.models import Role
+
+    engine, sessions = _sessions(_settings())
+    with sessions() as session:
+        try:
+            accounts.create_user(session, utcnow(), email=email, password=password, role=Role.ADMIN,
+                                 display_name=name)
+        except InvalidInput as err:
+            raise click.ClickException(err.message) from err
+        session.commit()
+    click.echo("admin created; set up two-factor login at the first sign-in")
+
+
+@main.command("demo-data")
+@click.option("--if-empty", is_flag=True, help="Only load when the database has no users yet.")
+def demo_data(if_empty: bool) -> None:
+    """Load a small demo network and print its logins."""
+    from ptmatch import demo
+    from ptmatch.db import utcnow
+
+    engine, sessions = _sessions(_settings())
+    with sessions() as session:
+        if if_empty and demo.has_users(session):
+            click.echo("database already has users; demo data not loaded")
+            return
+        demo.load(session, utcnow())
+        session.commit()
+    click.echo(demo.logins_text())
+
+
+@main.command("demo-logins")
+def demo_logins() -> None:
+    """Print the demo logins again, with the current TOTP codes."""
+    from ptmatch import demo
+
+    click.echo(demo.logins_text(with_codes=True))
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+def serve(host: str, port: int) -> None:
+    """Development web server (use gunicorn with wsgi:app in production)."""
+    from werkzeug.serving import run_simple
+
+    from ptmatch import create_app
+
+    run_simple(host, port, create_app(), use_reloader=False, threaded=True)
+
+
+def _register_optional_commands() -> None:
+    """Areas add their commands in ptmatch/commands/*.py (each defines `register(main)`)."""
+    import importlib
+    import pkgutil
+
+    import ptmatch.commands as pkg
+
+    for info in pkgutil.iter_modules(pkg.__path__):
+        module = importlib.import_module(f"ptmatch.commands.{info.name}")
+        module.register(main)
+
+
+_register_optional_commands()
+
+if __name__ == "__main__":
+    sys.exit(main())

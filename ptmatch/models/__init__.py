@@ -1,0 +1,32 @@
+"""All models, imported here so metadata is complete for Alembic and create_all."""
+
+from ptmatch.models.audit import AuditEvent
+from ptmatch.models.bookings import Booking, BookingStatus
+from ptmatch.models.groups import EnrollmentStatus, GroupEnrollment, GroupProgram, GroupStatus
+from ptmatch.models.offers import Offer, OfferStatus
+from ptmatch.models.outbox import OutboxMessage, OutboxStatus
+from ptmatch.models.patients import (
+    Availability,
+    CallNote,
+    ClinicalNote,
+    Patient,
+    PatientClinical,
+    PatientStatus,
+    Preference,
+    RegisteredVia,
+)
+from ptmatch.models.postcodes import Postcode
+from ptmatch.models.practices import CalendarBlock, Practice, SecretariatAssignment, Therapist
+from ptmatch.models.slots import Modality, OfferMode, Slot, SlotKind, SlotStatus
+from ptmatch.models.users import STAFF_ROLES, RecoveryCode, Role, TokenPurpose, User, UserToken
+from ptmatch.models.waitlist import EntryStatus, RemovalReason, WaitlistEntry
+
+__all__ = [
+    "AuditEvent", "Availability", "Booking", "BookingStatus", "CalendarBlock", "CallNote",
+    "ClinicalNote", "EnrollmentStatus", "EntryStatus", "GroupEnrollment", "GroupProgram",
+    "GroupStatus", "Modality", "Offer", "OfferMode", "OfferStatus", "OutboxMessage",
+    "OutboxStatus", "Patient", "PatientClinical", "PatientStatus", "Postcode", "Practice",
+    "Preference", "RecoveryCode", "RegisteredVia", "RemovalReason", "Role", "STAFF_ROLES",
+    "SecretariatAssignment", "Slot", "SlotKind", "SlotStatus", "Therapist", "TokenPurpose",
+    "User", "UserToken", "WaitlistEntry",
+]

@@ -1,0 +1,153 @@
+"""Patients: identity and preferences, clinical intake (separate table), availability, notes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ptmatch.db import Base, UTCDateTime
+from ptmatch.models._types import enum_column
+from ptmatch.models.users import User
+
+
+class PatientStatus(enum.StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    BOOKED = "booked"
+    INACTIVE = "inactive"
+    DELETED = "deleted"
+
+
+class Preference(enum.StrEnum):
+    WANTED = "wanted"
+    ACCEPTABLE = "acceptable"
+    NO = "no"
+
+
+class RegisteredVia(enum.StrEnum):
+    SELF = "self"
+    PRACTICE_LINK = "practice_link"
+    SECRETARIAT = "secretariat"
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    __table_args__ = (
+        Index("ix_patients_status_lat_lon", "status", "lat", "lon"),
+        Index("ix_patients_last_name", "last_name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), unique=True
+    )
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(32), default="")  # E.164
+    birth_date: Mapped[dt.date | None] = mapped_column(Date)
+    gender: Mapped[str] = mapped_column(String(1), default="x")
+    postcode: Mapped[str] = mapped_column(String(10), default="")
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    max_distance_km: Mapped[int] = mapped_column(Integer, default=20)
+    languages_mask: Mapped[int] = mapped_column(BigInteger, default=1)
+    therapist_gender_wish: Mapped[str] = mapped_column(String(3), default="any")
+    methods_mask: Mapped[int] = mapped_column(BigInteger, default=0)
+    insurance: Mapped[str] = mapped_column(String(10), default="gkv")
+    video_pref: Mapped[Preference] = mapped_column(enum_column(Preference), default=Preference.ACCEPTABLE)
+    group_pref: Mapped[Preference] = mapped_column(enum_column(Preference), default=Preference.NO)
+    status: Mapped[PatientStatus] = mapped_column(enum_column(PatientStatus), default=PatientStatus.ACTIVE)
+    paused_until: Mapped[dt.date | None] = mapped_column(Date)
+    status_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    registered_via: Mapped[RegisteredVia] = mapped_column(enum_column(RegisteredVia), default=RegisteredVia.SELF)
+    registered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    consent_health_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    consent_rules_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Set when the secretariat recorded a caller's verbal consent.
+    consent_recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # "Still looking?" check-ins.
+    last_confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    checkin_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
+    clinical: Mapped[PatientClinical | None] = relationship(
+        back_populates="patient", cascade="all, delete-orphan", passive_deletes=True, uselist=False
+    )
+    availability: Mapped[list[Availability]] = relationship(
+        back_populates="patient", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="(Availability.weekday, Availability.start_min)",
+    )
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def initials(self) -> str:
+        return "".join(part[:1].upper() + "." for part in (self.first_name, self.last_name) if part)
+
+    def age_on(self, day: dt.date) -> int | None:
+        if self.birth_date is None:
+            return None
+        b = self.birth_date
+        return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
+
+
+class PatientClinical(Base):
+    """Clinical intake. Loaded only through ptmatch.domain.access (clinicians only)."""
+
+    __tablename__ = "patient_clinical"
+
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True)
+    problems_mask: Mapped[int] = mapped_column(BigInteger, default=0)
+    description: Mapped[str] = mapped_column(Text, default="")
+    urgent: Mapped[bool] = mapped_column(default=False)  # PTV 11 "zeitnah erforderlich"
+    urgency_code: Mapped[str] = mapped_column(String(20), default="")
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    patient: Mapped[Patient] = relationship(back_populates="clinical")
+
+
+class Availability(Base):
+    """A weekly window in Berlin local time: weekday 0 = Monday, minutes after midnight."""
+
+    __tablename__ = "availability"
+    __table_args__ = (Index("ix_availability_lookup", "weekday", "start_min", "end_min", "patient_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    weekday: Mapped[int] = mapped_column(Integer)
+    start_min: Mapped[int] = mapped_column(Integer)
+    end_min: Mapped[int] = mapped_column(Integer)
+
+    patient: Mapped[Patient] = relationship(back_populates="availability")
+
+
+class ClinicalNote(Base):
+    """A therapist's note on a patient: clinical, so only clinicians of the practice read it."""
+
+    __tablename__ = "clinical_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class CallNote(Base):
+    """A secretariat's non-clinical note on a call (e.g. "call back after 4 pm")."""
+
+    __tablename__ = "call_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,1 @@
+"""Mail: the transactional outbox, message kinds, renderers and senders."""

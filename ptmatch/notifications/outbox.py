@@ -1,0 +1,138 @@
+"""Enqueue mails as outbox rows in the caller's transaction (rollback leaves no mail).
+
+`enqueue` renders the generic mail at once (subject, text and HTML in the recipient's
+locale) and stores it; the sender job delivers it later. A dedupe key makes enqueueing
+idempotent: a second enqueue with the same key is a no-op, also under a race (the
+unique constraint decides, inside a savepoint).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from babel.support import NullTranslations, Translations
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ptmatch.models import OutboxMessage, OutboxStatus, User
+from ptmatch.notifications.messages import KINDS
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+TRANSLATIONS_DIR = PACKAGE_DIR / "translations"
+BERLIN = ZoneInfo("Europe/Berlin")
+
+# Set from settings by create_app() and the scheduler: links are built from the configured
+# base URL, never from a request's Host header.
+MAIL_SETTINGS = {"BASE_URL": "http://127.0.0.1:5000", "MAIL_FROM": "ptmatch <no-reply@ptmatch.invalid>",
+                 "MAIL_DOMAIN": "ptmatch.invalid"}
+
+
+def configure(settings: dict) -> None:
+    MAIL_SETTINGS["BASE_URL"] = settings["BASE_URL"].rstrip("/")
+    MAIL_SETTINGS["MAIL_FROM"] = settings["MAIL_FROM"]
+    addr = settings["MAIL_FROM"].rsplit("@", 1)
+    MAIL_SETTINGS["MAIL_DOMAIN"] = addr[1].strip(" >") if len(addr) == 2 else "ptmatch.invalid"
+
+
+_translations: dict[str, NullTranslations] = {}
+
+
+def translations(locale: str) -> NullTranslations:
+    if locale not in _translations:
+        if locale == "de":
+            _translations[locale] = NullTranslations()  # msgids are German
+        else:
+            _translations[locale] = Translations.load(str(TRANSLATIONS_DIR), [locale])
+    return _translations[locale]
+
+
+def _environment(locale: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(PACKAGE_DIR / "templates" / "mail")),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_translations(translations(locale), newstyle=True)
+    return env
+
+
+def format_when(when: dt.datetime, locale: str) -> str:
+    return format_datetime(when.astimezone(BERLIN), "EEEE, d. MMMM y, HH:mm", locale=locale) + (
+        " Uhr" if locale == "de" else "")
+
+
+def render(kind: str, locale: str, link: str, when: dt.datetime | None = None,
+           deadline: dt.datetime | None = None) -> tuple[str, str, str]:
+    """Return (subject, text, html) for a kind in a locale."""
+    spec = KINDS[kind]
+    gettext = translations(locale).gettext
+    context = {
+        "subject": gettext(spec.subject),
+        "line": gettext(spec.line),
+        "button": gettext(spec.button),
+        "link": link,
+        "when": format_when(when, locale) if when else None,
+        "deadline": format_when(deadline, locale) if deadline else None,
+        "locale": locale,
+    }
+    env = _environment(locale)
+    text = env.get_template("generic.txt").render(**context)
+    html = env.get_template("generic.html").render(**context)
+    return context["subject"], text, html
+
+
+def absolute_link(path: str) -> str:
+    return MAIL_SETTINGS["BASE_URL"] + (path if path.startswith("/") else "/" + path)
+
+
+def enqueue(
+    session: Session,
+    now: dt.datetime,
+    *,
+    kind: str,
+    dedupe_key: str,
+    link_path: str,
+    to_user: User | None = None,
+    to_addr: str | None = None,
+    locale: str | None = None,
+    when: dt.datetime | None = None,
+    deadline: dt.datetime | None = None,
+) -> OutboxMessage | None:
+    """Write one mail to the outbox. Returns the row, or None if the dedupe key was used."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown mail kind {kind!r}")
+    address = to_addr or (to_user.email if to_user else None)
+    if not address:
+        return None
+    locale = locale or (to_user.locale if to_user else "de") or "de"
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
+        return None
+    subject, text, html = render(kind, locale, absolute_link(link_path), when, deadline)
+    message = OutboxMessage(
+        dedupe_key=dedupe_key,
+        kind=kind,
+        user_id=to_user.id if to_user else None,
+        to_addr=address,
+        locale=locale,
+        subject=subject,
+        body_text=text,
+        body_html=html,
+        message_id=f"<{secrets.token_hex(16)}@{MAIL_SETTINGS['MAIL_DOMAIN']}>",
+        status=OutboxStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+        last_error="",
+    )
+    try:
+        with session.begin_nested():
+            session.add(message)
+    except IntegrityError:
+        return None  # another transaction enqueued the same key first
+    return message

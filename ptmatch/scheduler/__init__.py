@@ -1,0 +1,1 @@
+"""The scheduler: idempotent jobs `(session, now, settings) -> count`, run in their own process."""

@@ -1,0 +1,31 @@
+"""Job registry: every module in ptmatch.scheduler.tasks contributes its JOBS."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    func: Callable  # (session, now, settings) -> int ; flushes, never commits
+    seconds_setting: str | None = None  # settings key holding the interval
+    default_seconds: int = 60
+
+    def interval(self, settings: dict) -> int:
+        if self.seconds_setting and self.seconds_setting in settings:
+            return int(settings[self.seconds_setting])
+        return self.default_seconds
+
+
+def all_jobs() -> list[Job]:
+    import ptmatch.scheduler.tasks as pkg
+
+    jobs: list[Job] = []
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"ptmatch.scheduler.tasks.{info.name}")
+        jobs.extend(getattr(module, "JOBS", []))
+    return jobs

@@ -1,0 +1,60 @@
+"""The scheduler process: APScheduler interval jobs, each in its own session and commit."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ptmatch.db import make_engine, make_session_factory, utcnow
+from ptmatch.notifications import outbox
+from ptmatch.scheduler.jobs import Job, all_jobs
+from ptmatch.scheduler.lock import SchedulerLock
+
+log = logging.getLogger("ptmatch.scheduler")
+
+
+def run_job(sessions, job: Job, settings: dict, now=None) -> int:
+    """Run one job in its own transaction; a failure rolls back and is logged, not raised."""
+    with sessions() as session:
+        try:
+            count = job.func(session, now or utcnow(), settings)
+            session.commit()
+            return count or 0
+        except Exception:
+            session.rollback()
+            log.exception("job %s failed", job.name)
+            return 0
+
+
+def run_once(settings: dict) -> dict[str, int]:
+    outbox.configure(settings)
+    engine = make_engine(settings["DATABASE_URL"])
+    sessions = make_session_factory(engine)
+    return {job.name: run_job(sessions, job, settings) for job in all_jobs()}
+
+
+def run(settings: dict, standby_poll_seconds: float = 5.0) -> None:
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(message)s")
+    outbox.configure(settings)
+    engine = make_engine(settings["DATABASE_URL"])
+    sessions = make_session_factory(engine)
+    lock = SchedulerLock(engine, settings["SCHEDULER_LOCK_FILE"])
+    announced = False
+    while not lock.try_acquire():
+        if not announced:
+            log.info("another scheduler is active; standing by")
+            announced = True
+        time.sleep(standby_poll_seconds)
+    log.info("scheduler active")
+    scheduler = BlockingScheduler(timezone="UTC")
+    for job in all_jobs():
+        scheduler.add_job(run_job, "interval", seconds=job.interval(settings), args=[sessions, job, settings],
+                          id=job.name, max_instances=1, coalesce=True, next_run_time=utcnow())
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        lock.release()

@@ -1,0 +1,1 @@
+"""Job modules. Each defines `JOBS: list[Job]`; the runner discovers them all."""

@@ -1,0 +1,27 @@
+"""The list of blueprints, one line each. Deny by default: each gates itself."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    from ptmatch.web.admin.views import bp as admin_bp
+    from ptmatch.web.auth.views import bp as auth_bp
+    from ptmatch.web.offers.views import bp as offers_bp
+    from ptmatch.web.patient.views import bp as patient_bp
+    from ptmatch.web.practice.views import bp as practice_bp
+    from ptmatch.web.public.views import bp as public_bp
+    from ptmatch.web.secretariat.views import bp as secretariat_bp
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(auth_bp, url_prefix="/auth")
+    app.register_blueprint(patient_bp, url_prefix="/patient")
+    app.register_blueprint(practice_bp, url_prefix="/praxis")
+    app.register_blueprint(secretariat_bp, url_prefix="/sekretariat")
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(offers_bp)
+    if app.config.get("DEBUG") and not app.config.get("TESTING_NO_DEV"):
+        from ptmatch.web.dev.views import bp as dev_bp
+
+        app.register_blueprint(dev_bp, url_prefix="/dev")

@@ -1,0 +1,44 @@
+"""Shared form base: every text field refuses NUL bytes and control characters with a message."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import StringField, TextAreaField
+from wtforms.validators import ValidationError
+
+
+def _has_bad_chars(value: str, multiline: bool) -> bool:
+    allowed = {"\n", "\r", "\t"} if multiline else {"\t"}
+    return any((ord(c) < 32 and c not in allowed) or ord(c) == 0x7F for c in value)
+
+
+class BaseForm(FlaskForm):
+    """Adds a control-character check to every string field before its own validators."""
+
+    def validate(self, extra_validators=None):
+        extra = dict(extra_validators or {})
+        for name, field in self._fields.items():
+            if isinstance(field, StringField | TextAreaField):
+                multiline = isinstance(field, TextAreaField)
+                extra.setdefault(name, []).insert(0, _no_control_chars(multiline))
+        return super().validate(extra_validators=extra)
+
+
+def _no_control_chars(multiline: bool):
+    def check(_form, field):
+        if isinstance(field.data, str) and _has_bad_chars(field.data, multiline):
+            raise ValidationError(_l("Enthält ungültige Zeichen."))
+
+    return check
+
+
+def add_domain_error(form: FlaskForm, error) -> bool:
+    """Put a DomainError's message next to its field; returns False if the field is unknown."""
+    from flask_babel import gettext
+
+    field = getattr(form, error.field, None) if error.field else None
+    if field is None:
+        return False
+    field.errors = [*list(field.errors or []), gettext(error.message)]
+    return True

@@ -1,0 +1,43 @@
+"""Template filters and globals: Berlin time, catalogue labels, the current user's role."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Flask
+from flask_babel import format_date, format_datetime, format_time, get_locale
+from flask_login import current_user
+
+from ptmatch import catalog
+from ptmatch.models import Role
+
+
+def local_dt(value: dt.datetime | None, fmt: str = "medium") -> str:
+    if value is None:
+        return ""
+    if fmt == "short":
+        return format_datetime(value, "EEE d.M. HH:mm")
+    return format_datetime(value, "EEEE, d. MMMM y, HH:mm")
+
+
+def local_time(value: dt.datetime | None) -> str:
+    return format_time(value, "HH:mm") if value else ""
+
+
+def local_date(value: dt.date | dt.datetime | None) -> str:
+    return format_date(value, "d.M.y") if value else ""
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters["local_dt"] = local_dt
+    app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.filters["local_date"] = local_date
+    app.jinja_env.globals["catalog"] = catalog
+    app.jinja_env.globals["Role"] = Role
+    app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions
+
+    @app.context_processor
+    def _nav():
+        role = current_user.role if getattr(current_user, "is_authenticated", False) else None
+        return {"nav_role": role}

@@ -1,0 +1,132 @@
+"""Factories: make_x(session, **overrides) builds one object with sensible defaults and flushes.
+
+Nothing here commits; tests that need real commits (web, concurrency) call session.commit().
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import pyotp
+
+from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, POPULATIONS, PROBLEM_AREAS
+from ptmatch.domain.passwords import hash_password
+from ptmatch.models import (
+    Availability,
+    Patient,
+    PatientClinical,
+    Practice,
+    Preference,
+    Role,
+    SecretariatAssignment,
+    Therapist,
+    User,
+    WaitlistEntry,
+)
+
+from tests.conftest import NOW
+
+PASSWORD = "correct horse battery"
+_HASH = hash_password(PASSWORD)  # argon2 once per run, not once per user
+_seq = itertools.count(1)
+
+
+def make_user(session, role: Role = Role.PATIENT, *, totp: bool | None = None, password: str | None = None,
+              **overrides) -> User:
+    n = next(_seq)
+    with_totp = (role != Role.PATIENT) if totp is None else totp
+    fields = dict(
+        email=f"user{n}@example.org", password_hash=hash_password(password) if password else _HASH,
+        role=role, display_name=f"User {n}", locale="de", created_at=NOW, email_verified_at=NOW,
+        session_version=1, failed_logins=0, is_enabled=True,
+    )
+    if with_totp:
+        fields.update(totp_secret=pyotp.random_base32(), totp_confirmed_at=NOW)
+    fields.update(overrides)
+    user = User(**fields)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def make_practice(session, **overrides) -> Practice:
+    n = next(_seq)
+    fields = dict(name=f"Praxis {n}", slug=f"praxis-{n}", street="Hauptstr. 1", postcode="53111", city="Bonn",
+                  lat=50.7374, lon=7.0982, accepts_pool=True, created_at=NOW, booking_info="Klingel 2. OG",
+                  cancellation_policy="24 Stunden vorher absagen.", video_link_template="https://video.test/{slot_id}")
+    fields.update(overrides)
+    practice = Practice(**fields)
+    session.add(practice)
+    session.flush()
+    return practice
+
+
+def make_therapist(session, practice: Practice | None = None, *, user: User | None = None,
+                   methods=("vt",), specialties=(), exclusions=(), populations=("adults",),
+                   languages=("de",), insurances=None, **overrides) -> Therapist:
+    user = user or make_user(session, Role.THERAPIST)
+    practice = practice if practice is not None else make_practice(session)
+    fields = dict(
+        user_id=user.id, practice_id=practice.id if practice else None, gender="f", approved_at=NOW,
+        approbation="PP, Approbation 2015", methods_mask=METHODS.to_mask(methods),
+        specialties_mask=PROBLEM_AREAS.to_mask(specialties), exclusions_mask=PROBLEM_AREAS.to_mask(exclusions),
+        populations_mask=POPULATIONS.to_mask(populations), languages_mask=LANGUAGES.to_mask(languages),
+        insurances_mask=INSURANCES.to_mask(insurances) if insurances is not None else INSURANCES.all_mask,
+        offers_in_person=True, offers_video=True, offers_group=False, session_minutes=50, buffer_minutes=10,
+        switch_buffer_minutes=15,
+    )
+    fields.update(overrides)
+    therapist = Therapist(**fields)
+    session.add(therapist)
+    session.flush()
+    return therapist
+
+
+DEFAULT_WINDOWS = [(wd, 8 * 60, 20 * 60) for wd in range(5)]  # Mon-Fri 8-20 Berlin time
+
+
+def make_patient(session, *, user: User | None = None, problems=("depression",), methods=(), languages=("de",),
+                 windows=DEFAULT_WINDOWS, description="Beschreibung", urgent=False, lists=(), pool=False,
+                 added_at: dt.datetime | None = None, **overrides) -> Patient:
+    user = user or make_user(session, Role.PATIENT)
+    n = next(_seq)
+    fields = dict(
+        user_id=user.id, first_name=f"Vorname{n}", last_name=f"Nachname{n}", phone=f"+4917012345{n:03d}"[:16],
+        birth_date=dt.date(1990, 5, 17), gender="f", postcode="53111", lat=50.7374, lon=7.0982,
+        max_distance_km=25, languages_mask=LANGUAGES.to_mask(languages), therapist_gender_wish="any",
+        methods_mask=METHODS.to_mask(methods), insurance="gkv", video_pref=Preference.ACCEPTABLE,
+        group_pref=Preference.NO, created_at=added_at or NOW - dt.timedelta(days=30),
+        consent_health_at=NOW, consent_rules_at=NOW, last_confirmed_at=NOW,
+    )
+    fields.update(overrides)
+    patient = Patient(**fields)
+    session.add(patient)
+    session.flush()
+    session.add(PatientClinical(patient_id=patient.id, problems_mask=PROBLEM_AREAS.to_mask(problems),
+                                description=description, urgent=urgent, urgency_code="A1B2C3" if urgent else "",
+                                updated_at=NOW))
+    for weekday, start, end in windows:
+        session.add(Availability(patient_id=patient.id, weekday=weekday, start_min=start, end_min=end))
+    for practice in lists:
+        add_to_list(session, patient, practice, added_at=added_at)
+    if pool:
+        add_to_list(session, patient, None, added_at=added_at)
+    session.flush()
+    return patient
+
+
+def add_to_list(session, patient: Patient, practice: Practice | None, *, added_at=None, **overrides) -> WaitlistEntry:
+    entry = WaitlistEntry(patient_id=patient.id, practice_id=practice.id if practice else None,
+                          added_at=added_at or patient.created_at, **overrides)
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def make_secretary(session, practices=(), **overrides) -> User:
+    user = make_user(session, Role.SECRETARY, **overrides)
+    for practice in practices:
+        session.add(SecretariatAssignment(user_id=user.id, practice_id=practice.id))
+    session.flush()
+    return user
