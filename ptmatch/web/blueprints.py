@@ -8,11 +8,15 @@ from flask import Flask
 def register(app: Flask) -> None:
     from ptmatch.web.admin.views import bp as admin_bp
     from ptmatch.web.auth.views import bp as auth_bp
+    from ptmatch.web.calendar.views import bp as calendar_bp
+    from ptmatch.web.groups.views import bp as groups_bp
+    from ptmatch.web.mailadmin.views import bp as mailadmin_bp
     from ptmatch.web.offers.views import bp as offers_bp
     from ptmatch.web.patient.views import bp as patient_bp
     from ptmatch.web.practice.views import bp as practice_bp
     from ptmatch.web.public.views import bp as public_bp
     from ptmatch.web.secretariat.views import bp as secretariat_bp
+    from ptmatch.web.slots.views import bp as slots_bp
 
     app.register_blueprint(public_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
@@ -21,6 +25,10 @@ def register(app: Flask) -> None:
     app.register_blueprint(secretariat_bp, url_prefix="/sekretariat")
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(offers_bp)
+    app.register_blueprint(slots_bp, url_prefix="/termine")
+    app.register_blueprint(groups_bp, url_prefix="/praxis/gruppen")
+    app.register_blueprint(mailadmin_bp, url_prefix="/admin/mail")
+    app.register_blueprint(calendar_bp)
     if app.config.get("DEBUG") and not app.config.get("TESTING_NO_DEV"):
         from ptmatch.web.dev.views import bp as dev_bp
 

@@ -1,0 +1,15 @@
+"""Freie Termine. (Filled in by its issue.)"""
+
+from flask import Blueprint, render_template
+
+from ptmatch.models import Role
+from ptmatch.web.security import require_roles
+
+bp = Blueprint("slots", __name__)
+require_roles(bp, Role.THERAPIST, Role.SECRETARY)
+
+
+@bp.route("/")
+def index():
+    """Overview."""
+    return render_template("slots/index.html")
