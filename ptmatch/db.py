@@ -57,7 +57,8 @@ def is_sqlite(url_or_engine) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, *, immediate: bool = True, **kwargs) -> Engine:
+    """`immediate=False` (tests' setup sessions only) keeps SQLite's deferred BEGIN."""
     if is_sqlite(url):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
@@ -74,7 +75,7 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)

@@ -91,10 +91,20 @@ def sessions(engine):
     return make_session_factory(engine)
 
 
+@pytest.fixture(scope="session")
+def _setup_engine(database_url, engine):
+    """For the tests' own `session`: on SQLite a deferred BEGIN, so a test that reads while
+    the app (or other threads) write does not hold the write lock. The app and `sessions`
+    keep BEGIN IMMEDIATE, as in production."""
+    setup_engine = make_engine(database_url, immediate=False)
+    yield setup_engine
+    setup_engine.dispose()
+
+
 @pytest.fixture
-def session(sessions):
-    """A session for domain tests; the test commits where it wants real commits."""
-    s = sessions()
+def session(_setup_engine):
+    """A session for domain tests and test setup; commit before using `client`."""
+    s = make_session_factory(_setup_engine)()
     yield s
     s.rollback()
     s.close()
@@ -159,9 +169,7 @@ def login_as(client, sessions):
 
     def _login(user, c=None):
         c = c or client
-        with sessions() as s:
-            fresh = s.get(type(user), user.id)
-            version = fresh.session_version
+        version = user.session_version  # no DB read: the test's session may hold a lock
         with c.session_transaction() as sess:
             sess.clear()
             sess["_user_id"] = f"{user.id}:{version}"

@@ -151,8 +151,9 @@ def set_password(session: Session, now: dt.datetime, user: User, new: str, actor
 # --- TOTP -------------------------------------------------------------------------------
 
 def start_totp_enrolment(user: User) -> str:
-    """Give the user a fresh secret (not yet active) and return it."""
-    if user.totp_secret is None or user.totp_confirmed_at is None:
+    """Give the user a secret (not active until confirmed) and return it; an unconfirmed
+    secret is kept across requests so the code typed in matches the QR code shown."""
+    if user.totp_secret is None:
         user.totp_secret = pyotp.random_base32()
     return user.totp_secret
 
