@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
@@ -62,9 +63,13 @@ def _environment(locale: str) -> Environment:
     return env
 
 
+_WHEN_FORMATS = {"de": "EEEE, d. MMMM y, HH:mm 'Uhr'", "en": "EEEE, d MMMM y, HH:mm"}
+
+
 def format_when(when: dt.datetime, locale: str) -> str:
-    return format_datetime(when.astimezone(BERLIN), "EEEE, d. MMMM y, HH:mm", locale=locale) + (
-        " Uhr" if locale == "de" else "")
+    """A date and time in Berlin local time, e.g. "Dienstag, 24. November 2026, 10:00 Uhr"."""
+    pattern = _WHEN_FORMATS.get(locale, _WHEN_FORMATS["en"])
+    return format_datetime(when.astimezone(BERLIN), pattern, locale=locale)
 
 
 def render(kind: str, locale: str, link: str, when: dt.datetime | None = None,
@@ -88,6 +93,11 @@ def render(kind: str, locale: str, link: str, when: dt.datetime | None = None,
 
 
 def absolute_link(path: str) -> str:
+    """BASE_URL + path. A full URL (url_for(..., _external=True) carries the request's Host)
+    is cut down to its path and query first: links never point anywhere but BASE_URL."""
+    parts = urlsplit(path)
+    if parts.scheme or parts.netloc:
+        path = urlunsplit(("", "", parts.path, parts.query, parts.fragment))
     return MAIL_SETTINGS["BASE_URL"] + (path if path.startswith("/") else "/" + path)
 
 

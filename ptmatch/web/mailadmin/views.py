@@ -1,15 +1,50 @@
-"""Mail-Ausgang. (Filled in by its issue.)"""
+"""Mail-Ausgang: outbox health for admins (counts, undeliverable mails with their last error,
+re-send). Shows metadata only, never a mail's body."""
 
-from flask import Blueprint, render_template
+from __future__ import annotations
 
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from ptmatch.db import get_session, utcnow
+from ptmatch.domain.errors import DomainError
 from ptmatch.models import Role
-from ptmatch.web.security import require_roles
+from ptmatch.notifications import delivery
+from ptmatch.web.security import current_db_user, require_roles
 
 bp = Blueprint("mailadmin", __name__)
 require_roles(bp, Role.ADMIN)
 
+PER_PAGE = 50
+
 
 @bp.route("/")
 def index():
-    """Overview."""
-    return render_template("mailadmin/index.html")
+    """Counts per status, mails waiting for a retry, and the dead ones."""
+    db = get_session()
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    counts = delivery.status_counts(db)
+    dead = delivery.dead_messages(db, page=page, per_page=PER_PAGE + 1)
+    return render_template("mailadmin/index.html", counts=counts, dead=dead[:PER_PAGE],
+                           has_next=len(dead) > PER_PAGE, page=page,
+                           retrying=delivery.retrying_messages(db))
+
+
+@bp.route("/<int:outbox_id>/erneut-senden", methods=["POST"])
+def resend(outbox_id: int):
+    """Give one dead mail a fresh set of attempts."""
+    try:
+        delivery.resend(get_session(), utcnow(), outbox_id, current_db_user())
+    except DomainError as err:
+        flash(_(err.message), "warning")
+    else:
+        flash(_("Die Nachricht wird erneut gesendet."), "success")
+    return redirect(url_for("mailadmin.index"))
+
+
+@bp.route("/alle-erneut-senden", methods=["POST"])
+def resend_all():
+    """Re-send every dead mail (e.g. after the SMTP settings were fixed)."""
+    count = delivery.resend_all_dead(get_session(), utcnow(), current_db_user())
+    flash(_("%(count)s Nachrichten werden erneut gesendet.", count=count), "success")
+    return redirect(url_for("mailadmin.index"))

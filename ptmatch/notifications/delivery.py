@@ -1,0 +1,276 @@
+"""Outbox delivery: claim due messages, send them, mark them; back off on failure.
+
+Lifecycle of a row: PENDING --claim--> SENDING --sent--> SENT
+                                              \\--failed--> PENDING (next_attempt_at later)
+                                              \\--failed N times / permanent--> DEAD
+A re-send by an admin turns DEAD back into PENDING with a fresh attempt count.
+
+Claiming is its own short, committed transaction, so two senders never take the same row:
+`UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)` on PostgreSQL; on SQLite the
+same UPDATE without the lock clause, which SQLite runs under its single write lock (and
+ptmatch.db opens every transaction with BEGIN IMMEDIATE besides).
+The SMTP conversation runs with no transaction open (no lock held while the network is slow),
+and each mark is again a short transaction, conditional on our claim still standing.
+
+A sender that dies between "sent" and "marked" leaves its rows in SENDING; after
+OUTBOX_CLAIM_TIMEOUT_SECONDS another run reclaims and re-sends them with the same
+Message-ID (receivers can fold the duplicate; the outbox keeps one row per dedupe key).
+Attempts are counted at claim time, so even a message that kills the sender ends up DEAD.
+
+This is the one job that commits itself (claim, then one commit per mark): holding one
+transaction across a batch of SMTP calls would either lock the database or lose the marks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from ptmatch.db import is_sqlite
+from ptmatch.domain import audit
+from ptmatch.domain.errors import InvalidInput, NotFound
+from ptmatch.models import OutboxMessage, OutboxStatus, User
+from ptmatch.notifications.senders import (
+    Envelope,
+    PermanentError,
+    Sender,
+    SendError,
+    TemporaryError,
+    TransportError,
+    envelope_for,
+    make_sender,
+)
+
+log = logging.getLogger("ptmatch.outbox")
+
+DEFAULTS = {
+    "OUTBOX_MAX_ATTEMPTS": 8,
+    "OUTBOX_BATCH": 20,  # rows per claim
+    "OUTBOX_PER_RUN": 500,  # rows per job run at most
+    "OUTBOX_CLAIM_TIMEOUT_SECONDS": 600,  # a SENDING row older than this is reclaimed
+    "OUTBOX_BACKOFF_SECONDS": 60,  # first retry delay; doubles per attempt
+    "OUTBOX_BACKOFF_MAX_SECONDS": 6 * 3600,
+}
+
+
+def setting(settings: dict, key: str) -> int:
+    return int(settings.get(key, DEFAULTS[key]))
+
+
+def backoff(attempts: int, settings: dict) -> dt.timedelta:
+    """Delay before the next attempt after `attempts` failed ones: base * 2^(attempts-1), capped."""
+    base = setting(settings, "OUTBOX_BACKOFF_SECONDS")
+    cap = setting(settings, "OUTBOX_BACKOFF_MAX_SECONDS")
+    return dt.timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), cap))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A row this sender holds: what to send, and the claim the marks are conditional on."""
+
+    outbox_id: int
+    attempts: int
+    claimed_at: dt.datetime
+    envelope: Envelope
+
+
+def _claimable(now: dt.datetime, settings: dict):
+    stale_before = now - dt.timedelta(seconds=setting(settings, "OUTBOX_CLAIM_TIMEOUT_SECONDS"))
+    return or_(
+        and_(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.claimed_at <= stale_before),
+    )
+
+
+def lock_due(session: Session, now: dt.datetime, settings: dict, limit: int) -> list[OutboxMessage]:
+    """Take up to `limit` due rows (PENDING and due, or SENDING with an expired claim) and
+    flip them to SENDING. Flushes, does not commit: the caller commits to publish the claim.
+
+    Each step is one UPDATE over a sub-select, so the transaction writes before it reads:
+    on SQLite it queues for the write lock instead of failing on a stale read snapshot, and
+    on PostgreSQL the sub-select skips rows another sender has locked.
+    """
+    stale_before = now - dt.timedelta(seconds=setting(settings, "OUTBOX_CLAIM_TIMEOUT_SECONDS"))
+    max_attempts = setting(settings, "OUTBOX_MAX_ATTEMPTS")
+    skip_locked = not is_sqlite(session.get_bind())
+
+    def ids(criteria, limit_to: int | None = None):
+        stmt = select(OutboxMessage.id).where(criteria)
+        if limit_to is not None:
+            stmt = stmt.order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit_to)
+        if skip_locked:
+            stmt = stmt.with_for_update(skip_locked=True)
+        return OutboxMessage.id.in_(stmt.scalar_subquery())
+
+    # A stale claim on the last allowed attempt never reported back: give up, do not loop forever.
+    given_up = session.execute(
+        update(OutboxMessage)
+        .where(ids(and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.claimed_at <= stale_before,
+                        OutboxMessage.attempts >= max_attempts)))
+        .values(status=OutboxStatus.DEAD, claimed_at=None,
+                last_error="sender stopped before recording the result (claim expired)")
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    ).scalars().all()
+    for outbox_id in given_up:
+        log.warning("outbox message %s dead: claim expired on the last attempt", outbox_id)
+    claimed = session.execute(
+        update(OutboxMessage)
+        .where(ids(_claimable(now, settings), limit))
+        .values(status=OutboxStatus.SENDING, claimed_at=now, attempts=OutboxMessage.attempts + 1)
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    ).scalars().all()
+    if not claimed:
+        return []
+    return list(session.scalars(
+        select(OutboxMessage).where(OutboxMessage.id.in_(claimed))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .execution_options(populate_existing=True)
+    ))
+
+
+def claim_due(session: Session, now: dt.datetime, settings: dict, limit: int | None = None) -> list[Claim]:
+    """Claim due rows and commit the claim; returns detached envelopes ready to send."""
+    limit = limit or setting(settings, "OUTBOX_BATCH")
+    mail_from = settings["MAIL_FROM"]
+    try:
+        rows = lock_due(session, now, settings, limit)
+        claims = [Claim(row.id, row.attempts, now, envelope_for(row, mail_from)) for row in rows]
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return claims
+
+
+def _mine(claim: Claim):
+    return and_(OutboxMessage.id == claim.outbox_id, OutboxMessage.status == OutboxStatus.SENDING,
+                OutboxMessage.claimed_at == claim.claimed_at)
+
+
+def mark_sent(session: Session, claim: Claim, now: dt.datetime) -> bool:
+    """Record a delivery. False if our claim was taken over meanwhile (the other run marks)."""
+    result = session.execute(
+        update(OutboxMessage).where(_mine(claim))
+        .values(status=OutboxStatus.SENT, sent_at=now, claimed_at=None, last_error="")
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def _record_failure(session: Session, claim: Claim, now: dt.datetime, settings: dict, error: SendError) -> bool:
+    dead = isinstance(error, PermanentError) or claim.attempts >= setting(settings, "OUTBOX_MAX_ATTEMPTS")
+    values = {"claimed_at": None, "last_error": str(error)[:500] or type(error).__name__}
+    if dead:
+        values["status"] = OutboxStatus.DEAD
+    else:
+        values.update(status=OutboxStatus.PENDING, next_attempt_at=now + backoff(claim.attempts, settings))
+    result = session.execute(update(OutboxMessage).where(_mine(claim)).values(**values))
+    # Addresses and bodies stay out of the log: the id leads to the row.
+    log.warning("outbox message %s attempt %s failed%s: %s", claim.outbox_id, claim.attempts,
+                " (dead)" if dead else "", type(error).__name__)
+    return result.rowcount == 1
+
+
+def mark_failed(session: Session, claims: list[Claim], now: dt.datetime, settings: dict, error: SendError) -> None:
+    """Back off (PENDING with a later next_attempt_at), or DEAD after the last attempt."""
+    for claim in claims:
+        _record_failure(session, claim, now, settings, error)
+    session.commit()
+
+
+def deliver_due(session: Session, now: dt.datetime, settings: dict, sender: Sender | None = None) -> int:
+    """Deliver every due message (up to OUTBOX_PER_RUN). Returns how many were sent.
+
+    A transport failure (server down, login refused) backs off the rest of the batch and ends
+    the run; a failure of one message backs off that message only.
+    """
+    own_sender = sender is None
+    sender = sender or make_sender(settings)
+    budget = setting(settings, "OUTBOX_PER_RUN")
+    sent = 0
+    try:
+        while budget > 0:
+            claims = claim_due(session, now, settings, min(setting(settings, "OUTBOX_BATCH"), budget))
+            if not claims:
+                break
+            budget -= len(claims)
+            for index, claim in enumerate(claims):
+                try:
+                    sender.send(claim.envelope)
+                except TransportError as err:
+                    mark_failed(session, claims[index:], now, settings, err)
+                    return sent
+                except SendError as err:
+                    mark_failed(session, [claim], now, settings, err)
+                    continue
+                except Exception as err:  # a bug in a sender must not stop the other mails
+                    log.exception("outbox message %s: unexpected error", claim.outbox_id)
+                    mark_failed(session, [claim], now, settings, TemporaryError(f"{type(err).__name__}: {err}"))
+                    continue
+                mark_sent(session, claim, now)
+                sent += 1
+    finally:
+        if own_sender:
+            sender.close()
+    return sent
+
+
+# --- administration ---------------------------------------------------------------
+
+
+def status_counts(session: Session) -> dict[OutboxStatus, int]:
+    rows = session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
+    counts = dict.fromkeys(OutboxStatus, 0)
+    counts.update({OutboxStatus(status): n for status, n in rows})
+    return counts
+
+
+def dead_messages(session: Session, *, page: int = 1, per_page: int = 50) -> list[OutboxMessage]:
+    return list(session.scalars(
+        select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD)
+        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+        .offset((max(page, 1) - 1) * per_page).limit(per_page)
+    ))
+
+
+def retrying_messages(session: Session, *, limit: int = 20) -> list[OutboxMessage]:
+    """Pending rows that already failed at least once, next attempt first."""
+    return list(session.scalars(
+        select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.attempts > 0)
+        .order_by(OutboxMessage.next_attempt_at).limit(limit)
+    ))
+
+
+def resend(session: Session, now: dt.datetime, outbox_id: int, actor: User) -> OutboxMessage:
+    """Give a dead message a fresh start: PENDING, attempts 0, due now (same Message-ID)."""
+    row = session.get(OutboxMessage, outbox_id)
+    if row is None:
+        raise NotFound("Die Nachricht wurde nicht gefunden.")
+    if row.status != OutboxStatus.DEAD:
+        raise InvalidInput("Nur unzustellbare Nachrichten können erneut gesendet werden.")
+    row.status = OutboxStatus.PENDING
+    row.attempts = 0
+    row.next_attempt_at = now
+    row.claimed_at = None
+    audit.record(session, now, "mail.resend", actor, subject_user_id=row.user_id, outbox_id=row.id)
+    session.flush()
+    return row
+
+
+def resend_all_dead(session: Session, now: dt.datetime, actor: User) -> int:
+    """Re-send every dead message (after fixing the SMTP settings, say)."""
+    result = session.execute(
+        update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD)
+        .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount:
+        audit.record(session, now, "mail.resend_all", actor, count=result.rowcount)
+    session.flush()
+    return result.rowcount

@@ -1,0 +1,212 @@
+"""Senders: turn an outbox row into a MIME message and hand it to SMTP, a folder, or memory.
+
+- `SmtpSender`: host, port, security (none / starttls / tls), user and password from the
+  settings `SMTP_*`. One connection per delivery run, opened lazily and reused.
+- `FileSender`: development without a mail server: one `.eml` file per outbox row under
+  `MAIL_DIR` (the dev mailbox page reads them). Re-delivering a row overwrites its file.
+- `MemorySender`: tests.
+
+Errors are sorted for the delivery loop: `TransportError` (the server is unreachable or
+refuses us; the rest of the batch would fail the same way), `TemporaryError` (this message,
+try again later), `PermanentError` (this message will never go through, e.g. 550 user unknown).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import smtplib
+import ssl
+import tempfile
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+
+from ptmatch.models import OutboxMessage
+
+
+class SendError(Exception):
+    """Delivery of one message failed."""
+
+
+class TransportError(SendError):
+    """The server cannot be reached or refuses the session: every message would fail now."""
+
+
+class TemporaryError(SendError):
+    """This message failed for now (4xx)."""
+
+
+class PermanentError(SendError):
+    """This message will never be accepted (5xx for its recipient or content)."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A claimed row, detached from the database: the sender needs no session."""
+
+    outbox_id: int
+    to_addr: str
+    created_at: dt.datetime
+    message: EmailMessage
+
+
+def build_message(row: OutboxMessage, mail_from: str) -> EmailMessage:
+    """The MIME message of a row. Every delivery attempt yields the same bytes (Message-ID, Date, boundary)."""
+    msg = EmailMessage()
+    msg["From"] = mail_from
+    msg["To"] = row.to_addr
+    msg["Subject"] = row.subject
+    msg["Date"] = format_datetime(row.created_at.astimezone(dt.UTC))
+    msg["Message-ID"] = row.message_id
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg.set_content(row.body_text)
+    if row.body_html:
+        msg.add_alternative(row.body_html, subtype="html")
+        # A boundary derived from the Message-ID: every attempt sends byte-identical mail.
+        msg.set_boundary("=_ptm_" + hashlib.sha256(row.message_id.encode()).hexdigest()[:32])
+    msg["Content-Language"] = row.locale or "de"  # after set_content, which drops Content-* headers
+    return msg
+
+
+def envelope_for(row: OutboxMessage, mail_from: str) -> Envelope:
+    return Envelope(outbox_id=row.id, to_addr=row.to_addr, created_at=row.created_at,
+                    message=build_message(row, mail_from))
+
+
+class Sender:
+    """Base class; a sender may hold a connection between `send` calls until `close`."""
+
+    def send(self, envelope: Envelope) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class MemorySender(Sender):
+    """Keeps every sent message in `sent` (tests)."""
+
+    def __init__(self) -> None:
+        self.sent: list[EmailMessage] = []
+
+    def send(self, envelope: Envelope) -> None:
+        self.sent.append(envelope.message)
+
+
+class FileSender(Sender):
+    """Writes `<MAIL_DIR>/<created>-<outbox id>.eml`; atomic, and idempotent per row."""
+
+    def __init__(self, mail_dir: str | os.PathLike) -> None:
+        self.mail_dir = Path(mail_dir)
+
+    @staticmethod
+    def filename(envelope: Envelope) -> str:
+        return f"{envelope.created_at.astimezone(dt.UTC):%Y%m%d-%H%M%S}-{envelope.outbox_id:08d}.eml"
+
+    def send(self, envelope: Envelope) -> None:
+        try:
+            self.mail_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.mail_dir, prefix=".tmp-", suffix=".eml")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(envelope.message.as_bytes())
+            os.replace(tmp, self.mail_dir / self.filename(envelope))
+        except OSError as err:
+            raise TransportError(f"cannot write to mail folder: {err.strerror or err}") from err
+
+
+class SmtpSender(Sender):
+    """Delivers over SMTP. Settings: SMTP_HOST, SMTP_PORT, SMTP_SECURITY (none|starttls|tls),
+    SMTP_USER, SMTP_PASSWORD; optional SMTP_TIMEOUT (seconds) and SMTP_CA_FILE (a private CA)."""
+
+    def __init__(self, settings: dict) -> None:
+        self.host = settings["SMTP_HOST"]
+        self.port = int(settings.get("SMTP_PORT") or 25)
+        self.security = (settings.get("SMTP_SECURITY") or "none").lower()
+        if self.security not in ("none", "starttls", "tls"):
+            raise ValueError("SMTP_SECURITY must be none, starttls or tls")
+        self.user = settings.get("SMTP_USER") or ""
+        self.password = settings.get("SMTP_PASSWORD") or ""
+        self.timeout = float(settings.get("SMTP_TIMEOUT") or 20)
+        self.ca_file = settings.get("SMTP_CA_FILE") or None
+        self.envelope_from = parseaddr(settings["MAIL_FROM"])[1]
+        self._conn: smtplib.SMTP | None = None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file)
+
+    def _connect(self) -> smtplib.SMTP:
+        try:
+            if self.security == "tls":
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                                      context=self._tls_context())
+            else:
+                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            try:
+                conn.ehlo()
+                if self.security == "starttls":
+                    conn.starttls(context=self._tls_context())
+                    conn.ehlo()
+                if self.user:
+                    conn.login(self.user, self.password)
+            except BaseException:
+                conn.close()
+                raise
+        except smtplib.SMTPAuthenticationError as err:
+            raise TransportError(f"SMTP authentication failed ({err.smtp_code})") from err
+        except (smtplib.SMTPException, OSError) as err:
+            raise TransportError(f"cannot connect to {self.host}:{self.port}: {_describe(err)}") from err
+        return conn
+
+    def send(self, envelope: Envelope) -> None:
+        if self._conn is None:
+            self._conn = self._connect()
+        try:
+            self._conn.send_message(envelope.message, from_addr=self.envelope_from, to_addrs=[envelope.to_addr])
+        except smtplib.SMTPRecipientsRefused as err:
+            code, text = next(iter(err.recipients.values()), (0, b""))
+            raise _by_code(code, f"recipient refused: {code} {_text(text)}") from err
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as err:
+            raise _by_code(err.smtp_code, f"{err.smtp_code} {_text(err.smtp_error)}") from err
+        except (smtplib.SMTPException, OSError) as err:
+            self._drop()
+            raise TransportError(f"connection lost: {_describe(err)}") from err
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._drop()
+
+
+def _text(value) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _describe(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"[:300]
+
+
+def _by_code(code: int, message: str) -> SendError:
+    return PermanentError(message) if 500 <= (code or 0) < 600 else TemporaryError(message)
+
+
+def make_sender(settings: dict) -> Sender:
+    """SMTP when SMTP_HOST is set, otherwise `.eml` files under MAIL_DIR."""
+    if settings.get("SMTP_HOST"):
+        return SmtpSender(settings)
+    return FileSender(settings["MAIL_DIR"])

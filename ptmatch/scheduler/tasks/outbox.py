@@ -1,0 +1,26 @@
+"""Outbox delivery job: every OUTBOX_SECONDS, send what is due (SMTP, or .eml files in development)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy.orm import Session
+
+from ptmatch.notifications.delivery import deliver_due
+from ptmatch.scheduler.jobs import Job
+
+log = logging.getLogger("ptmatch.outbox")
+_warned = False
+
+
+def deliver_outbox(session: Session, now: dt.datetime, settings: dict) -> int:
+    """Deliver due mails. Commits its own claims and marks (see ptmatch.notifications.delivery)."""
+    global _warned
+    if settings.get("ENV") == "production" and not settings.get("SMTP_HOST") and not _warned:
+        log.warning("SMTP_HOST is empty: mails are written to %s instead of being sent", settings["MAIL_DIR"])
+        _warned = True
+    return deliver_due(session, now, settings)
+
+
+JOBS = [Job("outbox", deliver_outbox, "OUTBOX_SECONDS", 5)]

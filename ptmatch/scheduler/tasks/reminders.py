@@ -1,0 +1,50 @@
+"""Appointment reminders: REMINDER_HOURS (24) before each confirmed booking, once.
+
+Once = `Booking.reminder_sent_at` (the job skips marked bookings) plus the outbox dedupe key
+`reminder:<booking id>` (two overlapping runs still write one mail). A booking made inside
+the reminder window gets none: its confirmation mail, minutes old, already names the time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ptmatch.models import Booking, BookingStatus, Patient, Slot, User
+from ptmatch.notifications import outbox
+from ptmatch.scheduler.jobs import Job
+
+# The patient's overview lists the booking with all details (after login).
+BOOKING_LINK_PATH = "/patient/"
+BATCH = 500
+
+
+def send_reminders(session: Session, now: dt.datetime, settings: dict) -> int:
+    """Enqueue a reminder for every confirmed booking starting within REMINDER_HOURS."""
+    window = dt.timedelta(hours=int(settings.get("REMINDER_HOURS", 24)))
+    rows = session.execute(
+        select(Booking, Slot.start_at, User)
+        .join(Slot, Slot.id == Booking.slot_id)
+        .join(Patient, Patient.id == Booking.patient_id)
+        .outerjoin(User, User.id == Patient.user_id)
+        .where(Booking.status == BookingStatus.CONFIRMED, Booking.reminder_sent_at.is_(None),
+               Slot.start_at > now, Slot.start_at <= now + window)
+        .order_by(Slot.start_at)
+        .limit(BATCH)
+    ).all()
+    count = 0
+    for booking, start_at, user in rows:
+        if booking.created_at > start_at - window:
+            continue  # booked inside the window: the confirmation was the reminder
+        if user is not None and user.is_enabled:
+            if outbox.enqueue(session, now, kind="reminder", dedupe_key=f"reminder:{booking.id}",
+                              link_path=BOOKING_LINK_PATH, to_user=user, when=start_at):
+                count += 1
+        booking.reminder_sent_at = now
+    session.flush()
+    return count
+
+
+JOBS = [Job("reminders", send_reminders, "REMINDER_SECONDS", 60)]
