@@ -39,10 +39,18 @@ def default_settings(instance_path: str) -> dict:
         "SMTP_USER": "",
         "SMTP_PASSWORD": "",
         "MAIL_DIR": str(Path(instance_path) / "mail"),
+        "SMTP_TIMEOUT": 20,
+        "SMTP_CA_FILE": "",
         "OUTBOX_MAX_ATTEMPTS": 8,
+        "OUTBOX_BATCH": 20,
+        "OUTBOX_PER_RUN": 500,
+        "OUTBOX_CLAIM_TIMEOUT_SECONDS": 600,
+        "OUTBOX_BACKOFF_SECONDS": 60,
+        "OUTBOX_BACKOFF_MAX_SECONDS": 6 * 3600,
         # Scheduler
         "SCHEDULER_LOCK_FILE": str(Path(instance_path) / "scheduler.lock"),
         "SWEEP_SECONDS": 30,
+        "REMINDER_SECONDS": 60,
         "OUTBOX_SECONDS": 5,
         # Patients
         "CHECKIN_DAYS": 30,
