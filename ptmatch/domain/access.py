@@ -17,17 +17,22 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 from sqlalchemy.orm import Session
 
 from ptmatch.domain import audit
 from ptmatch.models import (
+    AuditEvent,
     Booking,
     EntryStatus,
+    GroupEnrollment,
+    GroupProgram,
     Offer,
     OfferStatus,
     Patient,
     PatientClinical,
+    PatientStatus,
+    Practice,
     RegisteredVia,
     Role,
     SecretariatAssignment,
@@ -77,14 +82,18 @@ def _on_active_list(session: Session, patient_id: int, practice_ids: set[int] | 
 
 
 def _accepted_at(session: Session, patient_id: int, practice_ids: set[int]) -> bool:
-    """Accepted an offer from, or holds a booking at, one of these practices."""
+    """Accepted an offer from, or holds a booking or a group place (or group waitlist place) at,
+    one of these practices."""
     if not practice_ids:
         return False
     booked = select(Booking.id).join(Slot, Slot.id == Booking.slot_id).where(
         Booking.patient_id == patient_id, Slot.practice_id.in_(practice_ids))
     accepted = select(Offer.id).join(Slot, Slot.id == Offer.slot_id).where(
         Offer.patient_id == patient_id, Offer.status == OfferStatus.ACCEPTED, Slot.practice_id.in_(practice_ids))
-    return bool(session.scalar(select(exists(booked))) or session.scalar(select(exists(accepted))))
+    grouped = select(GroupEnrollment.id).join(GroupProgram, GroupProgram.id == GroupEnrollment.group_id).where(
+        GroupEnrollment.patient_id == patient_id, GroupProgram.practice_id.in_(practice_ids))
+    return bool(session.scalar(select(exists(booked))) or session.scalar(select(exists(accepted)))
+                or session.scalar(select(exists(grouped))))
 
 
 def patient_access(session: Session, actor: User | None, patient: Patient) -> Access:
@@ -94,6 +103,8 @@ def patient_access(session: Session, actor: User | None, patient: Patient) -> Ac
     if actor.role == Role.PATIENT:
         own = patient.user_id == actor.id
         return Access(identity=own, clinical=own, act=own)
+    if patient.status == PatientStatus.DELETED:
+        return NONE  # erased: only the anonymised shell is left, nobody on staff looks at it
     if actor.role == Role.THERAPIST:
         therapist = therapist_of(session, actor)
         if therapist is None or not therapist.is_approved or therapist.practice_id is None:
@@ -142,3 +153,82 @@ def can_write_clinical_intake(session: Session, actor: User | None, patient: Pat
     """The secretariat may record the intake (write-only) for callers it may act for."""
     access = patient_access(session, actor, patient)
     return access.clinical or (actor is not None and actor.role == Role.SECRETARY and access.act)
+
+
+# --- the same policy as SQL, for lists and searches --------------------------------------
+
+def _active_entry_at(practice_ids: set[int] | None) -> ColumnElement[bool]:
+    q = select(WaitlistEntry.id).where(WaitlistEntry.patient_id == Patient.id,
+                                       WaitlistEntry.status == EntryStatus.ACTIVE)
+    if practice_ids is None:
+        q = q.where(WaitlistEntry.practice_id.is_(None))
+    else:
+        if not practice_ids:
+            return false()
+        q = q.where(WaitlistEntry.practice_id.in_(practice_ids))
+    return exists(q)
+
+
+def _accepted_at_clause(practice_ids: set[int]) -> ColumnElement[bool]:
+    if not practice_ids:
+        return false()
+    booked = select(Booking.id).join(Slot, Slot.id == Booking.slot_id).where(
+        Booking.patient_id == Patient.id, Slot.practice_id.in_(practice_ids))
+    accepted = select(Offer.id).join(Slot, Slot.id == Offer.slot_id).where(
+        Offer.patient_id == Patient.id, Offer.status == OfferStatus.ACCEPTED, Slot.practice_id.in_(practice_ids))
+    grouped = select(GroupEnrollment.id).join(GroupProgram, GroupProgram.id == GroupEnrollment.group_id).where(
+        GroupEnrollment.patient_id == Patient.id, GroupProgram.practice_id.in_(practice_ids))
+    return or_(exists(booked), exists(accepted), exists(grouped))
+
+
+def identity_visible_clause(session: Session, actor: User | None) -> ColumnElement[bool]:
+    """A WHERE clause on `Patient`: the rows whose identity `actor` may see.
+
+    Mirrors `patient_access(...).identity` (a test holds the two together), so searches and
+    lists filter in SQL instead of asking row by row.
+    """
+    if actor is None or not actor.is_enabled:
+        return false()
+    if actor.role == Role.PATIENT:
+        return Patient.user_id == actor.id
+    not_deleted = Patient.status != PatientStatus.DELETED
+    if actor.role == Role.THERAPIST:
+        therapist = therapist_of(session, actor)
+        if therapist is None or not therapist.is_approved or therapist.practice_id is None:
+            return false()
+        practice = {therapist.practice_id}
+        return and_(not_deleted, or_(_active_entry_at(practice), _accepted_at_clause(practice)))
+    if actor.role == Role.SECRETARY:
+        served = served_practice_ids(session, actor)
+        return and_(not_deleted, or_(
+            _active_entry_at(served),
+            _accepted_at_clause(served),
+            _active_entry_at(None),
+            Patient.registered_via == RegisteredVia.SECRETARIAT,
+        ))
+    if actor.role == Role.ADMIN:
+        return not_deleted
+    return false()
+
+
+# --- transparency for the patient ---------------------------------------------------------
+
+# Audit actions that count as "a practice looked at your record". Views of a patient's
+# detail page by a practice should be audited as "patient.viewed" with practice_id.
+RECORD_VIEW_ACTIONS = ("clinical.viewed", "patient.viewed")
+
+
+def record_views_for_patient(session: Session, patient: Patient, limit: int = 100) -> list[tuple[str, dt.datetime]]:
+    """Which practices viewed this patient's record and when, newest first.
+
+    Built from the audit trail; views by the secretariat or admins (who never see clinical
+    data) are not practice views and are not listed.
+    """
+    rows = session.execute(
+        select(Practice.name, AuditEvent.at)
+        .join(Practice, Practice.id == AuditEvent.practice_id)
+        .where(AuditEvent.patient_id == patient.id, AuditEvent.action.in_(RECORD_VIEW_ACTIONS))
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(limit)
+    ).all()
+    return [(name, at) for name, at in rows]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 03:47:02.522674
+Create Date: 2026-11-24 04:24:36.556037
 """
 from alembic import op
 import sqlalchemy as sa
@@ -138,6 +138,7 @@ def upgrade() -> None:
     with op.batch_alter_table('patients', schema=None) as batch_op:
         batch_op.create_index('ix_patients_last_name', ['last_name'], unique=False)
         batch_op.create_index('ix_patients_status_lat_lon', ['status', 'lat', 'lon'], unique=False)
+        batch_op.create_index('ix_patients_status_reach_lat_lon', ['status', 'max_distance_km', 'lat', 'lon'], unique=False)
 
     op.create_table('recovery_codes',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -520,6 +521,7 @@ def downgrade() -> None:
 
     op.drop_table('recovery_codes')
     with op.batch_alter_table('patients', schema=None) as batch_op:
+        batch_op.drop_index('ix_patients_status_reach_lat_lon')
         batch_op.drop_index('ix_patients_status_lat_lon')
         batch_op.drop_index('ix_patients_last_name')
 

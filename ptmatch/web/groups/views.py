@@ -1,15 +1,322 @@
-"""Gruppen. (Filled in by its issue.)"""
+"""Groups: the therapist's group programmes and calendar rules (blueprint `groups`,
+/praxis/gruppen), and the patients' group offer pages (blueprint `group_offers`: the mailed
+/g/<token> link, and the logged-in patient's /patient/gruppen).
 
-from flask import Blueprint, render_template
+Accept and decline are POSTs (mail scanners prefetch GET links). Unknown, used, expired,
+foreign or malformed tokens all get the same neutral page (404) and change nothing.
+"""
 
-from ptmatch.models import Role
-from ptmatch.web.security import require_roles
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from ptmatch.db import get_session, utcnow
+from ptmatch.domain import access, calendar_rules, groups, offers, practices
+from ptmatch.domain.errors import DomainError, NotFound, SlotTaken
+from ptmatch.models import EnrollmentStatus, GroupEnrollment, Patient, Role
+from ptmatch.web.forms import add_domain_error
+from ptmatch.web.groups.forms import BlockForm, GroupForm
+from ptmatch.web.security import current_db_user, require_roles
+
+BERLIN = ZoneInfo("Europe/Berlin")
 
 bp = Blueprint("groups", __name__)
 require_roles(bp, Role.THERAPIST)
 
+offers_bp = Blueprint("group_offers", __name__)
+TOKEN_VIEWS = ("show", "accept", "decline")
+require_roles(offers_bp, Role.PATIENT, exempt=TOKEN_VIEWS)
+
+
+def _message(err: DomainError) -> str:
+    params = getattr(err, "params", None)
+    return _(err.msgid, **params) if params else _(err.message)
+
+
+def _show_error(form, err: DomainError) -> None:
+    msgid = getattr(err, "msgid", None)
+    if msgid and err.field and getattr(form, err.field, None) is not None:
+        getattr(form, err.field).errors = [*getattr(form, err.field).errors, _message(err)]
+    elif not add_domain_error(form, err):
+        flash(_message(err), "danger")
+
+
+def berlin_to_utc(day: dt.date, time: dt.time) -> dt.datetime | None:
+    """A Berlin wall-clock date and time as UTC; None for a time the clocks skip (spring)."""
+    local = dt.datetime.combine(day, time).replace(tzinfo=BERLIN)
+    utc = local.astimezone(dt.UTC)
+    if utc.astimezone(BERLIN).replace(tzinfo=None) != local.replace(tzinfo=None):
+        return None
+    return utc
+
+
+# --- the therapist side ------------------------------------------------------------------------
+
+@bp.before_request
+def _active_therapist_gate():
+    """Approved therapists with a practice only; others see the waiting page."""
+    if not current_user.is_authenticated:
+        return None
+    therapist = practices.get_active_therapist(get_session(), current_db_user())
+    if therapist is None:
+        return redirect(url_for("practice.awaiting"))
+    g.therapist = therapist
+    return None
+
 
 @bp.route("/")
 def index():
-    """Overview."""
-    return render_template("groups/index.html")
+    """The practice's groups with enrolment counts and waitlists."""
+    db = get_session()
+    states = groups.group_states(db, utcnow(), groups.list_groups(db, g.therapist.practice_id))
+    return render_template("groups/index.html", states=states, therapist=g.therapist,
+                           decision_hours=groups.decision_hours(current_app.config))
+
+
+@bp.route("/neu", methods=["GET", "POST"])
+def new():
+    """Create a group programme; the first offers go out at once."""
+    form = GroupForm()
+    if form.validate_on_submit():
+        start = berlin_to_utc(form.start_date.data, form.start_time.data)
+        if start is None:
+            form.start_time.errors = [_("Diese Uhrzeit gibt es an diesem Tag nicht (Zeitumstellung).")]
+        else:
+            try:
+                group = groups.create_group(
+                    get_session(), utcnow(), current_db_user(), g.therapist, title=form.title.data,
+                    method=form.method.data, problems=form.problems.data, modality=form.modality.data,
+                    first_session_at=start, session_count=form.session_count.data, minutes=form.minutes.data,
+                    min_participants=form.min_participants.data, max_participants=form.max_participants.data,
+                    settings=current_app.config)
+            except DomainError as err:
+                _show_error(form, err)
+            else:
+                flash(_("Die Gruppe ist angelegt; die ersten Angebote sind verschickt."), "success")
+                warning = calendar_rules.modality_warning(get_session(), g.therapist, group.first_session_at,
+                                                          group.minutes, group.modality)
+                if warning:
+                    flash(_(warning), "warning")
+                return redirect(url_for("groups.detail", group_id=group.id))
+    return render_template("groups/new.html", form=form, decision_hours=groups.decision_hours(current_app.config))
+
+
+def _own_group(group_id: int):
+    try:
+        return groups.get_group(get_session(), current_db_user(), group_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.route("/<int:group_id>")
+def detail(group_id: int):
+    """One group: state, participants, the waitlist in order, offers."""
+    db, now = get_session(), utcnow()
+    group = _own_group(group_id)
+    (state,) = groups.group_states(db, now, [group])
+    enrolled, waiting = groups.members(db, current_db_user(), group)
+    return render_template("groups/detail.html", group=group, state=state, enrolled=enrolled, waiting=waiting,
+                           decision_at=groups.decision_at(group, current_app.config),
+                           last_session=groups.last_session_at(group), now=now,
+                           can_withdraw=lambda e: groups.can_withdraw(group, e, now))
+
+
+@bp.route("/<int:group_id>/angebote", methods=["POST"])
+def send_wave(group_id: int):
+    """Top the open offers up now instead of waiting for the sweep."""
+    group = _own_group(group_id)
+    sent = groups.send_group_wave(get_session(), utcnow(), group, current_app.config, actor=current_db_user())
+    flash(_("%(n)s Angebote verschickt.", n=sent) if sent else _("Zurzeit gibt es kein weiteres Angebot zu verschicken."),
+          "info")
+    return redirect(url_for("groups.detail", group_id=group.id))
+
+
+@bp.route("/<int:group_id>/teilnahme/<int:enrollment_id>/beenden", methods=["POST"])
+def remove_member(group_id: int, enrollment_id: int):
+    """A participant or waitlisted patient leaves (e.g. called the practice); a freed seat goes
+    to the waitlist."""
+    group = _own_group(group_id)
+    enrollment = get_session().get(GroupEnrollment, enrollment_id)
+    if enrollment is None or enrollment.group_id != group.id:
+        abort(404)
+    try:
+        groups.withdraw(get_session(), utcnow(), current_db_user(), enrollment, current_app.config)
+    except DomainError as err:
+        flash(_message(err), "danger")
+    else:
+        flash(_("Die Anmeldung ist beendet."), "success")
+    return redirect(url_for("groups.detail", group_id=group.id))
+
+
+@bp.route("/kalenderregeln", methods=["GET", "POST"])
+def calendar_rules_page():
+    """Weekly blocks for video or in person: posting a slot inside one proposes its form."""
+    form = BlockForm()
+    if form.validate_on_submit():
+        try:
+            calendar_rules.add_block(
+                get_session(), utcnow(), current_db_user(), g.therapist, weekday=form.weekday.data,
+                start_min=form.start_time.data.hour * 60 + form.start_time.data.minute,
+                end_min=form.end_time.data.hour * 60 + form.end_time.data.minute, modality=form.modality.data)
+        except DomainError as err:
+            _show_error(form, err)
+        else:
+            flash(_("Der Block ist gespeichert."), "success")
+            return redirect(url_for("groups.calendar_rules_page"))
+    return render_template("groups/calendar_rules.html", form=form, therapist=g.therapist,
+                           blocks=calendar_rules.list_blocks(get_session(), g.therapist),
+                           weekdays=calendar_rules.WEEKDAYS, hhmm=calendar_rules.minutes_label)
+
+
+@bp.route("/kalenderregeln/<int:block_id>/loeschen", methods=["POST"])
+def remove_block(block_id: int):
+    try:
+        calendar_rules.remove_block(get_session(), utcnow(), current_db_user(), g.therapist, block_id)
+    except NotFound:
+        abort(404)
+    flash(_("Der Block ist gelöscht."), "success")
+    return redirect(url_for("groups.calendar_rules_page"))
+
+
+# --- the patient side: the mailed link -----------------------------------------------------------
+
+@offers_bp.after_request
+def _no_store(response):
+    if request.endpoint in {f"group_offers.{name}" for name in TOKEN_VIEWS}:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _neutral():
+    return render_template("groups/offer_invalid.html"), 404
+
+
+def _token_offer(token: str):
+    """(offer, actor) for a live token, or (None, None). Logged in as someone who may not answer
+    for this patient (another patient, a stranger) counts as a foreign token."""
+    db = get_session()
+    offer = offers.get_offer_by_token(db, token)
+    if offer is None or offer.group_id is None or not groups.is_group_offer_answerable(db, offer, utcnow()):
+        return None, None
+    user = current_db_user()
+    patient = db.get(Patient, offer.patient_id)
+    if user is None:
+        return offer, patient.user  # the token is the credential: the patient answers
+    if access.patient_access(db, user, patient).act and user.role in (Role.PATIENT, Role.SECRETARY):
+        return offer, user
+    return None, None
+
+
+def _offer_page(offer, accept_url: str, decline_url: str, status: int = 200):
+    db = get_session()
+    group = offer.group
+    enrollment = groups.get_enrollment(db, group.id, offer.patient_id)
+    return render_template(
+        "groups/offer.html", offer=offer, group=group, practice=group.practice,
+        seat_offer=enrollment is not None and enrollment.status == EnrollmentStatus.WAITLISTED,
+        enrollment=enrollment, free_seats=max(group.max_participants - group.enrolled_count, 0),
+        can_answer=groups.is_group_offer_answerable(db, offer, utcnow()), accept_url=accept_url,
+        decline_url=decline_url, last_session=groups.last_session_at(group)), status
+
+
+def _answer(offer, actor, accept: bool):
+    db, now = get_session(), utcnow()
+    try:
+        if accept:
+            enrollment = groups.accept_group_offer(db, now, offer, actor)
+        else:
+            groups.decline_group_offer(db, now, offer, actor, current_app.config)
+            enrollment = groups.get_enrollment(db, offer.group_id, offer.patient_id)
+    except SlotTaken as err:
+        return render_template("groups/offer_result.html", outcome="taken", message=_message(err), group=offer.group)
+    except DomainError as err:
+        return render_template("groups/offer_result.html", outcome="closed", message=_message(err), group=offer.group)
+    outcome = "declined" if not accept else str(enrollment.status)
+    return render_template("groups/offer_result.html", outcome=outcome, enrollment=enrollment, group=offer.group,
+                           decision_hours=groups.decision_hours(current_app.config))
+
+
+@offers_bp.route("/g/<token>")
+def show(token: str):
+    """The group offer from the mail: the programme, and two buttons (POSTs)."""
+    offer, _actor = _token_offer(token)
+    if offer is None:
+        return _neutral()
+    return _offer_page(offer, url_for("group_offers.accept", token=token), url_for("group_offers.decline", token=token))
+
+
+@offers_bp.route("/g/<token>/annehmen", methods=["POST"])
+def accept(token: str):
+    offer, actor = _token_offer(token)
+    return _neutral() if offer is None else _answer(offer, actor, accept=True)
+
+
+@offers_bp.route("/g/<token>/ablehnen", methods=["POST"])
+def decline(token: str):
+    offer, actor = _token_offer(token)
+    return _neutral() if offer is None else _answer(offer, actor, accept=False)
+
+
+# --- the patient side: logged in -----------------------------------------------------------------
+
+def _own_patient() -> Patient:
+    patient = get_session().scalar(select(Patient).where(Patient.user_id == current_db_user().id))
+    if patient is None:
+        abort(404)
+    return patient
+
+
+def _own_offer(offer_id: int):
+    try:
+        return groups.get_patient_group_offer(get_session(), current_db_user(), offer_id)
+    except NotFound:
+        abort(404)
+
+
+@offers_bp.route("/patient/gruppen")
+def mine():
+    """The patient's open group offers and group places."""
+    db, now = get_session(), utcnow()
+    open_offers, enrollments = groups.patient_groups(db, _own_patient(), now)
+    return render_template("groups/patient.html", open_offers=open_offers, enrollments=enrollments,
+                           can_withdraw=lambda e: groups.can_withdraw(e.group, e, now))
+
+
+@offers_bp.route("/patient/gruppen/angebot/<int:offer_id>")
+def mine_offer(offer_id: int):
+    offer = _own_offer(offer_id)
+    return _offer_page(offer, url_for("group_offers.mine_accept", offer_id=offer.id),
+                       url_for("group_offers.mine_decline", offer_id=offer.id))
+
+
+@offers_bp.route("/patient/gruppen/angebot/<int:offer_id>/annehmen", methods=["POST"])
+def mine_accept(offer_id: int):
+    return _answer(_own_offer(offer_id), current_db_user(), accept=True)
+
+
+@offers_bp.route("/patient/gruppen/angebot/<int:offer_id>/ablehnen", methods=["POST"])
+def mine_decline(offer_id: int):
+    return _answer(_own_offer(offer_id), current_db_user(), accept=False)
+
+
+@offers_bp.route("/patient/gruppen/<int:enrollment_id>/abmelden", methods=["POST"])
+def withdraw(enrollment_id: int):
+    """Leave a group (or its waitlist) before the start; the seat goes to the waitlist."""
+    db = get_session()
+    try:
+        enrollment = groups.get_patient_enrollment(db, current_db_user(), enrollment_id)
+    except NotFound:
+        abort(404)
+    try:
+        groups.withdraw(db, utcnow(), current_db_user(), enrollment, current_app.config)
+    except DomainError as err:
+        flash(_message(err), "danger")
+    else:
+        flash(_("Sie sind abgemeldet."), "success")
+    return redirect(url_for("group_offers.mine"))

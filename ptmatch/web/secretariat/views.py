@@ -1,15 +1,256 @@
-"""Secretariat console. (Filled in by the secretariat issue.)"""
+"""Secretariat console: find or register callers, their card (never clinical data), the
+write-only intake, call notes, lists, answering offers for a caller, the day's slots."""
 
-from flask import Blueprint, render_template
+from __future__ import annotations
 
-from ptmatch.models import Role
-from ptmatch.web.security import require_roles
+import datetime as dt
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from ptmatch.db import get_session, utcnow
+from ptmatch.domain import patients, secretariat
+from ptmatch.domain.errors import (
+    DomainError,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    OfferClosed,
+    OfferExpired,
+    SlotTaken,
+)
+from ptmatch.models import Offer, Role, SlotStatus
+from ptmatch.web.forms import add_domain_error
+from ptmatch.web.patient.forms import ProfileForm
+from ptmatch.web.secretariat.forms import (
+    CallNoteForm,
+    IntakeForm,
+    ListForm,
+    RegisterCallerForm,
+    SearchForm,
+)
+from ptmatch.web.security import current_db_user, require_roles
 
 bp = Blueprint("secretariat", __name__)
 require_roles(bp, Role.SECRETARY)
 
+POOL = "pool"
+
+
+def _caller_or_404(patient_id: int):
+    try:
+        return secretariat.get_caller(get_session(), current_db_user(), patient_id)
+    except NotFound:
+        abort(404)
+
+
+def _show_error(form, err: DomainError) -> None:
+    if form is None or not add_domain_error(form, err):
+        flash(_(err.message), "danger")
+
+
+def _list_form(patient, formdata=None) -> ListForm:
+    form = ListForm(formdata=formdata)
+    db = get_session()
+    on = secretariat.active_entry_practice_ids(db, patient)
+    choices = [] if None in on else [(POOL, _("Regionaler Pool"))]
+    choices += [(str(p.id), p.name) for p in secretariat.served_practices(db, current_db_user()) if p.id not in on]
+    form.practice.choices = choices
+    return form
+
+
+def _render_card(patient, **forms):
+    db = get_session()
+    card = secretariat.caller_card(db, utcnow(), current_db_user(), patient)
+    return render_template(
+        "secretariat/caller.html", card=card,
+        note_form=forms.get("note_form") or CallNoteForm(formdata=None),
+        list_form=forms.get("list_form") or _list_form(patient),
+        practice_names={p.id: p.name for p in secretariat.served_practices(db, current_db_user())},
+    )
+
 
 @bp.route("/")
 def home():
-    """The secretariat's start page."""
-    return render_template("secretariat/home.html")
+    """Search callers; today's slots of the served practices at a glance."""
+    form = SearchForm(formdata=request.args)
+    db, now = get_session(), utcnow()
+    hits = None
+    if form.q.data and form.validate():
+        hits = secretariat.search_callers(db, current_db_user(), form.q.data)
+    start, end = secretariat.berlin_day_bounds(secretariat.berlin_today(now))
+    today = secretariat.slots_overview(db, now, current_db_user(), start=start, end=end)
+    return render_template("secretariat/home.html", form=form, hits=hits, today=today,
+                           practices=secretariat.served_practices(db, current_db_user()))
+
+
+def _windows(form):
+    try:
+        return patients.windows_from_grid(form.availability.data or [], form.whole_days.data or [])
+    except InvalidInput as err:
+        add_domain_error(form, err)
+        return None
+
+
+def _cells(form, patient=None) -> tuple[set[str], bool]:
+    if request.method == "POST":
+        cells = set(form.availability.data or [])
+        for day in form.whole_days.data or []:
+            cells |= {f"{day}-{start}" for start, _end in patients.GRID_BLOCKS}
+        return cells, True
+    return patients.grid_from_windows(patient.availability) if patient is not None else (set(), True)
+
+
+def _grid(**context) -> dict:
+    return {"patients_grid_blocks": patients.GRID_BLOCKS, "patients_grid_days": patients.GRID_DAYS, **context}
+
+
+@bp.route("/anrufer/neu", methods=["GET", "POST"])
+def register():
+    """Register a caller by phone: verbal consent recorded with who and when."""
+    form = RegisterCallerForm()
+    if form.validate_on_submit() and (windows := _windows(form)) is not None:
+        try:
+            patient = secretariat.register_caller(
+                get_session(), utcnow(), current_db_user(), profile=form.profile(windows), email=form.email.data,
+                consent_health=form.consent_health.data, consent_rules=form.consent_rules.data)
+        except DomainError as err:
+            _show_error(form, err)
+        else:
+            flash(_("Registriert. Die Person kann jetzt auf Wartelisten gesetzt werden."), "success")
+            return redirect(url_for("secretariat.caller", patient_id=patient.id))
+    cells, _exact = _cells(form)
+    return render_template("secretariat/register.html", **_grid(form=form, cells=cells))
+
+
+@bp.route("/anrufer/<int:patient_id>/profil", methods=["GET", "POST"])
+def edit_profile(patient_id: int):
+    """Change a caller's contact, preferences and weekly times on their behalf."""
+    patient = _caller_or_404(patient_id)
+    form = ProfileForm(obj=None if request.method == "POST" else _ProfileObj(patient))
+    if form.validate_on_submit() and (windows := _windows(form)) is not None:
+        try:
+            secretariat.update_caller_profile(get_session(), utcnow(), current_db_user(), patient,
+                                              form.profile(windows))
+        except DomainError as err:
+            _show_error(form, err)
+        else:
+            flash(_("Gespeichert."), "success")
+            return redirect(url_for("secretariat.caller", patient_id=patient.id))
+    cells, exact = _cells(form, patient)
+    return render_template("secretariat/profile.html", **_grid(form=form, cells=cells, grid_exact=exact,
+                                                               patient=patient))
+
+
+class _ProfileObj:
+    """The caller's profile in the shape the form reads (`obj=`); no clinical data."""
+
+    def __init__(self, patient):
+        profile = patients.profile_of(patient)
+        self.__dict__.update(vars(profile))
+        self.phone = patients.display_phone(profile.phone)
+
+
+@bp.route("/anrufer/<int:patient_id>")
+def caller(patient_id: int):
+    """The caller card: identity, contact, availability, lists, offers, bookings, notes."""
+    return _render_card(_caller_or_404(patient_id))
+
+
+@bp.route("/anrufer/<int:patient_id>/aufnahme", methods=["GET", "POST"])
+def intake(patient_id: int):
+    """Record the clinical intake, write-only: the form is never pre-filled."""
+    patient = _caller_or_404(patient_id)
+    form = IntakeForm()
+    if form.validate_on_submit():
+        try:
+            secretariat.record_intake(get_session(), utcnow(), current_db_user(), patient, form.intake())
+        except DomainError as err:
+            _show_error(form, err)
+        else:
+            return render_template("secretariat/intake_done.html", patient=patient)
+    return render_template("secretariat/intake.html", form=form, patient=patient)
+
+
+@bp.route("/anrufer/<int:patient_id>/notiz", methods=["POST"])
+def add_note(patient_id: int):
+    """Add a non-clinical call note."""
+    patient = _caller_or_404(patient_id)
+    form = CallNoteForm()
+    if form.validate_on_submit():
+        try:
+            secretariat.add_call_note(get_session(), utcnow(), current_db_user(), patient, form.text.data)
+        except DomainError as err:
+            _show_error(form, err)
+        else:
+            flash(_("Notiz gespeichert."), "success")
+            return redirect(url_for("secretariat.caller", patient_id=patient.id))
+    return _render_card(patient, note_form=form), 400
+
+
+@bp.route("/anrufer/<int:patient_id>/liste", methods=["POST"])
+def join_list(patient_id: int):
+    """Put the caller on a served practice's list or in the regional pool."""
+    patient = _caller_or_404(patient_id)
+    form = _list_form(patient, request.form)
+    if form.validate_on_submit():
+        choice = form.practice.data
+        try:
+            secretariat.put_on_list(get_session(), utcnow(), current_db_user(), patient,
+                                    None if choice == POOL else int(choice))
+        except DomainError as err:
+            _show_error(form, err)
+        else:
+            flash(_("Auf die Warteliste gesetzt."), "success")
+            return redirect(url_for("secretariat.caller", patient_id=patient.id))
+    return _render_card(patient, list_form=form), 400
+
+
+@bp.route("/anrufer/<int:patient_id>/liste/<int:entry_id>/austragen", methods=["POST"])
+def leave_list(patient_id: int, entry_id: int):
+    """Take the caller off one list at their request."""
+    patient = _caller_or_404(patient_id)
+    try:
+        secretariat.take_off_list(get_session(), utcnow(), current_db_user(), patient, entry_id)
+    except NotFound:
+        abort(404)
+    except NotAllowed as err:
+        flash(_(err.message), "danger")
+    else:
+        flash(_("Von der Warteliste genommen."), "success")
+    return redirect(url_for("secretariat.caller", patient_id=patient.id))
+
+
+@bp.route("/angebote/<int:offer_id>/<any(annehmen, ablehnen):answer>", methods=["POST"])
+def answer_offer(offer_id: int, answer: str):
+    """Accept or decline an offer on the caller's behalf (audited with the secretary as actor)."""
+    db = get_session()
+    offer = db.get(Offer, offer_id)
+    if offer is None:
+        abort(404)
+    patient = _caller_or_404(offer.patient_id)
+    try:
+        secretariat.answer_offer(db, utcnow(), current_db_user(), offer, accept=answer == "annehmen",
+                                 settings=current_app.config)
+    except (SlotTaken, OfferExpired, OfferClosed, InvalidInput, NotAllowed) as err:
+        flash(_(err.message) if err.message else _("Das Angebot ist nicht mehr verfügbar."), "warning")
+    else:
+        flash(_("Termin gebucht.") if answer == "annehmen" else _("Angebot abgelehnt."), "success")
+    return redirect(url_for("secretariat.caller", patient_id=patient.id))
+
+
+@bp.route("/termine")
+def slots():
+    """Open slots and outcomes of the served practices for one day (default today)."""
+    db, now = get_session(), utcnow()
+    today = secretariat.berlin_today(now)
+    try:
+        day = dt.date.fromisoformat(request.args.get("tag", "")) if request.args.get("tag") else today
+    except ValueError:
+        day = today
+    start, end = secretariat.berlin_day_bounds(day)
+    lines = secretariat.slots_overview(db, now, current_db_user(), start=start, end=end)
+    upcoming = secretariat.slots_overview(db, now, current_db_user(), start=now, end=now + dt.timedelta(days=14),
+                                          statuses=(SlotStatus.OFFERING,))
+    return render_template("secretariat/slots.html", day=day, lines=lines, upcoming=upcoming,
+                           prev_day=day - dt.timedelta(days=1), next_day=day + dt.timedelta(days=1), today=today)

@@ -1,0 +1,166 @@
+"""Figure 2: post → offers → mail accepted by a real SMTP server.
+
+An aiosmtpd server listens on loopback (a thread of this process) and notes when each
+Message-ID arrives. The scheduler runs as its own process (`ptmatch scheduler`, exactly as
+deployed) with SMTP_HOST/PORT pointing at it and OUTBOX_SECONDS small. Each repetition:
+
+1. `offers.post_slot(...)` in auto mode for a random therapist, a slot in the next days,
+   then commit: the first wave and its outbox rows are in the database (time 1);
+2. wait until the SMTP server has accepted every offer mail of that wave (time 2).
+
+Both are measured from just before `post_slot`. A random pause between repetitions keeps
+them from falling into step with the outbox interval.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import sessionmaker
+
+from ptmatch.bench import procs
+from ptmatch.bench.matching import make_slot
+from ptmatch.bench.stats import Missing, need, summary_ms
+from ptmatch.db import utcnow
+from ptmatch.models import (
+    Modality,
+    Offer,
+    OfferStatus,
+    OutboxMessage,
+    Practice,
+    Slot,
+    SlotStatus,
+    Therapist,
+    User,
+)
+
+
+class SmtpSink:
+    """A loopback SMTP server that accepts everything and remembers arrival times."""
+
+    def __init__(self):
+        try:
+            from aiosmtpd.controller import Controller
+        except ImportError as err:  # only in the "test" extra
+            raise Missing("aiosmtpd not installed (scripts/setup test)") from err
+        self.arrived: dict[str, float] = {}
+        self.count = 0
+        self._lock = threading.Lock()
+        self.port = procs.free_port()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook
+                now = time.perf_counter()
+                message_id = ""
+                for line in envelope.content.split(b"\r\n"):
+                    if not line:
+                        break
+                    if line.lower().startswith(b"message-id:"):
+                        message_id = line.split(b":", 1)[1].strip().decode("ascii", "replace")
+                with sink._lock:
+                    sink.count += 1
+                    sink.arrived.setdefault(message_id, now)
+                return "250 OK"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self):
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.controller.stop()
+
+    def wait_for(self, message_ids: set[str], timeout: float) -> float | None:
+        """perf_counter time at which the last of `message_ids` arrived, or None on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                times = [self.arrived.get(m) for m in message_ids]
+            if all(t is not None for t in times):
+                return max(times)
+            time.sleep(0.005)
+        return None
+
+
+def _posting_therapists(sessions: sessionmaker, rng: random.Random, count: int) -> list[int]:
+    """Therapists who may post (approved, in person, 2FA on: the generator enrols them)."""
+    with sessions() as session:
+        ids = list(session.scalars(
+            select(Therapist.id).join(User, User.id == Therapist.user_id)
+            .where(Therapist.approved_at.is_not(None), Therapist.offers_in_person.is_(True),
+                   User.totp_confirmed_at.is_not(None)).order_by(Therapist.id)))
+    return rng.sample(ids, min(count, len(ids)))
+
+
+def run(sessions: sessionmaker, database_url: str, run_dir: Path, *, repetitions: int, seed: int,
+        outbox_seconds: int = 1) -> dict:
+    (post_slot,) = need("ptmatch.domain.offers", "post_slot")
+    need("ptmatch.notifications.delivery", "deliver_due")
+    need("ptmatch.scheduler.tasks.outbox", "JOBS")
+    rng = random.Random(seed)
+    commit_times, smtp_times, wave_sizes = [], [], []
+    timeouts = 0
+    posted: list[int] = []
+    with SmtpSink() as sink:
+        settings = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": sink.port, "SMTP_SECURITY": "none",
+                    "OUTBOX_SECONDS": outbox_seconds, "BASE_URL": "http://127.0.0.1:5000"}
+        with procs.scheduler(run_dir, database_url, **settings) as scheduler:
+            if not scheduler.wait_for_log("scheduler active", timeout=60):
+                raise RuntimeError("the scheduler did not become active:\n" + scheduler.log_text()[-2000:])
+            time.sleep(2 * outbox_seconds)  # its first round of jobs is done
+            therapists = _posting_therapists(sessions, rng, repetitions * 4)
+            for tid in therapists:
+                if len(commit_times) >= repetitions:
+                    break
+                time.sleep(rng.uniform(0.2, 0.2 + outbox_seconds))
+                with sessions() as session:
+                    therapist = session.get(Therapist, tid)
+                    practice = session.get(Practice, therapist.practice_id)
+                    now = utcnow()
+                    template = make_slot(rng, now, therapist, practice, days=(1, 3), modality=Modality.IN_PERSON)
+                    started = time.perf_counter()
+                    slot = post_slot(session, now, therapist.user, therapist, start_at=template.start_at,
+                                     minutes=template.minutes, kind=template.kind, modality=Modality.IN_PERSON)
+                    session.commit()
+                    committed = time.perf_counter()
+                    posted.append(slot.id)
+                    offer_ids = session.scalars(select(Offer.id).where(Offer.slot_id == slot.id)).all()
+                    message_ids = set(session.scalars(select(OutboxMessage.message_id).where(
+                        OutboxMessage.dedupe_key.in_([f"offer:{i}" for i in offer_ids]))))
+                if not message_ids:
+                    continue  # nobody fits this slot: no wave to time
+                arrived = sink.wait_for(message_ids, timeout=30)
+                commit_times.append(committed - started)
+                wave_sizes.append(len(message_ids))
+                if arrived is None:
+                    timeouts += 1
+                else:
+                    smtp_times.append(arrived - started)
+        scheduler_log = scheduler.log_text()
+    _close(sessions, posted)
+    return {
+        "repetitions": len(commit_times), "outbox_seconds": outbox_seconds,
+        "offers_per_wave": {"min": min(wave_sizes, default=None), "max": max(wave_sizes, default=None)},
+        "to_outbox": summary_ms(commit_times), "to_smtp": summary_ms(smtp_times),
+        "smtp_timeouts": timeouts, "mails_received": sink.count,
+        "scheduler_errors": scheduler_log.count("Traceback"),
+    }
+
+
+def _close(sessions: sessionmaker, slot_ids: list[int]) -> None:
+    """Take the benchmark's slots off the market (no more waves, no reminders)."""
+    if not slot_ids:
+        return
+    with sessions() as session:
+        now = utcnow()
+        session.execute(update(Offer).where(Offer.slot_id.in_(slot_ids), Offer.status == OfferStatus.PENDING)
+                        .values(status=OfferStatus.WITHDRAWN))
+        session.execute(update(Slot).where(Slot.id.in_(slot_ids), Slot.status == SlotStatus.OFFERING)
+                        .values(status=SlotStatus.CANCELLED, closed_at=now))
+        session.commit()

@@ -1,0 +1,129 @@
+"""Figure 1: ranking candidates for a slot, next to the floor (the bare SQL prefilter).
+
+For a fixed set of slots (posted by random therapists of the region, weekdays 8-19 h, mostly
+in person) every pass times, per slot and each in a fresh session:
+
+- the floor: `matching.prefilter(session, slot, now)`, the SELECT of the ids that pass the
+  hard filters, nothing else;
+- `matching.rank_candidates(session, slot, now)`: filters, score, order and reasons for
+  all of them (the same ids), and with `limit=10` (what posting a wave asks for).
+
+The first pass warms the caches and is not counted; floor and ranking alternate which goes
+first. The ratio is ranking p50 / floor p50.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from ptmatch.bench.stats import need, percentile, summary_ms
+from ptmatch.models import Modality, OfferMode, Practice, Slot, SlotKind, SlotStatus, Therapist
+
+BERLIN = ZoneInfo("Europe/Berlin")
+TOP = 10
+
+
+def post_bench_slots(session: Session, now: dt.datetime, count: int, seed: int,
+                     offer_mode: OfferMode = OfferMode.MANUAL) -> list[int]:
+    """Insert `count` offering slots (manual mode: nothing sends offers for them)."""
+    rng = random.Random(seed)
+    therapist_ids = list(session.scalars(select(Therapist.id).where(Therapist.approved_at.is_not(None))
+                                         .order_by(Therapist.id)))
+    chosen = rng.sample(therapist_ids, min(count, len(therapist_ids)))
+    slots = []
+    for tid in chosen:
+        therapist = session.get(Therapist, tid)
+        practice = session.get(Practice, therapist.practice_id)
+        slots.append(make_slot(rng, now, therapist, practice, offer_mode))
+    session.add_all(slots)
+    session.flush()
+    return [s.id for s in slots]
+
+
+def make_slot(rng: random.Random, now: dt.datetime, therapist: Therapist, practice: Practice,
+              offer_mode: OfferMode = OfferMode.MANUAL, days: tuple[int, int] = (1, 14),
+              modality: Modality | None = None) -> Slot:
+    local_today = now.astimezone(BERLIN).date()
+    day = local_today + dt.timedelta(days=rng.randint(*days))
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    minute = rng.randrange(8 * 60, 18 * 60 + 31, 30)
+    start = dt.datetime.combine(day, dt.time(minute // 60, minute % 60), tzinfo=BERLIN).astimezone(dt.UTC)
+    if modality is None:
+        video = therapist.offers_video and (not therapist.offers_in_person or rng.random() < 0.25)
+        modality = Modality.VIDEO if video else Modality.IN_PERSON
+    return Slot(
+        practice_id=practice.id, therapist_id=therapist.id, start_at=start,
+        minutes=therapist.session_minutes or 50,
+        kind=rng.choices((SlotKind.SPRECHSTUNDE, SlotKind.PROBATORIK, SlotKind.THERAPY_PLACE, SlotKind.AKUT),
+                         (40, 30, 25, 5))[0],
+        modality=modality, status=SlotStatus.OFFERING, offer_mode=offer_mode, wave_size=3,
+        offer_ttl_minutes=720, offer_deadline_at=start - dt.timedelta(minutes=practice.offer_cutoff_minutes or 120),
+        current_wave=0, created_at=now,
+    )
+
+
+def cancel_slots(session: Session, slot_ids: list[int], now: dt.datetime) -> None:
+    session.execute(update(Slot).where(Slot.id.in_(slot_ids))
+                    .values(status=SlotStatus.CANCELLED, closed_at=now))
+
+
+def run(sessions: sessionmaker, now: dt.datetime, *, slots: int, passes: int, seed: int) -> dict:
+    """Measure the floor and the ranking for `slots` slots over `passes` counted passes."""
+    prefilter, rank_candidates = need("ptmatch.domain.matching", "prefilter", "rank_candidates")
+    with sessions() as session:
+        slot_ids = post_bench_slots(session, now, slots, seed)
+        session.commit()
+    floor, rank, top = [], [], []
+    counts: list[int] = []
+    mismatches = 0
+
+    def timed(func, sid, **kwargs):
+        with sessions() as session:
+            slot = session.get(Slot, sid)
+            started = time.perf_counter()
+            result = func(session, slot, now, **kwargs)
+            elapsed = time.perf_counter() - started
+            session.rollback()
+        return elapsed, result
+
+    try:
+        for p in range(passes + 1):
+            for i, sid in enumerate(slot_ids):
+                order = ("floor", "rank", "top") if (i + p) % 2 == 0 else ("rank", "top", "floor")
+                got = {}
+                for what in order:
+                    if what == "floor":
+                        got[what] = timed(prefilter, sid)
+                    elif what == "rank":
+                        got[what] = timed(rank_candidates, sid)
+                    else:
+                        got[what] = timed(rank_candidates, sid, limit=TOP)
+                if p == 0:
+                    ids = set(got["floor"][1])
+                    ranked = {c.patient_id for c in got["rank"][1]}
+                    mismatches += ids != ranked
+                    counts.append(len(ids))
+                    continue
+                floor.append(got["floor"][0])
+                rank.append(got["rank"][0])
+                top.append(got["top"][0])
+    finally:
+        with sessions() as session:
+            cancel_slots(session, slot_ids, now)
+            session.commit()
+    result = {
+        "slots": len(slot_ids), "passes": passes,
+        "candidates": {"p50": percentile(counts, 50), "max": max(counts) if counts else None},
+        "floor": summary_ms(floor), "rank": summary_ms(rank), f"rank_top{TOP}": summary_ms(top),
+        "same_ids": mismatches == 0, "mismatched_slots": mismatches,
+    }
+    f50, r50 = result["floor"]["p50_ms"], result["rank"]["p50_ms"]
+    result["ratio"] = round(r50 / f50, 2) if f50 and r50 else None
+    return result

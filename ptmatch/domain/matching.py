@@ -1,0 +1,471 @@
+"""Who gets offered a free slot: hard filters in SQL, then a documented score with reasons.
+
+Hard filters (never bend; all in the SQL prefilter, so 100k waiting patients never reach
+Python):
+
+- matchable like ``patients.is_matchable``: status ACTIVE, not paused (``paused_until``),
+  both consents, a verified and enabled account (or a phone-registered patient without an
+  account whose consent the secretariat recorded);
+- on this practice's active list, or in the regional pool when the practice takes pool
+  patients and has coordinates, within the patient's own ``max_distance_km`` (an
+  equirectangular test inside a lat/lon box the index can use; a patient without
+  coordinates is not filtered by distance, see ``ptmatch.domain.geo``);
+- available on the slot's weekday (Europe/Berlin wall clock) for the whole session — one
+  availability window must cover it (a therapy place is weekly: the same test);
+- modality: a video slot only for patients whose video preference is not "no";
+- no therapist exclusion touches the patient's problem areas
+  (``(problems_mask & exclusions_mask) = 0``);
+- population (age on the slot's day within one of the therapist's age groups; unknown age
+  is not excluded), a shared language (``&``), the therapist-gender wish, the insurance;
+- no offer for this slot yet (any answer), no declined or accepted offer for a slot this
+  one re-posts, and no pending, live offer for a slot that overlaps it in time.
+
+Score (higher first), each part shown to the therapist as a reason:
+
+====================  ==========================================================
+waiting time          ``WAIT_POINTS`` per full 30 days on the list, at most 24 months
+urgency (PTV 11)      ``URGENT_POINTS`` when the intake is marked urgent
+practice priority     ``PRIORITY_POINTS`` per level (0-3) set on this practice's list
+via practice link     ``LINK_POINTS`` when the patient came through the practice's link
+specialty fit         ``SPECIALTY_POINTS`` when a problem area is a therapist specialty
+method wish           ``METHOD_POINTS`` when a wished method is one the therapist offers
+distance              ``DISTANCE_POINTS`` by band (< 5 km, < 10 km, < 20 km)
+video wish            ``VIDEO_POINTS`` for a video slot when video is "wanted"
+====================  ==========================================================
+
+Ties: longest waiting first (the list entry's date), then the lower patient id — so the
+order is total and deterministic. The score is computed in SQL (ORDER BY ... LIMIT) with
+CASE expressions that mirror the pure Python functions below exactly (same constants,
+same thresholds, same float arithmetic); the Python side recomputes score and reasons for
+the rows returned. A test checks the two agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, false, func, literal, or_, select, union_all
+from sqlalchemy.orm import Session, aliased
+
+from ptmatch.catalog import INSURANCES, METHODS, N_, POPULATIONS
+from ptmatch.models import (
+    Availability,
+    EntryStatus,
+    Modality,
+    Offer,
+    OfferStatus,
+    Patient,
+    PatientClinical,
+    PatientStatus,
+    Practice,
+    Preference,
+    Slot,
+    SlotStatus,
+    Therapist,
+    User,
+    WaitlistEntry,
+)
+
+BERLIN = ZoneInfo("Europe/Berlin")
+KM_PER_DEGREE = 111.195  # mean Earth radius 6371 km * pi / 180 (as the workbench)
+# Bands of max_distance_km for the pool test (see _reach_condition); the forms allow 1-300 km.
+REACH_BANDS_KM = (10, 20, 30, 50, 100, 200, 300)
+
+WAIT_POINTS = 4
+WAIT_MONTH_DAYS = 30
+WAIT_MAX_MONTHS = 24
+URGENT_POINTS = 40
+PRIORITY_POINTS = 15
+PRIORITY_MAX = 3
+LINK_POINTS = 20
+SPECIALTY_POINTS = 25
+METHOD_POINTS = 15
+VIDEO_POINTS = 10
+# (upper limit in km, points): the first band the distance falls into.
+DISTANCE_POINTS = ((5, 15), (10, 10), (20, 5))
+
+# Age-based populations: (code, youngest age, age limit exclusive).
+POPULATION_AGES = (("children", 0, 14), ("adolescents", 14, 18), ("adults", 18, 65), ("seniors", 65, 200))
+OVERLAP_LOOKBACK = dt.timedelta(days=1)  # no session is longer than a day
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One part of the score: a German msgid with %-placeholders, its params and the points."""
+
+    msgid: str
+    points: int
+    params: dict = field(default_factory=dict)
+
+    def __iter__(self):  # unpacks like the (msgid, value) pair of the contract
+        yield self.msgid
+        yield self.params
+
+
+@dataclass(frozen=True)
+class Candidate:
+    patient_id: int
+    score: int
+    reasons: list[Reason]
+    on_practice_list: bool  # False: a pool patient (shown pseudonymously until they accept)
+    waiting_since: dt.datetime
+    distance_km: float | None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the score looks at, one row per candidate."""
+
+    patient_id: int
+    added_at: dt.datetime
+    on_list: bool
+    priority: int
+    via_link: bool
+    urgent: bool
+    problems_mask: int
+    methods_mask: int
+    video_pref: str
+    lat: float | None
+    lon: float | None
+
+
+@dataclass(frozen=True)
+class Context:
+    """The slot as the matcher sees it (plain values, so scoring stays pure)."""
+
+    slot_id: int
+    practice_id: int
+    now: dt.datetime
+    start_at: dt.datetime
+    end_at: dt.datetime
+    weekday: int
+    start_min: int
+    end_min: int
+    day: dt.date
+    today: dt.date
+    video: bool
+    pool: bool  # the practice takes pool patients and has coordinates
+    lat: float | None
+    lon: float | None
+    km_per_lon: float
+    therapist_gender: str
+    exclusions_mask: int
+    specialties_mask: int
+    methods_mask: int
+    languages_mask: int
+    insurances_mask: int
+    populations_mask: int
+    overlapping_slot_ids: tuple[int, ...]
+    reposted_chain_ids: tuple[int, ...]
+
+
+# --- context ---------------------------------------------------------------------------------
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def _overlapping_slot_ids(session: Session, slot: Slot) -> tuple[int, ...]:
+    """Offering slots (this one included) whose time overlaps this slot's."""
+    rows = session.execute(
+        select(Slot.id, Slot.start_at, Slot.minutes)
+        .where(Slot.status == SlotStatus.OFFERING, Slot.start_at < slot.end_at,
+               Slot.start_at > slot.start_at - OVERLAP_LOOKBACK)
+    ).all()
+    ids = {slot.id} if slot.id is not None else set()
+    for row_id, start, minutes in rows:
+        if start + dt.timedelta(minutes=minutes) > slot.start_at:
+            ids.add(row_id)
+    return tuple(sorted(ids))
+
+
+def _reposted_chain(session: Session, slot: Slot) -> tuple[int, ...]:
+    ids: list[int] = []
+    current = slot.reposted_from_id
+    while current is not None and current not in ids and len(ids) < 50:
+        ids.append(current)
+        current = session.scalar(select(Slot.reposted_from_id).where(Slot.id == current))
+    return tuple(ids)
+
+
+def build_context(session: Session, slot: Slot, now: dt.datetime) -> Context:
+    practice: Practice = slot.practice or session.get(Practice, slot.practice_id)
+    therapist: Therapist = slot.therapist or session.get(Therapist, slot.therapist_id)
+    local = slot.start_at.astimezone(BERLIN)
+    start_min = local.hour * 60 + local.minute
+    has_coords = practice.lat is not None and practice.lon is not None
+    return Context(
+        slot_id=slot.id, practice_id=practice.id, now=now, start_at=slot.start_at, end_at=slot.end_at,
+        weekday=local.weekday(), start_min=start_min, end_min=start_min + slot.minutes, day=local.date(),
+        today=now.astimezone(BERLIN).date(), video=slot.modality == Modality.VIDEO,
+        pool=bool(practice.accepts_pool and has_coords),
+        lat=practice.lat, lon=practice.lon,
+        km_per_lon=KM_PER_DEGREE * math.cos(math.radians(practice.lat)) if has_coords else 0.0,
+        therapist_gender=therapist.gender, exclusions_mask=therapist.exclusions_mask or 0,
+        specialties_mask=therapist.specialties_mask or 0, methods_mask=therapist.methods_mask or 0,
+        languages_mask=therapist.languages_mask or 0, insurances_mask=therapist.insurances_mask or 0,
+        populations_mask=therapist.populations_mask or 0,
+        overlapping_slot_ids=_overlapping_slot_ids(session, slot),
+        reposted_chain_ids=_reposted_chain(session, slot),
+    )
+
+
+# --- pure scoring ------------------------------------------------------------------------------
+
+def waiting_months(added_at: dt.datetime, now: dt.datetime) -> int:
+    return max(0, min((now - added_at).days // WAIT_MONTH_DAYS, WAIT_MAX_MONTHS))
+
+
+def distance_sq(ctx: Context, lat: float | None, lon: float | None) -> float | None:
+    """Squared equirectangular distance in km² (the SQL computes the very same expression)."""
+    if lat is None or lon is None or ctx.lat is None or ctx.lon is None:
+        return None
+    dy = (lat - ctx.lat) * KM_PER_DEGREE
+    dx = (lon - ctx.lon) * ctx.km_per_lon
+    return dx * dx + dy * dy
+
+
+def distance_points(d2: float | None) -> int:
+    if d2 is None:
+        return 0
+    for limit, points in DISTANCE_POINTS:
+        if d2 <= limit * limit:
+            return points
+    return 0
+
+
+def score(facts: Facts, ctx: Context) -> tuple[int, list[Reason]]:
+    """The soft score of one candidate and the reasons behind it (pure)."""
+    reasons: list[Reason] = []
+    months = waiting_months(facts.added_at, ctx.now)
+    if months:
+        reasons.append(Reason(N_("Wartet seit %(months)s Monat(en)"), months * WAIT_POINTS, {"months": months}))
+    if facts.urgent:
+        reasons.append(Reason(N_("Dringlich (PTV 11)"), URGENT_POINTS))
+    priority = max(0, min(facts.priority, PRIORITY_MAX)) if facts.on_list else 0
+    if priority:
+        reasons.append(Reason(N_("Priorität der Praxis: %(level)s"), priority * PRIORITY_POINTS, {"level": priority}))
+    if facts.on_list and facts.via_link:
+        reasons.append(Reason(N_("Über den Link der Praxis angemeldet"), LINK_POINTS))
+    if facts.problems_mask & ctx.specialties_mask:
+        reasons.append(Reason(N_("Passt zu einem Schwerpunkt"), SPECIALTY_POINTS))
+    shared_methods = facts.methods_mask & ctx.methods_mask
+    if shared_methods:
+        labels = ", ".join(m.upper() for m in METHODS.from_mask(shared_methods))
+        reasons.append(Reason(N_("Wunschverfahren: %(methods)s"), METHOD_POINTS, {"methods": labels}))
+    d2 = distance_sq(ctx, facts.lat, facts.lon)
+    points = distance_points(d2)
+    if points:
+        reasons.append(Reason(N_("Entfernung: etwa %(km)s km"), points, {"km": max(1, round(math.sqrt(d2)))}))
+    if ctx.video and facts.video_pref == Preference.WANTED:
+        reasons.append(Reason(N_("Wünscht Video"), VIDEO_POINTS))
+    return sum(r.points for r in reasons), reasons
+
+
+# --- SQL -----------------------------------------------------------------------------------------
+
+def _problems():
+    return func.coalesce(PatientClinical.problems_mask, 0)
+
+
+def _population_condition(ctx: Context):
+    wanted = set(POPULATIONS.from_mask(ctx.populations_mask))
+    ranges = [and_(Patient.birth_date <= _years_before(ctx.day, youngest),
+                   Patient.birth_date > _years_before(ctx.day, limit))
+              for code, youngest, limit in POPULATION_AGES if code in wanted]
+    if not ranges:
+        return None
+    return or_(Patient.birth_date.is_(None), *ranges)
+
+
+def _distance_sq_sql(ctx: Context):
+    dy = (Patient.lat - ctx.lat) * KM_PER_DEGREE
+    dx = (Patient.lon - ctx.lon) * ctx.km_per_lon
+    return dx * dx + dy * dy
+
+
+def _reach_condition(ctx: Context):
+    """The practice lies within the patient's own radius.
+
+    Per band of radii: ``max_distance_km IN (the band's values) AND`` a lat/lon box as wide
+    as the band — on the index (status, max_distance_km, lat, lon) that is one seek per value
+    and a short range, instead of one box as wide as the widest radius in the whole pool.
+    The exact (equirectangular) test follows on the few rows inside.
+    """
+    bands = []
+    low = 0
+    for high in REACH_BANDS_KM:
+        box_lat = high / KM_PER_DEGREE
+        box_lon = high / max(ctx.km_per_lon, 1.0)
+        bands.append(and_(
+            Patient.max_distance_km.in_(range(low + 1, high + 1)),
+            Patient.lat.between(ctx.lat - box_lat, ctx.lat + box_lat),
+            Patient.lon.between(ctx.lon - box_lon, ctx.lon + box_lon),
+        ))
+        low = high
+    bands.append(Patient.max_distance_km > low)  # beyond every band (the forms allow 300): no box
+    return and_(or_(*bands), _distance_sq_sql(ctx) <= Patient.max_distance_km * Patient.max_distance_km)
+
+
+def _common_conditions(ctx: Context) -> list:
+    """Every hard filter except "which list" (see the module docstring)."""
+    conds = [
+        Patient.status == PatientStatus.ACTIVE,
+        or_(Patient.paused_until.is_(None), Patient.paused_until <= ctx.today),
+        Patient.consent_health_at.is_not(None),
+        Patient.consent_rules_at.is_not(None),
+        or_(and_(User.id.is_not(None), User.email_verified_at.is_not(None), User.is_enabled.is_(True)),
+            and_(Patient.user_id.is_(None), Patient.consent_recorded_by_id.is_not(None))),
+        Patient.therapist_gender_wish.in_(["any", ctx.therapist_gender]),
+        Patient.languages_mask.bitwise_and(ctx.languages_mask) != 0,
+        Patient.insurance.in_(INSURANCES.from_mask(ctx.insurances_mask) or ["-"]),
+        select(Availability.id).where(
+            Availability.patient_id == Patient.id, Availability.weekday == ctx.weekday,
+            Availability.start_min <= ctx.start_min, Availability.end_min >= ctx.end_min,
+        ).exists(),
+    ]
+    if ctx.exclusions_mask:
+        conds.append(_problems().bitwise_and(ctx.exclusions_mask) == 0)
+    if ctx.video:
+        conds.append(Patient.video_pref != Preference.NO)
+    population = _population_condition(ctx)
+    if population is not None:
+        conds.append(population)
+    # A group's context (ptmatch.domain.groups) has no slot: its own filter replaces this one.
+    busy = [Offer.slot_id == ctx.slot_id] if ctx.slot_id is not None else []
+    if ctx.overlapping_slot_ids:
+        busy.append(and_(Offer.slot_id.in_(ctx.overlapping_slot_ids), Offer.status == OfferStatus.PENDING,
+                         Offer.expires_at > ctx.now))
+    if ctx.reposted_chain_ids:
+        busy.append(and_(Offer.slot_id.in_(ctx.reposted_chain_ids),
+                         Offer.status.in_([OfferStatus.ACCEPTED, OfferStatus.DECLINED])))
+    if busy:
+        conds.append(~select(Offer.id).where(Offer.patient_id == Patient.id, or_(*busy)).exists())
+    return conds
+
+
+def _score_sql(ctx: Context, *, on_list: bool):
+    """The score of ``score()`` as a SQL expression (same constants and thresholds)."""
+    added = WaitlistEntry.added_at
+    waiting = case(
+        *[(added <= ctx.now - dt.timedelta(days=WAIT_MONTH_DAYS * m), m * WAIT_POINTS)
+          for m in range(WAIT_MAX_MONTHS, 0, -1)],
+        else_=0,
+    )
+    parts = [waiting, case((PatientClinical.urgent.is_(True), URGENT_POINTS), else_=0)]
+    if on_list:
+        parts.append(case(*[(WaitlistEntry.priority >= level, level * PRIORITY_POINTS)
+                            for level in range(PRIORITY_MAX, 0, -1)], else_=0))
+        parts.append(case((WaitlistEntry.via_practice_link.is_(True), LINK_POINTS), else_=0))
+    if ctx.specialties_mask:
+        parts.append(case((_problems().bitwise_and(ctx.specialties_mask) != 0, SPECIALTY_POINTS), else_=0))
+    if ctx.methods_mask:
+        parts.append(case((Patient.methods_mask.bitwise_and(ctx.methods_mask) != 0, METHOD_POINTS), else_=0))
+    if ctx.lat is not None and ctx.lon is not None:
+        d2 = _distance_sq_sql(ctx)
+        parts.append(case((Patient.lat.is_(None), 0), (Patient.lon.is_(None), 0),
+                          *[(d2 <= limit * limit, points) for limit, points in DISTANCE_POINTS], else_=0))
+    if ctx.video:
+        parts.append(case((Patient.video_pref == Preference.WANTED, VIDEO_POINTS), else_=0))
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def _branches(ctx: Context, *, with_facts: bool, only_ids=None) -> list:
+    """One SELECT per source: the practice's own list, and the pool (disjoint)."""
+
+    def columns(on_list: bool):
+        if not with_facts:
+            return [Patient.id.label("patient_id")]
+        return [
+            Patient.id.label("patient_id"),
+            WaitlistEntry.added_at.label("added_at"),
+            literal(on_list).label("on_list"),
+            (WaitlistEntry.priority if on_list else literal(0)).label("priority"),
+            (WaitlistEntry.via_practice_link if on_list else false()).label("via_link"),
+            func.coalesce(PatientClinical.urgent, false()).label("urgent"),
+            _problems().label("problems_mask"),
+            Patient.methods_mask.label("methods_mask"),
+            Patient.video_pref.label("video_pref"),
+            Patient.lat.label("lat"),
+            Patient.lon.label("lon"),
+            _score_sql(ctx, on_list=on_list).label("score"),
+        ]
+
+    def base(on_list: bool):
+        query = (select(*columns(on_list)).select_from(WaitlistEntry)
+                 .join(Patient, Patient.id == WaitlistEntry.patient_id)
+                 .outerjoin(User, User.id == Patient.user_id)
+                 .outerjoin(PatientClinical, PatientClinical.patient_id == Patient.id)
+                 .where(WaitlistEntry.status == EntryStatus.ACTIVE, *_common_conditions(ctx)))
+        if only_ids is not None:
+            query = query.where(Patient.id.in_(list(only_ids) or [-1]))
+        return query
+
+    branches = [base(True).where(WaitlistEntry.practice_id == ctx.practice_id)]
+    if ctx.pool:
+        own = aliased(WaitlistEntry)
+        on_own_list = select(own.id).where(own.patient_id == Patient.id, own.practice_id == ctx.practice_id,
+                                           own.status == EntryStatus.ACTIVE).exists()
+        branches.append(base(False).where(
+            WaitlistEntry.practice_id.is_(None),
+            or_(_reach_condition(ctx), Patient.lat.is_(None)),  # no coordinates: no distance test
+            ~on_own_list,
+        ))
+    return branches
+
+
+def candidate_ids_query(session: Session, slot: Slot, now: dt.datetime, *, context: Context | None = None):
+    """The bare SQL prefilter (hard filters only, no score): a SELECT of patient ids."""
+    ctx = context or build_context(session, slot, now)
+    branches = _branches(ctx, with_facts=False)
+    return branches[0] if len(branches) == 1 else union_all(*branches)
+
+
+def prefilter(session: Session, slot: Slot, now: dt.datetime) -> list[int]:
+    """Ids of every patient who passes the hard filters for this slot (no order)."""
+    return list(session.scalars(candidate_ids_query(session, slot, now)))
+
+
+def rank_candidates(session: Session, slot: Slot, now: dt.datetime, limit: int | None = None, *,
+                    only_ids=None) -> list[Candidate]:
+    """Candidates for a slot, best first, with score and reasons.
+
+    The database filters, scores and orders; only the `limit` best rows come back.
+    `only_ids` restricts the ranking to these patients (hand-picked offers re-check them).
+    """
+    return rank_context(session, build_context(session, slot, now), limit, only_ids=only_ids)
+
+
+def rank_context(session: Session, ctx: Context, limit: int | None = None, *, only_ids=None,
+                 extra=()) -> list[Candidate]:
+    """`rank_candidates` for any Context (a group builds its own from a probe slot), with
+    `extra` hard filters (SQL conditions on Patient / PatientClinical) added to every branch."""
+    branches = [branch.where(*extra) if extra else branch
+                for branch in _branches(ctx, with_facts=True, only_ids=only_ids)]
+    union = (branches[0] if len(branches) == 1 else union_all(*branches)).subquery("candidates")
+    query = select(union).order_by(union.c.score.desc(), union.c.added_at, union.c.patient_id)
+    if limit is not None:
+        query = query.limit(limit)
+    result = []
+    for row in session.execute(query):
+        facts = Facts(patient_id=row.patient_id, added_at=row.added_at, on_list=bool(row.on_list),
+                      priority=row.priority or 0, via_link=bool(row.via_link), urgent=bool(row.urgent),
+                      problems_mask=row.problems_mask or 0, methods_mask=row.methods_mask or 0,
+                      video_pref=str(row.video_pref), lat=row.lat, lon=row.lon)
+        total, reasons = score(facts, ctx)
+        d2 = distance_sq(ctx, facts.lat, facts.lon)
+        result.append(Candidate(patient_id=facts.patient_id, score=total, reasons=reasons,
+                                on_practice_list=facts.on_list, waiting_since=facts.added_at,
+                                distance_km=math.sqrt(d2) if d2 is not None else None))
+    # The SQL order and the Python score agree (tested); sorting again keeps it total even so.
+    result.sort(key=lambda c: (-c.score, c.waiting_since, c.patient_id))
+    return result

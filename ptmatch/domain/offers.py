@@ -1,0 +1,869 @@
+"""Free slots, offers in waves, first answer wins — exactly once.
+
+Life of a slot: a therapist (or the secretariat for a partner practice) posts it; in auto
+mode the first wave of offers goes out in the same transaction, mails included (outbox
+rows). Wave size and answer time follow the lead time (``wave_params``); no offer is
+answerable after ``offer_deadline_at`` (start minus the practice's cut-off). Whenever fewer
+offers are open than the current wave size — a decline, an expiry, a withdrawal — the slot
+is topped up with the next-best candidates ("the next wave"); with nobody left and nothing
+open, the slot is UNFILLED and the practice is told.
+
+Accepting is decided by the database, never by Python: one conditional
+``UPDATE slots SET status='booked' WHERE id=:id AND status='offering'`` and its row count,
+backed by the unique constraint on ``bookings.slot_id`` (an IntegrityError is SlotTaken).
+It all happens inside a SAVEPOINT, so a loser leaves no trace and the caller may commit.
+Then, in the same transaction: the other open offers of the slot become TAKEN (their
+patients are told and keep their places), the winner leaves every waitlist (kept with a
+reason, so a release can restore them), the winner's other open offers are WITHDRAWN and
+those slots move on at once.
+
+Expiry is derived on read (``Offer.effective_status``) and re-checked in every conditional
+UPDATE (``expires_at > now``): a late sweep never lets a dead offer be accepted.
+
+Locking (PostgreSQL; SQLite serialises writers with BEGIN IMMEDIATE): an accept locks its
+own slot first (the race), then the offer rows it changes in id order; every other slot it
+touches — and everything the sweep touches — is taken with ``FOR UPDATE SKIP LOCKED`` and
+skipped when busy (the sweep comes back in 30 s). No lock cycle, no deadlock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from ptmatch.domain import access, audit, matching, waitlist
+from ptmatch.domain.clashes import find_clash
+from ptmatch.domain.errors import (
+    Clash,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    OfferClosed,
+    OfferExpired,
+    SlotTaken,
+)
+from ptmatch.domain.practices import get_active_therapist
+from ptmatch.domain.tokens import hash_token, new_token
+from ptmatch.models import (
+    Booking,
+    BookingStatus,
+    Modality,
+    Offer,
+    OfferMode,
+    OfferStatus,
+    Patient,
+    PatientStatus,
+    Practice,
+    Role,
+    Slot,
+    SlotKind,
+    SlotStatus,
+    Therapist,
+    User,
+)
+from ptmatch.notifications import outbox
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+# (lead time below this many hours | None = any, wave size, minutes to answer)
+DEFAULT_WAVE_RULES = ((24, 5, 60), (72, 4, 240), (168, 3, 720), (None, 2, 1440))
+SLOT_MINUTES = (25, 180)
+MAX_LEAD = dt.timedelta(days=365)
+MANUAL_PICK_LIMIT = 20
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
+
+MSG_TAKEN = "Dieser Termin ist leider schon vergeben. Sie behalten Ihren Platz auf der Warteliste."
+MSG_EXPIRED = "Die Antwortfrist für dieses Angebot ist abgelaufen."
+MSG_CLOSED = "Dieses Angebot ist nicht mehr offen."
+MSG_CLASH = "Überschneidung (inklusive Pufferzeit) mit: %(what)s"
+
+PATIENT_HOME = "/patient/"
+
+
+# --- small helpers -----------------------------------------------------------------------------
+
+def offer_link(token: str) -> str:
+    return f"/o/{token}"
+
+
+def booking_path(booking_id: int) -> str:
+    return f"/patient/termin/{booking_id}"
+
+
+def slot_path(slot_id: int) -> str:
+    return f"/termine/{slot_id}"
+
+
+def _valid_rules(rules) -> bool:
+    try:
+        for max_hours, size, ttl in rules:
+            if max_hours is not None and not (isinstance(max_hours, int | float) and max_hours > 0):
+                return False
+            if not (isinstance(size, int) and 1 <= size <= 50 and isinstance(ttl, int) and 5 <= ttl <= 10080):
+                return False
+    except (TypeError, ValueError):
+        return False
+    return bool(rules)
+
+
+def wave_rules(practice: Practice | None, settings: dict | None = None):
+    """The practice's own rules if set and sane, else the configured or the default ones."""
+    for rules in ((practice.wave_rules if practice else None), (settings or {}).get("WAVE_RULES")):
+        if rules and _valid_rules(rules):
+            return [tuple(rule) for rule in rules]
+    return list(DEFAULT_WAVE_RULES)
+
+
+def wave_params(practice: Practice | None, start_at: dt.datetime, now: dt.datetime,
+                settings: dict | None = None) -> tuple[int, int]:
+    """(wave size, minutes to answer) for a slot starting at `start_at`, seen at `now`:
+    the closer the slot, the more people and the shorter the deadline."""
+    lead_hours = (start_at - now).total_seconds() / 3600
+    rules = wave_rules(practice, settings)
+    for max_hours, size, ttl in rules:
+        if max_hours is None or lead_hours < max_hours:
+            return size, ttl
+    return rules[-1][1], rules[-1][2]
+
+
+def offer_expiry(slot: Slot, now: dt.datetime, ttl_minutes: int) -> dt.datetime:
+    return min(now + dt.timedelta(minutes=ttl_minutes), slot.offer_deadline_at)
+
+
+def _therapist_user(session: Session, slot: Slot) -> User | None:
+    therapist = slot.therapist or session.get(Therapist, slot.therapist_id)
+    return therapist.user if therapist else None
+
+
+def can_manage_slot(session: Session, actor: User | None, slot: Slot) -> bool:
+    """Therapists of the slot's practice, and secretaries serving it."""
+    if actor is None or not actor.is_enabled:
+        return False
+    if actor.role == Role.THERAPIST:
+        therapist = get_active_therapist(session, actor)
+        return therapist is not None and therapist.practice_id == slot.practice_id
+    if actor.role == Role.SECRETARY:
+        return slot.practice_id in access.served_practice_ids(session, actor)
+    return False
+
+
+def _require_manager(session: Session, actor: User | None, slot: Slot) -> None:
+    if not can_manage_slot(session, actor, slot):
+        raise NotAllowed("Sie dürfen diesen Termin nicht bearbeiten.")
+
+
+def _require_answerer(session: Session, actor: User | None, patient: Patient) -> None:
+    """The patient themselves, or a secretary who may act for them (a caller on the phone)."""
+    if actor is not None and actor.is_enabled:
+        if actor.role == Role.PATIENT and patient.user_id == actor.id:
+            return
+        if actor.role == Role.SECRETARY and access.patient_access(session, actor, patient).act:
+            return
+    raise NotAllowed("Sie dürfen dieses Angebot nicht beantworten.")
+
+
+def _live_pending_count(session: Session, slot_id: int, now: dt.datetime) -> int:
+    return session.scalar(select(func.count(Offer.id)).where(
+        Offer.slot_id == slot_id, Offer.status == OfferStatus.PENDING, Offer.expires_at > now)) or 0
+
+
+def _lock_slot(session: Session, slot: Slot) -> bool:
+    """Lock the slot row and refresh it, or return False when another transaction holds it."""
+    locked = session.scalar(
+        select(Slot).where(Slot.id == slot.id).with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return locked is not None
+
+
+def set_offer_status(session: Session, offer_id: int, new: OfferStatus, now: dt.datetime, *,
+                      live: bool | None = None, actor: User | None = None) -> bool:
+    """PENDING → new, only if still pending (and live / dead as asked). True if it changed."""
+    stmt = update(Offer).where(Offer.id == offer_id, Offer.status == OfferStatus.PENDING)
+    if live is True:
+        stmt = stmt.where(Offer.expires_at > now)
+    elif live is False:
+        stmt = stmt.where(Offer.expires_at <= now)
+    values = {"status": new}
+    if new in (OfferStatus.ACCEPTED, OfferStatus.DECLINED):
+        values.update(responded_at=now, responded_by_id=actor.id if actor else None)
+    result = session.execute(stmt.values(**values).execution_options(synchronize_session="fetch"))
+    return result.rowcount == 1
+
+
+def _lock_offers(session: Session, ids) -> None:
+    """Row locks in id order, so two accepts touching the same offers cannot deadlock."""
+    if ids:
+        session.execute(select(Offer.id).where(Offer.id.in_(sorted(ids))).order_by(Offer.id).with_for_update())
+
+
+def _mail_patient(session: Session, now: dt.datetime, patient: Patient, kind: str, key: str, link: str,
+                  **when) -> None:
+    user = patient.user if patient.user_id else None
+    if user is not None:
+        outbox.enqueue(session, now, kind=kind, dedupe_key=key, link_path=link, to_user=user, **when)
+
+
+# --- posting -------------------------------------------------------------------------------------
+
+def _enum(enum_cls, value, field: str):
+    try:
+        return enum_cls(value)
+    except ValueError as exc:
+        raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", field) from exc
+
+
+def check_therapist_may_post(session: Session, actor: User | None, therapist: Therapist) -> None:
+    """Approved, assigned to an active practice, with two-factor login; the actor is that
+    therapist or a secretary serving the practice."""
+    if actor is None or not actor.is_enabled:
+        raise NotAllowed("Sie dürfen für diese Praxis keine Termine anbieten.")
+    if actor.role == Role.THERAPIST:
+        if actor.id != therapist.user_id:
+            raise NotAllowed("Sie dürfen nur eigene Termine anbieten.")
+    elif actor.role == Role.SECRETARY:
+        if therapist.practice_id not in access.served_practice_ids(session, actor):
+            raise NotAllowed("Diese Praxis betreut Ihr Sekretariat nicht.")
+    else:
+        raise NotAllowed("Sie dürfen für diese Praxis keine Termine anbieten.")
+    practice = therapist.practice
+    if not therapist.is_approved or practice is None or not practice.is_active:
+        raise NotAllowed("Dieser Zugang ist noch nicht freigeschaltet.")
+    user = therapist.user
+    if user is None or not user.is_enabled or not user.has_totp:
+        raise NotAllowed("Ohne Zwei-Faktor-Anmeldung können keine Termine angeboten werden.")
+
+
+def post_slot(session: Session, now: dt.datetime, actor: User | None, therapist: Therapist, *,
+              start_at: dt.datetime, minutes: int, kind=SlotKind.SPRECHSTUNDE, modality=Modality.IN_PERSON,
+              mode=OfferMode.AUTO, settings: dict | None = None, reposted_from: Slot | None = None) -> Slot:
+    """Post a free slot. Auto mode sends the first wave in this same transaction.
+
+    Refused: a time in the past or too close to offer it (start minus the practice's
+    cut-off), a clash with the therapist's calendar including buffers (Clash names the
+    appointment), a modality the therapist does not offer, an unapproved therapist or one
+    without two-factor login.
+    """
+    check_therapist_may_post(session, actor, therapist)
+    kind = _enum(SlotKind, kind, "kind")
+    modality = _enum(Modality, modality, "modality")
+    mode = _enum(OfferMode, mode, "mode")
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not SLOT_MINUTES[0] <= minutes <= SLOT_MINUTES[1]:
+        raise InvalidInput("Erlaubt sind 25 bis 180 Minuten.", "minutes")
+    if start_at is None or start_at.tzinfo is None:
+        raise InvalidInput("Bitte Datum und Uhrzeit angeben.", "start_time")
+    if start_at <= now:
+        raise InvalidInput("Der Termin liegt in der Vergangenheit.", "start_time")
+    if start_at > now + MAX_LEAD:
+        raise InvalidInput("Termine können höchstens ein Jahr im Voraus angeboten werden.", "start_time")
+    practice = therapist.practice
+    deadline = start_at - dt.timedelta(minutes=practice.offer_cutoff_minutes or 0)
+    if deadline <= now:
+        raise InvalidInput("Zu kurzfristig: bis zum Beginn bleibt keine Zeit mehr für Angebote.", "start_time")
+    if (modality == Modality.VIDEO and not therapist.offers_video) or (
+            modality == Modality.IN_PERSON and not therapist.offers_in_person):
+        raise InvalidInput("Diese Form bieten Sie laut Profil nicht an.", "modality")
+    what = find_clash(session, therapist, start_at, minutes, modality,
+                      weekly=kind == SlotKind.THERAPY_PLACE)
+    if what is not None:
+        err = Clash(MSG_CLASH % {"what": what}, "start_time")
+        err.msgid, err.params = MSG_CLASH, {"what": what}
+        raise err
+    size, ttl = wave_params(practice, start_at, now, settings)
+    slot = Slot(practice_id=practice.id, therapist_id=therapist.id, start_at=start_at, minutes=minutes, kind=kind,
+                modality=modality, status=SlotStatus.OFFERING, offer_mode=mode, wave_size=size,
+                offer_ttl_minutes=ttl, offer_deadline_at=deadline, current_wave=0,
+                created_by_id=actor.id, created_at=now,
+                reposted_from_id=reposted_from.id if reposted_from is not None else None)
+    session.add(slot)
+    session.flush()
+    audit.record(session, now, "slot.posted", actor, practice_id=practice.id, slot_id=slot.id, kind=str(kind),
+                 modality=str(modality), mode=str(mode), reposted_from=slot.reposted_from_id)
+    if mode == OfferMode.AUTO:
+        send_next_wave(session, now, slot, settings)
+    return slot
+
+
+# --- sending offers ----------------------------------------------------------------------------
+
+def _create_offers(session: Session, now: dt.datetime, slot: Slot, candidates, ttl: int,
+                   actor: User | None) -> list[Offer]:
+    patients = {p.id: p for p in session.scalars(
+        select(Patient).options(selectinload(Patient.user)).where(Patient.id.in_([c.patient_id for c in candidates])))}
+    expires = offer_expiry(slot, now, ttl)
+    created = []
+    for candidate in candidates:
+        token, digest = new_token()
+        offer = Offer(slot_id=slot.id, patient_id=candidate.patient_id, wave=slot.current_wave, token_hash=digest,
+                      status=OfferStatus.PENDING, score=candidate.score, sent_at=now, expires_at=expires)
+        session.add(offer)
+        session.flush()
+        _mail_patient(session, now, patients[candidate.patient_id], "offer", f"offer:{offer.id}",
+                      offer_link(token), when=slot.start_at, deadline=expires)
+        audit.record(session, now, "offer.sent", actor, patient_id=candidate.patient_id,
+                     practice_id=slot.practice_id, slot_id=slot.id, offer_id=offer.id, wave=offer.wave)
+        created.append(offer)
+    return created
+
+
+def _claim_next_wave(session: Session, slot: Slot, size: int, ttl: int) -> bool:
+    seen = slot.current_wave
+    result = session.execute(
+        update(Slot).where(Slot.id == slot.id, Slot.status == SlotStatus.OFFERING, Slot.current_wave == seen)
+        .values(current_wave=seen + 1, wave_size=size, offer_ttl_minutes=ttl)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount == 1
+
+
+def send_next_wave(session: Session, now: dt.datetime, slot: Slot, settings: dict | None = None) -> int:
+    """Auto mode: top the slot up to the current wave size with the best candidates left.
+
+    Returns the number of offers sent. No candidate left and no offer open → UNFILLED.
+    Skips (returns 0) when another transaction is working on the slot right now.
+    """
+    if slot.offer_mode != OfferMode.AUTO or slot.status != SlotStatus.OFFERING:
+        return 0
+    if not _lock_slot(session, slot) or slot.status != SlotStatus.OFFERING:
+        return 0
+    if now >= slot.offer_deadline_at:
+        close_unfilled(session, now, slot)
+        return 0
+    size, ttl = wave_params(slot.practice, slot.start_at, now, settings)
+    pending = _live_pending_count(session, slot.id, now)
+    need = size - pending
+    if need <= 0:
+        return 0
+    candidates = matching.rank_candidates(session, slot, now, limit=need)
+    if not candidates:
+        if pending == 0:
+            close_unfilled(session, now, slot)
+        return 0
+    if not _claim_next_wave(session, slot, size, ttl):
+        return 0
+    offers = _create_offers(session, now, slot, candidates, ttl, None)
+    audit.record(session, now, "slot.wave_sent", None, practice_id=slot.practice_id, slot_id=slot.id,
+                 wave=slot.current_wave, offers=len(offers))
+    return len(offers)
+
+
+def _move_on(session: Session, now: dt.datetime, slot_ids, settings: dict | None = None) -> None:
+    """Send the next waves of other slots, each in its own savepoint: a conflict there
+    (another transaction just did the same) must not undo the caller's work."""
+    for slot_id in sorted(set(slot_ids)):
+        slot = session.get(Slot, slot_id)
+        if slot is None:
+            continue
+        try:
+            with session.begin_nested():
+                send_next_wave(session, now, slot, settings)
+        except IntegrityError:
+            session.expire(slot)
+
+
+def send_offers(session: Session, now: dt.datetime, slot: Slot, patients, actor: User | None) -> list[Offer]:
+    """Manual mode: offer the slot to hand-picked patients (re-checked against every hard filter).
+
+    `patients`: Patient objects or ids. Those no longer eligible are skipped; none eligible
+    is an error.
+    """
+    _require_manager(session, actor, slot)
+    ids = {p if isinstance(p, int) else p.id for p in patients}
+    if not ids:
+        raise InvalidInput("Bitte mindestens eine Person auswählen.", "patients")
+    if len(ids) > MANUAL_PICK_LIMIT:
+        raise InvalidInput("Bitte höchstens 20 Personen auf einmal auswählen.", "patients")
+    if slot.status != SlotStatus.OFFERING:
+        raise OfferClosed("Dieser Termin wird nicht mehr angeboten.")
+    if now >= slot.offer_deadline_at:
+        raise OfferExpired("Für diesen Termin können keine Angebote mehr verschickt werden.")
+    if not _lock_slot(session, slot) or slot.status != SlotStatus.OFFERING:
+        raise OfferClosed("Dieser Termin wird gerade bearbeitet. Bitte versuchen Sie es gleich noch einmal.")
+    candidates = matching.rank_candidates(session, slot, now, only_ids=ids)
+    if not candidates:
+        raise InvalidInput("Keine der ausgewählten Personen kommt für diesen Termin (noch) in Frage.", "patients")
+    size, ttl = wave_params(slot.practice, slot.start_at, now)
+    if not _claim_next_wave(session, slot, max(slot.wave_size, 1), ttl):
+        raise OfferClosed("Dieser Termin wird gerade bearbeitet. Bitte versuchen Sie es gleich noch einmal.")
+    offers = _create_offers(session, now, slot, candidates, ttl, actor)
+    audit.record(session, now, "slot.wave_sent", actor, practice_id=slot.practice_id, slot_id=slot.id,
+                 wave=slot.current_wave, offers=len(offers), manual=True)
+    return offers
+
+
+# --- answering -------------------------------------------------------------------------------------
+
+def _slot_of(session: Session, offer: Offer) -> Slot:
+    if offer.slot_id is None:
+        raise OfferClosed("Gruppenangebote werden auf der Seite der Gruppe beantwortet.")
+    return offer.slot or session.get(Slot, offer.slot_id)
+
+
+def check_answerable(offer: Offer, slot: Slot, now: dt.datetime) -> None:
+    """Raise the typed error that says why this offer cannot be answered now (if it cannot)."""
+    status = offer.effective_status(now)
+    if status == OfferStatus.TAKEN or (status == OfferStatus.PENDING and slot.status == SlotStatus.BOOKED):
+        raise SlotTaken(MSG_TAKEN)
+    if status == OfferStatus.EXPIRED:
+        raise OfferExpired(MSG_EXPIRED)
+    if status != OfferStatus.PENDING or slot.status == SlotStatus.CANCELLED:
+        raise OfferClosed(MSG_CLOSED)
+    if slot.status != SlotStatus.OFFERING or now >= slot.offer_deadline_at:
+        raise OfferExpired(MSG_EXPIRED)
+
+
+def is_answerable(offer: Offer, now: dt.datetime) -> bool:
+    if offer.slot_id is None:
+        return False
+    try:
+        check_answerable(offer, offer.slot, now)
+    except (SlotTaken, OfferExpired, OfferClosed):
+        return False
+    return True
+
+
+def accept_offer(session: Session, now: dt.datetime, offer: Offer, actor: User | None,
+                 settings: dict | None = None) -> Booking:
+    """First answer wins: book the slot for this offer's patient, or raise SlotTaken /
+    OfferExpired / OfferClosed leaving the transaction exactly as it was."""
+    patient = session.get(Patient, offer.patient_id)
+    _require_answerer(session, actor, patient)
+    slot = _slot_of(session, offer)
+    check_answerable(offer, slot, now)
+    try:
+        with session.begin_nested():
+            booking, moved = _book(session, now, offer, slot, patient, actor)
+    except IntegrityError as exc:
+        session.expire(offer)
+        session.expire(slot)
+        raise SlotTaken(MSG_TAKEN) from exc
+    except (SlotTaken, OfferExpired, OfferClosed):
+        session.expire(offer)
+        session.expire(slot)
+        raise
+    _move_on(session, now, moved, settings)
+    return booking
+
+
+def _book(session: Session, now: dt.datetime, offer: Offer, slot: Slot, patient: Patient,
+          actor: User) -> tuple[Booking, set[int]]:
+    # 1. The race: exactly one transaction flips the slot.
+    won = session.execute(
+        update(Slot).where(Slot.id == slot.id, Slot.status == SlotStatus.OFFERING, Slot.offer_deadline_at > now)
+        .values(status=SlotStatus.BOOKED, closed_at=now).execution_options(synchronize_session=False)
+    ).rowcount
+    if won != 1:
+        raise SlotTaken(MSG_TAKEN)
+    others = list(session.scalars(select(Offer).where(
+        Offer.slot_id == slot.id, Offer.id != offer.id, Offer.status == OfferStatus.PENDING)))
+    elsewhere = list(session.scalars(select(Offer).where(
+        Offer.patient_id == patient.id, Offer.id != offer.id, Offer.status == OfferStatus.PENDING)))
+    _lock_offers(session, {offer.id} | {o.id for o in others} | {o.id for o in elsewhere})
+    # 2. The offer itself must still be open (a withdrawal may have beaten us to it).
+    if not set_offer_status(session, offer.id, OfferStatus.ACCEPTED, now, live=True, actor=actor):
+        session.refresh(offer)
+        raise OfferExpired(MSG_EXPIRED) if offer.effective_status(now) == OfferStatus.EXPIRED else OfferClosed(MSG_CLOSED)
+    # 3. The booking; the unique constraint on slot_id backs the UPDATE above.
+    booking = Booking(slot_id=slot.id, patient_id=patient.id, offer_id=offer.id, status=BookingStatus.CONFIRMED,
+                      created_at=now, booked_by_id=actor.id, cancelled_by="")
+    session.add(booking)
+    session.flush()
+    session.refresh(slot)
+    audit.record(session, now, "offer.accepted", actor, patient_id=patient.id, practice_id=slot.practice_id,
+                 slot_id=slot.id, offer_id=offer.id)
+    audit.record(session, now, "booking.created", actor, patient_id=patient.id, practice_id=slot.practice_id,
+                 slot_id=slot.id, booking_id=booking.id)
+    # 4. Everyone else who was offered this slot: taken (told, keeps their place).
+    for other in others:
+        if set_offer_status(session, other.id, OfferStatus.TAKEN, now, live=True):
+            other_patient = session.get(Patient, other.patient_id)
+            _mail_patient(session, now, other_patient, "offer_taken", f"offer_taken:{other.id}", PATIENT_HOME)
+            audit.record(session, now, "offer.taken", None, patient_id=other.patient_id,
+                         practice_id=slot.practice_id, slot_id=slot.id, offer_id=other.id)
+        elif set_offer_status(session, other.id, OfferStatus.EXPIRED, now, live=False):
+            audit.record(session, now, "offer.expired", None, patient_id=other.patient_id,
+                         practice_id=slot.practice_id, slot_id=slot.id, offer_id=other.id)
+    # 5. The winner's other open offers: withdrawn, so those slots move on.
+    moved: set[int] = set()
+    for other in elsewhere:
+        if set_offer_status(session, other.id, OfferStatus.WITHDRAWN, now, live=True):
+            _mail_patient(session, now, patient, "offer_withdrawn", f"offer_withdrawn:{other.id}", PATIENT_HOME)
+            audit.record(session, now, "offer.withdrawn", None, patient_id=patient.id, offer_id=other.id,
+                         slot_id=other.slot_id, group_id=other.group_id, reason="booked_elsewhere")
+            if other.slot_id is not None:
+                moved.add(other.slot_id)
+        elif set_offer_status(session, other.id, OfferStatus.EXPIRED, now, live=False):
+            audit.record(session, now, "offer.expired", None, patient_id=patient.id, offer_id=other.id,
+                         slot_id=other.slot_id, group_id=other.group_id)
+            if other.slot_id is not None:
+                moved.add(other.slot_id)
+    # 6. The patient is booked and leaves every list (kept with a reason, for a release).
+    previous = patient.status
+    patient.status = PatientStatus.BOOKED
+    patient.status_changed_at = now
+    session.flush()
+    audit.record(session, now, "patient.status_changed", actor, patient_id=patient.id,
+                 previous=str(previous), status=str(PatientStatus.BOOKED))
+    waitlist.leave_all_for_booking(session, now, patient)
+    _mail_patient(session, now, patient, "booking_confirmed", f"booking_confirmed:{booking.id}",
+                  booking_path(booking.id), when=slot.start_at)
+    notify_outcome(session, now, slot)
+    session.refresh(offer)
+    return booking, moved
+
+
+def decline_offer(session: Session, now: dt.datetime, offer: Offer, actor: User | None,
+                  settings: dict | None = None) -> Offer:
+    """Say no: the place in the wave goes to the next candidate at once (auto mode)."""
+    patient = session.get(Patient, offer.patient_id)
+    _require_answerer(session, actor, patient)
+    slot = _slot_of(session, offer)
+    check_answerable(offer, slot, now)
+    if not set_offer_status(session, offer.id, OfferStatus.DECLINED, now, live=True, actor=actor):
+        session.refresh(offer)
+        check_answerable(offer, slot, now)
+        raise OfferClosed(MSG_CLOSED)
+    session.refresh(offer)
+    audit.record(session, now, "offer.declined", actor, patient_id=patient.id, practice_id=slot.practice_id,
+                 slot_id=slot.id, offer_id=offer.id)
+    _move_on(session, now, [slot.id], settings)
+    return offer
+
+
+# --- outcomes -------------------------------------------------------------------------------------
+
+def notify_outcome(session: Session, now: dt.datetime, slot: Slot) -> bool:
+    """Tell the practice (the slot's therapist) once that the slot was booked or stayed empty."""
+    if slot.status not in (SlotStatus.BOOKED, SlotStatus.UNFILLED):
+        return False
+    claimed = session.execute(
+        update(Slot).where(Slot.id == slot.id, Slot.outcome_notified_at.is_(None))
+        .values(outcome_notified_at=now).execution_options(synchronize_session="fetch")
+    ).rowcount
+    if claimed != 1:
+        return False
+    user = _therapist_user(session, slot)
+    if user is not None:
+        kind = "practice_outcome_booked" if slot.status == SlotStatus.BOOKED else "practice_outcome_unfilled"
+        outbox.enqueue(session, now, kind=kind, dedupe_key=f"slot_outcome:{slot.id}", link_path=slot_path(slot.id),
+                       to_user=user, when=slot.start_at)
+    return True
+
+
+def close_unfilled(session: Session, now: dt.datetime, slot: Slot) -> bool:
+    """OFFERING → UNFILLED (time ran out or nobody is left); open offers die; the practice is told."""
+    changed = session.execute(
+        update(Slot).where(Slot.id == slot.id, Slot.status == SlotStatus.OFFERING)
+        .values(status=SlotStatus.UNFILLED, closed_at=now).execution_options(synchronize_session="fetch")
+    ).rowcount
+    if changed != 1:
+        return False
+    for offer_id, patient_id in session.execute(select(Offer.id, Offer.patient_id).where(
+            Offer.slot_id == slot.id, Offer.status == OfferStatus.PENDING)).all():
+        if set_offer_status(session, offer_id, OfferStatus.EXPIRED, now):
+            audit.record(session, now, "offer.expired", None, patient_id=patient_id, practice_id=slot.practice_id,
+                         slot_id=slot.id, offer_id=offer_id)
+    audit.record(session, now, "slot.unfilled", None, practice_id=slot.practice_id, slot_id=slot.id)
+    notify_outcome(session, now, slot)
+    return True
+
+
+# --- the practice side ---------------------------------------------------------------------------
+
+def _restore_patient(session: Session, now: dt.datetime, patient: Patient, actor: User | None) -> None:
+    """After a booking ends without treatment: the patient waits again, on the lists they had."""
+    if patient.status == PatientStatus.BOOKED:
+        patient.status = PatientStatus.ACTIVE
+        patient.status_changed_at = now
+        session.flush()
+        audit.record(session, now, "patient.status_changed", actor, patient_id=patient.id,
+                     previous=str(PatientStatus.BOOKED), status=str(PatientStatus.ACTIVE))
+    waitlist.restore_after_release(session, now, patient)
+
+
+def get_booking(session: Session, slot: Slot) -> Booking | None:
+    return session.scalar(select(Booking).where(Booking.slot_id == slot.id))
+
+
+def cancel_slot(session: Session, now: dt.datetime, actor: User | None, slot: Slot) -> Slot:
+    """The practice takes a slot back: open offers are withdrawn (patients told); a booked
+    future slot is cancelled for its patient, who gets their lists back."""
+    _require_manager(session, actor, slot)
+    if slot.status == SlotStatus.OFFERING:
+        changed = session.execute(
+            update(Slot).where(Slot.id == slot.id, Slot.status == SlotStatus.OFFERING)
+            .values(status=SlotStatus.CANCELLED, closed_at=now).execution_options(synchronize_session="fetch")
+        ).rowcount
+        if changed != 1:
+            session.refresh(slot)
+            raise OfferClosed("Der Termin hat sich gerade geändert. Bitte laden Sie die Seite neu.")
+        for offer in list(session.scalars(select(Offer).where(
+                Offer.slot_id == slot.id, Offer.status == OfferStatus.PENDING).order_by(Offer.id))):
+            if set_offer_status(session, offer.id, OfferStatus.WITHDRAWN, now, live=True):
+                _mail_patient(session, now, session.get(Patient, offer.patient_id), "offer_withdrawn",
+                              f"offer_withdrawn:{offer.id}", PATIENT_HOME)
+                audit.record(session, now, "offer.withdrawn", actor, patient_id=offer.patient_id,
+                             practice_id=slot.practice_id, slot_id=slot.id, offer_id=offer.id, reason="slot_cancelled")
+            elif set_offer_status(session, offer.id, OfferStatus.EXPIRED, now, live=False):
+                audit.record(session, now, "offer.expired", None, patient_id=offer.patient_id,
+                             practice_id=slot.practice_id, slot_id=slot.id, offer_id=offer.id)
+        audit.record(session, now, "slot.cancelled", actor, practice_id=slot.practice_id, slot_id=slot.id)
+        return slot
+    booking = get_booking(session, slot)
+    if slot.status == SlotStatus.BOOKED and booking is not None and booking.status == BookingStatus.CONFIRMED \
+            and slot.start_at > now:
+        booking.status = BookingStatus.CANCELLED
+        booking.cancelled_by = "practice"
+        booking.changed_at = now
+        slot.status = SlotStatus.CANCELLED
+        slot.closed_at = now
+        session.flush()
+        patient = session.get(Patient, booking.patient_id)
+        audit.record(session, now, "booking.cancelled", actor, patient_id=patient.id, practice_id=slot.practice_id,
+                     slot_id=slot.id, booking_id=booking.id, by="practice")
+        audit.record(session, now, "slot.cancelled", actor, practice_id=slot.practice_id, slot_id=slot.id)
+        _restore_patient(session, now, patient, actor)
+        _mail_patient(session, now, patient, "booking_cancelled", f"booking_cancelled:{booking.id}",
+                      booking_path(booking.id), when=slot.start_at)
+        return slot
+    raise InvalidInput("Dieser Termin kann nicht mehr abgesagt werden.")
+
+
+def mark_booking(session: Session, now: dt.datetime, actor: User | None, booking: Booking,
+                 status) -> Booking:
+    """After the appointment: attended or no-show (a mistake can be corrected)."""
+    status = _enum(BookingStatus, status, "status")
+    slot = booking.slot or session.get(Slot, booking.slot_id)
+    _require_manager(session, actor, slot)
+    if status not in (BookingStatus.ATTENDED, BookingStatus.NO_SHOW):
+        raise InvalidInput("Bitte „erschienen“ oder „nicht erschienen“ wählen.", "status")
+    if booking.status not in (BookingStatus.CONFIRMED, BookingStatus.ATTENDED, BookingStatus.NO_SHOW):
+        raise InvalidInput("Diese Buchung ist abgeschlossen.")
+    if now < slot.start_at:
+        raise InvalidInput("Das geht erst nach Beginn des Termins.")
+    previous = booking.status
+    booking.status = status
+    booking.changed_at = now
+    session.flush()
+    audit.record(session, now, "booking.marked", actor, patient_id=booking.patient_id, practice_id=slot.practice_id,
+                 slot_id=slot.id, booking_id=booking.id, previous=str(previous), status=str(status))
+    return booking
+
+
+def release_booking(session: Session, now: dt.datetime, actor: User | None, booking: Booking) -> Booking:
+    """"No fit": the practice lets the patient go. They wait again and get their lists back."""
+    slot = booking.slot or session.get(Slot, booking.slot_id)
+    _require_manager(session, actor, slot)
+    if booking.status not in (BookingStatus.CONFIRMED, BookingStatus.ATTENDED):
+        raise InvalidInput("Diese Buchung kann nicht mehr freigegeben werden.")
+    previous = booking.status
+    booking.status = BookingStatus.RELEASED
+    booking.changed_at = now
+    session.flush()
+    patient = session.get(Patient, booking.patient_id)
+    audit.record(session, now, "booking.released", actor, patient_id=patient.id, practice_id=slot.practice_id,
+                 slot_id=slot.id, booking_id=booking.id, previous=str(previous))
+    _restore_patient(session, now, patient, actor)
+    _mail_patient(session, now, patient, "booking_released", f"booking_released:{booking.id}", PATIENT_HOME)
+    return booking
+
+
+# --- the patient side -------------------------------------------------------------------------------
+
+def can_cancel_booking(booking: Booking, now: dt.datetime) -> bool:
+    """Within the practice's notice period (cancel_notice_hours before the start)."""
+    slot = booking.slot
+    if booking.status != BookingStatus.CONFIRMED or slot is None:
+        return False
+    notice = dt.timedelta(hours=slot.practice.cancel_notice_hours or 0)
+    return now <= slot.start_at - notice
+
+
+def cancel_booking_by_patient(session: Session, now: dt.datetime, actor: User | None, booking: Booking,
+                              settings: dict | None = None) -> Slot | None:
+    """The patient (or the secretariat for a caller) cancels within the practice's notice.
+
+    The patient waits again with their lists back; the slot is re-posted as a NEW slot
+    (``reposted_from_id``) and offered again while time remains. Returns that slot, or None.
+    """
+    patient = session.get(Patient, booking.patient_id)
+    _require_answerer(session, actor, patient)
+    slot = booking.slot or session.get(Slot, booking.slot_id)
+    if booking.status != BookingStatus.CONFIRMED:
+        raise InvalidInput("Dieser Termin ist nicht mehr gebucht.")
+    if not can_cancel_booking(booking, now):
+        raise InvalidInput("Die Absagefrist der Praxis ist vorbei. Bitte rufen Sie die Praxis an.")
+    changed = session.execute(
+        update(Booking).where(Booking.id == booking.id, Booking.status == BookingStatus.CONFIRMED)
+        .values(status=BookingStatus.CANCELLED, cancelled_by="patient", changed_at=now)
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    if changed != 1:
+        raise InvalidInput("Dieser Termin ist nicht mehr gebucht.")
+    slot.status = SlotStatus.CANCELLED
+    slot.closed_at = now
+    session.flush()
+    audit.record(session, now, "booking.cancelled", actor, patient_id=patient.id, practice_id=slot.practice_id,
+                 slot_id=slot.id, booking_id=booking.id, by="patient")
+    _restore_patient(session, now, patient, actor)
+    _mail_patient(session, now, patient, "booking_cancelled", f"booking_cancelled:{booking.id}",
+                  booking_path(booking.id), when=slot.start_at)
+    therapist_user = _therapist_user(session, slot)
+    if therapist_user is not None:
+        outbox.enqueue(session, now, kind="booking_cancelled_practice", to_user=therapist_user,
+                       dedupe_key=f"booking_cancelled_practice:{booking.id}", link_path=slot_path(slot.id),
+                       when=slot.start_at)
+    return repost(session, now, slot, settings)
+
+
+def repost(session: Session, now: dt.datetime, slot: Slot, settings: dict | None = None) -> Slot | None:
+    """Offer a cancelled booking's time again as a new slot, if there is still time."""
+    practice = slot.practice
+    if now >= slot.start_at - dt.timedelta(minutes=practice.offer_cutoff_minutes or 0):
+        return None
+    size, ttl = wave_params(practice, slot.start_at, now, settings)
+    new = Slot(practice_id=slot.practice_id, therapist_id=slot.therapist_id, start_at=slot.start_at,
+               minutes=slot.minutes, kind=slot.kind, modality=slot.modality, status=SlotStatus.OFFERING,
+               offer_mode=slot.offer_mode, wave_size=size, offer_ttl_minutes=ttl,
+               offer_deadline_at=slot.offer_deadline_at, current_wave=0, created_by_id=slot.created_by_id,
+               created_at=now, reposted_from_id=slot.id)
+    session.add(new)
+    session.flush()
+    audit.record(session, now, "slot.reposted", None, practice_id=new.practice_id, slot_id=new.id,
+                 reposted_from=slot.id)
+    if new.offer_mode == OfferMode.AUTO:
+        send_next_wave(session, now, new, settings)
+    return new
+
+
+# --- lookups for the pages ---------------------------------------------------------------------------
+
+def get_offer_by_token(session: Session, token: str | None) -> Offer | None:
+    """The offer a mailed token opens, or None (malformed or unknown). Lookup by hash only."""
+    if not token or not TOKEN_RE.match(token):
+        return None
+    return session.scalar(select(Offer).where(Offer.token_hash == hash_token(token)))
+
+
+def get_patient_offer(session: Session, user: User | None, offer_id: int) -> Offer:
+    """One of the logged-in patient's own slot offers; anything else is NotFound."""
+    offer = session.get(Offer, offer_id)
+    if (user is None or user.role != Role.PATIENT or offer is None or offer.slot_id is None
+            or offer.patient is None or offer.patient.user_id != user.id):
+        raise NotFound("Nicht gefunden.")
+    return offer
+
+
+def get_patient_booking(session: Session, user: User | None, booking_id: int) -> Booking:
+    booking = session.get(Booking, booking_id)
+    if user is None or user.role != Role.PATIENT or booking is None or booking.patient.user_id != user.id:
+        raise NotFound("Nicht gefunden.")
+    return booking
+
+
+def open_offers(session: Session, patient: Patient, now: dt.datetime) -> list[Offer]:
+    """The patient's slot offers that can be answered right now (for the dashboard)."""
+    return list(session.scalars(
+        select(Offer).join(Slot, Slot.id == Offer.slot_id)
+        .where(Offer.patient_id == patient.id, Offer.status == OfferStatus.PENDING, Offer.expires_at > now,
+               Slot.status == SlotStatus.OFFERING)
+        .options(selectinload(Offer.slot).selectinload(Slot.practice))
+        .order_by(Offer.expires_at, Offer.id)
+    ))
+
+
+def patient_bookings(session: Session, patient: Patient, now: dt.datetime, *, upcoming_only: bool = True) -> list[Booking]:
+    query = (select(Booking).join(Slot, Slot.id == Booking.slot_id).where(Booking.patient_id == patient.id)
+             .options(selectinload(Booking.slot).selectinload(Slot.practice)).order_by(Slot.start_at.desc()))
+    if upcoming_only:
+        query = query.where(Slot.start_at >= now - dt.timedelta(hours=12), Booking.status == BookingStatus.CONFIRMED)
+    return list(session.scalars(query.limit(50)))
+
+
+def video_link(booking: Booking) -> str | None:
+    """The practice's video room for a video booking ({slot_id} and {token} filled in)."""
+    slot = booking.slot
+    template = slot.practice.video_link_template if slot and slot.practice else ""
+    if slot is None or slot.modality != Modality.VIDEO or not template:
+        return None
+    room = hashlib.sha256(f"ptmatch-video:{booking.id}:{booking.created_at.isoformat()}:{booking.offer_id}".encode()
+                          ).hexdigest()[:20]
+    try:
+        return template.format(slot_id=slot.id, token=room)
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
+# --- the slot list -----------------------------------------------------------------------------------
+
+@dataclass
+class SlotState:
+    slot: Slot
+    offered: int = 0
+    pending: int = 0
+    declined: int = 0
+    expired: int = 0
+    taken: int = 0
+    withdrawn: int = 0
+    booking: Booking | None = None
+    patient: Patient | None = None  # only once booked
+
+
+def slot_states(session: Session, now: dt.datetime, slots: list[Slot]) -> list[SlotState]:
+    """Live counts per slot (two grouped queries whatever the number of slots)."""
+    states = {s.id: SlotState(s) for s in slots}
+    if not states:
+        return []
+    rows = session.execute(
+        select(Offer.slot_id, Offer.status, Offer.expires_at > now, func.count(Offer.id))
+        .where(Offer.slot_id.in_(list(states)))
+        .group_by(Offer.slot_id, Offer.status, Offer.expires_at > now)
+    ).all()
+    for slot_id, status, live, count in rows:
+        state = states[slot_id]
+        state.offered += count
+        if status == OfferStatus.PENDING:
+            if live:
+                state.pending += count
+            else:
+                state.expired += count
+        elif status == OfferStatus.EXPIRED:
+            state.expired += count
+        elif status == OfferStatus.DECLINED:
+            state.declined += count
+        elif status == OfferStatus.TAKEN:
+            state.taken += count
+        elif status == OfferStatus.WITHDRAWN:
+            state.withdrawn += count
+    for booking, patient in session.execute(
+            select(Booking, Patient).join(Patient, Patient.id == Booking.patient_id)
+            .where(Booking.slot_id.in_(list(states)))).all():
+        states[booking.slot_id].booking = booking
+        states[booking.slot_id].patient = patient
+    return [states[s.id] for s in slots]
+
+
+def list_slots(session: Session, now: dt.datetime, practice_ids, *, therapist_id: int | None = None,
+               days_back: int = 14, limit: int = 100) -> list[Slot]:
+    if not practice_ids:
+        return []
+    query = (select(Slot).where(Slot.practice_id.in_(list(practice_ids)),
+                                Slot.start_at >= now - dt.timedelta(days=days_back))
+             .options(selectinload(Slot.therapist).selectinload(Therapist.user), selectinload(Slot.practice))
+             .order_by(Slot.start_at, Slot.id).limit(limit))
+    if therapist_id is not None:
+        query = query.where(Slot.therapist_id == therapist_id)
+    return list(session.scalars(query))
+
+
+def last_slot(session: Session, therapist: Therapist) -> Slot | None:
+    """The therapist's most recently posted slot (for "repeat last slot")."""
+    return session.scalar(select(Slot).where(Slot.therapist_id == therapist.id)
+                          .order_by(Slot.created_at.desc(), Slot.id.desc()).limit(1))
