@@ -125,6 +125,15 @@ def load(session: Session, now: dt.datetime) -> None:
             insurances_mask=INSURANCES.all_mask, offers_in_person=in_person, offers_video=video,
             offers_group=slug == "sommer", session_minutes=50, buffer_minutes=10, switch_buffer_minutes=15,
         ))
+    # A therapist who requested an account and waits for the admin's approval (no TOTP yet).
+    pending = User(email="neumann@demo.ptmatch.de", password_hash=pw, role=Role.THERAPIST, display_name="Lea Neumann",
+                   locale="de", created_at=now, session_version=1, failed_logins=0, is_enabled=True)
+    session.add(pending)
+    session.flush()
+    session.add(Therapist(user_id=pending.id, practice_id=None, gender="f", approved_at=None, lanr="123456789",
+                          approbation="Psychologische Psychotherapeutin (Approbation 2021, Düsseldorf)",
+                          populations_mask=POPULATIONS.to_mask(["adults"]), languages_mask=LANGUAGES.to_mask(["de"]),
+                          insurances_mask=INSURANCES.all_mask))
     for slug in ("sommer", "am-rhein"):
         session.add(SecretariatAssignment(user_id=users["sekretariat@demo.ptmatch.de"].id, practice_id=practices[slug].id))
     for i, (first, last, code, year, gender, problems, methods, urgent, lists, pool, video, group) in enumerate(PATIENTS, 1):

@@ -47,7 +47,7 @@ import math
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, false, func, literal, or_, select, union_all
+from sqlalchemy import and_, case, false, func, literal, or_, select, text, union_all
 from sqlalchemy.orm import Session, aliased
 
 from ptmatch.catalog import INSURANCES, METHODS, N_, POPULATIONS
@@ -71,7 +71,9 @@ from ptmatch.models import (
 
 BERLIN = ZoneInfo("Europe/Berlin")
 KM_PER_DEGREE = 111.195  # mean Earth radius 6371 km * pi / 180 (as the workbench)
-# Bands of max_distance_km for the pool test (see _reach_condition); the forms allow 1-300 km.
+# The pool test (see _reach_condition): one index arm per radius in use, or per band of radii
+# when patients chose very many different ones (the forms allow 1-300 km).
+MAX_REACH_ARMS = 40
 REACH_BANDS_KM = (10, 20, 30, 50, 100, 200, 300)
 
 WAIT_POINTS = 4
@@ -160,6 +162,8 @@ class Context:
     populations_mask: int
     overlapping_slot_ids: tuple[int, ...]
     reposted_chain_ids: tuple[int, ...]
+    reach_values: tuple[int, ...] = ()
+    sqlite: bool = False  # the engine, for one planner hint (see _branches)
 
 
 # --- context ---------------------------------------------------------------------------------
@@ -200,11 +204,12 @@ def build_context(session: Session, slot: Slot, now: dt.datetime) -> Context:
     local = slot.start_at.astimezone(BERLIN)
     start_min = local.hour * 60 + local.minute
     has_coords = practice.lat is not None and practice.lon is not None
+    pool = bool(practice.accepts_pool and has_coords)
     return Context(
         slot_id=slot.id, practice_id=practice.id, now=now, start_at=slot.start_at, end_at=slot.end_at,
         weekday=local.weekday(), start_min=start_min, end_min=start_min + slot.minutes, day=local.date(),
         today=now.astimezone(BERLIN).date(), video=slot.modality == Modality.VIDEO,
-        pool=bool(practice.accepts_pool and has_coords),
+        pool=pool,
         lat=practice.lat, lon=practice.lon,
         km_per_lon=KM_PER_DEGREE * math.cos(math.radians(practice.lat)) if has_coords else 0.0,
         therapist_gender=therapist.gender, exclusions_mask=therapist.exclusions_mask or 0,
@@ -213,6 +218,8 @@ def build_context(session: Session, slot: Slot, now: dt.datetime) -> Context:
         populations_mask=therapist.populations_mask or 0,
         overlapping_slot_ids=_overlapping_slot_ids(session, slot),
         reposted_chain_ids=_reposted_chain(session, slot),
+        reach_values=reach_values(session) if pool else (),
+        sqlite=session.get_bind().dialect.name == "sqlite",
     )
 
 
@@ -290,27 +297,60 @@ def _distance_sq_sql(ctx: Context):
     return dx * dx + dy * dy
 
 
-def _reach_condition(ctx: Context):
-    """The practice lies within the patient's own radius.
+_REACH_VALUES = text("""
+WITH RECURSIVE reach(v) AS (
+    SELECT min(max_distance_km) FROM patients WHERE status = 'active'
+    UNION ALL
+    SELECT (SELECT min(p.max_distance_km) FROM patients p WHERE p.status = 'active' AND p.max_distance_km > reach.v)
+    FROM reach WHERE reach.v IS NOT NULL
+)
+SELECT v FROM reach WHERE v IS NOT NULL
+""")
 
-    Per band of radii: ``max_distance_km IN (the band's values) AND`` a lat/lon box as wide
-    as the band — on the index (status, max_distance_km, lat, lon) that is one seek per value
-    and a short range, instead of one box as wide as the widest radius in the whole pool.
-    The exact (equirectangular) test follows on the few rows inside.
+
+def reach_values(session: Session) -> tuple[int, ...]:
+    """The distinct radii active patients chose: one index seek each (a loose index scan on
+    (status, max_distance_km, ...)), not a scan of the pool."""
+    return tuple(session.scalars(_REACH_VALUES))
+
+
+def _reach_condition(ctx: Context):
+    """The practice lies within the patient's own radius (or the patient has no coordinates).
+
+    One arm per radius patients chose: ``max_distance_km = r AND`` a lat/lon box of exactly r
+    — on the index (status, max_distance_km, lat, lon) one seek and a short range each,
+    instead of one box as wide as the widest radius in the whole pool. With very many
+    distinct radii they are grouped into bands (IN list, box of the band's widest). The exact
+    (equirectangular) test follows on the few rows inside. The OR is flat and every arm names
+    the status, so SQLite, too, answers each arm from the index ("OR by union").
     """
-    bands = []
-    low = 0
-    for high in REACH_BANDS_KM:
-        box_lat = high / KM_PER_DEGREE
-        box_lon = high / max(ctx.km_per_lon, 1.0)
-        bands.append(and_(
-            Patient.max_distance_km.in_(range(low + 1, high + 1)),
+    active = Patient.status == PatientStatus.ACTIVE
+    exact = _distance_sq_sql(ctx) <= Patient.max_distance_km * Patient.max_distance_km
+    if len(ctx.reach_values) <= MAX_REACH_ARMS:
+        groups = [((v,), v) for v in ctx.reach_values]
+    else:
+        groups, low = [], 0
+        for high in REACH_BANDS_KM:
+            values = tuple(v for v in ctx.reach_values if low < v <= high)
+            if values:
+                groups.append((values, high))
+            low = high
+        beyond = tuple(v for v in ctx.reach_values if v > low)
+        if beyond:
+            groups.append((beyond, max(beyond)))
+    arms = []
+    for values, radius in groups:
+        box_lat = radius / KM_PER_DEGREE
+        box_lon = radius / max(ctx.km_per_lon, 1.0)
+        arms.append(and_(
+            active,
+            Patient.max_distance_km == values[0] if len(values) == 1 else Patient.max_distance_km.in_(values),
             Patient.lat.between(ctx.lat - box_lat, ctx.lat + box_lat),
             Patient.lon.between(ctx.lon - box_lon, ctx.lon + box_lon),
+            exact,
         ))
-        low = high
-    bands.append(Patient.max_distance_km > low)  # beyond every band (the forms allow 300): no box
-    return and_(or_(*bands), _distance_sq_sql(ctx) <= Patient.max_distance_km * Patient.max_distance_km)
+    arms.append(and_(active, Patient.lat.is_(None)))  # no coordinates: no distance test (see geo)
+    return or_(*arms)
 
 
 def _common_conditions(ctx: Context) -> list:
@@ -416,8 +456,11 @@ def _branches(ctx: Context, *, with_facts: bool, only_ids=None) -> list:
         on_own_list = select(own.id).where(own.patient_id == Patient.id, own.practice_id == ctx.practice_id,
                                            own.status == EntryStatus.ACTIVE).exists()
         branches.append(base(False).where(
-            WaitlistEntry.practice_id.is_(None),
-            or_(_reach_condition(ctx), Patient.lat.is_(None)),  # no coordinates: no distance test
+            # SQLite would walk the whole pool from the entries' index for "practice_id IS NULL";
+            # hiding the column in an expression leaves it the patients' reach index. PostgreSQL
+            # needs the plain test for its row estimates.
+            func.coalesce(WaitlistEntry.practice_id, 0) == 0 if ctx.sqlite else WaitlistEntry.practice_id.is_(None),
+            _reach_condition(ctx),
             ~on_own_list,
         ))
     return branches

@@ -187,6 +187,7 @@ class CallerCard:
     offers: list[OfferLine] = field(default_factory=list)
     bookings: list[BookingLine] = field(default_factory=list)
     notes: list[NoteLine] = field(default_factory=list)
+    phone_display: str = ""
     intake_recorded: bool = False  # only whether an intake exists, never what it says
     can_act: bool = False
     served_practice_ids: set[int] = field(default_factory=set)
@@ -208,6 +209,7 @@ def caller_card(session: Session, now: dt.datetime, actor: User, patient: Patien
         consent_recorded_by=consent_by.display_name or consent_by.email if consent_by else None,
         can_act=acc.act,
         served_practice_ids=access.served_practice_ids(session, actor),
+        phone_display=patients.display_phone(patient.phone),
     )
     card.lists = list(session.scalars(
         select(WaitlistEntry).where(WaitlistEntry.patient_id == patient.id)

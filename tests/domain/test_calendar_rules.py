@@ -11,7 +11,13 @@ from ptmatch.domain import calendar_rules
 from ptmatch.domain.clashes import find_clash
 from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound
 from ptmatch.models import CalendarBlock, GroupStatus, Modality, SlotKind
-from tests.factories import make_calendar_block, make_group, make_practice, make_slot, make_therapist
+from tests.factories import (
+    make_calendar_block,
+    make_group,
+    make_practice,
+    make_slot,
+    make_therapist,
+)
 
 TUE_0900 = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)  # Tuesday 09:00 Berlin (winter)
 GROUP_START = dt.datetime(2026, 12, 10, 16, 0, tzinfo=dt.UTC)  # Thursday 17:00 Berlin, 100 minutes

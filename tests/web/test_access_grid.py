@@ -26,6 +26,10 @@ from ptmatch.models import (
     Booking,
     CallNote,
     ClinicalNote,
+    EnrollmentStatus,
+    GroupEnrollment,
+    Offer,
+    OfferStatus,
     OutboxMessage,
     OutboxStatus,
     Role,
@@ -35,6 +39,8 @@ from ptmatch.models import (
 )
 from tests.conftest import NOW
 from tests.factories import (
+    make_calendar_block,
+    make_group,
     make_offer,
     make_patient,
     make_practice,
@@ -120,6 +126,20 @@ ALLOW: dict[str, frozenset | Token] = {
     "calendar.disable": THERAPISTS,
     "calendar.feed": TOKEN,
     "groups.index": THERAPISTS,
+    "groups.new": THERAPISTS,
+    "groups.detail": frozenset({THER_X}),
+    "groups.send_wave": frozenset({THER_X}),
+    "groups.remove_member": frozenset({THER_X}),
+    "groups.calendar_rules_page": THERAPISTS,
+    "groups.remove_block": frozenset({THER_X}),
+    "group_offers.show": TOKEN,
+    "group_offers.accept": TOKEN,
+    "group_offers.decline": TOKEN,
+    "group_offers.mine": PATIENTS,
+    "group_offers.mine_offer": frozenset({PAT_A}),
+    "group_offers.mine_accept": frozenset({PAT_A}),
+    "group_offers.mine_decline": frozenset({PAT_A}),
+    "group_offers.withdraw": frozenset({PAT_A}),
     # slots (therapists; the secretariat for its practices)
     "slots.index": THERAPISTS | SECRETARIES,
     # secretariat
@@ -168,6 +188,9 @@ PARAMS = {
     "note_id": "clinical_note_a",
     "call_note_id": "call_note_a",
     "slug": "practice_x_slug",
+    "group_id": "group_x",
+    "enrollment_id": "enrollment_a_x",
+    "block_id": "block_x",
 }
 # Parameters that are not ids.
 LITERAL_PARAMS = {
@@ -178,6 +201,9 @@ LITERAL_PARAMS = {
 ENDPOINT_PARAMS = {
     "bootstrap.static": {"filename": "css/bootstrap.min.css"},
     "admin.secretariat_practices": {"user_id": "secretary_other"},
+    "group_offers.mine_offer": {"offer_id": "group_offer_a_x"},
+    "group_offers.mine_accept": {"offer_id": "group_offer_a_x"},
+    "group_offers.mine_decline": {"offer_id": "group_offer_a_x"},
 }
 
 
@@ -211,6 +237,12 @@ def build_world(session) -> dict:
     session.flush()
     entry = session.scalar(select(WaitlistEntry).where(WaitlistEntry.patient_id == a.id,
                                                        WaitlistEntry.practice_id == x.id))
+    group, block = make_group(session, ther_x, enrolled_count=1), make_calendar_block(session, ther_x)
+    group_offer = Offer(group_id=group.id, patient_id=a.id, token_hash="0" * 64, status=OfferStatus.ACCEPTED,
+                        sent_at=NOW, expires_at=NOW + dt.timedelta(days=1))
+    enrollment = GroupEnrollment(group_id=group.id, patient_id=a.id, status=EnrollmentStatus.ENROLLED, created_at=NOW)
+    session.add_all([group_offer, enrollment])
+    session.flush()
     actors = {
         ANON: None, PAT_A: session.get(User, a.user_id), PAT_B: session.get(User, b.user_id),
         THER_X: ther_x.user, THER_Y: ther_y.user, SEC_X: sec_x, SEC_OTHER: sec_other, ADMIN: admin,
@@ -222,6 +254,7 @@ def build_world(session) -> dict:
         "entry_a_x": entry, "offer_a_x": offer, "booking_a_x": booking,
         "slot_offering_x": offering, "slot_booked_x": booked,
         "mail_a": mail, "clinical_note_a": clinical_note, "call_note_a": call_note,
+        "group_x": group, "enrollment_a_x": enrollment, "block_x": block, "group_offer_a_x": group_offer,
     }
     session.commit()
     ids = {k: (v if isinstance(v, str) else v.id) for k, v in world.items()}

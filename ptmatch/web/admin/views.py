@@ -12,6 +12,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from ptmatch.catalog import N_
 from ptmatch.db import get_session, utcnow
 from ptmatch.domain import admin, practices
 from ptmatch.domain.errors import DomainError
@@ -226,10 +227,10 @@ def invite():
 
 
 _ACCOUNT_ACTIONS = {
-    "deaktivieren": (admin.deactivate_user, "Das Konto ist deaktiviert; alle Sitzungen sind beendet."),
-    "aktivieren": (admin.reactivate_user, "Das Konto ist wieder aktiv."),
-    "2fa-zuruecksetzen": (admin.reset_two_factor,
-                          "Die Zwei-Faktor-Anmeldung ist zurückgesetzt; bei der nächsten Anmeldung wird sie neu eingerichtet."),
+    "deaktivieren": (admin.deactivate_user, N_("Das Konto ist deaktiviert; alle Sitzungen sind beendet.")),
+    "aktivieren": (admin.reactivate_user, N_("Das Konto ist wieder aktiv.")),
+    "2fa-zuruecksetzen": (admin.reset_two_factor, N_(
+        "Die Zwei-Faktor-Anmeldung ist zurückgesetzt; bei der nächsten Anmeldung wird sie neu eingerichtet.")),
 }
 
 

@@ -299,7 +299,7 @@ def practice_profile():
             if practice.postcode and practice.lat is None:
                 flash(_("Die Postleitzahl ist uns nicht bekannt; ohne Koordinaten gibt es keinen Pool."), "warning")
             return redirect(url_for("practice.practice_profile"))
-    svg = Markup(_qr(practice).svg_inline(scale=4, title=_("QR-Code zur Anmeldung bei Ihrer Praxis")))
+    svg = Markup(_qr(practice).svg_inline(scale=4, dark="#000", light="#fff", title=_("QR-Code zur Anmeldung bei Ihrer Praxis")))
     return render_template("practice/practice.html", form=form, practice=practice, qr_svg=svg,
                            link=_registration_link(practice))
 
@@ -308,7 +308,7 @@ def practice_profile():
 def qr_print():
     """A printable page with the registration link and a large QR code."""
     practice = g.therapist.practice
-    svg = Markup(_qr(practice).svg_inline(scale=10, title=_("QR-Code zur Anmeldung bei Ihrer Praxis")))
+    svg = Markup(_qr(practice).svg_inline(scale=10, dark="#000", light="#fff", title=_("QR-Code zur Anmeldung bei Ihrer Praxis")))
     return render_template("practice/qr_print.html", practice=practice, qr_svg=svg, link=_registration_link(practice))
 
 
@@ -317,6 +317,6 @@ def qr_svg():
     """The QR code as an SVG file (for flyers)."""
     practice = g.therapist.practice
     buf = io.BytesIO()
-    _qr(practice).save(buf, kind="svg", scale=10)
+    _qr(practice).save(buf, kind="svg", scale=10, dark="#000", light="#fff")
     return Response(buf.getvalue(), mimetype="image/svg+xml",
                     headers={"Content-Disposition": f'attachment; filename="anmeldung-{practice.slug}.svg"'})
