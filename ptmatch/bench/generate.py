@@ -173,6 +173,27 @@ def analyze(engine: Engine) -> None:
         conn.commit()
 
 
+BULK_TABLES = ("users", "patients", "patient_clinical", "availability", "waitlist_entries")
+
+
+def _drop_indexes(conn: Connection, tables) -> list:
+    """Drop the non-unique indexes of `tables`; returns them for `_create_indexes`."""
+    dropped = []
+    for name in tables:
+        for index in Base.metadata.tables[name].indexes:
+            if not index.unique:
+                conn.execute(text(f'DROP INDEX IF EXISTS "{index.name}"'))
+                dropped.append(index)
+    return dropped
+
+
+def _create_indexes(conn: Connection, indexes, note: Callable[[str], None] | None) -> None:
+    if note:
+        note(f"building {len(indexes)} indexes")
+    for index in indexes:
+        index.create(conn)
+
+
 def _move_sequences(conn: Connection) -> None:
     if is_sqlite(conn.engine):
         return
@@ -251,7 +272,8 @@ def _availability(rng: random.Random) -> list[tuple[int, int, int]]:
 # --- the generator -------------------------------------------------------------------------
 
 def generate(engine: Engine, spec: Spec, now: dt.datetime,
-             progress: Callable[[int], None] | None = None) -> Summary:
+             progress: Callable[[int], None] | None = None,
+             progress_note: Callable[[str], None] | None = None) -> Summary:
     """Fill an empty schema with the region of `spec`. `progress(n)` after every n patients."""
     started = time.perf_counter()
     rng = random.Random(spec.seed)
@@ -267,6 +289,9 @@ def generate(engine: Engine, spec: Spec, now: dt.datetime,
 
     with engine.begin() as conn:
         writer = BulkWriter(conn)
+        # PostgreSQL: secondary indexes of the big tables are built once at the end (faster
+        # than maintaining them row by row); unique ones stay, they guard the data.
+        deferred = [] if writer.sqlite else _drop_indexes(conn, BULK_TABLES)
         _write_postcodes(writer, region, spec.postcodes)
 
         # Practices and therapists.
@@ -406,6 +431,8 @@ def generate(engine: Engine, spec: Spec, now: dt.datetime,
             if progress:
                 progress(n)
         _move_sequences(conn)
+        if deferred:
+            _create_indexes(conn, deferred, progress_note)
     summary.rows = dict(writer.rows)
     summary.seconds = time.perf_counter() - started
     return summary

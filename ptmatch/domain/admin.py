@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, contains_eager
 
 from ptmatch.domain import accounts, audit
 from ptmatch.domain.errors import InvalidInput, NotAllowed
@@ -141,6 +141,7 @@ def pending_therapists(session: Session) -> list[Therapist]:
     """Therapist accounts waiting for approval, oldest first."""
     return list(session.scalars(
         select(Therapist).join(User, User.id == Therapist.user_id)
+        .options(contains_eager(Therapist.user))
         .where(Therapist.approved_at.is_(None), User.is_enabled.is_(True))
         .order_by(User.created_at, Therapist.id)
     ))

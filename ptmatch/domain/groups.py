@@ -216,7 +216,7 @@ def create_group(session: Session, now: dt.datetime, actor: User | None, therapi
     session.flush()
     audit.record(session, now, "group.created", actor, practice_id=practice.id, group_id=group.id,
                  modality=str(modality), sessions=session_count, min=min_participants, max=max_participants)
-    send_group_wave(session, now, group, settings)
+    send_group_wave(session, now, group, settings, actor=actor)
     return group
 
 

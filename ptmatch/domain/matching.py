@@ -101,6 +101,7 @@ class Reason:
     msgid: str
     points: int
     params: dict = field(default_factory=dict)
+    clinical: bool = False  # derived from the intake: never shown to the secretariat
 
     def __iter__(self):  # unpacks like the (msgid, value) pair of the contract
         yield self.msgid
@@ -254,14 +255,14 @@ def score(facts: Facts, ctx: Context) -> tuple[int, list[Reason]]:
     if months:
         reasons.append(Reason(N_("Wartet seit %(months)s Monat(en)"), months * WAIT_POINTS, {"months": months}))
     if facts.urgent:
-        reasons.append(Reason(N_("Dringlich (PTV 11)"), URGENT_POINTS))
+        reasons.append(Reason(N_("Dringlich (PTV 11)"), URGENT_POINTS, clinical=True))
     priority = max(0, min(facts.priority, PRIORITY_MAX)) if facts.on_list else 0
     if priority:
         reasons.append(Reason(N_("Priorität der Praxis: %(level)s"), priority * PRIORITY_POINTS, {"level": priority}))
     if facts.on_list and facts.via_link:
         reasons.append(Reason(N_("Über den Link der Praxis angemeldet"), LINK_POINTS))
     if facts.problems_mask & ctx.specialties_mask:
-        reasons.append(Reason(N_("Passt zu einem Schwerpunkt"), SPECIALTY_POINTS))
+        reasons.append(Reason(N_("Passt zu einem Schwerpunkt"), SPECIALTY_POINTS, clinical=True))
     shared_methods = facts.methods_mask & ctx.methods_mask
     if shared_methods:
         labels = ", ".join(m.upper() for m in METHODS.from_mask(shared_methods))

@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -822,18 +822,17 @@ def slot_states(session: Session, now: dt.datetime, slots: list[Slot]) -> list[S
     if not states:
         return []
     rows = session.execute(
-        select(Offer.slot_id, Offer.status, Offer.expires_at > now, func.count(Offer.id))
+        select(Offer.slot_id, Offer.status, func.count(Offer.id),
+               func.coalesce(func.sum(case((Offer.expires_at > now, 1), else_=0)), 0))
         .where(Offer.slot_id.in_(list(states)))
-        .group_by(Offer.slot_id, Offer.status, Offer.expires_at > now)
+        .group_by(Offer.slot_id, Offer.status)
     ).all()
-    for slot_id, status, live, count in rows:
+    for slot_id, status, count, live in rows:
         state = states[slot_id]
         state.offered += count
         if status == OfferStatus.PENDING:
-            if live:
-                state.pending += count
-            else:
-                state.expired += count
+            state.pending += live
+            state.expired += count - live  # expired on read, not swept yet
         elif status == OfferStatus.EXPIRED:
             state.expired += count
         elif status == OfferStatus.DECLINED:

@@ -120,7 +120,11 @@ class Availability(Base):
     """A weekly window in Berlin local time: weekday 0 = Monday, minutes after midnight."""
 
     __tablename__ = "availability"
-    __table_args__ = (Index("ix_availability_lookup", "weekday", "start_min", "end_min", "patient_id"),)
+    __table_args__ = (
+        Index("ix_availability_lookup", "weekday", "start_min", "end_min", "patient_id"),
+        # The matcher's "available for the whole session" probe per candidate, index only.
+        Index("ix_availability_patient_window", "patient_id", "weekday", "start_min", "end_min"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)

@@ -53,13 +53,21 @@ def translations(locale: str) -> NullTranslations:
     return _translations[locale]
 
 
+_environments: dict[str, Environment] = {}
+
+
 def _environment(locale: str) -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(str(PACKAGE_DIR / "templates" / "mail")),
-        autoescape=select_autoescape(["html"]),
-        extensions=["jinja2.ext.i18n"],
-    )
-    env.install_gettext_translations(translations(locale), newstyle=True)
+    # One environment per locale, kept: a new one per mail recompiled both templates every
+    # time (~9 ms each; an accept that tells 99 others took seconds -- see BENCHMARKS.md).
+    env = _environments.get(locale)
+    if env is None:
+        env = Environment(
+            loader=FileSystemLoader(str(PACKAGE_DIR / "templates" / "mail")),
+            autoescape=select_autoescape(["html"]),
+            extensions=["jinja2.ext.i18n"],
+        )
+        env.install_gettext_translations(translations(locale), newstyle=True)
+        _environments[locale] = env
     return env
 
 

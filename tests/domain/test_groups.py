@@ -7,8 +7,15 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from ptmatch.domain import groups
-from ptmatch.domain.errors import Clash, InvalidInput, NotAllowed, OfferExpired, SlotTaken
+from ptmatch.domain import groups, offers
+from ptmatch.domain.errors import (
+    Clash,
+    InvalidInput,
+    NotAllowed,
+    OfferClosed,
+    OfferExpired,
+    SlotTaken,
+)
 from ptmatch.models import (
     EnrollmentStatus,
     EntryStatus,
@@ -147,6 +154,14 @@ def test_create_refused_on_clash_with_other_group(session, now, therapist):
     assert "Gruppe" in exc.value.message
 
 
+def test_posting_a_slot_into_a_group_session_is_refused(session, now, therapist):
+    make_group(session, therapist, first_session_at=FIRST)
+    with pytest.raises(Clash) as exc:
+        offers.post_slot(session, now, therapist.user, therapist, start_at=FIRST + dt.timedelta(weeks=1, minutes=30),
+                         minutes=50, mode="manual")
+    assert "Gruppe" in exc.value.message and "17.12.2026" in exc.value.message
+
+
 def test_create_allowed_after_other_group_ended(session, now, therapist):
     make_group(session, therapist, first_session_at=FIRST - dt.timedelta(weeks=2), session_count=2)
     assert _create(session, now, therapist).id is not None
@@ -184,9 +199,8 @@ def test_accept_twice_is_refused(session, now, practice, therapist):
     group = _create(session, now, therapist)
     offer = _offer(session, group, patient)
     groups.accept_group_offer(session, now, offer, patient.user)
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(OfferClosed):
         groups.accept_group_offer(session, now, offer, patient.user)
-    assert type(exc.value).__name__ == "OfferClosed"
     assert group.enrolled_count == 1
 
 

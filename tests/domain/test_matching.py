@@ -335,3 +335,18 @@ def test_waiting_months_boundaries():
     assert matching.waiting_months(NOW - 30 * DAY, NOW) == 1
     assert matching.waiting_months(NOW - 3000 * DAY, NOW) == matching.WAIT_MAX_MONTHS
     assert matching.waiting_months(NOW + DAY, NOW) == 0
+
+
+@pytest.mark.parametrize("distinct", [5, matching.MAX_REACH_ARMS + 5])
+def test_pool_reach_per_radius_and_per_band(session, world, distinct):
+    """Few radii: one index arm each; very many: grouped in bands. Same answer either way."""
+    _, _, slot = world
+    expected = set()
+    for i in range(distinct):
+        radius = 20 + i * 3
+        lat = 50.7374 + (radius + (1 if i % 2 else -1)) / matching.KM_PER_DEGREE  # just outside / inside
+        patient = make_patient(session, pool=True, lat=lat, lon=7.0982, max_distance_km=radius)
+        if i % 2 == 0:
+            expected.add(patient.id)
+    assert len(matching.reach_values(session)) == distinct
+    assert set(ids(session, slot)) == expected

@@ -140,8 +140,20 @@ ALLOW: dict[str, frozenset | Token] = {
     "group_offers.mine_accept": frozenset({PAT_A}),
     "group_offers.mine_decline": frozenset({PAT_A}),
     "group_offers.withdraw": frozenset({PAT_A}),
+    # offers and bookings (mail links; the patient's own pages)
+    "offers.token_offer": TOKEN,
+    "offers.patient_offer": frozenset({PAT_A}),
+    "offers.booking": frozenset({PAT_A}),
+    "offers.booking_ics": frozenset({PAT_A}),
+    "offers.cancel_booking": frozenset({PAT_A}),
     # slots (therapists; the secretariat for its practices)
     "slots.index": THERAPISTS | SECRETARIES,
+    "slots.new": THERAPISTS | SECRETARIES,
+    "slots.detail": frozenset({THER_X, SEC_X}),
+    "slots.send": frozenset({THER_X, SEC_X}),
+    "slots.cancel": frozenset({THER_X, SEC_X}),
+    "slots.mark": frozenset({THER_X, SEC_X}),
+    "slots.release": frozenset({THER_X, SEC_X}),
     # secretariat
     "secretariat.home": SECRETARIES,
     "secretariat.register": SECRETARIES,
@@ -201,6 +213,8 @@ LITERAL_PARAMS = {
 ENDPOINT_PARAMS = {
     "bootstrap.static": {"filename": "css/bootstrap.min.css"},
     "admin.secretariat_practices": {"user_id": "secretary_other"},
+    "slots.mark": {"slot_id": "slot_booked_x"},
+    "slots.release": {"slot_id": "slot_booked_x"},
     "group_offers.mine_offer": {"offer_id": "group_offer_a_x"},
     "group_offers.mine_accept": {"offer_id": "group_offer_a_x"},
     "group_offers.mine_decline": {"offer_id": "group_offer_a_x"},

@@ -94,6 +94,10 @@ def test_secretariat_serving_the_practice_never_sees_the_canary(client, login_as
     assert f"/sekretariat/anrufer/{world['patient_a']}/aufnahme" in pages
     assert len(pages) > 8
     assert _offenders(pages, CANARY, INTAKE_CANARY, "CANARY-U1", "CANARY-U2") == []
+    assert any(url.startswith("/termine/") for url in pages)  # the slot pages were crawled too
+    # Problem areas are clinical too: their labels appear only as the intake form's choices.
+    others = {url: body for url, body in pages.items() if not url.endswith("/aufnahme")}
+    assert _offenders(others, "Depression", "Essstörung") == []
 
 
 def test_secretariat_not_serving_the_practice_never_sees_the_canary(client, login_as, world):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 04:24:36.556037
+Create Date: 2026-11-24 04:30:34.342634
 """
 from alembic import op
 import sqlalchemy as sa
@@ -245,6 +245,7 @@ def upgrade() -> None:
     with op.batch_alter_table('availability', schema=None) as batch_op:
         batch_op.create_index('ix_availability_lookup', ['weekday', 'start_min', 'end_min', 'patient_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_availability_patient_id'), ['patient_id'], unique=False)
+        batch_op.create_index('ix_availability_patient_window', ['patient_id', 'weekday', 'start_min', 'end_min'], unique=False)
 
     op.create_table('calendar_blocks',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -493,6 +494,7 @@ def downgrade() -> None:
 
     op.drop_table('calendar_blocks')
     with op.batch_alter_table('availability', schema=None) as batch_op:
+        batch_op.drop_index('ix_availability_patient_window')
         batch_op.drop_index(batch_op.f('ix_availability_patient_id'))
         batch_op.drop_index('ix_availability_lookup')
 

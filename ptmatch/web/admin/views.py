@@ -74,10 +74,10 @@ def therapists():
     db = get_session()
     all_therapists = db.execute(
         select(Therapist, User).join(User, User.id == Therapist.user_id).order_by(User.display_name, User.id)).all()
-    choices = [(0, _("– keine –"))] + [(p.id, p.name) for p, _n in admin.list_practices(db) if p.is_active]
+    active = [p for p, _n in admin.list_practices(db) if p.is_active]
+    choices = [(0, _("– keine –"))] + [(p.id, p.name) for p in active]
     return render_template("admin/therapists.html", pending=admin.pending_therapists(db),
-                           rows=all_therapists, practice_choices=choices,
-                           practice_names={p.id: p.name for p, _n in admin.list_practices(db)})
+                           rows=all_therapists, practice_choices=choices)
 
 
 @bp.route("/therapeuten/<int:therapist_id>/freigeben", methods=["POST"])

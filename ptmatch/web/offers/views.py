@@ -1,5 +1,160 @@
-"""Offer links from mails (token pages). (Filled in by the offer issue.)"""
+"""Offer pages: the mailed token link (public: the token is the credential), the same offer
+from the patient's dashboard, and the booking confirmation with its .ics.
 
-from flask import Blueprint
+Accept and decline are POSTs: mail scanners prefetch GET links. A used, expired, foreign or
+malformed token gets one neutral page (always the same, status 404) and changes nothing.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+
+from ptmatch.db import get_session, utcnow
+from ptmatch.domain import offers
+from ptmatch.domain.errors import (
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    OfferClosed,
+    OfferExpired,
+    SlotTaken,
+)
+from ptmatch.models import Offer, OfferStatus, Role
+from ptmatch.web.offers.forms import ACCEPT, AnswerForm, ConfirmForm
+from ptmatch.web.security import current_db_user
 
 bp = Blueprint("offers", __name__)
+# Not gated as a whole: token pages are public; the patient pages check the role themselves.
+
+
+def _neutral():
+    return render_template("offers/neutral.html"), 404
+
+
+def _patient_user():
+    """The logged-in patient, or a redirect to the login / a 403 for other roles."""
+    user = current_db_user()
+    if user is None:
+        return None, current_app.login_manager.unauthorized()
+    if user.role != Role.PATIENT:
+        abort(403)
+    return user, None
+
+
+def _details(offer: Offer) -> dict:
+    slot = offer.slot
+    return {"offer": offer, "slot": slot, "practice": slot.practice}
+
+
+@bp.route("/o/<token>", methods=["GET", "POST"])
+def token_offer(token: str):
+    """The offer a mail links to: details and two buttons; answering is a POST."""
+    db, now = get_session(), utcnow()
+    offer = offers.get_offer_by_token(db, token)
+    user = current_db_user()
+    patient_user = offer.patient.user if offer is not None and offer.slot_id else None
+    if patient_user is None or (user is not None and user.id != patient_user.id):
+        return _neutral()
+    if offer.status == OfferStatus.TAKEN:
+        return render_template("offers/taken.html")
+    if not offers.is_answerable(offer, now):
+        return _neutral()
+    form = AnswerForm()
+    if not form.validate_on_submit():
+        return render_template("offers/offer.html", form=form, action=url_for("offers.token_offer", token=token),
+                               **_details(offer))
+    try:
+        if form.answer.data == ACCEPT:
+            booking = offers.accept_offer(db, now, offer, patient_user, current_app.config)
+            return render_template("offers/booked.html", booking=booking, logged_in=user is not None,
+                                   **_details(offer))
+        offers.decline_offer(db, now, offer, patient_user, current_app.config)
+        return render_template("offers/declined.html")
+    except SlotTaken:
+        return render_template("offers/taken.html")
+    except (OfferExpired, OfferClosed, NotAllowed):
+        return _neutral()
+
+
+@bp.route("/patient/angebot/<int:offer_id>", methods=["GET", "POST"])
+def patient_offer(offer_id: int):
+    """One of the logged-in patient's own offers, answerable while open."""
+    user, response = _patient_user()
+    if response is not None:
+        return response
+    db, now = get_session(), utcnow()
+    try:
+        offer = offers.get_patient_offer(db, user, offer_id)
+    except NotFound:
+        abort(404)
+    form = AnswerForm()
+    can_answer = offers.is_answerable(offer, now)
+    if can_answer and form.validate_on_submit():
+        try:
+            if form.answer.data == ACCEPT:
+                booking = offers.accept_offer(db, now, offer, user, current_app.config)
+                flash(_("Ihr Termin ist gebucht."), "success")
+                return redirect(url_for("offers.booking", booking_id=booking.id))
+            offers.decline_offer(db, now, offer, user, current_app.config)
+            flash(_("Sie haben das Angebot abgelehnt. Sie behalten Ihren Platz auf der Warteliste."), "info")
+        except (SlotTaken, OfferExpired, OfferClosed) as err:
+            flash(_(err.message), "warning")
+        return redirect(url_for("offers.patient_offer", offer_id=offer.id))
+    return render_template("offers/patient_offer.html", form=form, can_answer=can_answer,
+                           state=offer.effective_status(now), **_details(offer))
+
+
+def _own_booking(booking_id: int):
+    user, response = _patient_user()
+    if response is not None:
+        return None, None, response
+    try:
+        return user, offers.get_patient_booking(get_session(), user, booking_id), None
+    except NotFound:
+        abort(404)
+
+
+@bp.route("/patient/termin/<int:booking_id>")
+def booking(booking_id: int):
+    """The booking confirmation: time, place or video details, the practice's notes, .ics."""
+    user, booking, response = _own_booking(booking_id)
+    if response is not None:
+        return response
+    now = utcnow()
+    return render_template("offers/booking.html", booking=booking, slot=booking.slot, practice=booking.slot.practice,
+                           video_link=offers.video_link(booking), can_cancel=offers.can_cancel_booking(booking, now),
+                           form=ConfirmForm())
+
+
+@bp.route("/patient/termin/<int:booking_id>.ics")
+def booking_ics(booking_id: int):
+    """The booking as an iCalendar file."""
+    from ptmatch.domain import calendar
+
+    user, booking, response = _own_booking(booking_id)
+    if response is not None:
+        return response
+    domain = urlsplit(current_app.config["BASE_URL"]).hostname or "ptmatch"
+    body = calendar.booking_ics(booking, locale=user.locale or "de", domain=domain)
+    return Response(body, mimetype="text/calendar", headers={
+        "Content-Disposition": f'attachment; filename="termin-{booking.id}.ics"', "Cache-Control": "no-store"})
+
+
+@bp.route("/patient/termin/<int:booking_id>/absagen", methods=["POST"])
+def cancel_booking(booking_id: int):
+    """Cancel within the practice's notice; the time is offered to others again."""
+    user, booking, response = _own_booking(booking_id)
+    if response is not None:
+        return response
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        offers.cancel_booking_by_patient(get_session(), utcnow(), user, booking, current_app.config)
+    except (InvalidInput, NotAllowed) as err:
+        flash(_(err.message), "warning")
+    else:
+        flash(_("Ihr Termin ist abgesagt. Sie stehen wieder auf Ihren Wartelisten."), "info")
+    return redirect(url_for("offers.booking", booking_id=booking.id))
