@@ -99,6 +99,11 @@ def rows(doc: dict) -> list[tuple[str, str, str, str, str]]:
         out.append(("1 matching p50 rank / floor", label, f"{p50} / {f50} ms  (x{ratio})",
                     f"<= {target:g} ms, <= {MATCH_RATIO:g}x" if target else "", _verdict(ok)))
         out.append(("  matching p95 rank / floor", label, f"{m['rank']['p95_ms']} / {m['floor']['p95_ms']} ms", "", ""))
+        cpu = m.get("cpu_p50_ms") or {}
+        if cpu:
+            out.append(("  matching p50 CPU of this process", label,
+                        f"{cpu.get('rank')} / {cpu.get('floor')} ms"
+                        + (" (all the work)" if doc.get("engine") == "sqlite" else " (client side)"), "", ""))
         out.append(("  matching p50 top-10 / candidates", label,
                     f"{m['rank_top10']['p50_ms']} ms / {m['candidates']['p50']} (max {m['candidates']['max']})"
                     + ("" if m["same_ids"] else f"  [ids differ in {m['mismatched_slots']} slots]"), "", ""))

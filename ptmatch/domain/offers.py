@@ -14,8 +14,8 @@ backed by the unique constraint on ``bookings.slot_id`` (an IntegrityError is Sl
 It all happens inside a SAVEPOINT, so a loser leaves no trace and the caller may commit.
 Then, in the same transaction: the other open offers of the slot become TAKEN (their
 patients are told and keep their places), the winner leaves every waitlist (kept with a
-reason, so a release can restore them), the winner's other open offers are WITHDRAWN and
-those slots move on at once.
+reason, so a release can restore them), the winner's other open slot offers are WITHDRAWN and
+those slots move on at once (pending group offers stay: a group seat is an addition).
 
 Expiry is derived on read (``Offer.effective_status``) and re-checked in every conditional
 UPDATE (``expires_at > now``): a late sweep never lets a dead offer be accepted.
@@ -463,8 +463,11 @@ def _book(session: Session, now: dt.datetime, offer: Offer, slot: Slot, patient:
         raise SlotTaken(MSG_TAKEN)
     others = list(session.scalars(select(Offer).where(
         Offer.slot_id == slot.id, Offer.id != offer.id, Offer.status == OfferStatus.PENDING)))
+    # Only other *slot* offers: a group seat is an addition to individual therapy, so a
+    # pending group offer stays open when the patient books an individual slot.
     elsewhere = list(session.scalars(select(Offer).where(
-        Offer.patient_id == patient.id, Offer.id != offer.id, Offer.status == OfferStatus.PENDING)))
+        Offer.patient_id == patient.id, Offer.id != offer.id, Offer.slot_id.is_not(None),
+        Offer.status == OfferStatus.PENDING)))
     _lock_offers(session, {offer.id} | {o.id for o in others} | {o.id for o in elsewhere})
     # 2. The offer itself must still be open (a withdrawal may have beaten us to it).
     if not set_offer_status(session, offer.id, OfferStatus.ACCEPTED, now, live=True, actor=actor):
@@ -724,22 +727,22 @@ def cancel_booking_by_patient(session: Session, now: dt.datetime, actor: User | 
 
 
 def repost(session: Session, now: dt.datetime, slot: Slot, settings: dict | None = None) -> Slot | None:
-    """Offer a cancelled booking's time again as a new slot, if there is still time."""
+    """Offer a cancelled booking's time again as a new slot, if there is still time — always
+    in auto mode (the issue: "offered again automatically"), so nobody has to pick again."""
     practice = slot.practice
     if now >= slot.start_at - dt.timedelta(minutes=practice.offer_cutoff_minutes or 0):
         return None
     size, ttl = wave_params(practice, slot.start_at, now, settings)
     new = Slot(practice_id=slot.practice_id, therapist_id=slot.therapist_id, start_at=slot.start_at,
                minutes=slot.minutes, kind=slot.kind, modality=slot.modality, status=SlotStatus.OFFERING,
-               offer_mode=slot.offer_mode, wave_size=size, offer_ttl_minutes=ttl,
+               offer_mode=OfferMode.AUTO, wave_size=size, offer_ttl_minutes=ttl,
                offer_deadline_at=slot.offer_deadline_at, current_wave=0, created_by_id=slot.created_by_id,
                created_at=now, reposted_from_id=slot.id)
     session.add(new)
     session.flush()
     audit.record(session, now, "slot.reposted", None, practice_id=new.practice_id, slot_id=new.id,
                  reposted_from=slot.id)
-    if new.offer_mode == OfferMode.AUTO:
-        send_next_wave(session, now, new, settings)
+    send_next_wave(session, now, new, settings)
     return new
 
 

@@ -325,3 +325,19 @@ def test_group_context_ignores_slot_offers(session, now, practice, therapist):
     assert [c.patient_id for c in groups.rank_group_candidates(session, group, now)] == [patient.id]
     assert session.get(GroupProgram, group.id) is group
     assert session.scalar(select(func.count(GroupEnrollment.id))) == 0
+
+
+def test_booking_an_individual_slot_keeps_a_pending_group_offer(session, now, practice, therapist):
+    """A group seat is an addition: accepting a slot must not withdraw the group offer."""
+    patient = _patients(session, practice, 1)[0]
+    group = _create(session, now, therapist)
+    group_offer = _offer(session, group, patient)
+    slot = offers.post_slot(session, now, therapist.user, therapist, start_at=now + dt.timedelta(days=2, hours=1),
+                            minutes=50, kind="sprechstunde", modality="in_person", mode="manual")
+    offers.send_offers(session, now, slot, [patient], therapist.user)
+    slot_offer = session.scalar(select(Offer).where(Offer.slot_id == slot.id, Offer.patient_id == patient.id))
+    offers.accept_offer(session, now, slot_offer, patient.user)
+    session.refresh(group_offer)
+    assert group_offer.status == OfferStatus.PENDING
+    groups.accept_group_offer(session, now, group_offer, patient.user)
+    assert groups.get_enrollment(session, group.id, patient.id).status == EnrollmentStatus.ENROLLED

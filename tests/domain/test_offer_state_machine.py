@@ -229,5 +229,5 @@ def test_offer_engine_invariants(sessions, settings):
     OfferMachine.sessions = sessions
     OfferMachine.app_settings = settings
     run_state_machine_as_test(OfferMachine, settings=hypothesis_settings(
-        max_examples=20, stateful_step_count=25, deadline=None, database=None,
+        max_examples=15, stateful_step_count=25, deadline=None, database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))

@@ -444,3 +444,15 @@ def test_effective_status_and_token_lookup(session, practice, therapist):
     assert offers.get_offer_by_token(session, "../etc") is None
     assert offers.is_answerable(offer, NOW)
     assert not offers.is_answerable(offer, offer.expires_at)
+
+
+def test_a_cancelled_manual_slot_is_reposted_in_auto_mode(session, practice, therapist):
+    start = NOW + 3 * DAY
+    (patient,) = people(session, practice, 1)
+    slot = post(session, therapist, start=start, mode=OfferMode.MANUAL)
+    (offer,) = offers.send_offers(session, NOW, slot, [patient], therapist.user)
+    booking = offers.accept_offer(session, NOW, offer, patient.user)
+    waiting = people(session, practice, 1)[0]
+    new = offers.cancel_booking_by_patient(session, NOW + HOUR, patient.user, booking)
+    assert new.offer_mode == OfferMode.AUTO
+    assert [o.patient_id for o in offers_of(session, new)] == [waiting.id]

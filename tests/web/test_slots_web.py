@@ -232,3 +232,14 @@ def test_secretary_posts_for_a_served_practice_and_sees_no_clinical_reasons(clie
     assert world["patients"][0].full_name in detail
     assert "Dringlich" not in detail and "Schwerpunkt" not in detail
     assert client.get(f"/termine/{other.id}").status_code == 404
+
+
+def test_quick_form_on_the_list_posts_in_one_tap(client, session, login_as, world):
+    login_as(world["therapist"].user)
+    html = client.get("/termine/").get_data(as_text=True)
+    assert 'name="tomorrow"' in html and 'value="11:00"' in html and 'name="minutes" value="45"' in html
+    response = client.post("/termine/neu", data={"start_time": "11:00", "minutes": "45", "kind": "sprechstunde",
+                                                  "modality": "in_person", "mode": "auto", "tomorrow": "1"})
+    assert response.status_code == 302
+    slot = _fresh(session).scalar(select(Slot))
+    assert slot.start_at == dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC) and slot.minutes == 45

@@ -83,7 +83,12 @@ def index():
     """The slots of the practice(s), upcoming and of the last two weeks, with live counts."""
     desk, db, now = _desk(), get_session(), utcnow()
     slots = offers.list_slots(db, now, desk.practice_ids)
-    return render_template("slots/index.html", states=offers.slot_states(db, now, slots), desk=desk, now=now)
+    quick = None
+    if desk.therapist is not None:  # the quick form: time, then one tap on Heute / Morgen
+        quick = SlotForm(formdata=None)
+        _prefill(quick, desk, now)
+    return render_template("slots/index.html", states=offers.slot_states(db, now, slots), desk=desk, now=now,
+                           quick=quick)
 
 
 def _prefill(form: SlotForm, desk: Desk, now: dt.datetime) -> None:
