@@ -4,7 +4,7 @@ and no delivered byte, may contain the marker, the practice's name or a clinical
 
 To cover a new flow, append a function decorated with @flow: it gets the World and must
 cause at least one mail (the test fails if a flow sends nothing, so a canary never proves
-nothing). The offer/booking flows belong here once the offer engine has landed.
+nothing).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ptmatch.catalog import PROBLEM_AREAS
-from ptmatch.domain import checkins, patients
-from ptmatch.models import OutboxMessage, Patient, Practice, Role, Therapist
+from ptmatch.domain import checkins, offers, patients
+from ptmatch.models import Offer, OutboxMessage, Patient, Practice, Role, Therapist
+from ptmatch.scheduler.tasks.sweep import sweep
 from ptmatch.notifications import delivery, outbox
 from ptmatch.notifications.senders import MemorySender
 from ptmatch.scheduler.tasks.reminders import send_reminders
@@ -108,6 +109,44 @@ def still_looking_checkin(w: World) -> None:
     w.patient.last_confirmed_at = w.now - dt.timedelta(days=60)
     w.session.flush()
     assert checkins.send_due_checkins(w.session, w.now, w.settings) == 1
+
+
+def _post_auto_slot(w: World, patients_, hours: int = 30, **kw):
+    """Auto mode: the first wave (to `patients_`, who fit and wait here) goes out at once."""
+    return offers.post_slot(w.session, w.now, w.therapist.user, w.therapist,
+                            start_at=w.now + dt.timedelta(hours=hours), minutes=50, kind="sprechstunde",
+                            modality=kw.get("modality", "in_person"), mode="auto")
+
+
+def _offer_of(w: World, slot, patient):
+    return w.session.scalar(select(Offer).where(Offer.slot_id == slot.id, Offer.patient_id == patient.id))
+
+
+@flow
+def offer_accept_taken_booked(w: World) -> None:
+    """Offer → accept → others taken → booking confirmed → practice told → other offer withdrawn."""
+    rival = make_patient(w.session, first_name=f"Rival{MARKER}", problems=PROBLEMS, lists=[w.practice])
+    later = _post_auto_slot(w, [w.patient, rival], hours=80)
+    slot = _post_auto_slot(w, [w.patient, rival], hours=30)
+    offers.accept_offer(w.session, w.now, _offer_of(w, slot, w.patient), w.patient.user)
+    kinds = {row.kind for row in w.session.scalars(select(OutboxMessage))}
+    assert {"offer", "offer_taken", "booking_confirmed", "practice_outcome_booked"} <= kinds, kinds
+    assert later.id != slot.id
+
+
+@flow
+def video_offer_and_patient_cancel(w: World) -> None:
+    slot = _post_auto_slot(w, [w.patient], hours=54, modality="video")  # Thu 16:00 Berlin
+    booking = offers.accept_offer(w.session, w.now, _offer_of(w, slot, w.patient), w.patient.user)
+    booking = booking[0] if isinstance(booking, tuple) else booking
+    offers.cancel_booking_by_patient(w.session, w.now, w.patient.user, booking)
+
+
+@flow
+def decline_expire_unfilled(w: World) -> None:
+    slot = _post_auto_slot(w, [w.patient], hours=30)
+    offers.decline_offer(w.session, w.now, _offer_of(w, slot, w.patient), w.patient.user)
+    sweep(w.session, w.now + dt.timedelta(hours=29), w.settings)
 
 
 def _forbidden(w: World) -> list[str]:
