@@ -174,13 +174,13 @@ def load(session: Session, now: dt.datetime) -> None:
 
 def logins_text(with_codes: bool = False) -> str:
     lines = [
-        "Demo logins (password for every account: %s)" % DEMO_PASSWORD,
+        f"Demo logins (password for every account: {DEMO_PASSWORD})",
         "Staff accounts need a TOTP code: add the secret to an authenticator app,",
         "or print the current codes with `.venv/bin/ptmatch demo-logins`.",
         "",
     ]
     for email, role, name, secret in STAFF:
         code = f"   current code: {pyotp.TOTP(secret).now()}" if with_codes else ""
-        lines.append(f"  {role.value:<10} {email:<32} TOTP secret {secret}{code}")
+        lines.append(f"  {role.value:<10} {email:<30} {name:<20} TOTP secret {secret}{code}")
     lines.append(f"  patient    patient1@demo.ptmatch.de … patient{len(PATIENTS)}@demo.ptmatch.de (no 2FA)")
     return "\n".join(lines)

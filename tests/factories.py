@@ -24,7 +24,6 @@ from ptmatch.models import (
     User,
     WaitlistEntry,
 )
-
 from tests.conftest import NOW
 
 PASSWORD = "correct horse battery"

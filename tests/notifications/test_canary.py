@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 from ptmatch.catalog import PROBLEM_AREAS
 from ptmatch.domain import checkins, offers, patients
 from ptmatch.models import Offer, OutboxMessage, Patient, Practice, Role, Therapist
-from ptmatch.scheduler.tasks.sweep import sweep
 from ptmatch.notifications import delivery, outbox
 from ptmatch.notifications.senders import MemorySender
 from ptmatch.scheduler.tasks.reminders import send_reminders
+from ptmatch.scheduler.tasks.sweep import sweep
 from tests.factories import make_patient, make_practice, make_therapist, make_user
 from tests.notifications.helpers import make_booking
 

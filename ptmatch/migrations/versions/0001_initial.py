@@ -4,9 +4,8 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-24 04:30:34.342634
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 import ptmatch.db
 

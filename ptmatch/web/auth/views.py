@@ -6,18 +6,34 @@ import datetime as dt
 import time
 
 import segno
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from ptmatch.db import get_session, utcnow
 from ptmatch.domain import accounts
-from ptmatch.domain.passwords import check_password_policy
 from ptmatch.domain.errors import AccountLocked, InvalidInput
+from ptmatch.domain.passwords import check_password_policy
 from ptmatch.models import TokenPurpose, User
 from ptmatch.notifications import outbox
-from ptmatch.web.auth.forms import CodeForm, EmailForm, LoginForm, PasswordChangeForm, SetPasswordForm
+from ptmatch.web.auth.forms import (
+    CodeForm,
+    EmailForm,
+    LoginForm,
+    PasswordChangeForm,
+    SetPasswordForm,
+)
 from ptmatch.web.forms import add_domain_error
 from ptmatch.web.security import current_db_user, end_session, home_for, is_safe_next, start_session
 
