@@ -49,7 +49,7 @@ from ptmatch.domain.errors import (
     OfferExpired,
     SlotTaken,
 )
-from ptmatch.domain.practices import get_active_therapist
+from ptmatch.domain.practices import can_manage_practice
 from ptmatch.domain.tokens import new_token
 from ptmatch.models import (
     EnrollmentStatus,
@@ -117,14 +117,7 @@ def last_session_at(group: GroupProgram) -> dt.datetime:
 
 def can_manage_group(session: Session, actor: User | None, group: GroupProgram) -> bool:
     """Therapists of the group's practice, and secretaries serving it (as for slots)."""
-    if actor is None or not actor.is_enabled:
-        return False
-    if actor.role == Role.THERAPIST:
-        therapist = get_active_therapist(session, actor)
-        return therapist is not None and therapist.practice_id == group.practice_id
-    if actor.role == Role.SECRETARY:
-        return group.practice_id in access.served_practice_ids(session, actor)
-    return False
+    return can_manage_practice(session, actor, group.practice_id)
 
 
 def _require_manager(session: Session, actor: User | None, group: GroupProgram) -> None:

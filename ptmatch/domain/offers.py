@@ -49,7 +49,7 @@ from ptmatch.domain.errors import (
     OfferExpired,
     SlotTaken,
 )
-from ptmatch.domain.practices import get_active_therapist
+from ptmatch.domain.practices import can_manage_practice
 from ptmatch.domain.tokens import hash_token, new_token
 from ptmatch.models import (
     Booking,
@@ -144,14 +144,7 @@ def _therapist_user(session: Session, slot: Slot) -> User | None:
 
 def can_manage_slot(session: Session, actor: User | None, slot: Slot) -> bool:
     """Therapists of the slot's practice, and secretaries serving it."""
-    if actor is None or not actor.is_enabled:
-        return False
-    if actor.role == Role.THERAPIST:
-        therapist = get_active_therapist(session, actor)
-        return therapist is not None and therapist.practice_id == slot.practice_id
-    if actor.role == Role.SECRETARY:
-        return slot.practice_id in access.served_practice_ids(session, actor)
-    return False
+    return can_manage_practice(session, actor, slot.practice_id)
 
 
 def _require_manager(session: Session, actor: User | None, slot: Slot) -> None:

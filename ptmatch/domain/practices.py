@@ -64,6 +64,21 @@ def get_active_therapist(session: Session, user: User | None) -> Therapist | Non
     return therapist
 
 
+def can_manage_practice(session: Session, actor: User | None, practice_id: int) -> bool:
+    """May `actor` run the practice's calendar (slots, groups)? Its active therapists, and the
+    secretaries who serve it."""
+    from ptmatch.domain.access import served_practice_ids
+
+    if actor is None or not actor.is_enabled:
+        return False
+    if actor.role == Role.THERAPIST:
+        therapist = get_active_therapist(session, actor)
+        return therapist is not None and therapist.practice_id == practice_id
+    if actor.role == Role.SECRETARY:
+        return practice_id in served_practice_ids(session, actor)
+    return False
+
+
 def slugify(name: str) -> str:
     text = unicodedata.normalize("NFKD", name.lower().translate(_TRANSLITERATE))
     text = "".join(c for c in text if not unicodedata.combining(c))
