@@ -32,6 +32,7 @@ def create_app(settings: dict | None = None) -> Flask:
         BOOTSTRAP_SERVE_LOCAL=True,
         BOOTSTRAP_BOOTSWATCH_THEME=None,
         WTF_CSRF_TIME_LIMIT=None,
+        WTF_I18N_ENABLED=False,  # see ptmatch.web.forms.BaseForm.Meta: cached per locale
         PREFERRED_URL_SCHEME="https" if config["HTTPS"] else "http",
     )
     os.makedirs(instance_path, exist_ok=True)

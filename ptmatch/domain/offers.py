@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ptmatch.domain import access, audit, matching, waitlist
 from ptmatch.domain.clashes import find_clash
@@ -745,7 +745,9 @@ def get_offer_by_token(session: Session, token: str | None) -> Offer | None:
     """The offer a mailed token opens, or None (malformed or unknown). Lookup by hash only."""
     if not token or not TOKEN_RE.match(token):
         return None
-    return session.scalar(select(Offer).where(Offer.token_hash == hash_token(token)))
+    # One query for what the offer page shows (slot, practice, patient and account).
+    return session.scalar(select(Offer).where(Offer.token_hash == hash_token(token)).options(
+        joinedload(Offer.slot).joinedload(Slot.practice), joinedload(Offer.patient).joinedload(Patient.user)))
 
 
 def get_patient_offer(session: Session, user: User | None, offer_id: int) -> Offer:

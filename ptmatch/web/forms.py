@@ -16,6 +16,15 @@ def _has_bad_chars(value: str, multiline: bool) -> bool:
 class BaseForm(FlaskForm):
     """Adds a control-character check to every string field before its own validators."""
 
+    class Meta:
+        # WTForms' own messages in the UI language, from a per-locale cache (Flask-WTF's
+        # i18n, switched off in create_app, loads the catalogue from disk on every request).
+        @property
+        def locales(self):
+            from flask_babel import get_locale
+
+            return [str(get_locale() or "de")]
+
     def validate(self, extra_validators=None):
         extra = dict(extra_validators or {})
         for name, field in self._fields.items():

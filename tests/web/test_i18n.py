@@ -60,3 +60,19 @@ def test_language_switch_shows_english_login(client):
     html = client.get("/auth/login").get_data(as_text=True)
     assert "Log in" in html
     assert "Anmelden" not in html
+
+
+def test_builtin_wtforms_messages_follow_the_ui_language(app):
+    """WTForms' own messages come from its catalogue in the UI language (cached per locale)."""
+    from wtforms import IntegerField
+
+    from ptmatch.web.forms import BaseForm
+
+    class NumberForm(BaseForm):
+        n = IntegerField("n")
+
+    for lang, expected in (("de", "Keine gültige, ganze Zahl"), ("en", "Not a valid integer value")):
+        with app.test_request_context("/", method="POST", data={"n": "zwölf"}, headers={"Accept-Language": lang}):
+            form = NumberForm(meta={"csrf": False})
+            assert not form.validate()
+            assert expected in form.n.errors[0], form.n.errors
