@@ -218,3 +218,17 @@ def test_is_safe_next_unit():
     assert is_safe_next("/patient/?a=1")
     for bad in (None, "", "patient", "//x", "/\\x", "http://x/", "/x\n", "/" + "a" * 600):
         assert not is_safe_next(bad)
+
+
+def test_patient_may_enable_totp_from_the_dashboard(client, session, sessions, app):
+    user = _patient_user(session)
+    session.commit()
+    _login(client, user.email)
+    assert "/auth/2fa/setup" in client.get("/patient/").get_data(as_text=True)
+    client.get("/auth/2fa/setup")
+    with sessions() as s:
+        secret = s.get(User, user.id).totp_secret
+    assert client.post("/auth/2fa/setup", data={"code": pyotp.TOTP(secret).now()}).status_code == 200
+    assert "Zwei-Faktor-Anmeldung ist eingerichtet." in client.get("/patient/").get_data(as_text=True)
+    other = app.test_client()
+    assert _login(other, user.email).headers["Location"].endswith("/auth/2fa")
