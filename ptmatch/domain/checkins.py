@@ -83,7 +83,7 @@ def pause_unanswered(session: Session, now: dt.datetime, settings: dict) -> int:
         patient.status = PatientStatus.PAUSED
         patient.paused_until = None
         patient.status_changed_at = now
-        withdrawn = patients._withdraw_pending_offers(session, now, patient)
+        withdrawn = patients._withdraw_pending_offers(session, now, patient, "checkin_silence")
         if user is not None:
             outbox.enqueue(session, now, kind="paused", to_user=user, link_path=patients.DASHBOARD_PATH,
                            dedupe_key=f"paused:{patient.id}:{_key_time(patient.checkin_sent_at)}")

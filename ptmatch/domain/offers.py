@@ -361,6 +361,24 @@ def _move_on(session: Session, now: dt.datetime, slot_ids, settings: dict | None
             session.expire(slot)
 
 
+def withdraw_patient_offers(session: Session, now: dt.datetime, patient: Patient, *, reason: str,
+                            actor: User | None = None, settings: dict | None = None) -> int:
+    """Withdraw every pending offer of a patient who stops looking (pause, check-in silence,
+    erasure): one audit event per offer, and those slots move on to their next wave at once.
+    The caller sets the patient's new status first, so the next waves pass them by."""
+    pending = session.scalars(select(Offer).where(Offer.patient_id == patient.id,
+                                                  Offer.status == OfferStatus.PENDING)).all()
+    moved: set[int] = set()
+    for offer in pending:
+        if set_offer_status(session, offer.id, OfferStatus.WITHDRAWN, now):
+            audit.record(session, now, "offer.withdrawn", actor, patient_id=patient.id, offer_id=offer.id,
+                         slot_id=offer.slot_id, group_id=offer.group_id, reason=reason)
+            if offer.slot_id is not None:
+                moved.add(offer.slot_id)
+    _move_on(session, now, moved, settings)
+    return len(pending)
+
+
 def send_offers(session: Session, now: dt.datetime, slot: Slot, patients, actor: User | None) -> list[Offer]:
     """Manual mode: offer the slot to hand-picked patients (re-checked against every hard filter).
 

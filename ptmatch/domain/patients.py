@@ -453,7 +453,7 @@ def pause(session: Session, now: dt.datetime, patient: Patient, until: dt.date |
     patient.status = PatientStatus.PAUSED
     patient.paused_until = until
     patient.status_changed_at = now
-    withdrawn = _withdraw_pending_offers(session, now, patient)
+    withdrawn = _withdraw_pending_offers(session, now, patient, "paused")
     session.flush()
     audit.record(session, now, "patient.paused", actor, patient_id=patient.id,
                  until=until.isoformat() if until else None, offers_withdrawn=withdrawn)
@@ -519,13 +519,11 @@ def confirm_still_looking(session: Session, now: dt.datetime, patient: Patient, 
     audit.record(session, now, "patient.checkin_confirmed", actor, patient_id=patient.id)
 
 
-def _withdraw_pending_offers(session: Session, now: dt.datetime, patient: Patient) -> int:
-    result = session.execute(
-        update(Offer).where(Offer.patient_id == patient.id, Offer.status == OfferStatus.PENDING)
-        .values(status=OfferStatus.WITHDRAWN, responded_at=now)
-        .execution_options(synchronize_session="fetch")
-    )
-    return result.rowcount or 0
+def _withdraw_pending_offers(session: Session, now: dt.datetime, patient: Patient, reason: str) -> int:
+    # Imported here: offers imports waitlist and matching, which the patient module precedes.
+    from ptmatch.domain import offers
+
+    return offers.withdraw_patient_offers(session, now, patient, reason=reason)
 
 
 # --- dashboard --------------------------------------------------------------------------------
@@ -645,7 +643,7 @@ def erase_personal_data(session: Session, now: dt.datetime, patient: Patient, ac
     patient.paused_until = None
     session.flush()
     cancelled = _cancel_future_bookings(session, now, patient, actor)
-    offers = _withdraw_pending_offers(session, now, patient)
+    offers = _withdraw_pending_offers(session, now, patient, "erased")
     patient.first_name = ""
     patient.last_name = ""
     patient.phone = ""

@@ -473,3 +473,25 @@ def test_entries_of_an_erased_patient_are_closed(session, now):
     session.flush()
     reasons = set(session.scalars(select(WaitlistEntry.removed_reason).where(WaitlistEntry.patient_id == patient.id)))
     assert reasons == {RemovalReason.PURGED}
+
+
+def test_pause_audits_each_withdrawn_offer_and_the_slot_moves_on_at_once(session, now):
+    from ptmatch.domain import offers
+    from ptmatch.models import AuditEvent
+
+    practice = make_practice(session, wave_rules=[[None, 1, 240]])  # one offer per wave
+    therapist = make_therapist(session, practice)
+    first = make_patient(session, lists=[practice], added_at=now - dt.timedelta(days=90))
+    second = make_patient(session, lists=[practice], added_at=now - dt.timedelta(days=10))
+    slot = offers.post_slot(session, now, therapist.user, therapist, start_at=now + dt.timedelta(hours=30),
+                            minutes=50, kind="sprechstunde", modality="in_person", mode="auto")
+    offered = session.scalars(select(Offer).where(Offer.slot_id == slot.id)).all()
+    assert [o.patient_id for o in offered] == [first.id]
+
+    patients.pause(session, now, first, None, first.user)
+
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "offer.withdrawn",
+                                                    AuditEvent.patient_id == first.id))
+    assert event is not None and event.details["reason"] == "paused" and event.details["offer_id"] == offered[0].id
+    pending = session.scalars(select(Offer).where(Offer.slot_id == slot.id, Offer.status == OfferStatus.PENDING)).all()
+    assert [o.patient_id for o in pending] == [second.id]

@@ -232,3 +232,19 @@ def test_patient_may_enable_totp_from_the_dashboard(client, session, sessions, a
     assert "Zwei-Faktor-Anmeldung ist eingerichtet." in client.get("/patient/").get_data(as_text=True)
     other = app.test_client()
     assert _login(other, user.email).headers["Location"].endswith("/auth/2fa")
+
+
+def test_successful_logins_are_audited(client, session, sessions):
+    from sqlalchemy import select
+
+    from ptmatch.models import AuditEvent
+
+    user = make_user(session, Role.THERAPIST)
+    session.commit()
+    _login(client, user.email, "wrong-password-x")
+    _login(client, user.email)
+    with sessions() as s:
+        assert s.scalars(select(AuditEvent.action).where(AuditEvent.subject_user_id == user.id)).all() == []
+    client.post("/auth/2fa", data={"code": pyotp.TOTP(user.totp_secret).now()})
+    with sessions() as s:
+        assert s.scalars(select(AuditEvent.action).where(AuditEvent.subject_user_id == user.id)).all() == ["account.login"]

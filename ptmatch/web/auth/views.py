@@ -22,7 +22,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from ptmatch.db import get_session, utcnow
-from ptmatch.domain import accounts
+from ptmatch.domain import accounts, audit
 from ptmatch.domain.errors import AccountLocked, InvalidInput
 from ptmatch.domain.passwords import check_password_policy
 from ptmatch.models import TokenPurpose, User
@@ -55,6 +55,7 @@ def _pending_user() -> User | None:
 
 def _finish_login(user: User):
     target = session.get("pending_next")
+    audit.record(get_session(), utcnow(), "account.login", user, subject_user_id=user.id)
     start_session(user)
     return redirect(target if is_safe_next(target) else url_for(home_for(user)))
 
