@@ -57,7 +57,7 @@ def init_db() -> None:
 @click.password_option()
 def create_admin(email: str, name: str, password: str) -> None:
     """Create an admin account (2FA is set up at first login)."""
-    from ptmatch.db import utcnow
+    from ptmatch import clock
     from ptmatch.domain import accounts
     from ptmatch.domain.errors import InvalidInput
     from ptmatch.models import Role
@@ -65,7 +65,7 @@ def create_admin(email: str, name: str, password: str) -> None:
     engine, sessions = _sessions(_settings())
     with sessions() as session:
         try:
-            accounts.create_user(session, utcnow(), email=email, password=password, role=Role.ADMIN,
+            accounts.create_user(session, clock.now(), email=email, password=password, role=Role.ADMIN,
                                  display_name=name)
         except InvalidInput as err:
             raise click.ClickException(err.message) from err
@@ -77,15 +77,14 @@ def create_admin(email: str, name: str, password: str) -> None:
 @click.option("--if-empty", is_flag=True, help="Only load when the database has no users yet.")
 def demo_data(if_empty: bool) -> None:
     """Load a small demo network and print its logins."""
-    from ptmatch import demo
-    from ptmatch.db import utcnow
+    from ptmatch import clock, demo
 
     engine, sessions = _sessions(_settings())
     with sessions() as session:
         if if_empty and demo.has_users(session):
             click.echo("database already has users; demo data not loaded")
             return
-        demo.load(session, utcnow())
+        demo.load(session, clock.now())
         session.commit()
     click.echo(demo.logins_text())
 

@@ -47,11 +47,6 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=dt.UTC)
 
 
-def utcnow() -> dt.datetime:
-    """The wall clock; only the edges (views, jobs, CLI) call it and pass `now` inward."""
-    return dt.datetime.now(dt.UTC)
-
-
 def is_sqlite(url_or_engine) -> bool:
     url = str(getattr(url_or_engine, "url", url_or_engine))
     return url.startswith("sqlite")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import time
 
 import pytest
 from flask.testing import FlaskClient
@@ -109,6 +108,16 @@ def session(_setup_engine):
     s.close()
 
 
+@pytest.fixture(autouse=True)
+def clock():
+    """The app clock, frozen at NOW for every test; move it with clock.advance(...) or
+    clock.set(...). Views, jobs and CLI commands read it instead of the wall clock."""
+    from ptmatch import clock as app_clock
+
+    with app_clock.frozen(NOW) as frozen:
+        yield frozen
+
+
 @pytest.fixture
 def now():
     return NOW
@@ -166,6 +175,8 @@ def client(app):
 def login_as(client, sessions):
     """login_as(user) puts a logged-in session for `user` on the client (no form round trip)."""
 
+    from ptmatch import clock as app_clock
+
     def _login(user, c=None):
         c = c or client
         version = user.session_version  # no DB read: the test's session may hold a lock
@@ -173,8 +184,8 @@ def login_as(client, sessions):
             sess.clear()
             sess["_user_id"] = f"{user.id}:{version}"
             sess["_fresh"] = True
-            sess["login_at"] = int(time.time())
-            sess["seen_at"] = int(time.time())
+            sess["login_at"] = app_clock.timestamp()
+            sess["seen_at"] = app_clock.timestamp()
         return c
 
     return _login

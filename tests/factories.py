@@ -133,10 +133,10 @@ def make_secretary(session, practices=(), **overrides) -> User:
 
 def make_slot(session, therapist: Therapist, *, start_at: dt.datetime | None = None, minutes: int = 50,
               **overrides):
-    """A slot written directly (no offers, no checks): tomorrow 14:00 Berlin by default."""
+    """A slot written directly (no offers, no checks): tomorrow 14:00 Berlin (NOW + 28 h) by default."""
     from ptmatch.models import Modality, OfferMode, Slot, SlotKind, SlotStatus
 
-    start_at = start_at or dt.datetime(2026, 11, 25, 13, 0, tzinfo=dt.UTC)
+    start_at = start_at or NOW + dt.timedelta(hours=28)
     fields = dict(practice_id=therapist.practice_id, therapist_id=therapist.id, start_at=start_at, minutes=minutes,
                   kind=SlotKind.SPRECHSTUNDE, modality=Modality.IN_PERSON, status=SlotStatus.OFFERING,
                   offer_mode=OfferMode.MANUAL, wave_size=3, offer_ttl_minutes=240,
@@ -176,13 +176,16 @@ def empty_tables_quickly(engine) -> None:
             conn.execute(text(f'DELETE FROM "{table.name}"'))
 
 
+GROUP_START = NOW + dt.timedelta(days=16, hours=7)  # a Thursday, 17:00 Berlin
+
+
 def make_group(session, therapist: Therapist, *, first_session_at: dt.datetime | None = None, **overrides):
-    """A group written directly (no offers, no checks): Thursday 10 Dec 2026, 17:00 Berlin, 5-10 people."""
+    """A group written directly (no offers, no checks): 16 days after NOW at 17:00 Berlin, 5-10 people."""
     from ptmatch.models import GroupProgram, GroupStatus, Modality
 
     fields = dict(practice_id=therapist.practice_id, therapist_id=therapist.id, title="Skillsgruppe", method="dbt",
                   problems_mask=0, modality=Modality.IN_PERSON,
-                  first_session_at=first_session_at or dt.datetime(2026, 12, 10, 16, 0, tzinfo=dt.UTC),
+                  first_session_at=first_session_at or GROUP_START,
                   session_count=10, minutes=100, min_participants=5, max_participants=10, enrolled_count=0,
                   status=GroupStatus.OPEN, wave_size=2, offer_ttl_minutes=1440, current_wave=0, created_at=NOW)
     fields.update(overrides)

@@ -22,10 +22,10 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
+from ptmatch import clock
 from ptmatch.bench import procs
 from ptmatch.bench.matching import make_slot
 from ptmatch.bench.stats import Missing, need, summary_ms
-from ptmatch.db import utcnow
 from ptmatch.models import (
     Modality,
     Offer,
@@ -122,7 +122,7 @@ def run(sessions: sessionmaker, database_url: str, run_dir: Path, *, repetitions
                 with sessions() as session:
                     therapist = session.get(Therapist, tid)
                     practice = session.get(Practice, therapist.practice_id)
-                    now = utcnow()
+                    now = clock.now()
                     template = make_slot(rng, now, therapist, practice, days=(1, 3), modality=Modality.IN_PERSON)
                     started = time.perf_counter()
                     slot = post_slot(session, now, therapist.user, therapist, start_at=template.start_at,
@@ -158,7 +158,7 @@ def _close(sessions: sessionmaker, slot_ids: list[int]) -> None:
     if not slot_ids:
         return
     with sessions() as session:
-        now = utcnow()
+        now = clock.now()
         session.execute(update(Offer).where(Offer.slot_id.in_(slot_ids), Offer.status == OfferStatus.PENDING)
                         .values(status=OfferStatus.WITHDRAWN))
         session.execute(update(Slot).where(Slot.id.in_(slot_ids), Slot.status == SlotStatus.OFFERING)

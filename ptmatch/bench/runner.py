@@ -18,9 +18,10 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from ptmatch import clock
 from ptmatch.bench import generate, matching, report
 from ptmatch.bench.stats import Missing
-from ptmatch.db import is_sqlite, make_engine, make_session_factory, utcnow
+from ptmatch.db import is_sqlite, make_engine, make_session_factory
 
 DEFAULT_URL = "sqlite:////tmp/ptmatch-bench.sqlite"
 
@@ -87,7 +88,7 @@ def run(plan: Plan, echo: Callable[[str], None], progress_factory) -> dict:
     engine = make_engine(plan.database_url)
     doc: dict = {
         "engine": engine.dialect.name, "database": safe_url(plan.database_url), "seed": plan.seed,
-        "quick": plan.quick, "started": utcnow().isoformat(timespec="seconds"), "run_dir": str(run_dir),
+        "quick": plan.quick, "started": clock.now().isoformat(timespec="seconds"), "run_dir": str(run_dir),
         "machine": report.machine(engine), "sizes": {}, "service": {"size": plan.service_size},
     }
     engine.dispose()
@@ -99,19 +100,19 @@ def run(plan: Plan, echo: Callable[[str], None], progress_factory) -> dict:
         sessions = make_session_factory(engine)
         spec = generate.Spec(size, seed=plan.seed, postcodes=plan.postcodes)
         total = size + int(size * spec.extra_ratio)
-        now = utcnow()
+        now = clock.now()
         with progress_factory(total, f"generating {report.size_label(size)}") as bar:
             summary = generate.generate(engine, spec, now, progress=bar.update)
         generate.analyze(engine)
         echo(f"  generated in {summary.seconds:.0f} s: " + ", ".join(f"{k} {v}" for k, v in summary.rows.items()))
         block = {"generate": summary.as_dict()}
         block["matching"] = _figure("matching", lambda sessions=sessions: matching.run(
-            sessions, utcnow(), slots=plan.match_slots, passes=plan.match_passes, seed=plan.seed), echo, errors_log)
+            sessions, clock.now(), slots=plan.match_slots, passes=plan.match_passes, seed=plan.seed), echo, errors_log)
         doc["sizes"][str(size)] = block
         if size == plan.service_size:
             doc["service"].update(_service(plan, sessions, run_dir, echo, errors_log))
         engine.dispose()
-    doc["finished"] = utcnow().isoformat(timespec="seconds")
+    doc["finished"] = clock.now().isoformat(timespec="seconds")
     doc["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     return doc
 

@@ -24,10 +24,10 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import sessionmaker
 
+from ptmatch import clock
 from ptmatch.bench import procs, webclient
 from ptmatch.bench.matching import make_slot
 from ptmatch.bench.stats import Missing, percentile, summary_ms
-from ptmatch.db import utcnow
 from ptmatch.models import (
     Booking,
     Offer,
@@ -89,7 +89,7 @@ def offered_slot(sessions: sessionmaker, rng: random.Random, patient_ids: list[i
     from ptmatch.domain.tokens import new_token
 
     with sessions() as session:
-        now = utcnow()
+        now = clock.now()
         therapist_id = rng.choice(list(session.scalars(select(Therapist.id).where(Therapist.approved_at.is_not(None)))))
         therapist = session.get(Therapist, therapist_id)
         practice = session.get(Practice, therapist.practice_id)
@@ -115,7 +115,7 @@ def _close(sessions: sessionmaker, slot_ids: list[int]) -> None:
         session.execute(update(Offer).where(Offer.slot_id.in_(slot_ids), Offer.status == OfferStatus.PENDING)
                         .values(status=OfferStatus.WITHDRAWN))
         session.execute(update(Slot).where(Slot.id.in_(slot_ids), Slot.status == SlotStatus.OFFERING)
-                        .values(status=SlotStatus.CANCELLED, closed_at=utcnow()))
+                        .values(status=SlotStatus.CANCELLED, closed_at=clock.now()))
         session.commit()
 
 

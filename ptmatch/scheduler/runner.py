@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-from ptmatch.db import make_engine, make_session_factory, utcnow
+from ptmatch import clock
+from ptmatch.db import make_engine, make_session_factory
 from ptmatch.notifications import outbox
 from ptmatch.scheduler.jobs import Job, all_jobs
 from ptmatch.scheduler.lock import SchedulerLock
@@ -17,7 +18,7 @@ def run_job(sessions, job: Job, settings: dict, now=None) -> int:
     """Run one job in its own transaction; a failure rolls back and is logged, not raised."""
     with sessions() as session:
         try:
-            count = job.func(session, now or utcnow(), settings)
+            count = job.func(session, now or clock.now(), settings)
             session.commit()
             return count or 0
         except Exception:
@@ -51,7 +52,7 @@ def run(settings: dict, standby_poll_seconds: float = 5.0) -> None:
     scheduler = BlockingScheduler(timezone="UTC")
     for job in all_jobs():
         scheduler.add_job(run_job, "interval", seconds=job.interval(settings), args=[sessions, job, settings],
-                          id=job.name, max_instances=1, coalesce=True, next_run_time=utcnow())
+                          id=job.name, max_instances=1, coalesce=True, next_run_time=clock.now())
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

@@ -9,13 +9,13 @@ short-lived "pending second factor" marker in the session.
 
 from __future__ import annotations
 
-import time
 from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, abort, current_app, g, redirect, request, session, url_for
 from flask_login import LoginManager, current_user, login_user, logout_user
 
+from ptmatch import clock
 from ptmatch.db import get_session
 from ptmatch.models import Role, User
 
@@ -63,7 +63,7 @@ def start_session(user: User) -> None:
     if lang:
         session["lang"] = lang
     login_user(SessionUser(user), remember=False, fresh=True)
-    now = int(time.time())
+    now = clock.timestamp()
     session["login_at"] = now
     session["seen_at"] = now
     session.permanent = False
@@ -145,7 +145,7 @@ def init_app(app: Flask) -> None:
     def _timeouts():
         if not current_user.is_authenticated:
             return None
-        now = int(time.time())
+        now = clock.timestamp()
         login_at = session.get("login_at", 0)
         seen_at = session.get("seen_at", 0)
         idle_limit = app.config["STAFF_IDLE_MINUTES"] * 60 if current_user.is_staff else None

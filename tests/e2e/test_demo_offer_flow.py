@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from ptmatch import demo
-from ptmatch.db import utcnow
 from ptmatch.models import (
     Booking,
     EntryStatus,
@@ -23,20 +22,21 @@ from ptmatch.models import (
     User,
     WaitlistEntry,
 )
+from tests.conftest import NOW
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def _weekday_within_a_week() -> dt.date:
     """3-6 days ahead (a wave of three by default) on a weekday the demo patients are free."""
-    day = utcnow().astimezone(BERLIN).date() + dt.timedelta(days=3)
+    day = NOW.astimezone(BERLIN).date() + dt.timedelta(days=3)
     while day.weekday() > 4:
         day += dt.timedelta(days=1)
     return day
 
 
 def test_post_offer_first_accept_wins_on_demo_data(app, client, session, login_as):
-    demo.load(session, utcnow())
+    demo.load(session, NOW)
     session.commit()
     sommer = session.scalar(select(User).where(User.email == "sommer@demo.ptmatch.de"))
     login_as(sommer)

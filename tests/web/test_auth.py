@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pyotp
 
-from ptmatch.db import utcnow
 from ptmatch.models import Role, User
+from tests.conftest import NOW
 from tests.factories import PASSWORD, make_patient, make_user
 
 
@@ -66,9 +65,9 @@ def test_staff_must_pass_totp_before_any_page(client, session):
     assert resp.headers["Location"].endswith("/auth/2fa")
     # Not logged in yet: protected pages send back to login.
     assert client.get("/praxis/").status_code == 302
-    resp = client.post("/auth/2fa", data={"code": "000000" if pyotp.TOTP(user.totp_secret).now() != "000000" else "111111"})
+    resp = client.post("/auth/2fa", data={"code": "000000" if pyotp.TOTP(user.totp_secret).at(NOW) != "000000" else "111111"})
     assert "ungültig" in resp.get_data(as_text=True)
-    resp = client.post("/auth/2fa", data={"code": pyotp.TOTP(user.totp_secret).now()})
+    resp = client.post("/auth/2fa", data={"code": pyotp.TOTP(user.totp_secret).at(NOW)})
     assert resp.status_code == 302
     assert client.get("/praxis/").status_code in (200, 302)
     assert client.get("/praxis/").headers.get("Location", "").find("/auth/login") == -1
@@ -86,7 +85,7 @@ def test_staff_without_totp_reaches_only_enrolment(client, session, sessions):
     with sessions() as s:
         secret = s.get(User, user.id).totp_secret
     assert secret in page
-    resp = client.post("/auth/2fa/setup", data={"code": pyotp.TOTP(secret).now()})
+    resp = client.post("/auth/2fa/setup", data={"code": pyotp.TOTP(secret).at(NOW)})
     assert resp.status_code == 200
     codes = re.findall(r"<li>([0-9a-f]{5}-[0-9a-f]{5})</li>", resp.get_data(as_text=True))
     assert len(codes) == 10
@@ -150,7 +149,7 @@ def test_deactivation_and_2fa_reset_end_sessions(client, session, sessions, logi
     login_as(user)
     assert client.get("/praxis/").headers.get("Location", "").find("/auth/login") == -1
     with sessions() as s:
-        accounts.reset_totp(s, utcnow(), s.get(User, user.id), s.get(User, admin.id))
+        accounts.reset_totp(s, NOW, s.get(User, user.id), s.get(User, admin.id))
         s.commit()
     assert "/auth/login" in client.get("/praxis/").headers["Location"]
 
@@ -161,7 +160,7 @@ def test_staff_idle_timeout(client, session, login_as):
     login_as(user)
     assert client.get("/sekretariat/").status_code == 200
     with client.session_transaction() as sess:
-        sess["seen_at"] = int(time.time()) - 31 * 60
+        sess["seen_at"] = int(NOW.timestamp()) - 31 * 60
     resp = client.get("/sekretariat/")
     assert resp.status_code == 302 and "/auth/login" in resp.headers["Location"]
 
@@ -171,7 +170,7 @@ def test_absolute_timeout_for_patients(client, session, login_as):
     session.commit()
     login_as(user)
     with client.session_transaction() as sess:
-        sess["login_at"] = int(time.time()) - 13 * 3600
+        sess["login_at"] = int(NOW.timestamp()) - 13 * 3600
     assert client.get("/patient/").status_code == 302
 
 
@@ -180,7 +179,7 @@ def test_patient_idle_is_not_cut_after_30_minutes(client, session, login_as):
     session.commit()
     login_as(user)
     with client.session_transaction() as sess:
-        sess["seen_at"] = int(time.time()) - 40 * 60
+        sess["seen_at"] = int(NOW.timestamp()) - 40 * 60
     assert client.get("/patient/").status_code == 200
 
 
@@ -228,7 +227,7 @@ def test_patient_may_enable_totp_from_the_dashboard(client, session, sessions, a
     client.get("/auth/2fa/setup")
     with sessions() as s:
         secret = s.get(User, user.id).totp_secret
-    assert client.post("/auth/2fa/setup", data={"code": pyotp.TOTP(secret).now()}).status_code == 200
+    assert client.post("/auth/2fa/setup", data={"code": pyotp.TOTP(secret).at(NOW)}).status_code == 200
     assert "Zwei-Faktor-Anmeldung ist eingerichtet." in client.get("/patient/").get_data(as_text=True)
     other = app.test_client()
     assert _login(other, user.email).headers["Location"].endswith("/auth/2fa")
@@ -245,6 +244,6 @@ def test_successful_logins_are_audited(client, session, sessions):
     _login(client, user.email)
     with sessions() as s:
         assert s.scalars(select(AuditEvent.action).where(AuditEvent.subject_user_id == user.id)).all() == []
-    client.post("/auth/2fa", data={"code": pyotp.TOTP(user.totp_secret).now()})
+    client.post("/auth/2fa", data={"code": pyotp.TOTP(user.totp_secret).at(NOW)})
     with sessions() as s:
         assert s.scalars(select(AuditEvent.action).where(AuditEvent.subject_user_id == user.id)).all() == ["account.login"]

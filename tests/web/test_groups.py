@@ -19,7 +19,9 @@ from ptmatch.models import (
     OutboxMessage,
     Preference,
 )
+from tests.conftest import NOW
 from tests.factories import (
+    GROUP_START,
     make_calendar_block,
     make_group,
     make_patient,
@@ -59,7 +61,7 @@ def _fresh(session):
 
 
 def _form(**overrides):
-    data = dict(title="DBT-Skillsgruppe", method="dbt", modality="in_person", start_date="2026-12-10",
+    data = dict(title="DBT-Skillsgruppe", method="dbt", modality="in_person", start_date=GROUP_START.date().isoformat(),
                 start_time="17:00", session_count="10", minutes="100", min_participants="2",
                 max_participants="3")
     data.update(overrides)
@@ -90,19 +92,19 @@ def test_create_group_sends_offers_and_shows_it(client, session, login_as, pract
     assert resp.status_code == 302
     session.commit()
     group = session.scalar(select(GroupProgram))
-    assert group.first_session_at == dt.datetime(2026, 12, 10, 16, 0, tzinfo=dt.UTC)
+    assert group.first_session_at == GROUP_START
     assert session.scalar(select(func.count(Offer.id)).where(Offer.group_id == group.id)) == 1
     page = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert "DBT-Skillsgruppe" in page and "0 / 3" in page
 
 
 def test_create_group_clash_shown_at_the_field(client, session, login_as, therapist):
-    make_slot(session, therapist, start_at=dt.datetime(2026, 12, 17, 15, 55, tzinfo=dt.UTC))  # week 2
+    make_slot(session, therapist, start_at=GROUP_START + dt.timedelta(days=7, minutes=-5))  # week 2
     session.commit()
     login_as(therapist.user)
     resp = client.post("/praxis/gruppen/neu", data=_form())
     body = resp.get_data(as_text=True)
-    assert resp.status_code == 200 and "Überschneidung" in body and "17.12.2026" in body
+    assert resp.status_code == 200 and "Überschneidung" in body and (GROUP_START + dt.timedelta(days=7)).strftime("%d.%m.%Y") in body
     session.commit()
     assert session.scalar(select(func.count(GroupProgram.id))) == 0
 
@@ -110,7 +112,7 @@ def test_create_group_clash_shown_at_the_field(client, session, login_as, therap
 def test_create_group_too_soon_refused(client, session, login_as, therapist):
     session.commit()
     login_as(therapist.user)
-    body = client.post("/praxis/gruppen/neu", data=_form(start_date="2026-11-25")).get_data(as_text=True)
+    body = client.post("/praxis/gruppen/neu", data=_form(start_date=(NOW + dt.timedelta(days=1)).date().isoformat())).get_data(as_text=True)
     assert "48 Stunden" in body
 
 

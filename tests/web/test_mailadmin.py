@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from sqlalchemy import func, select
 
 from ptmatch.models import AuditEvent, OutboxMessage, OutboxStatus, Role
 from ptmatch.notifications import delivery, outbox
 from ptmatch.notifications.senders import MemorySender
+from tests.conftest import NOW
 from tests.factories import make_user
 from tests.notifications.helpers import SmtpServer, enqueue_mail, free_port, fresh
 
@@ -65,7 +64,7 @@ def test_dead_mail_shown_with_last_error_and_resent(client, session, login_as, a
     assert session.scalar(audited) == 1
 
     memory = MemorySender()
-    assert delivery.deliver_due(session, dt.datetime.now(dt.UTC), settings, sender=memory) >= 1
+    assert delivery.deliver_due(session, NOW, settings, sender=memory) >= 1
     assert row.message_id in [m["Message-ID"] for m in memory.sent]  # the same Message-ID as before
     assert fresh(session, row.id).status == OutboxStatus.SENT
 

@@ -34,11 +34,6 @@ def _clean_database(engine):
     empty_tables_quickly(engine)
 
 
-@pytest.fixture(autouse=True)
-def fixed_clock(monkeypatch):
-    """The pages read the clock at the edge: pin it to the test's NOW."""
-    monkeypatch.setattr("ptmatch.web.offers.views.utcnow", lambda: NOW)
-
 
 @pytest.fixture
 def world(session):
@@ -223,10 +218,10 @@ def test_patient_cancels_within_the_notice(client, session, login_as, world):
     assert _fresh(session).get(Booking, booking.id).status == BookingStatus.CANCELLED
 
 
-def test_patient_cannot_cancel_after_the_notice(client, session, login_as, monkeypatch, world):
+def test_patient_cannot_cancel_after_the_notice(client, session, login_as, clock, world):
     booking = offers.accept_offer(session, NOW, world["offer"], world["alice"].user)
     session.commit()
-    monkeypatch.setattr("ptmatch.web.offers.views.utcnow", lambda: START - dt.timedelta(hours=2))
+    clock.set(START - dt.timedelta(hours=2))
     login_as(world["alice"].user)
     html = client.post(f"/patient/termin/{booking.id}/absagen", follow_redirects=True).get_data(as_text=True)
     assert "Absagefrist" in html

@@ -9,7 +9,6 @@ import re
 import pytest
 from sqlalchemy import select
 
-from ptmatch.db import utcnow
 from ptmatch.models import (
     AuditEvent,
     Booking,
@@ -21,6 +20,7 @@ from ptmatch.models import (
     RegisteredVia,
     WaitlistEntry,
 )
+from tests.conftest import NOW
 from tests.factories import (
     make_offer,
     make_patient,
@@ -183,9 +183,9 @@ def test_leave_list_with_another_patients_entry_is_not_found(sec_client, session
 
 
 def _live_offer(session, net, patient):
-    start = utcnow() + dt.timedelta(days=2)
+    start = NOW + dt.timedelta(days=2)
     slot = make_slot(session, net["ther_x"], start_at=start)
-    offer = make_offer(session, slot, patient, expires_at=utcnow() + dt.timedelta(days=1))
+    offer = make_offer(session, slot, patient, expires_at=NOW + dt.timedelta(days=1))
     session.commit()
     return offer
 
@@ -203,8 +203,8 @@ def test_accept_for_caller_over_the_web(sec_client, session, net):
 
 
 def test_answer_offer_of_foreign_patient_is_not_found(sec_client, session, net):
-    slot = make_slot(session, net["ther_y"], start_at=utcnow() + dt.timedelta(days=2))
-    offer = make_offer(session, slot, net["b"], expires_at=utcnow() + dt.timedelta(days=1))
+    slot = make_slot(session, net["ther_y"], start_at=NOW + dt.timedelta(days=2))
+    offer = make_offer(session, slot, net["b"], expires_at=NOW + dt.timedelta(days=1))
     session.commit()
     assert sec_client.post(f"/sekretariat/angebote/{offer.id}/annehmen").status_code == 404
     _fresh(session)
@@ -212,8 +212,8 @@ def test_answer_offer_of_foreign_patient_is_not_found(sec_client, session, net):
 
 
 def test_slots_page_lists_served_practices_only(sec_client, session, net):
-    mine = make_slot(session, net["ther_x"], start_at=utcnow() + dt.timedelta(days=1))
-    make_slot(session, net["ther_y"], start_at=utcnow() + dt.timedelta(days=1))
+    mine = make_slot(session, net["ther_x"], start_at=NOW + dt.timedelta(days=1))
+    make_slot(session, net["ther_y"], start_at=NOW + dt.timedelta(days=1))
     session.commit()
     page = _text(sec_client.get("/sekretariat/termine"))
     assert "Praxis X" in page and "Praxis Y" not in page

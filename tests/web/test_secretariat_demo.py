@@ -10,7 +10,6 @@ import re
 from sqlalchemy import select
 
 from ptmatch import demo
-from ptmatch.db import utcnow
 from ptmatch.domain import offers
 from ptmatch.models import (
     Booking,
@@ -22,6 +21,7 @@ from ptmatch.models import (
     Therapist,
     User,
 )
+from tests.conftest import NOW
 
 
 def _next_weekday_slot(now: dt.datetime) -> dt.datetime:
@@ -33,7 +33,7 @@ def _next_weekday_slot(now: dt.datetime) -> dt.datetime:
 
 
 def test_demo_secretariat_handles_a_caller_end_to_end(client, session, login_as):
-    demo.load(session, utcnow())
+    demo.load(session, NOW)
     session.commit()
     secretary = session.scalar(select(User).where(User.email == "sekretariat@demo.ptmatch.de"))
     sommer = session.scalar(select(Practice).where(Practice.slug == "sommer"))
@@ -65,7 +65,7 @@ def test_demo_secretariat_handles_a_caller_end_to_end(client, session, login_as)
     # The practice offers a slot to the caller (manual pick), the secretary accepts it on the phone.
     session.rollback()
     therapist = session.scalar(select(Therapist).where(Therapist.practice_id == sommer.id))
-    now = utcnow()
+    now = NOW
     slot = offers.post_slot(session, now, therapist.user, therapist, start_at=_next_weekday_slot(now), minutes=50,
                             mode=OfferMode.MANUAL)
     (offer,) = offers.send_offers(session, now, slot, [patient_id], therapist.user)

@@ -44,10 +44,6 @@ def _clean_database(engine):
     empty_tables_quickly(engine)
 
 
-@pytest.fixture(autouse=True)
-def fixed_clock(monkeypatch):
-    monkeypatch.setattr("ptmatch.web.slots.views.utcnow", lambda: NOW)
-
 
 @pytest.fixture
 def world(session):
@@ -176,12 +172,13 @@ def _booked(session, world):
     return slot, booking
 
 
-def test_mark_attended_after_the_start(client, session, login_as, monkeypatch, world):
+def test_mark_attended_after_the_start(client, session, login_as, clock, world):
     slot, booking = _booked(session, world)
     login_as(world["therapist"].user)
     client.post(f"/termine/{slot.id}/erschienen")
     assert _fresh(session).get(type(booking), booking.id).status == BookingStatus.CONFIRMED  # not yet
-    monkeypatch.setattr("ptmatch.web.slots.views.utcnow", lambda: START + dt.timedelta(minutes=55))
+    clock.set(START + dt.timedelta(minutes=55))
+    login_as(world["therapist"].user)  # two days on, the old session has expired
     client.post(f"/termine/{slot.id}/nicht-erschienen")
     assert _fresh(session).get(type(booking), booking.id).status == BookingStatus.NO_SHOW
 

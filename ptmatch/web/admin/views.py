@@ -12,8 +12,9 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from ptmatch import clock
 from ptmatch.catalog import N_
-from ptmatch.db import get_session, utcnow
+from ptmatch.db import get_session
 from ptmatch.domain import admin, practices
 from ptmatch.domain.errors import DomainError
 from ptmatch.models import Practice, Role, Therapist, User
@@ -84,7 +85,7 @@ def therapists():
 def approve_therapist(therapist_id: int):
     """Approve a therapist account."""
     therapist = _get_or_404(Therapist, therapist_id)
-    practices.approve_therapist(get_session(), utcnow(), current_db_user(), therapist)
+    practices.approve_therapist(get_session(), clock.now(), current_db_user(), therapist)
     flash(_("Freigeschaltet."), "success")
     return redirect(url_for("admin.therapists"))
 
@@ -101,7 +102,7 @@ def assign_therapist(therapist_id: int):
         return redirect(url_for("admin.therapists"))
     practice = db.get(Practice, form.practice.data) if form.practice.data else None
     try:
-        practices.assign_therapist(db, utcnow(), current_db_user(), therapist, practice)
+        practices.assign_therapist(db, clock.now(), current_db_user(), therapist, practice)
     except DomainError as err:
         flash(_(err.message), "danger")
     else:
@@ -123,7 +124,7 @@ def practice_new():
     form = PracticeForm()
     if form.validate_on_submit():
         try:
-            practice = practices.create_practice(get_session(), utcnow(), current_db_user(), **_practice_values(form))
+            practice = practices.create_practice(get_session(), clock.now(), current_db_user(), **_practice_values(form))
         except DomainError as err:
             _show_error(form, err)
         else:
@@ -140,7 +141,7 @@ def practice_edit(practice_id: int):
     form = PracticeForm(obj=None if request.method == "POST" else practice)
     if form.validate_on_submit():
         try:
-            practices.update_practice_profile(db, utcnow(), current_db_user(), practice, **_practice_values(form))
+            practices.update_practice_profile(db, clock.now(), current_db_user(), practice, **_practice_values(form))
         except DomainError as err:
             _show_error(form, err)
         else:
@@ -156,7 +157,7 @@ def practice_edit(practice_id: int):
 def practice_switch(practice_id: int, switch: str):
     """Switch a practice on or off."""
     practice = _get_or_404(Practice, practice_id)
-    admin.set_practice_active(get_session(), utcnow(), current_db_user(), practice, switch == "aktivieren")
+    admin.set_practice_active(get_session(), clock.now(), current_db_user(), practice, switch == "aktivieren")
     flash(_("Gespeichert."), "success")
     return redirect(url_for("admin.practice_edit", practice_id=practice.id))
 
@@ -186,7 +187,7 @@ def secretariat_practices(user_id: int):
     form.practices.choices = [(p.id, p.name) for p, _n in admin.list_practices(db)]
     if form.validate_on_submit():
         try:
-            admin.set_served_practices(db, utcnow(), current_db_user(), user, set(form.practices.data or []))
+            admin.set_served_practices(db, clock.now(), current_db_user(), user, set(form.practices.data or []))
         except DomainError as err:
             flash(_(err.message), "danger")
         else:
@@ -216,7 +217,7 @@ def invite():
     form = InviteForm()
     if form.validate_on_submit():
         try:
-            admin.invite_staff(get_session(), utcnow(), current_db_user(), email=form.email.data,
+            admin.invite_staff(get_session(), clock.now(), current_db_user(), email=form.email.data,
                                role=Role(form.role.data), display_name=form.display_name.data)
         except DomainError as err:
             _show_error(form, err)
@@ -240,7 +241,7 @@ def account_action(user_id: int, action: str):
     user = _get_or_404(User, user_id)
     act, done = _ACCOUNT_ACTIONS[action]
     try:
-        act(get_session(), utcnow(), current_db_user(), user)
+        act(get_session(), clock.now(), current_db_user(), user)
     except DomainError as err:
         flash(_(err.message), "danger")
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import segno
 from flask import (
@@ -21,7 +20,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from ptmatch.db import get_session, utcnow
+from ptmatch import clock
+from ptmatch.db import get_session
 from ptmatch.domain import accounts, audit
 from ptmatch.domain.errors import AccountLocked, InvalidInput
 from ptmatch.domain.passwords import check_password_policy
@@ -45,7 +45,7 @@ PENDING_SECONDS = 300
 def _pending_user() -> User | None:
     """The user who passed the password step and still owes the second factor."""
     pending = session.get("pending_2fa")
-    if not pending or time.time() - pending.get("at", 0) > PENDING_SECONDS:
+    if not pending or clock.timestamp() - pending.get("at", 0) > PENDING_SECONDS:
         return None
     user = get_session().get(User, pending.get("uid"))
     if user is None or user.session_version != pending.get("ver") or not user.is_enabled:
@@ -55,7 +55,7 @@ def _pending_user() -> User | None:
 
 def _finish_login(user: User):
     target = session.get("pending_next")
-    audit.record(get_session(), utcnow(), "account.login", user, subject_user_id=user.id)
+    audit.record(get_session(), clock.now(), "account.login", user, subject_user_id=user.id)
     start_session(user)
     return redirect(target if is_safe_next(target) else url_for(home_for(user)))
 
@@ -69,7 +69,7 @@ def login():
     if form.validate_on_submit():
         db = get_session()
         try:
-            user = accounts.authenticate(db, utcnow(), form.email.data, form.password.data, current_app.config)
+            user = accounts.authenticate(db, clock.now(), form.email.data, form.password.data, current_app.config)
         except AccountLocked as err:
             user = None
             form.password.errors = [_(err.message)]
@@ -91,7 +91,7 @@ def _after_password(user: User):
             session["pending_next"] = nxt
         return _finish_login(user)
     session.clear()
-    session["pending_2fa"] = {"uid": user.id, "ver": user.session_version, "at": int(time.time())}
+    session["pending_2fa"] = {"uid": user.id, "ver": user.session_version, "at": clock.timestamp()}
     if is_safe_next(nxt):
         session["pending_next"] = nxt
     return redirect(url_for("auth.second_factor" if user.has_totp else "auth.enrol"))
@@ -107,7 +107,7 @@ def second_factor():
     if form.validate_on_submit():
         db = get_session()
         code = form.code.data.strip()
-        ok = accounts.verify_totp(db, utcnow(), user, code) or accounts.use_recovery_code(db, utcnow(), user, code)
+        ok = accounts.verify_totp(db, clock.now(), user, code) or accounts.use_recovery_code(db, clock.now(), user, code)
         db.commit()
         if ok:
             return _finish_login(user)
@@ -127,7 +127,7 @@ def enrol():
     accounts.start_totp_enrolment(user)
     form = CodeForm()
     if form.validate_on_submit():
-        codes = accounts.confirm_totp(db, utcnow(), user, form.code.data)
+        codes = accounts.confirm_totp(db, clock.now(), user, form.code.data)
         if codes is not None:
             db.commit()
             logged_in = current_db_user() is not None
@@ -161,7 +161,7 @@ def change_password():
     user = current_db_user()
     if form.validate_on_submit():
         try:
-            accounts.change_password(get_session(), utcnow(), user, form.current_password.data, form.new_password.data)
+            accounts.change_password(get_session(), clock.now(), user, form.current_password.data, form.new_password.data)
         except InvalidInput as err:
             add_domain_error(form, err)
         else:
@@ -179,7 +179,7 @@ def request_reset():
         db = get_session()
         user = accounts.get_user_by_email(db, form.email.data)
         if user is not None and user.is_enabled:
-            now = utcnow()
+            now = clock.now()
             token = accounts.issue_user_token(db, now, user, TokenPurpose.SET_PASSWORD, dt.timedelta(hours=2))
             outbox.enqueue(db, now, kind="password_reset", to_user=user,
                            dedupe_key=f"reset:{user.id}:{int(now.timestamp())}",
@@ -193,7 +193,7 @@ def request_reset():
 def set_password(token: str):
     """Set a password from a mailed link (reset, or a caller the secretariat registered)."""
     db = get_session()
-    now = utcnow()
+    now = clock.now()
     if accounts.peek_user_token(db, now, token, TokenPurpose.SET_PASSWORD) is None:
         return render_template("auth/link_invalid.html"), 404
     form = SetPasswordForm()

@@ -8,7 +8,8 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ptmatch.db import get_session, utcnow
+from ptmatch import clock
+from ptmatch.db import get_session
 from ptmatch.domain import calendar
 from ptmatch.models import Booking, Role, Therapist
 from ptmatch.web.security import current_db_user, require_roles, roles_required
@@ -37,7 +38,7 @@ def feed(token: str):
     therapist = calendar.get_feed_therapist(db, token)
     if therapist is None:
         abort(404)
-    return _ics(calendar.therapist_feed(db, therapist, utcnow(), domain=_uid_domain()))
+    return _ics(calendar.therapist_feed(db, therapist, clock.now(), domain=_uid_domain()))
 
 
 @bp.route("/patient/termine/<int:booking_id>.ics")
@@ -75,7 +76,7 @@ def settings():
 @roles_required(Role.THERAPIST)
 def rotate():
     """Create a new secret feed URL (the old one stops working)."""
-    token = calendar.rotate_feed_token(get_session(), _own_therapist(), now=utcnow(), actor=current_db_user())
+    token = calendar.rotate_feed_token(get_session(), _own_therapist(), now=clock.now(), actor=current_db_user())
     url = _feed_url(token)
     webcal = "webcal://" + url.split("://", 1)[1]
     return render_template("calendar/settings.html", enabled=True, feed_url=url, webcal_url=webcal)
@@ -85,6 +86,6 @@ def rotate():
 @roles_required(Role.THERAPIST)
 def disable():
     """Switch the feed off."""
-    calendar.disable_feed(get_session(), _own_therapist(), now=utcnow(), actor=current_db_user())
+    calendar.disable_feed(get_session(), _own_therapist(), now=clock.now(), actor=current_db_user())
     flash(_("Der Kalender-Link ist abgeschaltet."), "info")
     return redirect(url_for("calendar.settings"))

@@ -26,7 +26,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from ptmatch.db import get_session, utcnow
+from ptmatch import clock
+from ptmatch.db import get_session
 from ptmatch.domain import access, calendar_rules, groups, offers, practices
 from ptmatch.domain.errors import DomainError, NotFound, SlotTaken
 from ptmatch.models import EnrollmentStatus, GroupEnrollment, Patient, Role
@@ -84,7 +85,7 @@ def _active_therapist_gate():
 def index():
     """The practice's groups with enrolment counts and waitlists."""
     db = get_session()
-    states = groups.group_states(db, utcnow(), groups.list_groups(db, g.therapist.practice_id))
+    states = groups.group_states(db, clock.now(), groups.list_groups(db, g.therapist.practice_id))
     return render_template("groups/index.html", states=states, therapist=g.therapist,
                            decision_hours=groups.decision_hours(current_app.config))
 
@@ -100,7 +101,7 @@ def new():
         else:
             try:
                 group = groups.create_group(
-                    get_session(), utcnow(), current_db_user(), g.therapist, title=form.title.data,
+                    get_session(), clock.now(), current_db_user(), g.therapist, title=form.title.data,
                     method=form.method.data, problems=form.problems.data, modality=form.modality.data,
                     first_session_at=start, session_count=form.session_count.data, minutes=form.minutes.data,
                     min_participants=form.min_participants.data, max_participants=form.max_participants.data,
@@ -127,7 +128,7 @@ def _own_group(group_id: int):
 @bp.route("/<int:group_id>")
 def detail(group_id: int):
     """One group: state, participants, the waitlist in order, offers."""
-    db, now = get_session(), utcnow()
+    db, now = get_session(), clock.now()
     group = _own_group(group_id)
     (state,) = groups.group_states(db, now, [group])
     enrolled, waiting = groups.members(db, current_db_user(), group)
@@ -141,7 +142,7 @@ def detail(group_id: int):
 def send_wave(group_id: int):
     """Top the open offers up now instead of waiting for the sweep."""
     group = _own_group(group_id)
-    sent = groups.send_group_wave(get_session(), utcnow(), group, current_app.config, actor=current_db_user())
+    sent = groups.send_group_wave(get_session(), clock.now(), group, current_app.config, actor=current_db_user())
     flash(_("%(n)s Angebote verschickt.", n=sent) if sent else _("Zurzeit gibt es kein weiteres Angebot zu verschicken."),
           "info")
     return redirect(url_for("groups.detail", group_id=group.id))
@@ -156,7 +157,7 @@ def remove_member(group_id: int, enrollment_id: int):
     if enrollment is None or enrollment.group_id != group.id:
         abort(404)
     try:
-        groups.withdraw(get_session(), utcnow(), current_db_user(), enrollment, current_app.config)
+        groups.withdraw(get_session(), clock.now(), current_db_user(), enrollment, current_app.config)
     except DomainError as err:
         flash(_message(err), "danger")
     else:
@@ -171,7 +172,7 @@ def calendar_rules_page():
     if form.validate_on_submit():
         try:
             calendar_rules.add_block(
-                get_session(), utcnow(), current_db_user(), g.therapist, weekday=form.weekday.data,
+                get_session(), clock.now(), current_db_user(), g.therapist, weekday=form.weekday.data,
                 start_min=form.start_time.data.hour * 60 + form.start_time.data.minute,
                 end_min=form.end_time.data.hour * 60 + form.end_time.data.minute, modality=form.modality.data)
         except DomainError as err:
@@ -187,7 +188,7 @@ def calendar_rules_page():
 @bp.route("/kalenderregeln/<int:block_id>/loeschen", methods=["POST"])
 def remove_block(block_id: int):
     try:
-        calendar_rules.remove_block(get_session(), utcnow(), current_db_user(), g.therapist, block_id)
+        calendar_rules.remove_block(get_session(), clock.now(), current_db_user(), g.therapist, block_id)
     except NotFound:
         abort(404)
     flash(_("Der Block ist gelöscht."), "success")
@@ -212,7 +213,7 @@ def _token_offer(token: str):
     for this patient (another patient, a stranger) counts as a foreign token."""
     db = get_session()
     offer = offers.get_offer_by_token(db, token)
-    if offer is None or offer.group_id is None or not groups.is_group_offer_answerable(db, offer, utcnow()):
+    if offer is None or offer.group_id is None or not groups.is_group_offer_answerable(db, offer, clock.now()):
         return None, None
     user = current_db_user()
     patient = db.get(Patient, offer.patient_id)
@@ -231,12 +232,12 @@ def _offer_page(offer, accept_url: str, decline_url: str, status: int = 200):
         "groups/offer.html", offer=offer, group=group, practice=group.practice,
         seat_offer=enrollment is not None and enrollment.status == EnrollmentStatus.WAITLISTED,
         enrollment=enrollment, free_seats=max(group.max_participants - group.enrolled_count, 0),
-        can_answer=groups.is_group_offer_answerable(db, offer, utcnow()), accept_url=accept_url,
+        can_answer=groups.is_group_offer_answerable(db, offer, clock.now()), accept_url=accept_url,
         decline_url=decline_url, last_session=groups.last_session_at(group)), status
 
 
 def _answer(offer, actor, accept: bool):
-    db, now = get_session(), utcnow()
+    db, now = get_session(), clock.now()
     try:
         if accept:
             enrollment = groups.accept_group_offer(db, now, offer, actor)
@@ -292,7 +293,7 @@ def _own_offer(offer_id: int):
 @offers_bp.route("/patient/gruppen")
 def mine():
     """The patient's open group offers and group places."""
-    db, now = get_session(), utcnow()
+    db, now = get_session(), clock.now()
     open_offers, enrollments = groups.patient_groups(db, _own_patient(), now)
     return render_template("groups/patient.html", open_offers=open_offers, enrollments=enrollments,
                            can_withdraw=lambda e: groups.can_withdraw(e.group, e, now))
@@ -324,7 +325,7 @@ def withdraw(enrollment_id: int):
     except NotFound:
         abort(404)
     try:
-        groups.withdraw(db, utcnow(), current_db_user(), enrollment, current_app.config)
+        groups.withdraw(db, clock.now(), current_db_user(), enrollment, current_app.config)
     except DomainError as err:
         flash(_message(err), "danger")
     else:

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from ptmatch.db import get_session, utcnow
+from ptmatch import clock
+from ptmatch.db import get_session
 from ptmatch.domain import offers
 from ptmatch.domain.errors import (
     InvalidInput,
@@ -52,7 +53,7 @@ def _details(offer: Offer) -> dict:
 @bp.route("/o/<token>", methods=["GET", "POST"])
 def token_offer(token: str):
     """The offer a mail links to: details and two buttons; answering is a POST."""
-    db, now = get_session(), utcnow()
+    db, now = get_session(), clock.now()
     offer = offers.get_offer_by_token(db, token)
     user = current_db_user()
     patient_user = offer.patient.user if offer is not None and offer.slot_id else None
@@ -85,7 +86,7 @@ def patient_offer(offer_id: int):
     user, response = _patient_user()
     if response is not None:
         return response
-    db, now = get_session(), utcnow()
+    db, now = get_session(), clock.now()
     try:
         offer = offers.get_patient_offer(db, user, offer_id)
     except NotFound:
@@ -123,7 +124,7 @@ def booking(booking_id: int):
     user, booking, response = _own_booking(booking_id)
     if response is not None:
         return response
-    now = utcnow()
+    now = clock.now()
     return render_template("offers/booking.html", booking=booking, slot=booking.slot, practice=booking.slot.practice,
                            video_link=offers.video_link(booking), can_cancel=offers.can_cancel_booking(booking, now),
                            form=ConfirmForm())
@@ -152,7 +153,7 @@ def cancel_booking(booking_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        offers.cancel_booking_by_patient(get_session(), utcnow(), user, booking, current_app.config)
+        offers.cancel_booking_by_patient(get_session(), clock.now(), user, booking, current_app.config)
     except (InvalidInput, NotAllowed) as err:
         flash(_(err.message), "warning")
     else:

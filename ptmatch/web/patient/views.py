@@ -12,7 +12,8 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from ptmatch.db import get_session, utcnow
+from ptmatch import clock
+from ptmatch.db import get_session
 from ptmatch.domain import access, patients, waitlist
 from ptmatch.domain.accounts import consume_user_token, peek_user_token
 from ptmatch.domain.errors import DomainError, InvalidInput, NotAllowed
@@ -91,7 +92,7 @@ def register():
     if form.validate_on_submit() and (windows := _windows(form)) is not None:
         try:
             patients.register_patient(
-                db, utcnow(), email=form.email.data, password=form.password.data, profile=form.profile(windows),
+                db, clock.now(), email=form.email.data, password=form.password.data, profile=form.profile(windows),
                 intake=form.intake(), consent_health=form.consent_health.data, consent_rules=form.consent_rules.data,
                 practice=practice, locale=str(get_locale() or "de"),
             )
@@ -113,7 +114,7 @@ def registered():
 def verify_email(token: str):
     """GET shows a button; the POST spends the token (mail scanners only GET)."""
     db = get_session()
-    now = utcnow()
+    now = clock.now()
     if peek_user_token(db, now, token, TokenPurpose.VERIFY_EMAIL) is None:
         return render_template("patient/link_invalid.html"), 404
     if request.method == "POST":
@@ -132,7 +133,7 @@ def verify_email(token: str):
 def checkin(token: str):
     """The one-click answer to "still looking?": GET shows the buttons, POST records it."""
     db = get_session()
-    now = utcnow()
+    now = clock.now()
     if peek_user_token(db, now, token, TokenPurpose.CHECKIN) is None:
         return render_template("patient/link_invalid.html"), 404
     if request.method == "POST":
@@ -167,7 +168,7 @@ def dashboard():
     """Status, lists with join dates, pending offers, bookings and what to do next."""
     user, patient = _me()
     db = get_session()
-    now = utcnow()
+    now = clock.now()
     entries = waitlist.list_entries(db, patient)
     return render_template(
         "patient/dashboard.html", user=user, patient=patient, now=now,
@@ -186,7 +187,7 @@ def dashboard():
 def resend_verification():
     """Mail a fresh verification link."""
     user = current_db_user()
-    patients.send_verification(get_session(), utcnow(), user)
+    patients.send_verification(get_session(), clock.now(), user)
     flash(_("Wir haben Ihnen einen neuen Bestätigungslink geschickt."), "info")
     return redirect(url_for("patient.dashboard"))
 
@@ -199,7 +200,7 @@ def edit_profile():
     form = ProfileForm(obj=None if request.method == "POST" else _ProfileObj(patient))
     if form.validate_on_submit() and (windows := _windows(form)) is not None:
         try:
-            patients.update_profile(db, utcnow(), patient, form.profile(windows), user)
+            patients.update_profile(db, clock.now(), patient, form.profile(windows), user)
         except DomainError as err:
             _form_error(form, err)
         else:
@@ -223,7 +224,7 @@ def edit_intake():
     """Edit the clinical intake (shown only to the clinicians of the patient's practices)."""
     user, patient = _me()
     db = get_session()
-    now = utcnow()
+    now = clock.now()
     clinical = access.load_clinical(db, user, patient, now, purpose="edit")
     form = IntakeForm(obj=None if request.method == "POST" else patients.intake_of(clinical))
     if form.validate_on_submit():
@@ -244,7 +245,7 @@ def finder():
     """Practices that fit, nearest first, with join buttons; the regional pool on top."""
     user, patient = _me()
     db = get_session()
-    now = utcnow()
+    now = clock.now()
     form = FinderForm(request.args)
     if not request.args.get("distance_km"):
         form.distance_km.data = patient.max_distance_km
@@ -271,7 +272,7 @@ def join(practice_id: int):
     if practice is None:
         abort(404)
     try:
-        waitlist.join_list(db, utcnow(), patient, practice, actor=user)
+        waitlist.join_list(db, clock.now(), patient, practice, actor=user)
     except DomainError as err:
         flash(_(err.message), "warning")
     else:
@@ -284,7 +285,7 @@ def join(practice_id: int):
 def join_pool():
     """Join the regional pool: any fitting practice within the patient's distance."""
     user, patient = _me()
-    waitlist.join_list(get_session(), utcnow(), patient, None, actor=user)
+    waitlist.join_list(get_session(), clock.now(), patient, None, actor=user)
     flash(_("Sie sind jetzt im regionalen Pool."), "success")
     return redirect(url_for("patient.dashboard"))
 
@@ -296,7 +297,7 @@ def leave(entry_id: int):
     db = get_session()
     try:
         entry = waitlist.get_own_entry(db, patient, entry_id)
-        waitlist.leave_list(db, utcnow(), patient, entry, actor=user)
+        waitlist.leave_list(db, clock.now(), patient, entry, actor=user)
     except (InvalidInput, NotAllowed):
         abort(404)
     flash(_("Sie haben die Warteliste verlassen."), "info")
@@ -312,7 +313,7 @@ def pause():
     form = PauseForm()
     if form.validate_on_submit():
         try:
-            patients.pause(get_session(), utcnow(), patient, form.until.data, user)
+            patients.pause(get_session(), clock.now(), patient, form.until.data, user)
         except DomainError as err:
             _form_error(form, err)
         else:
@@ -326,7 +327,7 @@ def reactivate():
     """Search again; the lists a released booking took come back."""
     user, patient = _me()
     try:
-        restored = patients.reactivate(get_session(), utcnow(), patient, user)
+        restored = patients.reactivate(get_session(), clock.now(), patient, user)
     except DomainError as err:
         flash(_(err.message), "warning")
     else:
@@ -341,7 +342,7 @@ def reactivate():
 def export():
     """All own data as a JSON download."""
     user, patient = _me()
-    data = patients.export_data(get_session(), utcnow(), patient, user)
+    data = patients.export_data(get_session(), clock.now(), patient, user)
     body = json.dumps(data, ensure_ascii=False, indent=2)
     return Response(body, mimetype="application/json",
                     headers={"Content-Disposition": 'attachment; filename="ptmatch-daten.json"',
@@ -355,7 +356,7 @@ def delete():
     form = DeleteForm()
     if form.validate_on_submit():
         try:
-            patients.delete_account(get_session(), utcnow(), user, patient, form.password.data)
+            patients.delete_account(get_session(), clock.now(), user, patient, form.password.data)
         except DomainError as err:
             _form_error(form, err)
         else:
@@ -390,7 +391,7 @@ def join_via_link(slug: str):
     if practice is None:
         abort(404)
     try:
-        waitlist.join_list(db, utcnow(), patient, practice, via_practice_link=True, actor=user)
+        waitlist.join_list(db, clock.now(), patient, practice, via_practice_link=True, actor=user)
     except DomainError as err:
         flash(_(err.message), "warning")
     else:

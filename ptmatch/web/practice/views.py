@@ -27,8 +27,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 
+from ptmatch import clock
 from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, POPULATIONS, PROBLEM_AREAS
-from ptmatch.db import get_session, utcnow
+from ptmatch.db import get_session
 from ptmatch.domain import practices, workbench
 from ptmatch.domain.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from ptmatch.models import Role
@@ -85,7 +86,7 @@ def signup():
     if form.validate_on_submit():
         try:
             practices.request_therapist_account(
-                get_session(), utcnow(), email=form.email.data, password=form.password.data,
+                get_session(), clock.now(), email=form.email.data, password=form.password.data,
                 display_name=form.display_name.data, approbation=form.approbation.data, lanr=form.lanr.data,
                 title=form.title.data, gender=form.gender.data, locale=str(get_locale() or "de"))
         except InvalidInput as err:
@@ -133,7 +134,7 @@ def _page_url(endpoint: str):
 def home():
     """The waitlist workbench: the practice's own list."""
     form = FilterForm(formdata=request.args)
-    page = workbench.list_waitlist(get_session(), utcnow(), g.therapist, _filters(form),
+    page = workbench.list_waitlist(get_session(), clock.now(), g.therapist, _filters(form),
                                    page=request.args.get("page", 1, type=int))
     return render_template("practice/workbench.html", tab="list", form=form, page=page,
                            page_url=_page_url("practice.home"))
@@ -143,7 +144,7 @@ def home():
 def pool():
     """The regional pool: fitting patients within reach, pseudonymous."""
     form = PoolFilterForm(formdata=request.args)
-    page = workbench.list_pool(get_session(), utcnow(), g.therapist, _filters(form),
+    page = workbench.list_pool(get_session(), clock.now(), g.therapist, _filters(form),
                                page=request.args.get("page", 1, type=int))
     return render_template("practice/workbench.html", tab="pool", form=form, page=page,
                            pool_available=workbench.pool_available(g.therapist),
@@ -155,7 +156,7 @@ def pool():
 def _render_patient(patient_id: int, **forms):
     db = get_session()
     try:
-        record = workbench.load_patient_file(db, utcnow(), current_db_user(), patient_id)
+        record = workbench.load_patient_file(db, clock.now(), current_db_user(), patient_id)
     except NotFound:
         abort(404)
     except NotAllowed:
@@ -200,7 +201,7 @@ def set_priority(entry_id: int):
     """Set the practice's priority for an entry."""
     form = PriorityForm()
     return _entry_action(entry_id, form, "priority_form", lambda db, e: workbench.set_priority(
-        db, utcnow(), current_db_user(), e.id, form.priority.data), "Die Priorität ist gespeichert.")
+        db, clock.now(), current_db_user(), e.id, form.priority.data), "Die Priorität ist gespeichert.")
 
 
 @bp.route("/eintrag/<int:entry_id>/ueberweisen", methods=["POST"])
@@ -209,7 +210,7 @@ def refer(entry_id: int):
     form = ReferForm()
     form.target.choices = workbench.referral_targets(get_session(), g.therapist)
     return _entry_action(entry_id, form, "refer_form", lambda db, e: workbench.refer_entry(
-        db, utcnow(), current_db_user(), e.id, form.target.data), "Die Patientin / der Patient wurde überwiesen.")
+        db, clock.now(), current_db_user(), e.id, form.target.data), "Die Patientin / der Patient wurde überwiesen.")
 
 
 @bp.route("/eintrag/<int:entry_id>/entfernen", methods=["POST"])
@@ -217,7 +218,7 @@ def remove(entry_id: int):
     """Take the patient off the list with a reason (a generic mail goes out)."""
     form = RemoveForm()
     return _entry_action(entry_id, form, "remove_form", lambda db, e: workbench.remove_entry(
-        db, utcnow(), current_db_user(), e.id, form.reason.data), "Der Eintrag wurde von der Liste genommen.")
+        db, clock.now(), current_db_user(), e.id, form.reason.data), "Der Eintrag wurde von der Liste genommen.")
 
 
 @bp.route("/patient/<int:patient_id>/notiz", methods=["POST"])
@@ -226,7 +227,7 @@ def add_note(patient_id: int):
     form = NoteForm()
     if form.validate_on_submit():
         try:
-            workbench.add_clinical_note(get_session(), utcnow(), current_db_user(), patient_id, form.text.data)
+            workbench.add_clinical_note(get_session(), clock.now(), current_db_user(), patient_id, form.text.data)
         except NotFound:
             abort(404)
         except InvalidInput as err:
@@ -246,7 +247,7 @@ def profile():
     form = TherapistProfileForm(data=None if request.method == "POST" else _therapist_data(therapist))
     if form.validate_on_submit():
         try:
-            practices.update_therapist_profile(get_session(), utcnow(), current_db_user(), therapist,
+            practices.update_therapist_profile(get_session(), clock.now(), current_db_user(), therapist,
                                                **{name: getattr(form, name).data for name in PROFILE_FIELDS})
         except InvalidInput as err:
             _flash_unplaced(form, err)
@@ -290,7 +291,7 @@ def practice_profile():
     form = PracticeForm(obj=None if request.method == "POST" else practice)
     if form.validate_on_submit():
         try:
-            practices.update_practice_profile(get_session(), utcnow(), current_db_user(), practice,
+            practices.update_practice_profile(get_session(), clock.now(), current_db_user(), practice,
                                               **_practice_values(form))
         except (InvalidInput, NotAllowed) as err:
             _flash_unplaced(form, err)

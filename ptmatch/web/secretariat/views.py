@@ -8,7 +8,8 @@ import datetime as dt
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from ptmatch.db import get_session, utcnow
+from ptmatch import clock
+from ptmatch.db import get_session
 from ptmatch.domain import patients, secretariat
 from ptmatch.domain.errors import (
     DomainError,
@@ -61,7 +62,7 @@ def _list_form(patient, formdata=None) -> ListForm:
 
 def _render_card(patient, **forms):
     db = get_session()
-    card = secretariat.caller_card(db, utcnow(), current_db_user(), patient)
+    card = secretariat.caller_card(db, clock.now(), current_db_user(), patient)
     return render_template(
         "secretariat/caller.html", card=card,
         note_form=forms.get("note_form") or CallNoteForm(formdata=None),
@@ -74,7 +75,7 @@ def _render_card(patient, **forms):
 def home():
     """Search callers; today's slots of the served practices at a glance."""
     form = SearchForm(formdata=request.args)
-    db, now = get_session(), utcnow()
+    db, now = get_session(), clock.now()
     hits = None
     if form.q.data and form.validate():
         hits = secretariat.search_callers(db, current_db_user(), form.q.data)
@@ -112,7 +113,7 @@ def register():
     if form.validate_on_submit() and (windows := _windows(form)) is not None:
         try:
             patient = secretariat.register_caller(
-                get_session(), utcnow(), current_db_user(), profile=form.profile(windows), email=form.email.data,
+                get_session(), clock.now(), current_db_user(), profile=form.profile(windows), email=form.email.data,
                 consent_health=form.consent_health.data, consent_rules=form.consent_rules.data)
         except DomainError as err:
             _show_error(form, err)
@@ -130,7 +131,7 @@ def edit_profile(patient_id: int):
     form = ProfileForm(obj=None if request.method == "POST" else _ProfileObj(patient))
     if form.validate_on_submit() and (windows := _windows(form)) is not None:
         try:
-            secretariat.update_caller_profile(get_session(), utcnow(), current_db_user(), patient,
+            secretariat.update_caller_profile(get_session(), clock.now(), current_db_user(), patient,
                                               form.profile(windows))
         except DomainError as err:
             _show_error(form, err)
@@ -164,7 +165,7 @@ def intake(patient_id: int):
     form = IntakeForm()
     if form.validate_on_submit():
         try:
-            secretariat.record_intake(get_session(), utcnow(), current_db_user(), patient, form.intake())
+            secretariat.record_intake(get_session(), clock.now(), current_db_user(), patient, form.intake())
         except DomainError as err:
             _show_error(form, err)
         else:
@@ -179,7 +180,7 @@ def add_note(patient_id: int):
     form = CallNoteForm()
     if form.validate_on_submit():
         try:
-            secretariat.add_call_note(get_session(), utcnow(), current_db_user(), patient, form.text.data)
+            secretariat.add_call_note(get_session(), clock.now(), current_db_user(), patient, form.text.data)
         except DomainError as err:
             _show_error(form, err)
         else:
@@ -196,7 +197,7 @@ def join_list(patient_id: int):
     if form.validate_on_submit():
         choice = form.practice.data
         try:
-            secretariat.put_on_list(get_session(), utcnow(), current_db_user(), patient,
+            secretariat.put_on_list(get_session(), clock.now(), current_db_user(), patient,
                                     None if choice == POOL else int(choice))
         except DomainError as err:
             _show_error(form, err)
@@ -211,7 +212,7 @@ def leave_list(patient_id: int, entry_id: int):
     """Take the caller off one list at their request."""
     patient = _caller_or_404(patient_id)
     try:
-        secretariat.take_off_list(get_session(), utcnow(), current_db_user(), patient, entry_id)
+        secretariat.take_off_list(get_session(), clock.now(), current_db_user(), patient, entry_id)
     except NotFound:
         abort(404)
     except NotAllowed as err:
@@ -230,7 +231,7 @@ def answer_offer(offer_id: int, answer: str):
         abort(404)
     patient = _caller_or_404(offer.patient_id)
     try:
-        secretariat.answer_offer(db, utcnow(), current_db_user(), offer, accept=answer == "annehmen",
+        secretariat.answer_offer(db, clock.now(), current_db_user(), offer, accept=answer == "annehmen",
                                  settings=current_app.config)
     except (SlotTaken, OfferExpired, OfferClosed, InvalidInput, NotAllowed) as err:
         flash(_(err.message) if err.message else _("Das Angebot ist nicht mehr verfügbar."), "warning")
@@ -242,7 +243,7 @@ def answer_offer(offer_id: int, answer: str):
 @bp.route("/termine")
 def slots():
     """Open slots and outcomes of the served practices for one day (default today)."""
-    db, now = get_session(), utcnow()
+    db, now = get_session(), clock.now()
     today = secretariat.berlin_today(now)
     try:
         day = dt.date.fromisoformat(request.args.get("tag", "")) if request.args.get("tag") else today

@@ -13,7 +13,8 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ptmatch.db import get_session, utcnow
+from ptmatch import clock
+from ptmatch.db import get_session
 from ptmatch.domain import access, audit, calendar_rules, matching, offers
 from ptmatch.domain.errors import DomainError
 from ptmatch.domain.practices import get_active_therapist
@@ -81,7 +82,7 @@ def _slot_or_404(slot_id: int) -> tuple[Desk, Slot]:
 @bp.route("/")
 def index():
     """The slots of the practice(s), upcoming and of the last two weeks, with live counts."""
-    desk, db, now = _desk(), get_session(), utcnow()
+    desk, db, now = _desk(), get_session(), clock.now()
     slots = offers.list_slots(db, now, desk.practice_ids)
     quick = None
     if desk.therapist is not None:  # the quick form: time, then one tap on Heute / Morgen
@@ -128,7 +129,7 @@ def _chosen_start(form: SlotForm, now: dt.datetime) -> dt.datetime | None:
 @bp.route("/neu", methods=["GET", "POST"])
 def new():
     """Post a free slot: time, then one tap on Heute / Morgen (or a date)."""
-    desk, db, now = _desk(), get_session(), utcnow()
+    desk, db, now = _desk(), get_session(), clock.now()
     form = SlotForm()
     form.therapist.choices = [(t.id, f"{t.user.display_name or t.user.email} · {t.practice.name}")
                               for t in desk.therapists]
@@ -183,7 +184,7 @@ def _candidates(db, now: dt.datetime, desk: Desk, slot: Slot) -> list:
 def detail(slot_id: int):
     """One slot: state, the offers sent, the booking, and (manual mode) the ranked candidates."""
     desk, slot = _slot_or_404(slot_id)
-    db, now = get_session(), utcnow()
+    db, now = get_session(), clock.now()
     state = offers.slot_states(db, now, [slot])[0]
     sent = list(db.scalars(select(Offer).where(Offer.slot_id == slot.id).order_by(Offer.wave, Offer.id)))
     booked_name = _patient_label(db, desk.user, state.patient) if state.patient is not None else None
@@ -203,7 +204,7 @@ def _act(slot_id: int, action, message: str):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        action(get_session(), utcnow(), desk.user, slot)
+        action(get_session(), clock.now(), desk.user, slot)
     except DomainError as err:
         flash(_(err.message), "warning")
     else:
@@ -227,7 +228,7 @@ def send(slot_id: int):
         flash(_("Bitte mindestens eine Person auswählen."), "warning")
         return redirect(url_for("slots.detail", slot_id=slot.id))
     try:
-        sent = offers.send_offers(get_session(), utcnow(), slot, form.patients.data, desk.user)
+        sent = offers.send_offers(get_session(), clock.now(), slot, form.patients.data, desk.user)
     except DomainError as err:
         flash(_(err.message), "warning")
     else:
