@@ -15,7 +15,7 @@ def default_instance_path() -> str:
 def create_app(settings: dict | None = None) -> Flask:
     """Build the web app. `settings` override instance/settings.py and the environment."""
     from ptmatch import db
-    from ptmatch.config import load_settings
+    from ptmatch.config import apply_process_settings, load_settings
     from ptmatch.notifications import outbox
     from ptmatch.web import init_web
 
@@ -23,6 +23,7 @@ def create_app(settings: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     config = load_settings(instance_path, settings)
     app.config.update(config)
+    apply_process_settings(config)
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

@@ -7,11 +7,13 @@ import sys
 import click
 
 from ptmatch import default_instance_path
-from ptmatch.config import load_settings
+from ptmatch.config import apply_process_settings, load_settings
 
 
 def _settings() -> dict:
-    return load_settings(default_instance_path())
+    settings = load_settings(default_instance_path())
+    apply_process_settings(settings)
+    return settings
 
 
 def _sessions(settings: dict):

@@ -27,6 +27,10 @@ def default_settings(instance_path: str) -> dict:
         # Sessions
         "STAFF_IDLE_MINUTES": 30,
         "SESSION_ABSOLUTE_HOURS": 12,
+        # Password hashing (argon2id); the defaults are argon2-cffi's (RFC 9106, low memory)
+        "ARGON2_TIME_COST": 3,
+        "ARGON2_MEMORY_KIB": 65536,
+        "ARGON2_PARALLELISM": 4,
         # Login throttling
         "LOCKOUT_FAILURES": 5,
         "LOCKOUT_WINDOW_MINUTES": 15,
@@ -92,6 +96,14 @@ def load_settings(instance_path: str, overrides: dict | None = None) -> dict:
         settings.update(overrides)
     check_settings(settings)
     return settings
+
+
+def apply_process_settings(settings: dict) -> None:
+    """Settings that shape process-wide helpers (the password hasher)."""
+    from ptmatch.domain import passwords
+
+    passwords.set_parameters(time_cost=settings["ARGON2_TIME_COST"], memory_kib=settings["ARGON2_MEMORY_KIB"],
+                             parallelism=settings["ARGON2_PARALLELISM"])
 
 
 def check_settings(settings: dict) -> None:

@@ -27,6 +27,20 @@ NAMING = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
+    def __repr__(self) -> str:
+        """`<Offer 12 pending slot=3 patient=7>`: id, status and references only, so a failing
+        assertion is readable and no personal field ever lands in a log or a traceback. Reads
+        only what is already loaded (never a lazy load or a refresh)."""
+        loaded = self.__dict__
+        parts = [type(self).__name__, str(loaded.get("id", "?"))]
+        status = loaded.get("status")
+        if status is not None:
+            parts.append(str(getattr(status, "value", status)))
+        for column in self.__table__.columns:
+            if column.name.endswith("_id") and column.foreign_keys and loaded.get(column.key) is not None:
+                parts.append(f"{column.name[:-3]}={loaded[column.key]}")
+        return "<" + " ".join(parts) + ">"
+
 
 class UTCDateTime(TypeDecorator):
     """Stores naive UTC, returns aware UTC: the same on SQLite and PostgreSQL."""

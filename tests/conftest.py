@@ -19,6 +19,12 @@ from ptmatch.db import Base, is_sqlite, make_engine, make_session_factory
 
 NOW = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)  # a Tuesday, 10:00 in Berlin
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+# Cheap argon2id for the suite (one test checks the production defaults).
+CHEAP_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 1024, "ARGON2_PARALLELISM": 1}
+
+from ptmatch.domain import passwords as _passwords  # noqa: E402
+
+_passwords.set_parameters(time_cost=1, memory_kib=1024, parallelism=1)  # before factories hash
 
 
 def pytest_addoption(parser):
@@ -134,6 +140,7 @@ def settings(tmp_path, database_url):
         "BASE_URL": "https://ptmatch.test",
         "MAIL_DIR": str(tmp_path / "mail"),
         "SCHEDULER_LOCK_FILE": str(tmp_path / "scheduler.lock"),
+        **CHEAP_ARGON2,
     })
 
 

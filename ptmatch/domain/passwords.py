@@ -11,6 +11,18 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 # Verified against for unknown users, so a miss costs as much time as a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
 
+
+def set_parameters(*, time_cost: int, memory_kib: int, parallelism: int) -> None:
+    """Use these argon2id costs from now on (settings ARGON2_*; tests use cheap ones).
+
+    Called once per process at start-up (create_app, the scheduler); hashes made with other
+    costs still verify and are rehashed on the next successful login."""
+    global _hasher, _DUMMY_HASH
+    if (_hasher.time_cost, _hasher.memory_cost, _hasher.parallelism) == (time_cost, memory_kib, parallelism):
+        return
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+    _DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
+
 MIN_LENGTH = 10
 MAX_LENGTH = 128
 

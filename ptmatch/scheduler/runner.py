@@ -6,6 +6,7 @@ import logging
 import time
 
 from ptmatch import clock
+from ptmatch.config import apply_process_settings
 from ptmatch.db import make_engine, make_session_factory
 from ptmatch.notifications import outbox
 from ptmatch.scheduler.jobs import Job, all_jobs
@@ -38,6 +39,7 @@ def run(settings: dict, standby_poll_seconds: float = 5.0) -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(message)s")
+    apply_process_settings(settings)
     outbox.configure(settings)
     engine = make_engine(settings["DATABASE_URL"])
     sessions = make_session_factory(engine)

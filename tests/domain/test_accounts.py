@@ -182,3 +182,20 @@ def test_user_tokens_single_use_and_expire(session, now):
     late = accounts.issue_user_token(session, now, user, TokenPurpose.VERIFY_EMAIL, dt.timedelta(hours=1))
     assert accounts.consume_user_token(session, now + dt.timedelta(hours=2), late, TokenPurpose.VERIFY_EMAIL) is None
     assert accounts.consume_user_token(session, now, "x" * 500, TokenPurpose.VERIFY_EMAIL) is None
+
+
+def test_production_argon2_parameters_are_the_library_recommendation(tmp_path):
+    """The suite hashes cheaply; a real install uses argon2-cffi's RFC 9106 parameters."""
+    from ptmatch.config import apply_process_settings, load_settings
+    from tests.conftest import CHEAP_ARGON2
+
+    defaults = load_settings(str(tmp_path))
+    try:
+        apply_process_settings(defaults)
+        hashed = passwords.hash_password(PASSWORD)
+        assert hashed.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+        assert passwords.verify_password(hashed, PASSWORD)
+    finally:
+        apply_process_settings(CHEAP_ARGON2)
+    assert not passwords.needs_rehash(passwords.hash_password(PASSWORD))
+    assert passwords.needs_rehash(hashed)  # a production hash verified under other costs is renewed

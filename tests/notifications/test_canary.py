@@ -1,6 +1,9 @@
 """Canary: a patient whose name and clinical text carry a unique marker, at a practice whose
 name and address carry it too, goes through every flow that mails; no outbox subject or body,
-and no delivered byte, may contain the marker, the practice's name or a clinical word.
+no delivered byte and no URL inside a mail may contain the marker, the practice's name or
+address, a clinical word, or any personal field of any patient (email, phone, birth date in
+every format a template could print, postcode, id, pool pseudonym) or the therapist's name.
+The recipient header is the only place an address may appear.
 
 To cover a new flow, append a function decorated with @flow: it gets the World and must
 cause at least one mail (the test fails if a flow sends nothing, so a canary never proves
@@ -10,8 +13,11 @@ nothing).
 from __future__ import annotations
 
 import datetime as dt
+import email
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
 from flask.testing import FlaskClient
@@ -20,7 +26,8 @@ from sqlalchemy.orm import Session
 
 from ptmatch.catalog import PROBLEM_AREAS
 from ptmatch.domain import checkins, offers, patients
-from ptmatch.models import Offer, OutboxMessage, Patient, Practice, Role, Therapist
+from ptmatch.domain.workbench import pseudonym
+from ptmatch.models import Offer, OutboxMessage, Patient, Practice, Role, Therapist, User
 from ptmatch.notifications import delivery, outbox
 from ptmatch.notifications.senders import MemorySender
 from ptmatch.scheduler.tasks.reminders import send_reminders
@@ -29,6 +36,7 @@ from tests.factories import make_patient, make_practice, make_therapist, make_us
 from tests.notifications.helpers import make_booking
 
 MARKER = "Kanarienvogel7Q"
+PATIENT_ID = 987_654  # distinctive, so it can be looked for in links and text
 PROBLEMS = ("depression", "anxiety", "trauma", "self_harm")
 CLINICAL_WORDS = {word.strip() for code in PROBLEMS for word in PROBLEM_AREAS.label(code).split("/")}
 CLINICAL_WORDS |= {"Suizid", "PTV 11", "Dringlichkeit"}
@@ -50,8 +58,10 @@ def world(session, client, now, settings) -> World:
     practice = make_practice(session, name=f"Praxis {MARKER}", street=f"{MARKER}straße 5",
                              booking_info=f"Klingel bei {MARKER}", phone="+49 228 5550123")
     therapist = make_therapist(session, practice, user=make_user(session, Role.THERAPIST, display_name=f"Dr. {MARKER}"))
-    patient = make_patient(session, user=make_user(session, display_name=f"Anna {MARKER}"),
-                           first_name=f"Anna{MARKER}", last_name=f"Muster{MARKER}", problems=PROBLEMS,
+    patient = make_patient(session, user=make_user(session, display_name=f"Anna {MARKER}",
+                                                   email="anna.kanari@example.org"),
+                           id=PATIENT_ID, first_name=f"Anna{MARKER}", last_name=f"Muster{MARKER}", problems=PROBLEMS,
+                           phone="+4917055501234", birth_date=dt.date(1987, 3, 14), postcode="53229",
                            description=f"Seit dem Unfall {MARKER} Suizidgedanken", urgent=True, lists=[practice])
     session.commit()
     return World(session, client, now, settings, practice, therapist, patient)
@@ -125,7 +135,8 @@ def _offer_of(w: World, slot, patient):
 @flow
 def offer_accept_taken_booked(w: World) -> None:
     """Offer → accept → others taken → booking confirmed → practice told → other offer withdrawn."""
-    rival = make_patient(w.session, first_name=f"Rival{MARKER}", problems=PROBLEMS, lists=[w.practice])
+    rival = make_patient(w.session, id=PATIENT_ID + 1, first_name=f"Rival{MARKER}", problems=PROBLEMS,
+                         phone="+4917055505678", birth_date=dt.date(1979, 11, 23), lists=[w.practice])
     later = _post_auto_slot(w, [w.patient, rival], hours=80)
     slot = _post_auto_slot(w, [w.patient, rival], hours=30)
     offers.accept_offer(w.session, w.now, _offer_of(w, slot, w.patient), w.patient.user)
@@ -149,9 +160,91 @@ def decline_expire_unfilled(w: World) -> None:
     sweep(w.session, w.now + dt.timedelta(hours=29), w.settings)
 
 
+MONTHS_DE = ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September",
+             "Oktober", "November", "Dezember"]
+
+
+def _date_spellings(day: dt.date) -> set[str]:
+    """Every way a template could print a birth date."""
+    d, m, y = day.day, day.month, day.year
+    en_month = day.strftime("%B")
+    return {
+        day.isoformat(), f"{d:02d}.{m:02d}.{y}", f"{d}.{m}.{y}", f"{d:02d}.{m:02d}.{y % 100:02d}",
+        f"{m:02d}/{d:02d}/{y}", f"{d:02d}/{m:02d}/{y}", f"{m}/{d}/{y}", f"{d}/{m}/{y}", f"{y}{m:02d}{d:02d}",
+        f"{d}. {MONTHS_DE[m - 1]} {y}", f"{d:02d}. {MONTHS_DE[m - 1]} {y}", f"{en_month} {d}, {y}",
+        f"{day.strftime('%b')} {d}, {y}", f"{d} {en_month} {y}",
+    }
+
+
+def _phone_spellings(e164: str) -> set[str]:
+    national = "0" + e164[3:] if e164.startswith("+49") else e164
+    return {e164, e164[1:], national, national[:4] + " " + national[4:], e164[:3] + " " + e164[3:]}
+
+
+def _patients(w: World) -> list[Patient]:
+    w.session.expire_all()
+    return list(w.session.scalars(select(Patient)))
+
+
 def _forbidden(w: World) -> list[str]:
-    return [MARKER, w.practice.name, w.practice.street, w.practice.phone, w.patient.phone,
-            w.patient.first_name, w.patient.last_name, *sorted(CLINICAL_WORDS)]
+    """Words no subject, body or link may contain (case-insensitive)."""
+    therapist_user = w.session.get(User, w.therapist.user_id)
+    words = {MARKER, w.practice.name, w.practice.street, w.practice.phone, therapist_user.display_name,
+             therapist_user.email, *CLINICAL_WORDS}
+    for patient in _patients(w):
+        words |= {patient.first_name, patient.last_name, pseudonym(patient.id)}
+        if patient.user_id:
+            words.add(w.session.get(User, patient.user_id).email)
+        if patient.phone:
+            words |= _phone_spellings(patient.phone)
+        if patient.birth_date:
+            words |= _date_spellings(patient.birth_date)
+        if patient.postcode and patient.postcode != w.practice.postcode:
+            words.add(patient.postcode)
+    return sorted(word for word in words if word)
+
+
+def _patient_ids(w: World) -> set[str]:
+    """Patient ids that must appear in no link and nowhere in a text (the canary's own are distinctive)."""
+    return {str(PATIENT_ID), str(PATIENT_ID + 1)}
+
+
+URL_RE = re.compile(r"""(?:https?://|/)[^\s"'<>]+""")
+
+
+def _urls(text: str) -> list[str]:
+    return [unquote(url) for url in URL_RE.findall(text or "")]
+
+
+def _leaks(text: str, forbidden: list[str], ids: set[str]) -> list[str]:
+    lowered = (text or "").lower()
+    found = [word for word in forbidden if word.lower() in lowered]
+    found += [pid for pid in ids if re.search(rf"(?<!\d){pid}(?!\d)", text or "")]
+    return found
+
+
+def _link_leaks(text: str, forbidden: list[str], ids: set[str]) -> list[str]:
+    """Forbidden words in any URL (decoded), and patient ids as a path segment or query value."""
+    found = []
+    for url in _urls(text):
+        parts = urlsplit(url)
+        pieces = [seg for seg in parts.path.split("/") if seg]
+        pieces += [value for pair in parse_qsl(parts.query, keep_blank_values=True) for value in pair]
+        pieces.append(parts.fragment)
+        found += [f"{url}: {word}" for word in _leaks(url, forbidden, ids)]
+        found += [f"{url}: id {piece}" for piece in pieces if piece in ids]
+    return found
+
+
+def _delivered_text(msg) -> str:
+    """Every delivered byte except the recipient header, plus the decoded parts."""
+    copy = email.message_from_string(msg.as_string(), policy=msg.policy)
+    del copy["To"]
+    raw = copy.as_string()
+    for part in msg.walk():
+        if not part.is_multipart():
+            raw += part.get_content()
+    return raw
 
 
 @pytest.mark.parametrize("run_flow", FLOWS, ids=lambda f: f.__name__)
@@ -161,18 +254,27 @@ def test_no_name_practice_or_clinical_word_in_any_mail(run_flow, world, settings
     world.session.commit()
     rows = list(world.session.scalars(select(OutboxMessage)))
     assert rows, "this flow sent no mail: the canary proves nothing"
-    forbidden = _forbidden(world)
+    forbidden, ids = _forbidden(world), _patient_ids(world)
     for row in rows:
         for part in (row.subject, row.body_text, row.body_html):
-            found = [word for word in forbidden if word.lower() in part.lower()]
-            assert not found, f"{row.kind} mail contains {found}"
+            assert not _leaks(part, forbidden, ids), f"{row.kind} mail contains {_leaks(part, forbidden, ids)}"
+            assert not _link_leaks(part, forbidden, ids), f"{row.kind} mail link: {_link_leaks(part, forbidden, ids)}"
+        assert _urls(row.body_text), f"{row.kind} mail has no link: the link check proves nothing"
 
     memory = MemorySender()
     delivery.deliver_due(world.session, world.now, settings, sender=memory)
     assert len(memory.sent) == len(rows)
     for msg in memory.sent:
-        raw = msg.as_string()
-        for part in msg.walk():
-            if not part.is_multipart():
-                raw += part.get_content()
-        assert not [word for word in forbidden if word.lower() in raw.lower()]
+        delivered = _delivered_text(msg)
+        assert not _leaks(delivered, forbidden, ids)
+        assert not _link_leaks(delivered, forbidden, ids)
+
+
+def test_the_canary_sees_a_birth_date_or_postcode_in_a_link(world):
+    """The checks themselves: a link carrying ?plz=...&geb=... is caught in every spelling."""
+    forbidden, ids = _forbidden(world), _patient_ids(world)
+    for leak in ("?plz=53229", "?geb=14.03.1987", "?geb=1987-03-14", "?d=03%2F14%2F1987", f"/p/{PATIENT_ID}",
+                 "?m=anna.kanari%40example.org", "?t=%2B4917055501234", f"?ps={pseudonym(PATIENT_ID)}"):
+        text = f"Ihr Angebot: https://ptmatch.test/o/abc{leak}\n"
+        assert _link_leaks(text, forbidden, ids), leak
+    assert not _link_leaks("Ihr Angebot: https://ptmatch.test/o/abc123\n", forbidden, ids)
