@@ -8,12 +8,13 @@ import pyotp
 import pytest
 from argon2 import PasswordHasher
 
+from ptmatch.config import Settings
 from ptmatch.domain import accounts, passwords
 from ptmatch.domain.errors import AccountLocked, InvalidInput
 from ptmatch.models import Role, TokenPurpose
 from tests.factories import PASSWORD, make_user
 
-SETTINGS = {"LOCKOUT_FAILURES": 5, "LOCKOUT_WINDOW_MINUTES": 15, "LOCKOUT_MINUTES": 15}
+SETTINGS = Settings(LOCKOUT_FAILURES=5, LOCKOUT_WINDOW_MINUTES=15, LOCKOUT_MINUTES=15)
 
 
 @pytest.mark.parametrize("pw", ["short", "x" * 9, "y" * 129, "password123", "Passwort123", "abc\x00defghijk"])

@@ -186,17 +186,17 @@ def test_accept_from_the_dashboard_leads_to_the_booking(client, session, login_a
     assert f"/patient/termin/{booking.id}.ics" in html
 
 
-def test_taken_offer_on_the_dashboard_says_so(client, session, login_as, world):
+def test_taken_offer_on_the_dashboard_says_so(client, session, login_as, world, settings):
     login_as(world["bob"].user)
-    offers.accept_offer(session, NOW, world["offer"], world["alice"].user)
+    offers.accept_offer(session, NOW, world["offer"], world["alice"].user, settings=settings)
     session.commit()
     response = client.post(f"/patient/angebot/{world['other'].id}", data={"answer": "accept"}, follow_redirects=True)
     assert "schon vergeben" in response.get_data(as_text=True)
 
 
-def test_booking_page_video_details_and_ics(client, session, login_as, world):
+def test_booking_page_video_details_and_ics(client, session, login_as, world, settings):
     world["slot"].modality = Modality.VIDEO
-    booking = offers.accept_offer(session, NOW, world["offer"], world["alice"].user)
+    booking = offers.accept_offer(session, NOW, world["offer"], world["alice"].user, settings=settings)
     session.commit()
     login_as(world["alice"].user)
     html = client.get(f"/patient/termin/{booking.id}").get_data(as_text=True)
@@ -209,8 +209,8 @@ def test_booking_page_video_details_and_ics(client, session, login_as, world):
     assert client.get(f"/patient/termin/{booking.id}.ics").status_code == 404
 
 
-def test_patient_cancels_within_the_notice(client, session, login_as, world):
-    booking = offers.accept_offer(session, NOW, world["offer"], world["alice"].user)
+def test_patient_cancels_within_the_notice(client, session, login_as, world, settings):
+    booking = offers.accept_offer(session, NOW, world["offer"], world["alice"].user, settings=settings)
     session.commit()
     login_as(world["alice"].user)
     response = client.post(f"/patient/termin/{booking.id}/absagen")
@@ -218,8 +218,8 @@ def test_patient_cancels_within_the_notice(client, session, login_as, world):
     assert _fresh(session).get(Booking, booking.id).status == BookingStatus.CANCELLED
 
 
-def test_patient_cannot_cancel_after_the_notice(client, session, login_as, clock, world):
-    booking = offers.accept_offer(session, NOW, world["offer"], world["alice"].user)
+def test_patient_cannot_cancel_after_the_notice(client, session, login_as, clock, world, settings):
+    booking = offers.accept_offer(session, NOW, world["offer"], world["alice"].user, settings=settings)
     session.commit()
     clock.set(START - dt.timedelta(hours=2))
     login_as(world["alice"].user)
