@@ -174,6 +174,24 @@ def test_patient_offer_page_needs_login(client, world):
     assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
 
 
+@pytest.mark.parametrize(("method", "path"), [
+    ("get", "/patient/angebot/{offer}"), ("get", "/patient/termin/{offer}"),
+    ("get", "/patient/termin/{offer}.ics"), ("post", "/patient/termin/{offer}/absagen"),
+])
+def test_every_page_but_the_token_link_is_for_patients_only(client, login_as, world, method, path):
+    """Deny by default (the blueprint's role gate), before any lookup: the login for nobody,
+    403 for staff; the token link stays public."""
+    url = path.format(offer=world["offer"].id)
+    send = getattr(client, method)
+    response = send(url)
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+    login_as(world["therapist"].user)
+    assert send(url).status_code == 403
+    with client.session_transaction() as cookie:
+        cookie.clear()
+    assert client.get(f"/o/{TOKEN}").status_code == 200
+
+
 def test_accept_from_the_dashboard_leads_to_the_booking(client, session, login_as, world):
     login_as(world["alice"].user)
     response = client.post(f"/patient/angebot/{world['offer'].id}", data={"answer": "accept"})
