@@ -7,20 +7,21 @@ import sys
 import click
 
 from ptmatch import default_instance_path
-from ptmatch.config import apply_process_settings, load_settings
+from ptmatch.config import Settings, load_settings
+from ptmatch.domain.passwords import use_settings as apply_process_settings
 
 
-def _settings() -> dict:
+def _settings() -> Settings:
     settings = load_settings(default_instance_path())
     apply_process_settings(settings)
     return settings
 
 
-def _sessions(settings: dict):
+def _sessions(settings: Settings):
     from ptmatch.db import make_engine, make_session_factory
 
-    engine = make_engine(settings["DATABASE_URL"])
-    return engine, make_session_factory(engine)
+    engine = make_engine(settings.DATABASE_URL)
+    return engine, make_session_factory(engine, settings)
 
 
 @click.group()
@@ -40,7 +41,7 @@ def db_upgrade(revision: str) -> None:
     from ptmatch.migrate import upgrade
 
     settings = _settings()
-    upgrade(settings["DATABASE_URL"], revision)
+    upgrade(settings.DATABASE_URL, revision)
     click.echo("database is at " + revision)
 
 
@@ -49,7 +50,7 @@ def init_db() -> None:
     """Alias of `db upgrade`."""
     from ptmatch.migrate import upgrade
 
-    upgrade(_settings()["DATABASE_URL"])
+    upgrade(_settings().DATABASE_URL)
     click.echo("database is at head")
 
 

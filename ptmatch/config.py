@@ -1,116 +1,286 @@
-"""Settings: defaults, overridden by instance/settings.py, then by PTMATCH_* environment variables.
+"""Settings: one frozen, typed object, built once at the edge (`create_app`, the scheduler, the
+CLI) from the defaults below, then instance/settings.py, then PTMATCH_* environment variables,
+then the caller's overrides — and validated there. The edge passes it inward; nothing reads
+settings from a module-level variable.
+
+Adding a setting is one line: a field of `Settings` with its type, default and a comment. The
+field name is the key in instance/settings.py, the environment name without PTMATCH_ and the
+key in Flask's `app.config` (which keeps a copy for Flask and its extensions).
 
 Production (PTMATCH_ENV=production) refuses to start with DEBUG on or a default secret.
 """
 
-from __future__ import annotations
-
+import dataclasses
+import difflib
+import json
+import logging
 import os
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_SECRET = "dev-insecure-change-me"
+ENV_PREFIX = "PTMATCH_"
+# PTMATCH_* names that are not settings: read elsewhere, never warned about.
+OTHER_ENV_NAMES = frozenset({"PTMATCH_INSTANCE_PATH", "PTMATCH_TEST_DATABASE_URL"})
+SMTP_SECURITIES = ("none", "starttls", "tls")
+
+# Waves of offers: (lead time below this many hours | None = any, wave size, minutes to answer).
+# The closer the slot, the more people at once and the shorter the deadline.
+WaveRule = tuple[int | float | None, int, int]
+DEFAULT_WAVE_RULES: tuple[WaveRule, ...] = (
+    (24, 5, 60),
+    (72, 4, 240),
+    (168, 3, 720),
+    (None, 2, 1440),
+)
+
+log = logging.getLogger("ptmatch.config")
 
 
 class ConfigError(RuntimeError):
     """The settings are unsafe or incomplete."""
 
 
-def default_settings(instance_path: str) -> dict:
-    return {
-        "ENV": "development",
-        "DEBUG": False,
-        "TESTING": False,
-        "SECRET_KEY": DEFAULT_SECRET,
-        "DATABASE_URL": "sqlite:///" + str(Path(instance_path) / "ptmatch.sqlite"),
-        "BASE_URL": "http://127.0.0.1:5000",
-        "HTTPS": False,
-        # Sessions
-        "STAFF_IDLE_MINUTES": 30,
-        "SESSION_ABSOLUTE_HOURS": 12,
-        # Password hashing (argon2id); the defaults are argon2-cffi's (RFC 9106, low memory)
-        "ARGON2_TIME_COST": 3,
-        "ARGON2_MEMORY_KIB": 65536,
-        "ARGON2_PARALLELISM": 4,
-        # Login throttling
-        "LOCKOUT_FAILURES": 5,
-        "LOCKOUT_WINDOW_MINUTES": 15,
-        "LOCKOUT_MINUTES": 15,
-        # Mail
-        "MAIL_FROM": "ptmatch <no-reply@ptmatch.invalid>",
-        "SMTP_HOST": "",
-        "SMTP_PORT": 25,
-        "SMTP_SECURITY": "none",  # none | starttls | tls
-        "SMTP_USER": "",
-        "SMTP_PASSWORD": "",
-        "MAIL_DIR": str(Path(instance_path) / "mail"),
-        "SMTP_TIMEOUT": 20,
-        "SMTP_CA_FILE": "",
-        "OUTBOX_MAX_ATTEMPTS": 8,
-        "OUTBOX_BATCH": 20,
-        "OUTBOX_PER_RUN": 500,
-        "OUTBOX_CLAIM_TIMEOUT_SECONDS": 600,
-        "OUTBOX_BACKOFF_SECONDS": 60,
-        "OUTBOX_BACKOFF_MAX_SECONDS": 6 * 3600,
-        # Scheduler
-        "SCHEDULER_LOCK_FILE": str(Path(instance_path) / "scheduler.lock"),
-        "SWEEP_SECONDS": 30,
-        "REMINDER_SECONDS": 60,
-        "OUTBOX_SECONDS": 5,
-        # Patients
-        "CHECKIN_DAYS": 30,
-        "CHECKIN_ANSWER_DAYS": 14,
-        "PURGE_AFTER_PAUSED_DAYS": 180,
-        "REMINDER_HOURS": 24,
-        "GROUP_DECISION_HOURS": 48,
-        "TIMEZONE": "Europe/Berlin",
-        "BABEL_DEFAULT_LOCALE": "de",
-        "BABEL_DEFAULT_TIMEZONE": "Europe/Berlin",
-        "LANGUAGES": ["de", "en"],
-    }
+@dataclass(frozen=True)
+class Settings:
+    ENV: str = "development"
+    DEBUG: bool = False
+    TESTING: bool = False
+    SECRET_KEY: str = DEFAULT_SECRET
+    INSTANCE_PATH: str = ""  # set by load_settings; the folder of settings.py, the database, mails
+    DATABASE_URL: str = ""  # "" = SQLite in the instance folder
+    BASE_URL: str = "http://127.0.0.1:5000"  # mails and feeds link here, never to a request's Host
+    HTTPS: bool = False
+    # Sessions
+    STAFF_IDLE_MINUTES: int = 30
+    SESSION_ABSOLUTE_HOURS: int = 12
+    # Login throttling
+    # Password hashing (argon2id); the defaults are argon2-cffi's (RFC 9106, low memory)
+    ARGON2_TIME_COST: int = 3
+    ARGON2_MEMORY_KIB: int = 65536
+    ARGON2_PARALLELISM: int = 4
+    LOCKOUT_FAILURES: int = 5
+    LOCKOUT_WINDOW_MINUTES: int = 15
+    LOCKOUT_MINUTES: int = 15
+    # Mail
+    MAIL_FROM: str = "ptmatch <no-reply@ptmatch.invalid>"
+    SMTP_HOST: str = ""  # "" = write .eml files to MAIL_DIR instead of sending
+    SMTP_PORT: int = 25
+    SMTP_SECURITY: str = "none"  # none | starttls | tls
+    SMTP_USER: str = ""
+    SMTP_PASSWORD: str = ""
+    MAIL_DIR: str = ""  # "" = instance/mail
+    SMTP_TIMEOUT: int = 20
+    SMTP_CA_FILE: str = ""
+    OUTBOX_MAX_ATTEMPTS: int = 8
+    OUTBOX_BATCH: int = 20  # rows per claim
+    OUTBOX_PER_RUN: int = 500  # rows per job run at most
+    OUTBOX_CLAIM_TIMEOUT_SECONDS: int = 600  # a SENDING row older than this is reclaimed
+    OUTBOX_BACKOFF_SECONDS: int = 60  # first retry delay; doubles per attempt
+    OUTBOX_BACKOFF_MAX_SECONDS: int = 6 * 3600
+    # Scheduler
+    SCHEDULER_LOCK_FILE: str = ""  # "" = instance/scheduler.lock
+    SWEEP_SECONDS: int = 30
+    REMINDER_SECONDS: int = 60
+    OUTBOX_SECONDS: int = 5
+    # Offers: a practice's own wave rules (Practice.wave_rules) win over these
+    WAVE_RULES: tuple[WaveRule, ...] = DEFAULT_WAVE_RULES
+    # Patients
+    CHECKIN_DAYS: int = 30
+    CHECKIN_ANSWER_DAYS: int = 14
+    PURGE_AFTER_PAUSED_DAYS: int = 180
+    REMINDER_HOURS: int = 24
+    GROUP_DECISION_HOURS: int = 48
+    TIMEZONE: str = "Europe/Berlin"
+    BABEL_DEFAULT_LOCALE: str = "de"
+    BABEL_DEFAULT_TIMEZONE: str = "Europe/Berlin"
+    LANGUAGES: tuple[str, ...] = ("de", "en")
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+    @property
+    def mail_domain(self) -> str:
+        """The domain of MAIL_FROM (for Message-IDs)."""
+        addr = self.MAIL_FROM.rsplit("@", 1)
+        return addr[1].strip(" >") if len(addr) == 2 else "ptmatch.invalid"
+
+    def as_config(self) -> dict:
+        """The settings as Flask config keys (app.config keeps a copy for Flask's extensions)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
-_BOOL = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False, "": False}
+_TYPES = typing.get_type_hints(Settings)
+NAMES = tuple(f.name for f in dataclasses.fields(Settings))
+# Fixed by the caller of load_settings, not by settings.py or the environment.
+_FROM_CALLER = {"INSTANCE_PATH"}
+_BOOL = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+    "": False,
+}
 
 
-def _coerce(current, raw: str):
-    if isinstance(current, bool):
-        return _BOOL.get(raw.strip().lower(), False)
-    if isinstance(current, int):
-        return int(raw)
-    return raw
+def valid_wave_rules(rules) -> bool:
+    """Rows of (max lead hours or None, wave size 1..50, minutes to answer 5..10080)."""
+    try:
+        for max_hours, size, ttl in rules:
+            if max_hours is not None and not (isinstance(max_hours, int | float) and max_hours > 0):
+                return False
+            if not (
+                isinstance(size, int)
+                and 1 <= size <= 50
+                and isinstance(ttl, int)
+                and 5 <= ttl <= 10080
+            ):
+                return False
+    except (TypeError, ValueError):
+        return False
+    return bool(rules)
 
 
-def load_settings(instance_path: str, overrides: dict | None = None) -> dict:
-    """Build the settings dict: defaults < instance/settings.py < environment < overrides."""
-    settings = default_settings(instance_path)
+def _is_type(value, kind) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is str:
+        return isinstance(value, str)
+    return isinstance(value, typing.get_origin(kind) or kind)
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse settings of the wrong type, out of range, or unsafe in production."""
+    for name in NAMES:
+        value, kind = getattr(settings, name), _TYPES[name]
+        if not _is_type(value, kind):
+            raise ConfigError(
+                f"Setting {name}: expected {getattr(kind, '__name__', kind)}, got {value!r}."
+            )
+        if kind is int and value < 0:
+            raise ConfigError(f"Setting {name}: must not be negative.")
+    if settings.SMTP_SECURITY.lower() not in SMTP_SECURITIES:
+        raise ConfigError(f"Setting SMTP_SECURITY: one of {', '.join(SMTP_SECURITIES)}.")
+    if not 0 < settings.SMTP_PORT < 65536:
+        raise ConfigError("Setting SMTP_PORT: a port number (1-65535).")
+    if not valid_wave_rules(settings.WAVE_RULES):
+        raise ConfigError(
+            "Setting WAVE_RULES: rows of (max lead hours or None, wave size 1-50, "
+            "minutes to answer 5-10080)."
+        )
+    if settings.ENV == "production":
+        if settings.DEBUG:
+            raise ConfigError("Refusing to start: DEBUG is on in production.")
+        secret = settings.SECRET_KEY or ""
+        if secret == DEFAULT_SECRET or len(secret) < 32:
+            raise ConfigError(
+                "Refusing to start: set a random SECRET_KEY (32+ chars) in production."
+            )
+
+
+def _nearest(name: str, known) -> str:
+    return (difflib.get_close_matches(name, known, n=1, cutoff=0.0) or ["?"])[0]
+
+
+def _tupled(value):
+    """Lists (from settings.py or JSON) become tuples, so the settings stay immutable."""
+    if isinstance(value, list | tuple):
+        return tuple(_tupled(v) for v in value)
+    return value
+
+
+def _from_env(name: str, raw: str):
+    kind = _TYPES[name]
+    try:
+        if kind is bool:
+            return _BOOL[raw.strip().lower()]
+        if kind is int:
+            return int(raw)
+        if kind is str:
+            return raw
+        if name == "LANGUAGES":
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return _tupled(json.loads(raw))
+    except (KeyError, ValueError) as exc:
+        raise ConfigError(
+            f"{ENV_PREFIX}{name}={raw!r}: not a valid {getattr(kind, '__name__', kind)}."
+        ) from exc
+
+
+def _settings_file(path: Path) -> dict:
+    namespace: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    values = {}
+    for name, value in namespace.items():
+        if not name.isupper():
+            continue
+        if name in NAMES and name not in _FROM_CALLER:
+            values[name] = _tupled(value)
+        else:
+            log.warning(
+                "%s: unknown setting %s ignored (did you mean %s?)",
+                path,
+                name,
+                _nearest(name, NAMES),
+            )
+    return values
+
+
+def _environment(environ: Mapping[str, str]) -> dict:
+    values = {}
+    known_env = [ENV_PREFIX + n for n in NAMES if n not in _FROM_CALLER] + sorted(OTHER_ENV_NAMES)
+    for key in sorted(environ):
+        if not key.startswith(ENV_PREFIX) or key in OTHER_ENV_NAMES:
+            continue
+        name = key[len(ENV_PREFIX) :]
+        if name in NAMES and name not in _FROM_CALLER:
+            values[name] = _from_env(name, environ[key])
+        else:
+            log.warning(
+                "unknown environment variable %s ignored (did you mean %s?)",
+                key,
+                _nearest(key, known_env),
+            )
+    return values
+
+
+def load_settings(
+    instance_path: str,
+    overrides: Mapping | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the settings: defaults < instance/settings.py < PTMATCH_* environment < overrides.
+
+    Unknown names in settings.py or the environment are ignored with a warning that names
+    the nearest known one; unknown override keys are a programming error (ConfigError).
+    """
+    values: dict = {}
     settings_file = Path(instance_path) / "settings.py"
     if settings_file.exists():
-        namespace: dict = {}
-        exec(compile(settings_file.read_text(), str(settings_file), "exec"), namespace)
-        settings.update({k: v for k, v in namespace.items() if k.isupper()})
-    for key, current in list(settings.items()):
-        env_value = os.environ.get("PTMATCH_" + key)
-        if env_value is not None:
-            settings[key] = _coerce(current, env_value)
-    if overrides:
-        settings.update(overrides)
-    check_settings(settings)
-    return settings
-
-
-def apply_process_settings(settings: dict) -> None:
-    """Settings that shape process-wide helpers (the password hasher)."""
-    from ptmatch.domain import passwords
-
-    passwords.set_parameters(time_cost=settings["ARGON2_TIME_COST"], memory_kib=settings["ARGON2_MEMORY_KIB"],
-                             parallelism=settings["ARGON2_PARALLELISM"])
-
-
-def check_settings(settings: dict) -> None:
-    """Refuse unsafe production settings."""
-    if settings.get("ENV") == "production":
-        if settings.get("DEBUG"):
-            raise ConfigError("Refusing to start: DEBUG is on in production.")
-        secret = settings.get("SECRET_KEY") or ""
-        if secret == DEFAULT_SECRET or len(secret) < 32:
-            raise ConfigError("Refusing to start: set a random SECRET_KEY (32+ chars) in production.")
+        values.update(_settings_file(settings_file))
+    values.update(_environment(os.environ if environ is None else environ))
+    unknown = sorted(set(overrides or ()) - set(NAMES))
+    if unknown:
+        raise ConfigError(
+            f"Unknown setting {unknown[0]} (did you mean {_nearest(unknown[0], NAMES)}?)."
+        )
+    values.update({k: _tupled(v) for k, v in (overrides or {}).items()})
+    values["INSTANCE_PATH"] = instance = str(values.get("INSTANCE_PATH") or instance_path)
+    # Defaults that live in the instance folder.
+    values["DATABASE_URL"] = values.get("DATABASE_URL") or "sqlite:///" + str(
+        Path(instance) / "ptmatch.sqlite"
+    )
+    values["MAIL_DIR"] = values.get("MAIL_DIR") or str(Path(instance) / "mail")
+    values["SCHEDULER_LOCK_FILE"] = values.get("SCHEDULER_LOCK_FILE") or str(
+        Path(instance) / "scheduler.lock"
+    )
+    return Settings(**values)

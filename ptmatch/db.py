@@ -15,6 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from ptmatch.config import Settings
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -93,17 +95,28 @@ def make_engine(url: str, *, immediate: bool = True, **kwargs) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+def make_session_factory(engine: Engine, settings: Settings) -> sessionmaker[Session]:
+    """Sessions that carry the settings they were made with (`settings_of`): the outbox
+    addresses mails from them (BASE_URL, MAIL_FROM), so no module keeps settings of its own."""
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True, info={"settings": settings})
 
 
-def init_app(app) -> None:
+def settings_of(session: Session) -> Settings:
+    """The settings of the edge (request, job, command) that made this session."""
+    try:
+        return session.info["settings"]
+    except KeyError:
+        raise RuntimeError("this session carries no settings: make it with "
+                           "ptmatch.db.make_session_factory(engine, settings)") from None
+
+
+def init_app(app, settings: Settings) -> None:
     """Give the app an engine and a session per request, committed once at the edge."""
     from flask import g
 
-    engine = make_engine(app.config["DATABASE_URL"])
+    engine = make_engine(settings.DATABASE_URL)
     app.extensions["ptmatch_engine"] = engine
-    app.extensions["ptmatch_sessions"] = make_session_factory(engine)
+    app.extensions["ptmatch_sessions"] = make_session_factory(engine, settings)
 
     @app.after_request
     def _commit(response):

@@ -91,8 +91,9 @@ def _clean_database(request, engine):
 
 
 @pytest.fixture
-def sessions(engine):
-    return make_session_factory(engine)
+def sessions(engine, settings):
+    """Sessions as the app and the scheduler make them (they carry the test settings)."""
+    return make_session_factory(engine, settings)
 
 
 @pytest.fixture(scope="session")
@@ -106,9 +107,9 @@ def _setup_engine(database_url, engine):
 
 
 @pytest.fixture
-def session(_setup_engine):
+def session(_setup_engine, settings):
     """A session for domain tests and test setup; commit before using `client`."""
-    s = make_session_factory(_setup_engine)()
+    s = make_session_factory(_setup_engine, settings)()
     yield s
     s.rollback()
     s.close()
@@ -131,6 +132,8 @@ def now():
 
 @pytest.fixture
 def settings(tmp_path, database_url):
+    """The test settings (a frozen ptmatch.config.Settings); a test that needs other values
+    makes its own with dataclasses.replace(settings, NAME=value)."""
     from ptmatch.config import load_settings
 
     return load_settings(str(tmp_path), {
@@ -167,7 +170,7 @@ class CsrfClient(FlaskClient):
 def app(settings, engine):
     from ptmatch import create_app
 
-    app = create_app({**settings, "INSTANCE_PATH": os.path.dirname(settings["MAIL_DIR"])})
+    app = create_app(settings)
     app.test_client_class = CsrfClient
     yield app
     app.extensions["ptmatch_engine"].dispose()

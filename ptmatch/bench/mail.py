@@ -26,6 +26,7 @@ from ptmatch import clock
 from ptmatch.bench import procs
 from ptmatch.bench.matching import make_slot
 from ptmatch.bench.stats import Missing, need, summary_ms
+from ptmatch.db import settings_of
 from ptmatch.models import (
     Modality,
     Offer,
@@ -108,9 +109,9 @@ def run(sessions: sessionmaker, database_url: str, run_dir: Path, *, repetitions
     timeouts = 0
     posted: list[int] = []
     with SmtpSink() as sink:
-        settings = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": sink.port, "SMTP_SECURITY": "none",
-                    "OUTBOX_SECONDS": outbox_seconds, "BASE_URL": "http://127.0.0.1:5000"}
-        with procs.scheduler(run_dir, database_url, **settings) as scheduler:
+        scheduler_settings = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": sink.port, "SMTP_SECURITY": "none",
+                              "OUTBOX_SECONDS": outbox_seconds, "BASE_URL": "http://127.0.0.1:5000"}
+        with procs.scheduler(run_dir, database_url, **scheduler_settings) as scheduler:
             if not scheduler.wait_for_log("scheduler active", timeout=60):
                 raise RuntimeError("the scheduler did not become active:\n" + scheduler.log_text()[-2000:])
             time.sleep(2 * outbox_seconds)  # its first round of jobs is done
@@ -126,7 +127,8 @@ def run(sessions: sessionmaker, database_url: str, run_dir: Path, *, repetitions
                     template = make_slot(rng, now, therapist, practice, days=(1, 3), modality=Modality.IN_PERSON)
                     started = time.perf_counter()
                     slot = post_slot(session, now, therapist.user, therapist, start_at=template.start_at,
-                                     minutes=template.minutes, kind=template.kind, modality=Modality.IN_PERSON)
+                                     minutes=template.minutes, kind=template.kind, modality=Modality.IN_PERSON,
+                                     settings=settings_of(session))
                     session.commit()
                     committed = time.perf_counter()
                     posted.append(slot.id)

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from ptmatch import clock
 from ptmatch.bench import generate, matching, report
 from ptmatch.bench.stats import Missing
+from ptmatch.config import load_settings
 from ptmatch.db import is_sqlite, make_engine, make_session_factory
 
 DEFAULT_URL = "sqlite:////tmp/ptmatch-bench.sqlite"
@@ -97,7 +98,9 @@ def run(plan: Plan, echo: Callable[[str], None], progress_factory) -> dict:
         echo(f"== {report.size_label(size)} active patients")
         generate.reset_database(plan.database_url, force=plan.force)
         engine = make_engine(plan.database_url)
-        sessions = make_session_factory(engine)
+        # The defaults, not the developer's environment: one run is like the next.
+        settings = load_settings(str(run_dir), {"DATABASE_URL": plan.database_url}, environ={})
+        sessions = make_session_factory(engine, settings)
         spec = generate.Spec(size, seed=plan.seed, postcodes=plan.postcodes)
         total = size + int(size * spec.extra_ratio)
         now = clock.now()

@@ -20,10 +20,10 @@ def register(main: click.Group) -> None:
         from ptmatch.domain import geo
 
         settings = load_settings(default_instance_path())
-        engine = make_engine(settings["DATABASE_URL"])
+        engine = make_engine(settings.DATABASE_URL)
         started = time.monotonic()
         try:
-            with make_session_factory(engine)() as session:
+            with make_session_factory(engine, settings)() as session:
                 with click.progressbar(length=geo.count_lines(path), label="postcodes") as bar:
                     count = geo.import_postcodes(session, path, progress=bar.update)
                 filled = geo.fill_missing_coordinates(session) if fill_coordinates else 0

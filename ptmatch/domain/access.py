@@ -10,12 +10,17 @@ templates only display what a view computed.
   the practices they serve, in the regional pool, or registered by the secretariat - never
   clinical data (the intake is write-only for them).
 - An admin: account identity for support, never clinical data.
+
+Where a name may not be shown, a patient is a stable pseudonym (``pseudonym``). What the
+practice side shows of a slot's candidates (``show_candidates``) is decided here too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 from sqlalchemy.orm import Session
@@ -147,6 +152,59 @@ def load_clinical(session: Session, actor: User, patient: Patient, now: dt.datet
         audit.record(session, now, "clinical.viewed", actor, patient_id=patient.id, practice_id=practice_id,
                      purpose=purpose)
     return session.get(PatientClinical, patient.id)
+
+
+def pseudonym(patient_id: int) -> str:
+    """A stable short pseudonym for a patient whose name may not be shown (the pool): the same
+    in every list and view."""
+    return "P-" + hashlib.sha256(f"ptmatch-pool:{patient_id}".encode()).hexdigest()[:6].upper()
+
+
+def patient_label(session: Session, actor: User | None, patient: Patient) -> str:
+    """The name where the policy lets `actor` see the identity, else the pseudonym."""
+    if patient_access(session, actor, patient).identity:
+        return patient.full_name
+    return pseudonym(patient.id)
+
+
+def _runs_practice(session: Session, actor: User | None, practice_id: int) -> bool:
+    if actor is None or not actor.is_enabled:
+        return False
+    if actor.role == Role.THERAPIST:
+        therapist = therapist_of(session, actor)
+        return therapist is not None and therapist.is_approved and therapist.practice_id == practice_id
+    return actor.role == Role.SECRETARY and practice_id in served_practice_ids(session, actor)
+
+
+def sees_clinical_reasons(session: Session, actor: User | None, practice_id: int) -> bool:
+    """Match reasons drawn from the intake (problem areas, urgency) are clinical data: an
+    approved therapist of the practice sees them; the secretariat never (the intake is
+    write-only for them), nor anyone else."""
+    return (actor is not None and actor.role == Role.THERAPIST
+            and _runs_practice(session, actor, practice_id))
+
+
+class ShownCandidate(NamedTuple):
+    candidate: Any  # a matching.Candidate
+    label: str  # the name (the practice's own list) or the pseudonym (the pool)
+    reasons: list  # the score's reasons the actor may see
+
+
+def show_candidates(session: Session, actor: User | None, now: dt.datetime, slot: Slot,
+                    ranked) -> list[ShownCandidate]:
+    """What the manual pick shows of `ranked` candidates for `slot` (audited as
+    ``slot.candidates_viewed``): names of patients on the slot's practice list to those who
+    run the practice, pseudonyms for the pool (and for anyone else); the reasons drawn from
+    the intake only to those who may see them (``sees_clinical_reasons``)."""
+    ranked = list(ranked or [])
+    named = _runs_practice(session, actor, slot.practice_id)
+    names = dict(session.execute(select(Patient.id, Patient.first_name + " " + Patient.last_name)
+                                 .where(Patient.id.in_([c.patient_id for c in ranked] or [-1]))).all())
+    clinical = sees_clinical_reasons(session, actor, slot.practice_id)
+    audit.record(session, now, "slot.candidates_viewed", actor, practice_id=slot.practice_id, slot_id=slot.id,
+                 shown=len(ranked))
+    return [ShownCandidate(c, names[c.patient_id] if named and c.on_practice_list else pseudonym(c.patient_id),
+                           [r for r in c.reasons if clinical or not r.clinical]) for c in ranked]
 
 
 def can_write_clinical_intake(session: Session, actor: User | None, patient: Patient) -> bool:

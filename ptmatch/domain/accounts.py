@@ -11,6 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ptmatch.config import Settings
 from ptmatch.domain import audit
 from ptmatch.domain.errors import AccountLocked, InvalidInput
 from ptmatch.domain.passwords import (
@@ -80,7 +81,7 @@ def create_user(
     return user
 
 
-def authenticate(session: Session, now: dt.datetime, email: str, password: str, settings: dict) -> User | None:
+def authenticate(session: Session, now: dt.datetime, email: str, password: str, settings: Settings) -> User | None:
     """Check credentials with lockout. Returns the user or None; raises AccountLocked.
 
     Unknown users and wrong passwords cost the same argon2 work and give the same None.
@@ -106,8 +107,8 @@ def authenticate(session: Session, now: dt.datetime, email: str, password: str, 
     return user
 
 
-def _register_failure(session: Session, now: dt.datetime, user: User, settings: dict) -> None:
-    window = dt.timedelta(minutes=settings["LOCKOUT_WINDOW_MINUTES"])
+def _register_failure(session: Session, now: dt.datetime, user: User, settings: Settings) -> None:
+    window = dt.timedelta(minutes=settings.LOCKOUT_WINDOW_MINUTES)
     session.refresh(user)
     if user.first_failed_at is None or now - user.first_failed_at > window:
         # A new window starts; the conditional keeps two workers from both resetting it.
@@ -120,8 +121,8 @@ def _register_failure(session: Session, now: dt.datetime, user: User, settings: 
             update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1)
         )
     session.refresh(user)
-    if user.failed_logins >= settings["LOCKOUT_FAILURES"]:
-        user.locked_until = now + dt.timedelta(minutes=settings["LOCKOUT_MINUTES"])
+    if user.failed_logins >= settings.LOCKOUT_FAILURES:
+        user.locked_until = now + dt.timedelta(minutes=settings.LOCKOUT_MINUTES)
         user.failed_logins = 0
         user.first_failed_at = None
         audit.record(session, now, "account.locked", None, subject_user_id=user.id)

@@ -1,5 +1,5 @@
 """Administration: accounts (deactivate, 2FA reset, staff invitations), which practices a
-secretariat serves, and the audit log with filters.
+secretariat serves, the audit log with filters, and re-sending undeliverable mails.
 
 Therapist approval and practice creation / therapist assignment live in
 `ptmatch.domain.practices`; the admin views call them. Nothing here reads clinical data.
@@ -11,13 +11,16 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased, contains_eager
 
 from ptmatch.domain import accounts, audit
-from ptmatch.domain.errors import InvalidInput, NotAllowed
+from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound
+from ptmatch.domain.paging import Page
 from ptmatch.models import (
     AuditEvent,
+    OutboxMessage,
+    OutboxStatus,
     Practice,
     Role,
     SecretariatAssignment,
@@ -32,26 +35,6 @@ PER_PAGE = 50
 # The set-password page of the auth blueprint (a test keeps this equal to its url_for).
 SET_PASSWORD_PATH = "/auth/set-password/{token}"
 INVITE_VALID_FOR = dt.timedelta(days=7)
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
 
 def _page(session: Session, query, page: int, per_page: int) -> Page:
@@ -215,6 +198,39 @@ def set_served_practices(session: Session, now: dt.datetime, admin: User, secret
             audit.record(session, now, "role.secretariat_unassigned", admin, subject_user_id=secretary.id,
                          practice_id=practice_id)
     session.flush()
+
+
+# --- the mail outbox ---------------------------------------------------------------------------
+
+def resend_mail(session: Session, now: dt.datetime, outbox_id: int, actor: User) -> OutboxMessage:
+    """Give a dead mail a fresh start: PENDING, attempts 0, due now (same Message-ID)."""
+    _require_admin(actor)
+    row = session.get(OutboxMessage, outbox_id)
+    if row is None:
+        raise NotFound("Die Nachricht wurde nicht gefunden.")
+    if row.status != OutboxStatus.DEAD:
+        raise InvalidInput("Nur unzustellbare Nachrichten können erneut gesendet werden.")
+    row.status = OutboxStatus.PENDING
+    row.attempts = 0
+    row.next_attempt_at = now
+    row.claimed_at = None
+    audit.record(session, now, "mail.resend", actor, subject_user_id=row.user_id, outbox_id=row.id)
+    session.flush()
+    return row
+
+
+def resend_all_dead_mail(session: Session, now: dt.datetime, actor: User) -> int:
+    """Re-send every dead mail (after fixing the SMTP settings, say)."""
+    _require_admin(actor)
+    result = session.execute(
+        update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD)
+        .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount:
+        audit.record(session, now, "mail.resend_all", actor, count=result.rowcount)
+    session.flush()
+    return result.rowcount
 
 
 # --- audit log ------------------------------------------------------------------------------------

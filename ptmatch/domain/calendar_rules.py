@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from ptmatch.catalog import N_
 from ptmatch.domain import audit
-from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound
+from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound, enum_value
 from ptmatch.models import CalendarBlock, Modality, Therapist, User
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -68,10 +68,7 @@ def add_block(session: Session, now: dt.datetime, actor: User | None, therapist:
         raise InvalidInput("Das Ende muss nach dem Beginn liegen.", "end_time")
     if end_min - start_min < MIN_BLOCK_MINUTES:
         raise InvalidInput("Ein Block dauert mindestens 15 Minuten.", "end_time")
-    try:
-        modality = Modality(modality)
-    except ValueError as exc:
-        raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", "modality") from exc
+    modality = enum_value(Modality, modality, "modality")
     if (modality == Modality.VIDEO and not therapist.offers_video) or (
             modality == Modality.IN_PERSON and not therapist.offers_in_person):
         raise InvalidInput("Diese Form bieten Sie laut Profil nicht an.", "modality")

@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from ptmatch.domain import accounts, audit, patients
+from ptmatch.config import Settings
+from ptmatch.domain import accounts, audit, offers, patients
 from ptmatch.models import (
     OutboxMessage,
     OutboxStatus,
@@ -35,10 +36,6 @@ BATCH = 500
 PURGE_NOTICE_GRACE = dt.timedelta(days=7)
 
 
-def _days(settings: dict, key: str, default: int) -> dt.timedelta:
-    return dt.timedelta(days=int(settings.get(key, default)))
-
-
 def _basis():
     """When the patient last told us they are looking (registration counts)."""
     return func.coalesce(Patient.last_confirmed_at, Patient.created_at)
@@ -48,10 +45,10 @@ def _key_time(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S")
 
 
-def send_due_checkins(session: Session, now: dt.datetime, settings: dict) -> int:
+def send_due_checkins(session: Session, now: dt.datetime, settings: Settings) -> int:
     """Mail a check-in to active patients with an account who have not confirmed for CHECKIN_DAYS."""
-    every = _days(settings, "CHECKIN_DAYS", 30)
-    valid = _days(settings, "CHECKIN_ANSWER_DAYS", 14) + _days(settings, "PURGE_AFTER_PAUSED_DAYS", 180)
+    every = dt.timedelta(days=settings.CHECKIN_DAYS)
+    valid = dt.timedelta(days=settings.CHECKIN_ANSWER_DAYS + settings.PURGE_AFTER_PAUSED_DAYS)
     rows = session.execute(
         select(Patient, User).join(User, User.id == Patient.user_id)
         .where(Patient.status == PatientStatus.ACTIVE, _basis() <= now - every,
@@ -70,9 +67,9 @@ def send_due_checkins(session: Session, now: dt.datetime, settings: dict) -> int
     return len(rows)
 
 
-def pause_unanswered(session: Session, now: dt.datetime, settings: dict) -> int:
+def pause_unanswered(session: Session, now: dt.datetime, settings: Settings) -> int:
     """Pause active patients who left a check-in unanswered for CHECKIN_ANSWER_DAYS."""
-    answer = _days(settings, "CHECKIN_ANSWER_DAYS", 14)
+    answer = dt.timedelta(days=settings.CHECKIN_ANSWER_DAYS)
     rows = session.execute(
         select(Patient, User).outerjoin(User, User.id == Patient.user_id)
         .where(Patient.status == PatientStatus.ACTIVE, Patient.checkin_sent_at.is_not(None),
@@ -83,7 +80,8 @@ def pause_unanswered(session: Session, now: dt.datetime, settings: dict) -> int:
         patient.status = PatientStatus.PAUSED
         patient.paused_until = None
         patient.status_changed_at = now
-        withdrawn = patients._withdraw_pending_offers(session, now, patient, "checkin_silence")
+        withdrawn = offers.withdraw_patient_offers(session, now, patient, reason="checkin_silence",
+                                                   settings=settings)
         if user is not None:
             outbox.enqueue(session, now, kind="paused", to_user=user, link_path=patients.DASHBOARD_PATH,
                            dedupe_key=f"paused:{patient.id}:{_key_time(patient.checkin_sent_at)}")
@@ -93,7 +91,7 @@ def pause_unanswered(session: Session, now: dt.datetime, settings: dict) -> int:
     return len(rows)
 
 
-def resume_due_pauses(session: Session, now: dt.datetime, settings: dict) -> int:
+def resume_due_pauses(session: Session, now: dt.datetime, settings: Settings) -> int:
     """A pause the patient set until a date ends on that (Berlin) day."""
     today = now.astimezone(BERLIN).date()
     rows = session.scalars(
@@ -110,9 +108,9 @@ def resume_due_pauses(session: Session, now: dt.datetime, settings: dict) -> int
     return len(rows)
 
 
-def purge_silent(session: Session, now: dt.datetime, settings: dict) -> int:
+def purge_silent(session: Session, now: dt.datetime, settings: Settings) -> int:
     """Erase patients paused (without an end date) and silent for PURGE_AFTER_PAUSED_DAYS."""
-    cutoff = now - _days(settings, "PURGE_AFTER_PAUSED_DAYS", 180)
+    cutoff = now - dt.timedelta(days=settings.PURGE_AFTER_PAUSED_DAYS)
     rows = session.execute(
         select(Patient, User).outerjoin(User, User.id == Patient.user_id)
         .where(Patient.status == PatientStatus.PAUSED, Patient.paused_until.is_(None),
@@ -127,12 +125,12 @@ def purge_silent(session: Session, now: dt.datetime, settings: dict) -> int:
             outbox.enqueue(session, now, kind="purged", to_user=user, link_path=patients.HOME_PATH,
                            dedupe_key=f"purged:{patient.id}")
         patients.erase_personal_data(session, now, patient, None, reason="silent_after_pause",
-                                     keep_address=user is not None)
+                                     keep_address=user is not None, settings=settings)
     session.flush()
     return len(rows)
 
 
-def finish_purges(session: Session, now: dt.datetime, settings: dict) -> int:
+def finish_purges(session: Session, now: dt.datetime, settings: Settings) -> int:
     """Drop the last address of purged patients once their notice was delivered or gave up."""
     rows = session.execute(
         select(Patient, OutboxMessage)
@@ -153,7 +151,7 @@ def finish_purges(session: Session, now: dt.datetime, settings: dict) -> int:
     return count
 
 
-def run_checkins(session: Session, now: dt.datetime, settings: dict) -> int:
+def run_checkins(session: Session, now: dt.datetime, settings: Settings) -> int:
     """Every step once, in the order of the timeline. Returns how many patients changed."""
     return (
         finish_purges(session, now, settings)

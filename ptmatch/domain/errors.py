@@ -41,3 +41,11 @@ class OfferClosed(DomainError):
 
 class Clash(DomainError):
     pass
+
+
+def enum_value(enum_cls, value, field: str):
+    """`value` as a member of `enum_cls`; a value not on the list is InvalidInput for `field`."""
+    try:
+        return enum_cls(value)
+    except ValueError as exc:
+        raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", field) from exc

@@ -3,9 +3,10 @@
 Life of a group: a therapist creates it (the weekly sessions must fit the calendar, buffers
 included: ``clashes.find_clash``); offers go out in waves to patients who want or accept
 group therapy and pass the matching engine's hard filters for the weekly session time
-(``matching.rank_context`` with the group's own context and extra filters); wave size and
-answer time follow the lead time as for slots (``offers.wave_params``), scaled by the free
-seats. ``GROUP_DECISION_HOURS`` before the first session the decision job cancels a group
+(``matching.rank_context`` with the group's own context and extra filters); the waves, the
+offers' states, their mails and who may answer are the offer machine that slots share
+(``offer_machine``): wave size and answer time follow the lead time as for slots, scaled by
+the free seats. ``GROUP_DECISION_HOURS`` before the first session the decision job cancels a group
 below its minimum (everyone is told; nobody loses a place on another list) or confirms it.
 
 Seats: accepting is decided by the database, never by Python:
@@ -34,11 +35,11 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, exists, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ptmatch.catalog import METHODS, PROBLEM_AREAS
-from ptmatch.domain import access, audit, matching, offers
+from ptmatch.config import Settings
+from ptmatch.domain import access, audit, matching, offer_machine, offers
 from ptmatch.domain.clashes import GROUP_MAX_SESSIONS, find_clash
 from ptmatch.domain.errors import (
     Clash,
@@ -48,9 +49,9 @@ from ptmatch.domain.errors import (
     OfferClosed,
     OfferExpired,
     SlotTaken,
+    enum_value,
 )
 from ptmatch.domain.practices import can_manage_practice
-from ptmatch.domain.tokens import new_token
 from ptmatch.models import (
     EnrollmentStatus,
     GroupEnrollment,
@@ -70,7 +71,6 @@ from ptmatch.models import (
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
-DEFAULT_DECISION_HOURS = 48
 LIVE_GROUP = (GroupStatus.OPEN, GroupStatus.CONFIRMED)
 SESSION_MINUTES = (30, 240)
 PARTICIPANTS = (2, 30)
@@ -93,11 +93,12 @@ def group_path(group_id: int) -> str:
     return f"/praxis/gruppen/{group_id}"
 
 
-def decision_hours(settings: dict | None) -> int:
-    return int((settings or {}).get("GROUP_DECISION_HOURS", DEFAULT_DECISION_HOURS))
+def decision_hours(settings: Settings) -> int:
+    """How long before the first session a group is confirmed or cancelled."""
+    return settings.GROUP_DECISION_HOURS
 
 
-def decision_at(group: GroupProgram, settings: dict | None = None) -> dt.datetime:
+def decision_at(group: GroupProgram, settings: Settings) -> dt.datetime:
     """When the decision job confirms or cancels the group."""
     return group.first_session_at - dt.timedelta(hours=decision_hours(settings))
 
@@ -151,7 +152,7 @@ def _int_in(value, bounds: tuple[int, int], message: str, field: str) -> int:
 def create_group(session: Session, now: dt.datetime, actor: User | None, therapist: Therapist, *,
                  title: str, first_session_at: dt.datetime, session_count: int, minutes: int,
                  min_participants: int, max_participants: int, modality=Modality.IN_PERSON,
-                 method: str = "", problems=(), settings: dict | None = None) -> GroupProgram:
+                 method: str = "", problems=(), settings: Settings) -> GroupProgram:
     """Create a group programme and send its first wave of offers in the same transaction.
 
     Refused: an unapproved therapist or one without two-factor login, a profile without
@@ -174,7 +175,7 @@ def create_group(session: Session, now: dt.datetime, actor: User | None, therapi
         problems_mask = PROBLEM_AREAS.to_mask(problems or ())
     except KeyError as exc:
         raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", "problems") from exc
-    modality = offers._enum(Modality, modality, "modality")
+    modality = enum_value(Modality, modality, "modality")
     if (modality == Modality.VIDEO and not therapist.offers_video) or (
             modality == Modality.IN_PERSON and not therapist.offers_in_person):
         raise InvalidInput("Diese Form bieten Sie laut Profil nicht an.", "modality")
@@ -199,7 +200,7 @@ def create_group(session: Session, now: dt.datetime, actor: User | None, therapi
         err.msgid, err.params = offers.MSG_CLASH, {"what": what}
         raise err
     practice = therapist.practice
-    size, ttl = offers.wave_params(practice, first_session_at, now, settings)
+    size, ttl = offer_machine.wave_params(practice, first_session_at, now, settings)
     group = GroupProgram(practice_id=practice.id, therapist_id=therapist.id, title=title, method=method,
                          problems_mask=problems_mask, modality=modality, first_session_at=first_session_at,
                          session_count=session_count, minutes=minutes, min_participants=min_participants,
@@ -256,39 +257,20 @@ def _claiming_waitlist(group_id: int):
 
 # --- sending offers ----------------------------------------------------------------------------
 
-def _lock_group(session: Session, group: GroupProgram, *, wait: bool) -> bool:
-    """Lock the group row and refresh it; without `wait`, False when another transaction holds it."""
-    locked = session.scalar(
-        select(GroupProgram).where(GroupProgram.id == group.id).with_for_update(skip_locked=not wait)
-        .execution_options(populate_existing=True))
-    return locked is not None
-
-
-def _claim_wave(session: Session, group: GroupProgram, size: int, ttl: int) -> bool:
-    seen = group.current_wave
-    return session.execute(
-        update(GroupProgram).where(GroupProgram.id == group.id, GroupProgram.status.in_(LIVE_GROUP),
-                                   GroupProgram.current_wave == seen)
-        .values(current_wave=seen + 1, wave_size=size, offer_ttl_minutes=ttl)
-        .execution_options(synchronize_session="fetch")
-    ).rowcount == 1
-
-
 def _live_pending(session: Session, group_id: int, now: dt.datetime, *, waitlisted: bool | None = None) -> int:
-    query = select(func.count(Offer.id)).where(Offer.group_id == group_id, Offer.status == OfferStatus.PENDING,
-                                               Offer.expires_at > now)
+    where = [Offer.group_id == group_id]
     if waitlisted is not None:
         on_waitlist = exists().where(GroupEnrollment.group_id == group_id,
                                      GroupEnrollment.patient_id == Offer.patient_id,
                                      GroupEnrollment.status == EnrollmentStatus.WAITLISTED)
-        query = query.where(on_waitlist if waitlisted else ~on_waitlist)
-    return session.scalar(query) or 0
+        where.append(on_waitlist if waitlisted else ~on_waitlist)
+    return offer_machine.live_pending(session, now, *where)
 
 
-def _mail_offer(session: Session, now: dt.datetime, group: GroupProgram, offer: Offer, patient: Patient,
-                token: str) -> None:
-    offers._mail_patient(session, now, patient, "group_offer", f"group_offer:{offer.id}:{offer.wave}",
-                         group_offer_link(token), when=group.first_session_at, deadline=offer.expires_at)
+def _offer_mail(group: GroupProgram) -> offer_machine.OfferMail:
+    # A waitlisted patient's seat offer re-uses its row: the key carries the wave.
+    return offer_machine.OfferMail("group_offer", group_offer_link, lambda offer: f"group_offer:{offer.id}:{offer.wave}",
+                                   group.first_session_at)
 
 
 def _offer_to_waitlist(session: Session, now: dt.datetime, group: GroupProgram, need: int, wave: tuple[int, int],
@@ -303,41 +285,22 @@ def _offer_to_waitlist(session: Session, now: dt.datetime, group: GroupProgram, 
                Offer.status != OfferStatus.PENDING)
         .order_by(GroupEnrollment.position, GroupEnrollment.id).limit(need)
     ).all()
-    if not rows or not _claim_wave(session, group, *wave):
+    if not rows or not offer_machine.claim_wave(session, group, *wave, live=LIVE_GROUP):
         return 0
-    patients = {p.id: p for p in session.scalars(select(Patient).options(selectinload(Patient.user)).where(
-        Patient.id.in_([offer.patient_id for _enrollment, offer in rows])))}
-    for _enrollment, offer in rows:
-        token, digest = new_token()
-        offer.token_hash, offer.status, offer.wave = digest, OfferStatus.PENDING, group.current_wave
-        offer.sent_at, offer.expires_at, offer.responded_at, offer.responded_by_id = now, expires, None, None
-        session.flush()
-        _mail_offer(session, now, group, offer, patients[offer.patient_id], token)
-        audit.record(session, now, "offer.sent", None, patient_id=offer.patient_id, practice_id=group.practice_id,
-                     group_id=group.id, offer_id=offer.id, wave=offer.wave, seat=True)
-    return len(rows)
+    return len(offer_machine.write_offers(session, now, group, [offer for _enrollment, offer in rows],
+                                          expires=expires, mail=_offer_mail(group), seat=True))
 
 
 def _offer_to_candidates(session: Session, now: dt.datetime, group: GroupProgram, need: int,
                          wave: tuple[int, int], expires: dt.datetime, actor: User | None) -> int:
     candidates = rank_group_candidates(session, group, now, limit=need)
-    if not candidates or not _claim_wave(session, group, *wave):
+    if not candidates or not offer_machine.claim_wave(session, group, *wave, live=LIVE_GROUP):
         return 0
-    patients = {p.id: p for p in session.scalars(select(Patient).options(selectinload(Patient.user)).where(
-        Patient.id.in_([c.patient_id for c in candidates])))}
-    for candidate in candidates:
-        token, digest = new_token()
-        offer = Offer(group_id=group.id, patient_id=candidate.patient_id, wave=group.current_wave, token_hash=digest,
-                      status=OfferStatus.PENDING, score=candidate.score, sent_at=now, expires_at=expires)
-        session.add(offer)
-        session.flush()
-        _mail_offer(session, now, group, offer, patients[candidate.patient_id], token)
-        audit.record(session, now, "offer.sent", actor, patient_id=candidate.patient_id,
-                     practice_id=group.practice_id, group_id=group.id, offer_id=offer.id, wave=offer.wave)
-    return len(candidates)
+    return len(offer_machine.write_offers(session, now, group, candidates, expires=expires,
+                                          mail=_offer_mail(group), actor=actor))
 
 
-def send_group_wave(session: Session, now: dt.datetime, group: GroupProgram, settings: dict | None = None,
+def send_group_wave(session: Session, now: dt.datetime, group: GroupProgram, settings: Settings,
                     actor: User | None = None) -> int:
     """Top the group's open offers up to (free seats x wave size) and return how many went out.
 
@@ -347,14 +310,14 @@ def send_group_wave(session: Session, now: dt.datetime, group: GroupProgram, set
     """
     if group.status not in LIVE_GROUP or now >= offer_deadline(group):
         return 0
-    if not _lock_group(session, group, wait=False) or group.status not in LIVE_GROUP:
+    if not offer_machine.lock_target(session, group) or group.status not in LIVE_GROUP:
         return 0
     free = group.max_participants - group.enrolled_count
     if free <= 0:
         return 0
-    size, ttl = offers.wave_params(group.practice, group.first_session_at, now, settings)
+    size, ttl = offer_machine.wave_params(group.practice, group.first_session_at, now, settings)
     target = min(free * size, MAX_WAVE)
-    expires = min(now + dt.timedelta(minutes=ttl), offer_deadline(group))
+    expires = offer_machine.offer_expiry(now, ttl, offer_deadline(group))
     if session.scalar(select(exists(_claiming_waitlist(group.id)))):
         need = target - _live_pending(session, group.id, now, waitlisted=True)
         sent = _offer_to_waitlist(session, now, group, need, (size, ttl), expires) if need > 0 else 0
@@ -367,22 +330,16 @@ def send_group_wave(session: Session, now: dt.datetime, group: GroupProgram, set
     return sent
 
 
-def move_on(session: Session, now: dt.datetime, group: GroupProgram, settings: dict | None = None) -> int:
-    """Send the group's next wave in a savepoint: a conflict there (another transaction did the
-    same a moment ago) must not undo the caller's work."""
-    try:
-        with session.begin_nested():
-            return send_group_wave(session, now, group, settings)
-    except IntegrityError:
-        session.expire(group)
-        return 0
+def move_on(session: Session, now: dt.datetime, group: GroupProgram, settings: Settings) -> int:
+    """Send the group's next wave in a savepoint (``offer_machine.in_savepoint``)."""
+    return offer_machine.in_savepoint(session, group, lambda: send_group_wave(session, now, group, settings))
 
 
 # --- answering ---------------------------------------------------------------------------------
 
 def _group_of(session: Session, offer: Offer) -> GroupProgram:
     if offer.group_id is None:
-        raise OfferClosed(offers.MSG_CLOSED)
+        raise OfferClosed(offer_machine.MSG_CLOSED)
     return offer.group or session.get(GroupProgram, offer.group_id)
 
 
@@ -399,9 +356,9 @@ def check_group_answerable(offer: Offer, group: GroupProgram, now: dt.datetime) 
     if status == OfferStatus.TAKEN:
         raise SlotTaken(MSG_SEAT_TAKEN)
     if status == OfferStatus.EXPIRED or now >= offer_deadline(group):
-        raise OfferExpired(offers.MSG_EXPIRED)
+        raise OfferExpired(offer_machine.MSG_EXPIRED)
     if status != OfferStatus.PENDING:
-        raise OfferClosed(offers.MSG_CLOSED)
+        raise OfferClosed(offer_machine.MSG_CLOSED)
 
 
 def is_group_offer_answerable(session: Session, offer: Offer | None, now: dt.datetime) -> bool:
@@ -441,14 +398,9 @@ def _seat_offers_taken(session: Session, now: dt.datetime, group: GroupProgram) 
         .where(Offer.group_id == group.id, Offer.status == OfferStatus.PENDING,
                GroupEnrollment.status == EnrollmentStatus.WAITLISTED).order_by(Offer.id)).all()
     for offer_id, patient_id, wave in rows:
-        if offers.set_offer_status(session, offer_id, OfferStatus.TAKEN, now, live=True):
-            offers._mail_patient(session, now, session.get(Patient, patient_id), "offer_taken",
-                                 f"offer_taken:{offer_id}:{wave}", PATIENT_GROUPS)
-            audit.record(session, now, "offer.taken", None, patient_id=patient_id, practice_id=group.practice_id,
-                         group_id=group.id, offer_id=offer_id)
-        elif offers.set_offer_status(session, offer_id, OfferStatus.EXPIRED, now, live=False):
-            audit.record(session, now, "offer.expired", None, patient_id=patient_id, practice_id=group.practice_id,
-                         group_id=group.id, offer_id=offer_id)
+        offer_machine.close_offer(session, now, offer_id, patient_id, OfferStatus.TAKEN,
+                                  mail=("offer_taken", f"offer_taken:{offer_id}:{wave}", PATIENT_GROUPS),
+                                  practice_id=group.practice_id, group_id=group.id, offer_id=offer_id)
 
 
 def accept_group_offer(session: Session, now: dt.datetime, offer: Offer, actor: User | None) -> GroupEnrollment:
@@ -458,7 +410,7 @@ def accept_group_offer(session: Session, now: dt.datetime, offer: Offer, actor: 
     waitlisted). OfferExpired / OfferClosed leave the transaction exactly as it was.
     """
     patient = session.get(Patient, offer.patient_id)
-    offers._require_answerer(session, actor, patient)
+    offer_machine.require_answerer(session, actor, patient)
     group = _group_of(session, offer)
     check_group_answerable(offer, group, now)
     try:
@@ -474,17 +426,17 @@ def accept_group_offer(session: Session, now: dt.datetime, offer: Offer, actor: 
 def _enrol(session: Session, now: dt.datetime, offer: Offer, group: GroupProgram, patient: Patient,
            actor: User) -> GroupEnrollment:
     # Lock order everywhere: the group row first, then offer rows.
-    _lock_group(session, group, wait=True)
+    offer_machine.lock_target(session, group, wait=True)
     if group.status not in LIVE_GROUP:
         raise OfferClosed(MSG_CANCELLED)
-    if not offers.set_offer_status(session, offer.id, OfferStatus.ACCEPTED, now, live=True, actor=actor):
+    if not offer_machine.set_offer_status(session, offer.id, OfferStatus.ACCEPTED, now, live=True, actor=actor):
         session.refresh(offer)
         check_group_answerable(offer, group, now)
-        raise OfferClosed(offers.MSG_CLOSED)
+        raise OfferClosed(offer_machine.MSG_CLOSED)
     enrollment = get_enrollment(session, group.id, patient.id)
     waitlisted = enrollment is not None and enrollment.status == EnrollmentStatus.WAITLISTED
     if enrollment is not None and not waitlisted:
-        raise OfferClosed(offers.MSG_CLOSED)
+        raise OfferClosed(offer_machine.MSG_CLOSED)
     if _take_seat(session, group, waitlist_first=not waitlisted):
         if enrollment is None:
             enrollment = GroupEnrollment(group_id=group.id, patient_id=patient.id, created_at=now)
@@ -495,8 +447,8 @@ def _enrol(session: Session, now: dt.datetime, offer: Offer, group: GroupProgram
                      group_id=group.id, offer_id=offer.id)
         audit.record(session, now, "group.enrolled", actor, patient_id=patient.id, practice_id=group.practice_id,
                      group_id=group.id, enrollment_id=enrollment.id, from_waitlist=waitlisted)
-        offers._mail_patient(session, now, patient, "group_enrolled", f"group_enrolled:{enrollment.id}",
-                             PATIENT_GROUPS, when=group.first_session_at)
+        offer_machine.mail_patient(session, now, patient, "group_enrolled", f"group_enrolled:{enrollment.id}",
+                                   PATIENT_GROUPS, when=group.first_session_at)
         if group.enrolled_count >= group.max_participants:
             _seat_offers_taken(session, now, group)
     elif waitlisted:
@@ -510,25 +462,25 @@ def _enrol(session: Session, now: dt.datetime, offer: Offer, group: GroupProgram
                      group_id=group.id, offer_id=offer.id)
         audit.record(session, now, "group.waitlisted", actor, patient_id=patient.id, practice_id=group.practice_id,
                      group_id=group.id, enrollment_id=enrollment.id, position=enrollment.position)
-        offers._mail_patient(session, now, patient, "group_waitlisted", f"group_waitlisted:{enrollment.id}",
-                             PATIENT_GROUPS, when=group.first_session_at)
+        offer_machine.mail_patient(session, now, patient, "group_waitlisted", f"group_waitlisted:{enrollment.id}",
+                                   PATIENT_GROUPS, when=group.first_session_at)
     session.refresh(offer)
     return enrollment
 
 
 def decline_group_offer(session: Session, now: dt.datetime, offer: Offer, actor: User | None,
-                        settings: dict | None = None) -> Offer:
+                        settings: Settings) -> Offer:
     """Say no. A waitlisted patient who declines a freed seat leaves the waitlist. The place in
     the wave goes to the next person at once."""
     patient = session.get(Patient, offer.patient_id)
-    offers._require_answerer(session, actor, patient)
+    offer_machine.require_answerer(session, actor, patient)
     group = _group_of(session, offer)
     check_group_answerable(offer, group, now)
-    _lock_group(session, group, wait=True)
-    if not offers.set_offer_status(session, offer.id, OfferStatus.DECLINED, now, live=True, actor=actor):
+    offer_machine.lock_target(session, group, wait=True)
+    if not offer_machine.set_offer_status(session, offer.id, OfferStatus.DECLINED, now, live=True, actor=actor):
         session.refresh(offer)
         check_group_answerable(offer, group, now)
-        raise OfferClosed(offers.MSG_CLOSED)
+        raise OfferClosed(offer_machine.MSG_CLOSED)
     session.refresh(offer)
     audit.record(session, now, "offer.declined", actor, patient_id=patient.id, practice_id=group.practice_id,
                  group_id=group.id, offer_id=offer.id)
@@ -559,7 +511,7 @@ def _leave(session: Session, now: dt.datetime, actor: User | None, group: GroupP
         for offer_id in session.scalars(select(Offer.id).where(
                 Offer.group_id == group.id, Offer.patient_id == enrollment.patient_id,
                 Offer.status == OfferStatus.PENDING)):
-            offers.set_offer_status(session, offer_id, OfferStatus.WITHDRAWN, now)
+            offer_machine.set_offer_status(session, offer_id, OfferStatus.WITHDRAWN, now)
     session.refresh(enrollment)
     audit.record(session, now, "group.withdrawn", actor, patient_id=enrollment.patient_id,
                  practice_id=group.practice_id, group_id=group.id, enrollment_id=enrollment.id,
@@ -573,15 +525,15 @@ def can_withdraw(group: GroupProgram, enrollment: GroupEnrollment, now: dt.datet
 
 
 def withdraw(session: Session, now: dt.datetime, actor: User | None, enrollment: GroupEnrollment,
-             settings: dict | None = None) -> GroupEnrollment:
+             settings: Settings) -> GroupEnrollment:
     """A participant (or waitlisted patient) leaves before the start — the patient themselves,
     the secretariat for a caller, or the group's practice. A freed seat is offered to the
     waitlist at once (the first to accept wins)."""
     group = enrollment.group or session.get(GroupProgram, enrollment.group_id)
     patient = session.get(Patient, enrollment.patient_id)
     if not can_manage_group(session, actor, group):
-        offers._require_answerer(session, actor, patient)
-    _lock_group(session, group, wait=True)
+        offer_machine.require_answerer(session, actor, patient)
+    offer_machine.lock_target(session, group, wait=True)
     session.refresh(enrollment)
     if not can_withdraw(group, enrollment, now):
         raise InvalidInput("Diese Anmeldung kann nicht mehr zurückgezogen werden.")
@@ -595,7 +547,7 @@ def withdraw(session: Session, now: dt.datetime, actor: User | None, enrollment:
 # --- the decision ------------------------------------------------------------------------------
 
 def decide_group(session: Session, now: dt.datetime, group: GroupProgram,
-                 settings: dict | None = None) -> GroupStatus | None:
+                 settings: Settings) -> GroupStatus | None:
     """At the decision time: below the minimum → CANCELLED, else CONFIRMED. Returns the new
     status, or None when there was nothing to decide (too early, or already decided —
     running twice changes nothing and sends nothing twice)."""
@@ -614,8 +566,8 @@ def decide_group(session: Session, now: dt.datetime, group: GroupProgram,
         session.refresh(group)
         patients = _patients_by_enrollment(session, group.id, (EnrollmentStatus.ENROLLED,))
         for enrollment, patient in patients:
-            offers._mail_patient(session, now, patient, "group_confirmed", f"group_confirmed:{enrollment.id}",
-                                 PATIENT_GROUPS, when=group.first_session_at)
+            offer_machine.mail_patient(session, now, patient, "group_confirmed", f"group_confirmed:{enrollment.id}",
+                                       PATIENT_GROUPS, when=group.first_session_at)
         audit.record(session, now, "group.confirmed", None, practice_id=group.practice_id, group_id=group.id,
                      enrolled=group.enrolled_count)
         return GroupStatus.CONFIRMED
@@ -639,21 +591,17 @@ def _cancel_side_effects(session: Session, now: dt.datetime, group: GroupProgram
             session, group.id, (EnrollmentStatus.ENROLLED, EnrollmentStatus.WAITLISTED)):
         enrollment.status, enrollment.changed_at = EnrollmentStatus.CANCELLED, now
         told.add(patient.id)
-        offers._mail_patient(session, now, patient, "group_cancelled", f"group_cancelled:{enrollment.id}",
-                             PATIENT_GROUPS, when=group.first_session_at)
+        offer_machine.mail_patient(session, now, patient, "group_cancelled", f"group_cancelled:{enrollment.id}",
+                                   PATIENT_GROUPS, when=group.first_session_at)
     session.flush()
     for offer_id, patient_id, wave in session.execute(
             select(Offer.id, Offer.patient_id, Offer.wave)
             .where(Offer.group_id == group.id, Offer.status == OfferStatus.PENDING).order_by(Offer.id)).all():
-        if offers.set_offer_status(session, offer_id, OfferStatus.WITHDRAWN, now, live=True):
-            if patient_id not in told:
-                offers._mail_patient(session, now, session.get(Patient, patient_id), "offer_withdrawn",
-                                     f"offer_withdrawn:{offer_id}:{wave}", PATIENT_GROUPS)
-            audit.record(session, now, "offer.withdrawn", None, patient_id=patient_id,
-                         practice_id=group.practice_id, group_id=group.id, offer_id=offer_id, reason="group_cancelled")
-        elif offers.set_offer_status(session, offer_id, OfferStatus.EXPIRED, now, live=False):
-            audit.record(session, now, "offer.expired", None, patient_id=patient_id,
-                         practice_id=group.practice_id, group_id=group.id, offer_id=offer_id)
+        mail = None if patient_id in told else (
+            "offer_withdrawn", f"offer_withdrawn:{offer_id}:{wave}", PATIENT_GROUPS)
+        offer_machine.close_offer(session, now, offer_id, patient_id, OfferStatus.WITHDRAWN, mail=mail,
+                                  reason="group_cancelled", practice_id=group.practice_id, group_id=group.id,
+                                  offer_id=offer_id)
     audit.record(session, now, "group.cancelled", None, practice_id=group.practice_id, group_id=group.id,
                  enrolled=group.enrolled_count, minimum=group.min_participants, told=len(told))
 
@@ -667,7 +615,7 @@ def expire_group_offers(session: Session, now: dt.datetime, limit: int = 500) ->
         .order_by(Offer.id).limit(limit).with_for_update(skip_locked=True)).all()
     count = 0
     for offer_id, patient_id, group_id in rows:
-        if not offers.set_offer_status(session, offer_id, OfferStatus.EXPIRED, now, live=False):
+        if not offer_machine.set_offer_status(session, offer_id, OfferStatus.EXPIRED, now, live=False):
             continue
         count += 1
         audit.record(session, now, "offer.expired", None, patient_id=patient_id, group_id=group_id, offer_id=offer_id)

@@ -2,7 +2,9 @@
 
 Life of a slot: a therapist (or the secretariat for a partner practice) posts it; in auto
 mode the first wave of offers goes out in the same transaction, mails included (outbox
-rows). Wave size and answer time follow the lead time (``wave_params``); no offer is
+rows). The waves, the offers' states, their mails and who may answer are the offer machine
+that group seats share (``offer_machine``). Wave size and answer time follow the lead time
+(``offer_machine.wave_params``); no offer is
 answerable after ``offer_deadline_at`` (start minus the practice's cut-off). Whenever fewer
 offers are open than the current wave size — a decline, an expiry, a withdrawal — the slot
 is topped up with the next-best candidates ("the next wave"); with nobody left and nothing
@@ -38,7 +40,8 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from ptmatch.domain import access, audit, matching, waitlist
+from ptmatch.config import Settings
+from ptmatch.domain import access, audit, matching, offer_machine, waitlist
 from ptmatch.domain.clashes import find_clash
 from ptmatch.domain.errors import (
     Clash,
@@ -48,9 +51,11 @@ from ptmatch.domain.errors import (
     OfferClosed,
     OfferExpired,
     SlotTaken,
+    enum_value,
 )
+from ptmatch.domain.offer_machine import MSG_CLOSED, MSG_EXPIRED
 from ptmatch.domain.practices import can_manage_practice
-from ptmatch.domain.tokens import hash_token, new_token
+from ptmatch.domain.tokens import hash_token
 from ptmatch.models import (
     Booking,
     BookingStatus,
@@ -60,7 +65,6 @@ from ptmatch.models import (
     OfferStatus,
     Patient,
     PatientStatus,
-    Practice,
     Role,
     Slot,
     SlotKind,
@@ -72,16 +76,13 @@ from ptmatch.notifications import outbox
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
-# (lead time below this many hours | None = any, wave size, minutes to answer)
-DEFAULT_WAVE_RULES = ((24, 5, 60), (72, 4, 240), (168, 3, 720), (None, 2, 1440))
+LIVE_SLOT = (SlotStatus.OFFERING,)  # a slot takes offers (and waves) only while offering
 SLOT_MINUTES = (25, 180)
 MAX_LEAD = dt.timedelta(days=365)
 MANUAL_PICK_LIMIT = 20
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
 
 MSG_TAKEN = "Dieser Termin ist leider schon vergeben. Sie behalten Ihren Platz auf der Warteliste."
-MSG_EXPIRED = "Die Antwortfrist für dieses Angebot ist abgelaufen."
-MSG_CLOSED = "Dieses Angebot ist nicht mehr offen."
 MSG_CLASH = "Überschneidung (inklusive Pufferzeit) mit: %(what)s"
 
 PATIENT_HOME = "/patient/"
@@ -101,42 +102,6 @@ def slot_path(slot_id: int) -> str:
     return f"/termine/{slot_id}"
 
 
-def _valid_rules(rules) -> bool:
-    try:
-        for max_hours, size, ttl in rules:
-            if max_hours is not None and not (isinstance(max_hours, int | float) and max_hours > 0):
-                return False
-            if not (isinstance(size, int) and 1 <= size <= 50 and isinstance(ttl, int) and 5 <= ttl <= 10080):
-                return False
-    except (TypeError, ValueError):
-        return False
-    return bool(rules)
-
-
-def wave_rules(practice: Practice | None, settings: dict | None = None):
-    """The practice's own rules if set and sane, else the configured or the default ones."""
-    for rules in ((practice.wave_rules if practice else None), (settings or {}).get("WAVE_RULES")):
-        if rules and _valid_rules(rules):
-            return [tuple(rule) for rule in rules]
-    return list(DEFAULT_WAVE_RULES)
-
-
-def wave_params(practice: Practice | None, start_at: dt.datetime, now: dt.datetime,
-                settings: dict | None = None) -> tuple[int, int]:
-    """(wave size, minutes to answer) for a slot starting at `start_at`, seen at `now`:
-    the closer the slot, the more people and the shorter the deadline."""
-    lead_hours = (start_at - now).total_seconds() / 3600
-    rules = wave_rules(practice, settings)
-    for max_hours, size, ttl in rules:
-        if max_hours is None or lead_hours < max_hours:
-            return size, ttl
-    return rules[-1][1], rules[-1][2]
-
-
-def offer_expiry(slot: Slot, now: dt.datetime, ttl_minutes: int) -> dt.datetime:
-    return min(now + dt.timedelta(minutes=ttl_minutes), slot.offer_deadline_at)
-
-
 def _therapist_user(session: Session, slot: Slot) -> User | None:
     therapist = slot.therapist or session.get(Therapist, slot.therapist_id)
     return therapist.user if therapist else None
@@ -152,66 +117,7 @@ def _require_manager(session: Session, actor: User | None, slot: Slot) -> None:
         raise NotAllowed("Sie dürfen diesen Termin nicht bearbeiten.")
 
 
-def _require_answerer(session: Session, actor: User | None, patient: Patient) -> None:
-    """The patient themselves, or a secretary who may act for them (a caller on the phone)."""
-    if actor is not None and actor.is_enabled:
-        if actor.role == Role.PATIENT and patient.user_id == actor.id:
-            return
-        if actor.role == Role.SECRETARY and access.patient_access(session, actor, patient).act:
-            return
-    raise NotAllowed("Sie dürfen dieses Angebot nicht beantworten.")
-
-
-def _live_pending_count(session: Session, slot_id: int, now: dt.datetime) -> int:
-    return session.scalar(select(func.count(Offer.id)).where(
-        Offer.slot_id == slot_id, Offer.status == OfferStatus.PENDING, Offer.expires_at > now)) or 0
-
-
-def _lock_slot(session: Session, slot: Slot) -> bool:
-    """Lock the slot row and refresh it, or return False when another transaction holds it."""
-    locked = session.scalar(
-        select(Slot).where(Slot.id == slot.id).with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
-    return locked is not None
-
-
-def set_offer_status(session: Session, offer_id: int, new: OfferStatus, now: dt.datetime, *,
-                      live: bool | None = None, actor: User | None = None) -> bool:
-    """PENDING → new, only if still pending (and live / dead as asked). True if it changed."""
-    stmt = update(Offer).where(Offer.id == offer_id, Offer.status == OfferStatus.PENDING)
-    if live is True:
-        stmt = stmt.where(Offer.expires_at > now)
-    elif live is False:
-        stmt = stmt.where(Offer.expires_at <= now)
-    values = {"status": new}
-    if new in (OfferStatus.ACCEPTED, OfferStatus.DECLINED):
-        values.update(responded_at=now, responded_by_id=actor.id if actor else None)
-    result = session.execute(stmt.values(**values).execution_options(synchronize_session="fetch"))
-    return result.rowcount == 1
-
-
-def _lock_offers(session: Session, ids) -> None:
-    """Row locks in id order, so two accepts touching the same offers cannot deadlock."""
-    if ids:
-        session.execute(select(Offer.id).where(Offer.id.in_(sorted(ids))).order_by(Offer.id).with_for_update())
-
-
-def _mail_patient(session: Session, now: dt.datetime, patient: Patient, kind: str, key: str, link: str,
-                  **when) -> None:
-    user = patient.user if patient.user_id else None
-    if user is not None:
-        outbox.enqueue(session, now, kind=kind, dedupe_key=key, link_path=link, to_user=user, **when)
-
-
 # --- posting -------------------------------------------------------------------------------------
-
-def _enum(enum_cls, value, field: str):
-    try:
-        return enum_cls(value)
-    except ValueError as exc:
-        raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", field) from exc
-
 
 def check_therapist_may_post(session: Session, actor: User | None, therapist: Therapist) -> None:
     """Approved, assigned to an active practice, with two-factor login; the actor is that
@@ -236,7 +142,7 @@ def check_therapist_may_post(session: Session, actor: User | None, therapist: Th
 
 def post_slot(session: Session, now: dt.datetime, actor: User | None, therapist: Therapist, *,
               start_at: dt.datetime, minutes: int, kind=SlotKind.SPRECHSTUNDE, modality=Modality.IN_PERSON,
-              mode=OfferMode.AUTO, settings: dict | None = None, reposted_from: Slot | None = None) -> Slot:
+              mode=OfferMode.AUTO, settings: Settings, reposted_from: Slot | None = None) -> Slot:
     """Post a free slot. Auto mode sends the first wave in this same transaction.
 
     Refused: a time in the past or too close to offer it (start minus the practice's
@@ -245,9 +151,9 @@ def post_slot(session: Session, now: dt.datetime, actor: User | None, therapist:
     without two-factor login.
     """
     check_therapist_may_post(session, actor, therapist)
-    kind = _enum(SlotKind, kind, "kind")
-    modality = _enum(Modality, modality, "modality")
-    mode = _enum(OfferMode, mode, "mode")
+    kind = enum_value(SlotKind, kind, "kind")
+    modality = enum_value(Modality, modality, "modality")
+    mode = enum_value(OfferMode, mode, "mode")
     if isinstance(minutes, bool) or not isinstance(minutes, int) or not SLOT_MINUTES[0] <= minutes <= SLOT_MINUTES[1]:
         raise InvalidInput("Erlaubt sind 25 bis 180 Minuten.", "minutes")
     if start_at is None or start_at.tzinfo is None:
@@ -269,7 +175,7 @@ def post_slot(session: Session, now: dt.datetime, actor: User | None, therapist:
         err = Clash(MSG_CLASH % {"what": what}, "start_time")
         err.msgid, err.params = MSG_CLASH, {"what": what}
         raise err
-    size, ttl = wave_params(practice, start_at, now, settings)
+    size, ttl = offer_machine.wave_params(practice, start_at, now, settings)
     slot = Slot(practice_id=practice.id, therapist_id=therapist.id, start_at=start_at, minutes=minutes, kind=kind,
                 modality=modality, status=SlotStatus.OFFERING, offer_mode=mode, wave_size=size,
                 offer_ttl_minutes=ttl, offer_deadline_at=deadline, current_wave=0,
@@ -286,37 +192,18 @@ def post_slot(session: Session, now: dt.datetime, actor: User | None, therapist:
 
 # --- sending offers ----------------------------------------------------------------------------
 
-def _create_offers(session: Session, now: dt.datetime, slot: Slot, candidates, ttl: int,
-                   actor: User | None) -> list[Offer]:
-    patients = {p.id: p for p in session.scalars(
-        select(Patient).options(selectinload(Patient.user)).where(Patient.id.in_([c.patient_id for c in candidates])))}
-    expires = offer_expiry(slot, now, ttl)
-    created = []
-    for candidate in candidates:
-        token, digest = new_token()
-        offer = Offer(slot_id=slot.id, patient_id=candidate.patient_id, wave=slot.current_wave, token_hash=digest,
-                      status=OfferStatus.PENDING, score=candidate.score, sent_at=now, expires_at=expires)
-        session.add(offer)
-        session.flush()
-        _mail_patient(session, now, patients[candidate.patient_id], "offer", f"offer:{offer.id}",
-                      offer_link(token), when=slot.start_at, deadline=expires)
-        audit.record(session, now, "offer.sent", actor, patient_id=candidate.patient_id,
-                     practice_id=slot.practice_id, slot_id=slot.id, offer_id=offer.id, wave=offer.wave)
-        created.append(offer)
-    return created
+def _offer_mail(slot: Slot) -> offer_machine.OfferMail:
+    return offer_machine.OfferMail("offer", offer_link, lambda offer: f"offer:{offer.id}", slot.start_at)
 
 
-def _claim_next_wave(session: Session, slot: Slot, size: int, ttl: int) -> bool:
-    seen = slot.current_wave
-    result = session.execute(
-        update(Slot).where(Slot.id == slot.id, Slot.status == SlotStatus.OFFERING, Slot.current_wave == seen)
-        .values(current_wave=seen + 1, wave_size=size, offer_ttl_minutes=ttl)
-        .execution_options(synchronize_session="fetch")
-    )
-    return result.rowcount == 1
+def _write_offers(session: Session, now: dt.datetime, slot: Slot, candidates, ttl: int,
+                  actor: User | None) -> list[Offer]:
+    expires = offer_machine.offer_expiry(now, ttl, slot.offer_deadline_at)
+    return offer_machine.write_offers(session, now, slot, candidates, expires=expires,
+                                      mail=_offer_mail(slot), actor=actor)
 
 
-def send_next_wave(session: Session, now: dt.datetime, slot: Slot, settings: dict | None = None) -> int:
+def send_next_wave(session: Session, now: dt.datetime, slot: Slot, settings: Settings) -> int:
     """Auto mode: top the slot up to the current wave size with the best candidates left.
 
     Returns the number of offers sent. No candidate left and no offer open → UNFILLED.
@@ -324,13 +211,13 @@ def send_next_wave(session: Session, now: dt.datetime, slot: Slot, settings: dic
     """
     if slot.offer_mode != OfferMode.AUTO or slot.status != SlotStatus.OFFERING:
         return 0
-    if not _lock_slot(session, slot) or slot.status != SlotStatus.OFFERING:
+    if not offer_machine.lock_target(session, slot) or slot.status != SlotStatus.OFFERING:
         return 0
     if now >= slot.offer_deadline_at:
         close_unfilled(session, now, slot)
         return 0
-    size, ttl = wave_params(slot.practice, slot.start_at, now, settings)
-    pending = _live_pending_count(session, slot.id, now)
+    size, ttl = offer_machine.wave_params(slot.practice, slot.start_at, now, settings)
+    pending = offer_machine.live_pending(session, now, Offer.slot_id == slot.id)
     need = size - pending
     if need <= 0:
         return 0
@@ -339,30 +226,27 @@ def send_next_wave(session: Session, now: dt.datetime, slot: Slot, settings: dic
         if pending == 0:
             close_unfilled(session, now, slot)
         return 0
-    if not _claim_next_wave(session, slot, size, ttl):
+    if not offer_machine.claim_wave(session, slot, size, ttl, live=LIVE_SLOT):
         return 0
-    offers = _create_offers(session, now, slot, candidates, ttl, None)
+    offers = _write_offers(session, now, slot, candidates, ttl, None)
     audit.record(session, now, "slot.wave_sent", None, practice_id=slot.practice_id, slot_id=slot.id,
                  wave=slot.current_wave, offers=len(offers))
     return len(offers)
 
 
-def _move_on(session: Session, now: dt.datetime, slot_ids, settings: dict | None = None) -> None:
-    """Send the next waves of other slots, each in its own savepoint: a conflict there
-    (another transaction just did the same) must not undo the caller's work."""
+def move_on(session: Session, now: dt.datetime, slot_ids, settings: Settings) -> int:
+    """Send the next waves of these slots, each in its own savepoint (``in_savepoint``)."""
+    sent = 0
     for slot_id in sorted(set(slot_ids)):
         slot = session.get(Slot, slot_id)
-        if slot is None:
-            continue
-        try:
-            with session.begin_nested():
-                send_next_wave(session, now, slot, settings)
-        except IntegrityError:
-            session.expire(slot)
+        if slot is not None:
+            sent += offer_machine.in_savepoint(session, slot, lambda slot=slot: send_next_wave(
+                session, now, slot, settings))
+    return sent
 
 
 def withdraw_patient_offers(session: Session, now: dt.datetime, patient: Patient, *, reason: str,
-                            actor: User | None = None, settings: dict | None = None) -> int:
+                            actor: User | None = None, settings: Settings) -> int:
     """Withdraw every pending offer of a patient who stops looking (pause, check-in silence,
     erasure): one audit event per offer, and those slots move on to their next wave at once.
     The caller sets the patient's new status first, so the next waves pass them by."""
@@ -370,16 +254,17 @@ def withdraw_patient_offers(session: Session, now: dt.datetime, patient: Patient
                                                   Offer.status == OfferStatus.PENDING)).all()
     moved: set[int] = set()
     for offer in pending:
-        if set_offer_status(session, offer.id, OfferStatus.WITHDRAWN, now):
+        if offer_machine.set_offer_status(session, offer.id, OfferStatus.WITHDRAWN, now):
             audit.record(session, now, "offer.withdrawn", actor, patient_id=patient.id, offer_id=offer.id,
                          slot_id=offer.slot_id, group_id=offer.group_id, reason=reason)
             if offer.slot_id is not None:
                 moved.add(offer.slot_id)
-    _move_on(session, now, moved, settings)
+    move_on(session, now, moved, settings)
     return len(pending)
 
 
-def send_offers(session: Session, now: dt.datetime, slot: Slot, patients, actor: User | None) -> list[Offer]:
+def send_offers(session: Session, now: dt.datetime, slot: Slot, patients, actor: User | None,
+                settings: Settings) -> list[Offer]:
     """Manual mode: offer the slot to hand-picked patients (re-checked against every hard filter).
 
     `patients`: Patient objects or ids. Those no longer eligible are skipped; none eligible
@@ -395,15 +280,15 @@ def send_offers(session: Session, now: dt.datetime, slot: Slot, patients, actor:
         raise OfferClosed("Dieser Termin wird nicht mehr angeboten.")
     if now >= slot.offer_deadline_at:
         raise OfferExpired("Für diesen Termin können keine Angebote mehr verschickt werden.")
-    if not _lock_slot(session, slot) or slot.status != SlotStatus.OFFERING:
+    if not offer_machine.lock_target(session, slot) or slot.status != SlotStatus.OFFERING:
         raise OfferClosed("Dieser Termin wird gerade bearbeitet. Bitte versuchen Sie es gleich noch einmal.")
     candidates = matching.rank_candidates(session, slot, now, only_ids=ids)
     if not candidates:
         raise InvalidInput("Keine der ausgewählten Personen kommt für diesen Termin (noch) in Frage.", "patients")
-    size, ttl = wave_params(slot.practice, slot.start_at, now)
-    if not _claim_next_wave(session, slot, max(slot.wave_size, 1), ttl):
+    _size, ttl = offer_machine.wave_params(slot.practice, slot.start_at, now, settings)
+    if not offer_machine.claim_wave(session, slot, max(slot.wave_size, 1), ttl, live=LIVE_SLOT):
         raise OfferClosed("Dieser Termin wird gerade bearbeitet. Bitte versuchen Sie es gleich noch einmal.")
-    offers = _create_offers(session, now, slot, candidates, ttl, actor)
+    offers = _write_offers(session, now, slot, candidates, ttl, actor)
     audit.record(session, now, "slot.wave_sent", actor, practice_id=slot.practice_id, slot_id=slot.id,
                  wave=slot.current_wave, offers=len(offers), manual=True)
     return offers
@@ -441,11 +326,11 @@ def is_answerable(offer: Offer, now: dt.datetime) -> bool:
 
 
 def accept_offer(session: Session, now: dt.datetime, offer: Offer, actor: User | None,
-                 settings: dict | None = None) -> Booking:
+                 settings: Settings) -> Booking:
     """First answer wins: book the slot for this offer's patient, or raise SlotTaken /
     OfferExpired / OfferClosed leaving the transaction exactly as it was."""
     patient = session.get(Patient, offer.patient_id)
-    _require_answerer(session, actor, patient)
+    offer_machine.require_answerer(session, actor, patient)
     slot = _slot_of(session, offer)
     check_answerable(offer, slot, now)
     try:
@@ -459,7 +344,7 @@ def accept_offer(session: Session, now: dt.datetime, offer: Offer, actor: User |
         session.expire(offer)
         session.expire(slot)
         raise
-    _move_on(session, now, moved, settings)
+    move_on(session, now, moved, settings)
     return booking
 
 
@@ -479,9 +364,10 @@ def _book(session: Session, now: dt.datetime, offer: Offer, slot: Slot, patient:
     elsewhere = list(session.scalars(select(Offer).where(
         Offer.patient_id == patient.id, Offer.id != offer.id, Offer.slot_id.is_not(None),
         Offer.status == OfferStatus.PENDING)))
-    _lock_offers(session, {offer.id} | {o.id for o in others} | {o.id for o in elsewhere})
+    offer_machine.lock_offers(session, {offer.id} | {o.id for o in others} | {o.id for o in elsewhere})
     # 2. The offer itself must still be open (a withdrawal may have beaten us to it).
-    if not set_offer_status(session, offer.id, OfferStatus.ACCEPTED, now, live=True, actor=actor):
+    if not offer_machine.set_offer_status(session, offer.id, OfferStatus.ACCEPTED, now, live=True,
+                                          actor=actor):
         session.refresh(offer)
         raise OfferExpired(MSG_EXPIRED) if offer.effective_status(now) == OfferStatus.EXPIRED else OfferClosed(MSG_CLOSED)
     # 3. The booking; the unique constraint on slot_id backs the UPDATE above.
@@ -496,28 +382,18 @@ def _book(session: Session, now: dt.datetime, offer: Offer, slot: Slot, patient:
                  slot_id=slot.id, booking_id=booking.id)
     # 4. Everyone else who was offered this slot: taken (told, keeps their place).
     for other in others:
-        if set_offer_status(session, other.id, OfferStatus.TAKEN, now, live=True):
-            other_patient = session.get(Patient, other.patient_id)
-            _mail_patient(session, now, other_patient, "offer_taken", f"offer_taken:{other.id}", PATIENT_HOME)
-            audit.record(session, now, "offer.taken", None, patient_id=other.patient_id,
-                         practice_id=slot.practice_id, slot_id=slot.id, offer_id=other.id)
-        elif set_offer_status(session, other.id, OfferStatus.EXPIRED, now, live=False):
-            audit.record(session, now, "offer.expired", None, patient_id=other.patient_id,
-                         practice_id=slot.practice_id, slot_id=slot.id, offer_id=other.id)
+        offer_machine.close_offer(session, now, other.id, other.patient_id, OfferStatus.TAKEN,
+                                  mail=("offer_taken", f"offer_taken:{other.id}", PATIENT_HOME),
+                                  practice_id=slot.practice_id, slot_id=slot.id, offer_id=other.id)
     # 5. The winner's other open offers: withdrawn, so those slots move on.
     moved: set[int] = set()
     for other in elsewhere:
-        if set_offer_status(session, other.id, OfferStatus.WITHDRAWN, now, live=True):
-            _mail_patient(session, now, patient, "offer_withdrawn", f"offer_withdrawn:{other.id}", PATIENT_HOME)
-            audit.record(session, now, "offer.withdrawn", None, patient_id=patient.id, offer_id=other.id,
-                         slot_id=other.slot_id, group_id=other.group_id, reason="booked_elsewhere")
-            if other.slot_id is not None:
-                moved.add(other.slot_id)
-        elif set_offer_status(session, other.id, OfferStatus.EXPIRED, now, live=False):
-            audit.record(session, now, "offer.expired", None, patient_id=patient.id, offer_id=other.id,
-                         slot_id=other.slot_id, group_id=other.group_id)
-            if other.slot_id is not None:
-                moved.add(other.slot_id)
+        closed = offer_machine.close_offer(
+            session, now, other.id, patient.id, OfferStatus.WITHDRAWN,
+            mail=("offer_withdrawn", f"offer_withdrawn:{other.id}", PATIENT_HOME),
+            reason="booked_elsewhere", offer_id=other.id, slot_id=other.slot_id, group_id=other.group_id)
+        if closed is not None and other.slot_id is not None:
+            moved.add(other.slot_id)
     # 6. The patient is booked and leaves every list (kept with a reason, for a release).
     previous = patient.status
     patient.status = PatientStatus.BOOKED
@@ -526,28 +402,30 @@ def _book(session: Session, now: dt.datetime, offer: Offer, slot: Slot, patient:
     audit.record(session, now, "patient.status_changed", actor, patient_id=patient.id,
                  previous=str(previous), status=str(PatientStatus.BOOKED))
     waitlist.leave_all_for_booking(session, now, patient)
-    _mail_patient(session, now, patient, "booking_confirmed", f"booking_confirmed:{booking.id}",
-                  booking_path(booking.id), when=slot.start_at)
+    offer_machine.mail_patient(session, now, patient, "booking_confirmed",
+                               f"booking_confirmed:{booking.id}", booking_path(booking.id),
+                               when=slot.start_at)
     notify_outcome(session, now, slot)
     session.refresh(offer)
     return booking, moved
 
 
 def decline_offer(session: Session, now: dt.datetime, offer: Offer, actor: User | None,
-                  settings: dict | None = None) -> Offer:
+                  settings: Settings) -> Offer:
     """Say no: the place in the wave goes to the next candidate at once (auto mode)."""
     patient = session.get(Patient, offer.patient_id)
-    _require_answerer(session, actor, patient)
+    offer_machine.require_answerer(session, actor, patient)
     slot = _slot_of(session, offer)
     check_answerable(offer, slot, now)
-    if not set_offer_status(session, offer.id, OfferStatus.DECLINED, now, live=True, actor=actor):
+    if not offer_machine.set_offer_status(session, offer.id, OfferStatus.DECLINED, now, live=True,
+                                          actor=actor):
         session.refresh(offer)
         check_answerable(offer, slot, now)
         raise OfferClosed(MSG_CLOSED)
     session.refresh(offer)
     audit.record(session, now, "offer.declined", actor, patient_id=patient.id, practice_id=slot.practice_id,
                  slot_id=slot.id, offer_id=offer.id)
-    _move_on(session, now, [slot.id], settings)
+    move_on(session, now, [slot.id], settings)
     return offer
 
 
@@ -581,7 +459,7 @@ def close_unfilled(session: Session, now: dt.datetime, slot: Slot) -> bool:
         return False
     for offer_id, patient_id in session.execute(select(Offer.id, Offer.patient_id).where(
             Offer.slot_id == slot.id, Offer.status == OfferStatus.PENDING)).all():
-        if set_offer_status(session, offer_id, OfferStatus.EXPIRED, now):
+        if offer_machine.set_offer_status(session, offer_id, OfferStatus.EXPIRED, now):
             audit.record(session, now, "offer.expired", None, patient_id=patient_id, practice_id=slot.practice_id,
                          slot_id=slot.id, offer_id=offer_id)
     audit.record(session, now, "slot.unfilled", None, practice_id=slot.practice_id, slot_id=slot.id)
@@ -620,14 +498,10 @@ def cancel_slot(session: Session, now: dt.datetime, actor: User | None, slot: Sl
             raise OfferClosed("Der Termin hat sich gerade geändert. Bitte laden Sie die Seite neu.")
         for offer in list(session.scalars(select(Offer).where(
                 Offer.slot_id == slot.id, Offer.status == OfferStatus.PENDING).order_by(Offer.id))):
-            if set_offer_status(session, offer.id, OfferStatus.WITHDRAWN, now, live=True):
-                _mail_patient(session, now, session.get(Patient, offer.patient_id), "offer_withdrawn",
-                              f"offer_withdrawn:{offer.id}", PATIENT_HOME)
-                audit.record(session, now, "offer.withdrawn", actor, patient_id=offer.patient_id,
-                             practice_id=slot.practice_id, slot_id=slot.id, offer_id=offer.id, reason="slot_cancelled")
-            elif set_offer_status(session, offer.id, OfferStatus.EXPIRED, now, live=False):
-                audit.record(session, now, "offer.expired", None, patient_id=offer.patient_id,
-                             practice_id=slot.practice_id, slot_id=slot.id, offer_id=offer.id)
+            offer_machine.close_offer(
+                session, now, offer.id, offer.patient_id, OfferStatus.WITHDRAWN, actor=actor,
+                mail=("offer_withdrawn", f"offer_withdrawn:{offer.id}", PATIENT_HOME),
+                reason="slot_cancelled", practice_id=slot.practice_id, slot_id=slot.id, offer_id=offer.id)
         audit.record(session, now, "slot.cancelled", actor, practice_id=slot.practice_id, slot_id=slot.id)
         return slot
     booking = get_booking(session, slot)
@@ -644,8 +518,9 @@ def cancel_slot(session: Session, now: dt.datetime, actor: User | None, slot: Sl
                      slot_id=slot.id, booking_id=booking.id, by="practice")
         audit.record(session, now, "slot.cancelled", actor, practice_id=slot.practice_id, slot_id=slot.id)
         _restore_patient(session, now, patient, actor)
-        _mail_patient(session, now, patient, "booking_cancelled", f"booking_cancelled:{booking.id}",
-                      booking_path(booking.id), when=slot.start_at)
+        offer_machine.mail_patient(session, now, patient, "booking_cancelled",
+                                   f"booking_cancelled:{booking.id}", booking_path(booking.id),
+                                   when=slot.start_at)
         return slot
     raise InvalidInput("Dieser Termin kann nicht mehr abgesagt werden.")
 
@@ -653,7 +528,7 @@ def cancel_slot(session: Session, now: dt.datetime, actor: User | None, slot: Sl
 def mark_booking(session: Session, now: dt.datetime, actor: User | None, booking: Booking,
                  status) -> Booking:
     """After the appointment: attended or no-show (a mistake can be corrected)."""
-    status = _enum(BookingStatus, status, "status")
+    status = enum_value(BookingStatus, status, "status")
     slot = booking.slot or session.get(Slot, booking.slot_id)
     _require_manager(session, actor, slot)
     if status not in (BookingStatus.ATTENDED, BookingStatus.NO_SHOW):
@@ -685,7 +560,8 @@ def release_booking(session: Session, now: dt.datetime, actor: User | None, book
     audit.record(session, now, "booking.released", actor, patient_id=patient.id, practice_id=slot.practice_id,
                  slot_id=slot.id, booking_id=booking.id, previous=str(previous))
     _restore_patient(session, now, patient, actor)
-    _mail_patient(session, now, patient, "booking_released", f"booking_released:{booking.id}", PATIENT_HOME)
+    offer_machine.mail_patient(session, now, patient, "booking_released", f"booking_released:{booking.id}",
+                               PATIENT_HOME)
     return booking
 
 
@@ -701,14 +577,14 @@ def can_cancel_booking(booking: Booking, now: dt.datetime) -> bool:
 
 
 def cancel_booking_by_patient(session: Session, now: dt.datetime, actor: User | None, booking: Booking,
-                              settings: dict | None = None) -> Slot | None:
+                              settings: Settings) -> Slot | None:
     """The patient (or the secretariat for a caller) cancels within the practice's notice.
 
     The patient waits again with their lists back; the slot is re-posted as a NEW slot
     (``reposted_from_id``) and offered again while time remains. Returns that slot, or None.
     """
     patient = session.get(Patient, booking.patient_id)
-    _require_answerer(session, actor, patient)
+    offer_machine.require_answerer(session, actor, patient)
     slot = booking.slot or session.get(Slot, booking.slot_id)
     if booking.status != BookingStatus.CONFIRMED:
         raise InvalidInput("Dieser Termin ist nicht mehr gebucht.")
@@ -727,8 +603,8 @@ def cancel_booking_by_patient(session: Session, now: dt.datetime, actor: User | 
     audit.record(session, now, "booking.cancelled", actor, patient_id=patient.id, practice_id=slot.practice_id,
                  slot_id=slot.id, booking_id=booking.id, by="patient")
     _restore_patient(session, now, patient, actor)
-    _mail_patient(session, now, patient, "booking_cancelled", f"booking_cancelled:{booking.id}",
-                  booking_path(booking.id), when=slot.start_at)
+    offer_machine.mail_patient(session, now, patient, "booking_cancelled", f"booking_cancelled:{booking.id}",
+                               booking_path(booking.id), when=slot.start_at)
     therapist_user = _therapist_user(session, slot)
     if therapist_user is not None:
         outbox.enqueue(session, now, kind="booking_cancelled_practice", to_user=therapist_user,
@@ -737,13 +613,13 @@ def cancel_booking_by_patient(session: Session, now: dt.datetime, actor: User | 
     return repost(session, now, slot, settings)
 
 
-def repost(session: Session, now: dt.datetime, slot: Slot, settings: dict | None = None) -> Slot | None:
+def repost(session: Session, now: dt.datetime, slot: Slot, settings: Settings) -> Slot | None:
     """Offer a cancelled booking's time again as a new slot, if there is still time — always
     in auto mode (the issue: "offered again automatically"), so nobody has to pick again."""
     practice = slot.practice
     if now >= slot.start_at - dt.timedelta(minutes=practice.offer_cutoff_minutes or 0):
         return None
-    size, ttl = wave_params(practice, slot.start_at, now, settings)
+    size, ttl = offer_machine.wave_params(practice, slot.start_at, now, settings)
     new = Slot(practice_id=slot.practice_id, therapist_id=slot.therapist_id, start_at=slot.start_at,
                minutes=slot.minutes, kind=slot.kind, modality=slot.modality, status=SlotStatus.OFFERING,
                offer_mode=OfferMode.AUTO, wave_size=size, offer_ttl_minutes=ttl,

@@ -12,6 +12,13 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 _DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
 
 
+def use_settings(settings) -> None:
+    """Take the argon2 costs from Settings (or a mapping with the same keys)."""
+    get = settings.get if hasattr(settings, "get") else lambda key: getattr(settings, key)
+    set_parameters(time_cost=get("ARGON2_TIME_COST"), memory_kib=get("ARGON2_MEMORY_KIB"),
+                   parallelism=get("ARGON2_PARALLELISM"))
+
+
 def set_parameters(*, time_cost: int, memory_kib: int, parallelism: int) -> None:
     """Use these argon2id costs from now on (settings ARGON2_*; tests use cheap ones).
 

@@ -16,7 +16,8 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, PROBLEM_AREAS
-from ptmatch.domain import accounts, audit, geo, waitlist
+from ptmatch.config import Settings
+from ptmatch.domain import accounts, audit, geo, offers, waitlist
 from ptmatch.domain.errors import DomainError, InvalidInput, NotAllowed
 from ptmatch.domain.passwords import check_password_policy, hash_password, verify_password
 from ptmatch.domain.tokens import hash_token
@@ -444,7 +445,7 @@ def profile_of(patient: Patient) -> Profile:
 # --- status ------------------------------------------------------------------------------------
 
 def pause(session: Session, now: dt.datetime, patient: Patient, until: dt.date | None,
-          actor: User | None) -> None:
+          actor: User | None, *, settings: Settings) -> None:
     """Stop offers, optionally until a date (the check-in job resumes on that day). Lists stay."""
     if patient.status not in (PatientStatus.ACTIVE, PatientStatus.PAUSED):
         raise NotAllowed("Ihre Suche kann gerade nicht pausiert werden.")
@@ -453,7 +454,7 @@ def pause(session: Session, now: dt.datetime, patient: Patient, until: dt.date |
     patient.status = PatientStatus.PAUSED
     patient.paused_until = until
     patient.status_changed_at = now
-    withdrawn = _withdraw_pending_offers(session, now, patient, "paused")
+    withdrawn = offers.withdraw_patient_offers(session, now, patient, reason="paused", settings=settings)
     session.flush()
     audit.record(session, now, "patient.paused", actor, patient_id=patient.id,
                  until=until.isoformat() if until else None, offers_withdrawn=withdrawn)
@@ -519,13 +520,6 @@ def confirm_still_looking(session: Session, now: dt.datetime, patient: Patient, 
     audit.record(session, now, "patient.checkin_confirmed", actor, patient_id=patient.id)
 
 
-def _withdraw_pending_offers(session: Session, now: dt.datetime, patient: Patient, reason: str) -> int:
-    # Imported here: offers imports waitlist and matching, which the patient module precedes.
-    from ptmatch.domain import offers
-
-    return offers.withdraw_patient_offers(session, now, patient, reason=reason)
-
-
 # --- dashboard --------------------------------------------------------------------------------
 
 def pending_offers(session: Session, now: dt.datetime, patient: Patient) -> list[Offer]:
@@ -556,7 +550,7 @@ def export_data(session: Session, now: dt.datetime, patient: Patient, user: User
     """Everything stored about the patient, for the JSON download (GDPR Art. 15 / 20)."""
     clinical = session.get(PatientClinical, patient.id)
     entries = waitlist.list_entries(session, patient)
-    offers = session.execute(
+    offer_rows = session.execute(
         select(Offer, Slot).outerjoin(Slot, Slot.id == Offer.slot_id).where(Offer.patient_id == patient.id)
         .order_by(Offer.sent_at)
     ).all()
@@ -565,7 +559,7 @@ def export_data(session: Session, now: dt.datetime, patient: Patient, user: User
         .join(Practice, Practice.id == Slot.practice_id).where(Booking.patient_id == patient.id)
         .order_by(Slot.start_at)
     ).all()
-    practice_names = dict(session.execute(select(Practice.id, Practice.name)).all()) if offers else {}
+    practice_names = dict(session.execute(select(Practice.id, Practice.name)).all()) if offer_rows else {}
     enrollments = session.scalars(select(GroupEnrollment).where(GroupEnrollment.patient_id == patient.id)).all()
     data = {
         "exported_at": now.isoformat(),
@@ -608,7 +602,7 @@ def export_data(session: Session, now: dt.datetime, patient: Patient, user: User
              "starts_at": _iso(slot.start_at) if slot else None, "group_id": offer.group_id,
              "status": str(offer.effective_status(now)), "sent_at": _iso(offer.sent_at),
              "expires_at": _iso(offer.expires_at), "responded_at": _iso(offer.responded_at)}
-            for offer, slot in offers
+            for offer, slot in offer_rows
         ],
         "bookings": [
             {"practice": practice.name, "starts_at": _iso(slot.start_at), "minutes": slot.minutes,
@@ -626,7 +620,7 @@ def export_data(session: Session, now: dt.datetime, patient: Patient, user: User
 # --- erasure ------------------------------------------------------------------------------------
 
 def erase_personal_data(session: Session, now: dt.datetime, patient: Patient, actor: User | None, *,
-                        reason: str, keep_address: bool = False) -> None:
+                        reason: str, keep_address: bool = False, settings: Settings) -> None:
     """Erase everything personal and clinical about a patient; keep an anonymous shell.
 
     What stays: the patient row with status DELETED, its dates, insurance and registration
@@ -642,8 +636,8 @@ def erase_personal_data(session: Session, now: dt.datetime, patient: Patient, ac
     patient.status_changed_at = now
     patient.paused_until = None
     session.flush()
-    cancelled = _cancel_future_bookings(session, now, patient, actor)
-    offers = _withdraw_pending_offers(session, now, patient, "erased")
+    cancelled = _cancel_future_bookings(session, now, patient, actor, settings)
+    withdrawn = offers.withdraw_patient_offers(session, now, patient, reason="erased", settings=settings)
     patient.first_name = ""
     patient.last_name = ""
     patient.phone = ""
@@ -688,17 +682,15 @@ def erase_personal_data(session: Session, now: dt.datetime, patient: Patient, ac
     # The patient's own account may be gone by now: record the role, not the id.
     staff_actor = actor if actor is not None and (user is None or actor.id != user.id) else None
     event = audit.record(session, now, "patient.erased", staff_actor, patient_id=patient.id, reason=reason,
-                         offers_withdrawn=offers, bookings_cancelled=cancelled)
+                         offers_withdrawn=withdrawn, bookings_cancelled=cancelled)
     if staff_actor is None and actor is not None:
         event.actor_role = str(actor.role)
 
 
-def _cancel_future_bookings(session: Session, now: dt.datetime, patient: Patient, actor: User | None) -> int:
+def _cancel_future_bookings(session: Session, now: dt.datetime, patient: Patient, actor: User | None,
+                            settings: Settings) -> int:
     """Cancel bookings still ahead. Within the practice's notice, through the offer engine (the
     practice is told, the time is offered again); otherwise the booking is just marked."""
-    # Imported late: the offer engine itself imports this area's modules.
-    from ptmatch.domain import offers as offer_engine
-
     rows = session.scalars(
         select(Booking).join(Slot, Slot.id == Booking.slot_id)
         .where(Booking.patient_id == patient.id, Booking.status == BookingStatus.CONFIRMED, Slot.start_at > now)
@@ -706,7 +698,7 @@ def _cancel_future_bookings(session: Session, now: dt.datetime, patient: Patient
     for booking in rows:
         try:
             with session.begin_nested():
-                offer_engine.cancel_booking_by_patient(session, now, actor, booking)
+                offers.cancel_booking_by_patient(session, now, actor, booking, settings)
             continue
         except DomainError:
             session.refresh(booking)
@@ -738,10 +730,11 @@ def finish_erasure(session: Session, now: dt.datetime, patient: Patient) -> None
     audit.record(session, now, "patient.erasure_completed", None, patient_id=patient.id)
 
 
-def delete_account(session: Session, now: dt.datetime, user: User, patient: Patient, password: str) -> None:
+def delete_account(session: Session, now: dt.datetime, user: User, patient: Patient, password: str, *,
+                   settings: Settings) -> None:
     """The patient deletes their account: password check, then immediate, complete erasure."""
     if patient.user_id != user.id:
         raise NotAllowed("Nicht erlaubt.")
     if not verify_password(user.password_hash, password or ""):
         raise InvalidInput("Das Passwort ist falsch.", "password")
-    erase_personal_data(session, now, patient, user, reason="patient_request")
+    erase_personal_data(session, now, patient, user, reason="patient_request", settings=settings)

@@ -17,7 +17,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from ptmatch.catalog import PROBLEM_AREAS
-from ptmatch.domain import access, accounts, audit, patients, waitlist
+from ptmatch.config import Settings
+from ptmatch.domain import access, accounts, audit, offers, patients, waitlist
 from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound
 from ptmatch.models import (
     Availability,
@@ -465,15 +466,13 @@ def take_off_list(session: Session, now: dt.datetime, actor: User, patient: Pati
 # --- offers on a caller's behalf -----------------------------------------------------------------------
 
 def answer_offer(session: Session, now: dt.datetime, actor: User, offer: Offer, *, accept: bool,
-                 settings: dict | None = None):
+                 settings: Settings):
     """Accept (returns the Booking) or decline an offer for a caller on the phone.
 
     The offer engine applies the same first-answer-wins rules as on the web and records the
     change with the secretary as actor (audit events `offer.accepted` / `offer.declined`,
     `Offer.responded_by_id`, `Booking.booked_by_id`).
     """
-    from ptmatch.domain import offers
-
     patient = session.get(Patient, offer.patient_id)
     _require_act(session, actor, patient)
     if offer.slot_id is None:

@@ -15,7 +15,6 @@ band, gender, problem areas, preferences, distance band and waiting time.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -26,7 +25,9 @@ from sqlalchemy.sql.util import find_tables
 
 from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, N_, POPULATIONS, PROBLEM_AREAS
 from ptmatch.domain import access, audit
+from ptmatch.domain.access import pseudonym
 from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound
+from ptmatch.domain.paging import Page
 from ptmatch.domain.practices import get_active_therapist
 from ptmatch.models import (
     Availability,
@@ -115,26 +116,6 @@ class Filters:
 
 
 @dataclass(frozen=True)
-class Page:
-    rows: list
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-
-@dataclass(frozen=True)
 class ListRow:
     """One row of the practice's own list (identity and clinical summary: the practice may see both)."""
 
@@ -209,11 +190,6 @@ def _age(birth_date: dt.date | None, today: dt.date) -> int | None:
 
 def _local_day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0), tzinfo=BERLIN).astimezone(dt.UTC)
-
-
-def pseudonym(patient_id: int) -> str:
-    """A stable short pseudonym for a pool patient (the same in every list and view)."""
-    return "P-" + hashlib.sha256(f"ptmatch-pool:{patient_id}".encode()).hexdigest()[:6].upper()
 
 
 def age_band(age: int | None) -> str:
@@ -351,7 +327,7 @@ def list_waitlist(session: Session, now: dt.datetime, therapist: Therapist, filt
     if rows:
         audit.record(session, now, "workbench.list_viewed", therapist.user, practice_id=therapist.practice_id,
                      patient_ids=[r.patient_id for r in rows])
-    return Page(rows=rows, total=total, page=page, per_page=per_page)
+    return Page(items=rows, total=total, page=page, per_page=per_page)
 
 
 # --- the regional pool ---------------------------------------------------------------------------
@@ -418,7 +394,7 @@ def list_pool(session: Session, now: dt.datetime, therapist: Therapist, filters:
     filters are those of ptmatch.domain.matching that do not depend on a slot.
     """
     if not pool_available(therapist):
-        return Page(rows=[], total=0, page=1, per_page=per_page)
+        return Page(items=[], total=0, page=1, per_page=per_page)
     practice = therapist.practice
     today = local_today(now)
     lat0, lon0 = practice.lat, practice.lon
@@ -471,7 +447,7 @@ def list_pool(session: Session, now: dt.datetime, therapist: Therapist, filters:
                 waiting_weeks=max(0, (now - r.added_at).days // 7))
         for r in session.execute(query)
     ]
-    return Page(rows=rows, total=total, page=page, per_page=per_page)
+    return Page(items=rows, total=total, page=page, per_page=per_page)
 
 
 # --- the patient file ------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Lifecycle of a row: PENDING --claim--> SENDING --sent--> SENT
                                               \\--failed--> PENDING (next_attempt_at later)
                                               \\--failed N times / permanent--> DEAD
-A re-send by an admin turns DEAD back into PENDING with a fresh attempt count.
+A re-send by an admin (ptmatch.domain.admin) turns DEAD back into PENDING with a fresh
+attempt count.
 
 Claiming is its own short, committed transaction, so two senders never take the same row:
 `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)` on PostgreSQL; on SQLite the
@@ -30,10 +31,9 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from ptmatch.config import Settings
 from ptmatch.db import is_sqlite
-from ptmatch.domain import audit
-from ptmatch.domain.errors import InvalidInput, NotFound
-from ptmatch.models import OutboxMessage, OutboxStatus, User
+from ptmatch.models import OutboxMessage, OutboxStatus
 from ptmatch.notifications.senders import (
     Envelope,
     PermanentError,
@@ -47,24 +47,10 @@ from ptmatch.notifications.senders import (
 
 log = logging.getLogger("ptmatch.outbox")
 
-DEFAULTS = {
-    "OUTBOX_MAX_ATTEMPTS": 8,
-    "OUTBOX_BATCH": 20,  # rows per claim
-    "OUTBOX_PER_RUN": 500,  # rows per job run at most
-    "OUTBOX_CLAIM_TIMEOUT_SECONDS": 600,  # a SENDING row older than this is reclaimed
-    "OUTBOX_BACKOFF_SECONDS": 60,  # first retry delay; doubles per attempt
-    "OUTBOX_BACKOFF_MAX_SECONDS": 6 * 3600,
-}
-
-
-def setting(settings: dict, key: str) -> int:
-    return int(settings.get(key, DEFAULTS[key]))
-
-
-def backoff(attempts: int, settings: dict) -> dt.timedelta:
+def backoff(attempts: int, settings: Settings) -> dt.timedelta:
     """Delay before the next attempt after `attempts` failed ones: base * 2^(attempts-1), capped."""
-    base = setting(settings, "OUTBOX_BACKOFF_SECONDS")
-    cap = setting(settings, "OUTBOX_BACKOFF_MAX_SECONDS")
+    base = settings.OUTBOX_BACKOFF_SECONDS
+    cap = settings.OUTBOX_BACKOFF_MAX_SECONDS
     return dt.timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), cap))
 
 
@@ -78,15 +64,15 @@ class Claim:
     envelope: Envelope
 
 
-def _claimable(now: dt.datetime, settings: dict):
-    stale_before = now - dt.timedelta(seconds=setting(settings, "OUTBOX_CLAIM_TIMEOUT_SECONDS"))
+def _claimable(now: dt.datetime, settings: Settings):
+    stale_before = now - dt.timedelta(seconds=settings.OUTBOX_CLAIM_TIMEOUT_SECONDS)
     return or_(
         and_(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now),
         and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.claimed_at <= stale_before),
     )
 
 
-def lock_due(session: Session, now: dt.datetime, settings: dict, limit: int) -> list[OutboxMessage]:
+def lock_due(session: Session, now: dt.datetime, settings: Settings, limit: int) -> list[OutboxMessage]:
     """Take up to `limit` due rows (PENDING and due, or SENDING with an expired claim) and
     flip them to SENDING. Flushes, does not commit: the caller commits to publish the claim.
 
@@ -94,8 +80,8 @@ def lock_due(session: Session, now: dt.datetime, settings: dict, limit: int) -> 
     on SQLite it queues for the write lock instead of failing on a stale read snapshot, and
     on PostgreSQL the sub-select skips rows another sender has locked.
     """
-    stale_before = now - dt.timedelta(seconds=setting(settings, "OUTBOX_CLAIM_TIMEOUT_SECONDS"))
-    max_attempts = setting(settings, "OUTBOX_MAX_ATTEMPTS")
+    stale_before = now - dt.timedelta(seconds=settings.OUTBOX_CLAIM_TIMEOUT_SECONDS)
+    max_attempts = settings.OUTBOX_MAX_ATTEMPTS
     skip_locked = not is_sqlite(session.get_bind())
 
     def ids(criteria, limit_to: int | None = None):
@@ -134,10 +120,10 @@ def lock_due(session: Session, now: dt.datetime, settings: dict, limit: int) -> 
     ))
 
 
-def claim_due(session: Session, now: dt.datetime, settings: dict, limit: int | None = None) -> list[Claim]:
+def claim_due(session: Session, now: dt.datetime, settings: Settings, limit: int | None = None) -> list[Claim]:
     """Claim due rows and commit the claim; returns detached envelopes ready to send."""
-    limit = limit or setting(settings, "OUTBOX_BATCH")
-    mail_from = settings["MAIL_FROM"]
+    limit = limit or settings.OUTBOX_BATCH
+    mail_from = settings.MAIL_FROM
     try:
         rows = lock_due(session, now, settings, limit)
         claims = [Claim(row.id, row.attempts, now, envelope_for(row, mail_from)) for row in rows]
@@ -163,8 +149,8 @@ def mark_sent(session: Session, claim: Claim, now: dt.datetime) -> bool:
     return result.rowcount == 1
 
 
-def _record_failure(session: Session, claim: Claim, now: dt.datetime, settings: dict, error: SendError) -> bool:
-    dead = isinstance(error, PermanentError) or claim.attempts >= setting(settings, "OUTBOX_MAX_ATTEMPTS")
+def _record_failure(session: Session, claim: Claim, now: dt.datetime, settings: Settings, error: SendError) -> bool:
+    dead = isinstance(error, PermanentError) or claim.attempts >= settings.OUTBOX_MAX_ATTEMPTS
     values = {"claimed_at": None, "last_error": str(error)[:500] or type(error).__name__}
     if dead:
         values["status"] = OutboxStatus.DEAD
@@ -177,14 +163,14 @@ def _record_failure(session: Session, claim: Claim, now: dt.datetime, settings: 
     return result.rowcount == 1
 
 
-def mark_failed(session: Session, claims: list[Claim], now: dt.datetime, settings: dict, error: SendError) -> None:
+def mark_failed(session: Session, claims: list[Claim], now: dt.datetime, settings: Settings, error: SendError) -> None:
     """Back off (PENDING with a later next_attempt_at), or DEAD after the last attempt."""
     for claim in claims:
         _record_failure(session, claim, now, settings, error)
     session.commit()
 
 
-def deliver_due(session: Session, now: dt.datetime, settings: dict, sender: Sender | None = None) -> int:
+def deliver_due(session: Session, now: dt.datetime, settings: Settings, sender: Sender | None = None) -> int:
     """Deliver every due message (up to OUTBOX_PER_RUN). Returns how many were sent.
 
     A transport failure (server down, login refused) backs off the rest of the batch and ends
@@ -192,11 +178,11 @@ def deliver_due(session: Session, now: dt.datetime, settings: dict, sender: Send
     """
     own_sender = sender is None
     sender = sender or make_sender(settings)
-    budget = setting(settings, "OUTBOX_PER_RUN")
+    budget = settings.OUTBOX_PER_RUN
     sent = 0
     try:
         while budget > 0:
-            claims = claim_due(session, now, settings, min(setting(settings, "OUTBOX_BATCH"), budget))
+            claims = claim_due(session, now, settings, min(settings.OUTBOX_BATCH, budget))
             if not claims:
                 break
             budget -= len(claims)
@@ -245,32 +231,3 @@ def retrying_messages(session: Session, *, limit: int = 20) -> list[OutboxMessag
         select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.attempts > 0)
         .order_by(OutboxMessage.next_attempt_at).limit(limit)
     ))
-
-
-def resend(session: Session, now: dt.datetime, outbox_id: int, actor: User) -> OutboxMessage:
-    """Give a dead message a fresh start: PENDING, attempts 0, due now (same Message-ID)."""
-    row = session.get(OutboxMessage, outbox_id)
-    if row is None:
-        raise NotFound("Die Nachricht wurde nicht gefunden.")
-    if row.status != OutboxStatus.DEAD:
-        raise InvalidInput("Nur unzustellbare Nachrichten können erneut gesendet werden.")
-    row.status = OutboxStatus.PENDING
-    row.attempts = 0
-    row.next_attempt_at = now
-    row.claimed_at = None
-    audit.record(session, now, "mail.resend", actor, subject_user_id=row.user_id, outbox_id=row.id)
-    session.flush()
-    return row
-
-
-def resend_all_dead(session: Session, now: dt.datetime, actor: User) -> int:
-    """Re-send every dead message (after fixing the SMTP settings, say)."""
-    result = session.execute(
-        update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD)
-        .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, claimed_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount:
-        audit.record(session, now, "mail.resend_all", actor, count=result.rowcount)
-    session.flush()
-    return result.rowcount

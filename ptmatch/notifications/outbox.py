@@ -21,25 +21,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ptmatch.db import settings_of
 from ptmatch.models import OutboxMessage, OutboxStatus, User
 from ptmatch.notifications.messages import KINDS
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 TRANSLATIONS_DIR = PACKAGE_DIR / "translations"
 BERLIN = ZoneInfo("Europe/Berlin")
-
-# Set from settings by create_app() and the scheduler: links are built from the configured
-# base URL, never from a request's Host header.
-MAIL_SETTINGS = {"BASE_URL": "http://127.0.0.1:5000", "MAIL_FROM": "ptmatch <no-reply@ptmatch.invalid>",
-                 "MAIL_DOMAIN": "ptmatch.invalid"}
-
-
-def configure(settings: dict) -> None:
-    MAIL_SETTINGS["BASE_URL"] = settings["BASE_URL"].rstrip("/")
-    MAIL_SETTINGS["MAIL_FROM"] = settings["MAIL_FROM"]
-    addr = settings["MAIL_FROM"].rsplit("@", 1)
-    MAIL_SETTINGS["MAIL_DOMAIN"] = addr[1].strip(" >") if len(addr) == 2 else "ptmatch.invalid"
-
 
 _translations: dict[str, NullTranslations] = {}
 
@@ -100,13 +88,13 @@ def render(kind: str, locale: str, link: str, when: dt.datetime | None = None,
     return context["subject"], text, html
 
 
-def absolute_link(path: str) -> str:
+def absolute_link(base_url: str, path: str) -> str:
     """BASE_URL + path. A full URL (url_for(..., _external=True) carries the request's Host)
     is cut down to its path and query first: links never point anywhere but BASE_URL."""
     parts = urlsplit(path)
     if parts.scheme or parts.netloc:
         path = urlunsplit(("", "", parts.path, parts.query, parts.fragment))
-    return MAIL_SETTINGS["BASE_URL"] + (path if path.startswith("/") else "/" + path)
+    return base_url.rstrip("/") + (path if path.startswith("/") else "/" + path)
 
 
 def enqueue(
@@ -122,7 +110,10 @@ def enqueue(
     when: dt.datetime | None = None,
     deadline: dt.datetime | None = None,
 ) -> OutboxMessage | None:
-    """Write one mail to the outbox. Returns the row, or None if the dedupe key was used."""
+    """Write one mail to the outbox. Returns the row, or None if the dedupe key was used.
+
+    Links are built from the BASE_URL of the settings the session carries (the edge that
+    made it), never from a request's Host header."""
     if kind not in KINDS:
         raise ValueError(f"unknown mail kind {kind!r}")
     address = to_addr or (to_user.email if to_user else None)
@@ -131,7 +122,8 @@ def enqueue(
     locale = locale or (to_user.locale if to_user else "de") or "de"
     if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
         return None
-    subject, text, html = render(kind, locale, absolute_link(link_path), when, deadline)
+    settings = settings_of(session)
+    subject, text, html = render(kind, locale, absolute_link(settings.BASE_URL, link_path), when, deadline)
     message = OutboxMessage(
         dedupe_key=dedupe_key,
         kind=kind,
@@ -141,7 +133,7 @@ def enqueue(
         subject=subject,
         body_text=text,
         body_html=html,
-        message_id=f"<{secrets.token_hex(16)}@{MAIL_SETTINGS['MAIL_DOMAIN']}>",
+        message_id=f"<{secrets.token_hex(16)}@{settings.mail_domain}>",
         status=OutboxStatus.PENDING,
         attempts=0,
         next_attempt_at=now,

@@ -24,6 +24,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
+from ptmatch.config import Settings
 from ptmatch.models import OutboxMessage
 
 
@@ -120,19 +121,18 @@ class FileSender(Sender):
 
 class SmtpSender(Sender):
     """Delivers over SMTP. Settings: SMTP_HOST, SMTP_PORT, SMTP_SECURITY (none|starttls|tls),
-    SMTP_USER, SMTP_PASSWORD; optional SMTP_TIMEOUT (seconds) and SMTP_CA_FILE (a private CA)."""
+    SMTP_USER, SMTP_PASSWORD; optional SMTP_TIMEOUT (seconds) and SMTP_CA_FILE (a private CA).
+    The settings were validated when they were built (SMTP_SECURITY is one of the three)."""
 
-    def __init__(self, settings: dict) -> None:
-        self.host = settings["SMTP_HOST"]
-        self.port = int(settings.get("SMTP_PORT") or 25)
-        self.security = (settings.get("SMTP_SECURITY") or "none").lower()
-        if self.security not in ("none", "starttls", "tls"):
-            raise ValueError("SMTP_SECURITY must be none, starttls or tls")
-        self.user = settings.get("SMTP_USER") or ""
-        self.password = settings.get("SMTP_PASSWORD") or ""
-        self.timeout = float(settings.get("SMTP_TIMEOUT") or 20)
-        self.ca_file = settings.get("SMTP_CA_FILE") or None
-        self.envelope_from = parseaddr(settings["MAIL_FROM"])[1]
+    def __init__(self, settings: Settings) -> None:
+        self.host = settings.SMTP_HOST
+        self.port = settings.SMTP_PORT
+        self.security = settings.SMTP_SECURITY.lower()
+        self.user = settings.SMTP_USER
+        self.password = settings.SMTP_PASSWORD
+        self.timeout = float(settings.SMTP_TIMEOUT or 20)
+        self.ca_file = settings.SMTP_CA_FILE or None
+        self.envelope_from = parseaddr(settings.MAIL_FROM)[1]
         self._conn: smtplib.SMTP | None = None
 
     def _tls_context(self) -> ssl.SSLContext:
@@ -205,8 +205,8 @@ def _by_code(code: int, message: str) -> SendError:
     return PermanentError(message) if 500 <= (code or 0) < 600 else TemporaryError(message)
 
 
-def make_sender(settings: dict) -> Sender:
+def make_sender(settings: Settings) -> Sender:
     """SMTP when SMTP_HOST is set, otherwise `.eml` files under MAIL_DIR."""
-    if settings.get("SMTP_HOST"):
+    if settings.SMTP_HOST:
         return SmtpSender(settings)
-    return FileSender(settings["MAIL_DIR"])
+    return FileSender(settings.MAIL_DIR)

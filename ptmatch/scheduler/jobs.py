@@ -7,17 +7,19 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ptmatch.config import Settings
+
 
 @dataclass(frozen=True)
 class Job:
     name: str
     func: Callable  # (session, now, settings) -> int ; flushes, never commits
-    seconds_setting: str | None = None  # settings key holding the interval
+    seconds_setting: str | None = None  # the setting holding the interval
     default_seconds: int = 60
 
-    def interval(self, settings: dict) -> int:
-        if self.seconds_setting and self.seconds_setting in settings:
-            return int(settings[self.seconds_setting])
+    def interval(self, settings: Settings) -> int:
+        if self.seconds_setting:
+            return getattr(settings, self.seconds_setting)
         return self.default_seconds
 
 

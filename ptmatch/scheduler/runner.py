@@ -6,16 +6,16 @@ import logging
 import time
 
 from ptmatch import clock
-from ptmatch.config import apply_process_settings
+from ptmatch.config import Settings
 from ptmatch.db import make_engine, make_session_factory
-from ptmatch.notifications import outbox
+from ptmatch.domain.passwords import use_settings as apply_process_settings
 from ptmatch.scheduler.jobs import Job, all_jobs
 from ptmatch.scheduler.lock import SchedulerLock
 
 log = logging.getLogger("ptmatch.scheduler")
 
 
-def run_job(sessions, job: Job, settings: dict, now=None) -> int:
+def run_job(sessions, job: Job, settings: Settings, now=None) -> int:
     """Run one job in its own transaction; a failure rolls back and is logged, not raised."""
     with sessions() as session:
         try:
@@ -28,22 +28,20 @@ def run_job(sessions, job: Job, settings: dict, now=None) -> int:
             return 0
 
 
-def run_once(settings: dict) -> dict[str, int]:
-    outbox.configure(settings)
-    engine = make_engine(settings["DATABASE_URL"])
-    sessions = make_session_factory(engine)
+def run_once(settings: Settings) -> dict[str, int]:
+    engine = make_engine(settings.DATABASE_URL)
+    sessions = make_session_factory(engine, settings)
     return {job.name: run_job(sessions, job, settings) for job in all_jobs()}
 
 
-def run(settings: dict, standby_poll_seconds: float = 5.0) -> None:
+def run(settings: Settings, standby_poll_seconds: float = 5.0) -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(message)s")
     apply_process_settings(settings)
-    outbox.configure(settings)
-    engine = make_engine(settings["DATABASE_URL"])
-    sessions = make_session_factory(engine)
-    lock = SchedulerLock(engine, settings["SCHEDULER_LOCK_FILE"])
+    engine = make_engine(settings.DATABASE_URL)
+    sessions = make_session_factory(engine, settings)
+    lock = SchedulerLock(engine, settings.SCHEDULER_LOCK_FILE)
     announced = False
     while not lock.try_acquire():
         if not announced:

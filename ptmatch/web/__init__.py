@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, render_template, request
 from flask_babel import Babel
 from flask_bootstrap import Bootstrap5
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from ptmatch.config import Settings
 from ptmatch.web import security, templating
 
 csrf = CSRFProtect()
 babel = Babel()
 bootstrap = Bootstrap5()
+
+
+def current_settings() -> Settings:
+    """The app's settings (built once by create_app)."""
+    return current_app.extensions["settings"]
 
 
 def select_locale() -> str:

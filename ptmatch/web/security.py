@@ -140,6 +140,7 @@ def roles_required(*roles: Role):
 
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
+    settings = app.extensions["settings"]
 
     @app.before_request
     def _timeouts():
@@ -148,8 +149,8 @@ def init_app(app: Flask) -> None:
         now = clock.timestamp()
         login_at = session.get("login_at", 0)
         seen_at = session.get("seen_at", 0)
-        idle_limit = app.config["STAFF_IDLE_MINUTES"] * 60 if current_user.is_staff else None
-        absolute = app.config["SESSION_ABSOLUTE_HOURS"] * 3600
+        idle_limit = settings.STAFF_IDLE_MINUTES * 60 if current_user.is_staff else None
+        absolute = settings.SESSION_ABSOLUTE_HOURS * 3600
         if now - login_at > absolute or (idle_limit and now - seen_at > idle_limit):
             end_session()
             return redirect(url_for("auth.login", next=request.path, expired=1))
@@ -171,6 +172,6 @@ def init_app(app: Flask) -> None:
         response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
         if g.get("authenticated") or request.path.startswith(("/auth", "/o/", "/offer")):
             response.headers["Cache-Control"] = "no-store"
-        if app.config.get("HTTPS"):
+        if settings.HTTPS:
             response.headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
         return response

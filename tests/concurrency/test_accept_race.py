@@ -12,7 +12,7 @@ import traceback
 import pytest
 from sqlalchemy import func, select
 
-from ptmatch.db import make_engine, make_session_factory
+from ptmatch.db import make_engine, make_session_factory, settings_of
 from ptmatch.domain import offers
 from ptmatch.domain.errors import SlotTaken
 from ptmatch.models import (
@@ -65,7 +65,7 @@ def _attempt(sessions, offer_id: int, user_id: int) -> str:
     """One accept in its own session and transaction, as a request would do it."""
     with sessions() as s:
         try:
-            offers.accept_offer(s, NOW, s.get(Offer, offer_id), s.get(User, user_id))
+            offers.accept_offer(s, NOW, s.get(Offer, offer_id), s.get(User, user_id), settings_of(s))
             s.commit()
             return "booked"
         except SlotTaken:
@@ -110,11 +110,11 @@ def test_fifty_threads_accept_one_slot(sessions, run):
     _check(sessions, slot_id, results)
 
 
-def _process_main(url: str, pairs, barrier, queue) -> None:
+def _process_main(url: str, settings, pairs, barrier, queue) -> None:
     """A worker process: its own engine; one thread per accept, all behind the shared barrier."""
     try:
         engine = make_engine(url, pool_size=3, max_overflow=0)
-        sessions = make_session_factory(engine)
+        sessions = make_session_factory(engine, settings)
         results: list[str] = []
 
         def worker(offer_id, user_id):
@@ -142,13 +142,14 @@ def _process_main(url: str, pairs, barrier, queue) -> None:
 @pytest.mark.postgres
 @pytest.mark.slow
 @pytest.mark.parametrize("run", range(3))
-def test_fifty_accepts_from_several_processes(sessions, database_url, run):
+def test_fifty_accepts_from_several_processes(sessions, database_url, settings, run):
     slot_id, pairs = _world(sessions)
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(N)
     queue = ctx.Queue()
     chunks = [pairs[i::PROCESSES] for i in range(PROCESSES)]
-    procs = [ctx.Process(target=_process_main, args=(database_url, chunk, barrier, queue)) for chunk in chunks]
+    procs = [ctx.Process(target=_process_main, args=(database_url, settings, chunk, barrier, queue))
+             for chunk in chunks]
     for p in procs:
         p.start()
     results = [queue.get(timeout=120) for _ in range(N)]

@@ -9,6 +9,7 @@ import traceback
 import pytest
 from sqlalchemy import func, select
 
+from ptmatch.db import settings_of
 from ptmatch.domain import offers
 from ptmatch.models import Offer, OfferMode, OfferStatus, OutboxMessage, Slot, SlotStatus
 from ptmatch.scheduler.tasks.sweep import sweep
@@ -37,10 +38,10 @@ def _world(sessions) -> list[int]:
         for i in range(4):
             therapist = make_therapist(s, practice)
             ids.append(offers.post_slot(s, NOW, therapist.user, therapist, start_at=START + i * 90 * MINUTE,
-                                        minutes=50).id)
+                                        minutes=50, settings=settings_of(s)).id)
         late = make_therapist(s, practice)
         ids.append(offers.post_slot(s, NOW, late.user, late, start_at=NOW + 3 * HOUR, minutes=50,
-                                    mode=OfferMode.MANUAL).id)
+                                    mode=OfferMode.MANUAL, settings=settings_of(s)).id)
         s.commit()
         return ids
 

@@ -19,7 +19,15 @@ from ptmatch.models import (
     User,
     WaitlistEntry,
 )
-from tests.factories import make_patient, make_practice, make_secretary, make_therapist, make_user
+from tests.conftest import NOW
+from tests.factories import (
+    make_patient,
+    make_practice,
+    make_secretary,
+    make_slot,
+    make_therapist,
+    make_user,
+)
 
 
 @pytest.fixture
@@ -152,3 +160,38 @@ def test_record_views_are_only_the_patients_own(session, now, world):
     access.load_clinical(session, world["ther_y"], world["b"], now)
     session.flush()
     assert access.record_views_for_patient(session, world["a"]) == []
+
+
+# --- what the manual pick shows of a slot's candidates ------------------------------------------
+
+def _reason(label, clinical):
+    from ptmatch.domain.matching import Reason
+
+    return Reason(label, 1, clinical=clinical)
+
+
+def _candidate(patient, on_list):
+    from ptmatch.domain.matching import Candidate
+
+    return Candidate(patient_id=patient.id, score=2, on_practice_list=on_list, waiting_since=NOW,
+                     distance_km=None, reasons=[_reason("Dringlich (PTV 11)", True), _reason("Video", False)])
+
+
+@pytest.mark.parametrize(("who", "named", "clinical"), [
+    ("ther_x", True, True),  # the slot's own practice: names of its list, the intake's reasons
+    ("sec_x", True, False),  # the secretariat serving it: names, never clinical reasons
+    ("ther_y", False, False),  # anyone else: pseudonyms only, no clinical reasons
+    ("sec_y", False, False),
+    ("admin", False, False),
+])
+def test_shown_candidates_follow_the_policy(session, world, who, named, clinical):
+    slot = make_slot(session, make_therapist(session, world["x"]), start_at=NOW + dt.timedelta(days=2))
+    shown = access.show_candidates(session, world[who], NOW, slot,
+                                   [_candidate(world["a"], True), _candidate(world["pool"], False)])
+    listed, pooled = shown
+    assert listed.label == (world["a"].full_name if named else access.pseudonym(world["a"].id))
+    assert pooled.label == access.pseudonym(world["pool"].id)  # the pool stays pseudonymous
+    assert [r.clinical for r in listed.reasons] == ([True, False] if clinical else [False])
+    assert access.sees_clinical_reasons(session, world[who], slot.practice_id) is clinical
+    (event,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "slot.candidates_viewed"))
+    assert event.details == {"slot_id": slot.id, "shown": 2} and event.practice_id == world["x"].id

@@ -8,12 +8,13 @@ import pyotp
 import pytest
 from argon2 import PasswordHasher
 
+from ptmatch.config import Settings
 from ptmatch.domain import accounts, passwords
 from ptmatch.domain.errors import AccountLocked, InvalidInput
 from ptmatch.models import Role, TokenPurpose
 from tests.factories import PASSWORD, make_user
 
-SETTINGS = {"LOCKOUT_FAILURES": 5, "LOCKOUT_WINDOW_MINUTES": 15, "LOCKOUT_MINUTES": 15}
+SETTINGS = Settings(LOCKOUT_FAILURES=5, LOCKOUT_WINDOW_MINUTES=15, LOCKOUT_MINUTES=15)
 
 
 @pytest.mark.parametrize("pw", ["short", "x" * 9, "y" * 129, "password123", "Passwort123", "abc\x00defghijk"])
@@ -186,7 +187,8 @@ def test_user_tokens_single_use_and_expire(session, now):
 
 def test_production_argon2_parameters_are_the_library_recommendation(tmp_path):
     """The suite hashes cheaply; a real install uses argon2-cffi's RFC 9106 parameters."""
-    from ptmatch.config import apply_process_settings, load_settings
+    from ptmatch.config import load_settings
+    from ptmatch.domain.passwords import use_settings as apply_process_settings
     from tests.conftest import CHEAP_ARGON2
 
     defaults = load_settings(str(tmp_path))

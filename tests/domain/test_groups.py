@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+from ptmatch.db import settings_of
 from ptmatch.domain import groups, offers
 from ptmatch.domain.errors import (
     Clash,
@@ -55,6 +56,7 @@ def _create(session, now, therapist, **kwargs):
     fields = dict(title="DBT-Skillsgruppe", first_session_at=FIRST, session_count=10, minutes=100,
                   min_participants=2, max_participants=3, modality=Modality.IN_PERSON, method="dbt")
     fields.update(kwargs)
+    fields.setdefault("settings", settings_of(session))
     return groups.create_group(session, now, therapist.user, therapist, **fields)
 
 
@@ -154,11 +156,11 @@ def test_create_refused_on_clash_with_other_group(session, now, therapist):
     assert "Gruppe" in exc.value.message
 
 
-def test_posting_a_slot_into_a_group_session_is_refused(session, now, therapist):
+def test_posting_a_slot_into_a_group_session_is_refused(session, now, therapist, settings):
     make_group(session, therapist, first_session_at=FIRST)
     with pytest.raises(Clash) as exc:
         offers.post_slot(session, now, therapist.user, therapist, start_at=FIRST + dt.timedelta(weeks=1, minutes=30),
-                         minutes=50, mode="manual")
+                         minutes=50, mode="manual", settings=settings)
     assert "Gruppe" in exc.value.message and "17.12.2026" in exc.value.message
 
 
@@ -220,12 +222,12 @@ def test_accept_after_expiry_is_refused(session, now, practice, therapist):
     assert group.enrolled_count == 0
 
 
-def test_decline_sends_the_place_in_the_wave_on(session, now, practice, therapist):
+def test_decline_sends_the_place_in_the_wave_on(session, now, practice, therapist, settings):
     patients = _patients(session, practice, 3)
     group = _create(session, now, therapist, max_participants=2, min_participants=2)
     wave = [p for p in patients if _offer(session, group, p) is not None]
     assert len(wave) == 3  # 2 seats x 2 = 4 places, three candidates
-    groups.decline_group_offer(session, now, _offer(session, group, wave[0]), wave[0].user)
+    groups.decline_group_offer(session, now, _offer(session, group, wave[0]), wave[0].user, settings=settings)
     assert _offer(session, group, wave[0]).status == OfferStatus.DECLINED
 
 
@@ -239,20 +241,20 @@ def _full_group_with_waitlist(session, now, practice, therapist):
     return group, patients
 
 
-def test_freed_seat_is_offered_to_the_waitlist_in_order(session, now, practice, therapist):
+def test_freed_seat_is_offered_to_the_waitlist_in_order(session, now, practice, therapist, settings):
     group, patients = _full_group_with_waitlist(session, now, practice, therapist)
     mails_before = _mails(session, "group_offer")
     enrollment = groups.get_enrollment(session, group.id, patients[0].id)
-    groups.withdraw(session, now, patients[0].user, enrollment)
+    groups.withdraw(session, now, patients[0].user, enrollment, settings=settings)
     assert group.enrolled_count == 1
     offered = [p for p in patients[2:] if _offer(session, group, p).status == OfferStatus.PENDING]
     assert offered == patients[2:]  # 1 seat x wave size 2: both waitlisted, in order
     assert _mails(session, "group_offer") == mails_before + 2
 
 
-def test_freed_seat_first_waitlisted_to_accept_wins_once(session, now, practice, therapist):
+def test_freed_seat_first_waitlisted_to_accept_wins_once(session, now, practice, therapist, settings):
     group, patients = _full_group_with_waitlist(session, now, practice, therapist)
-    groups.withdraw(session, now, therapist.user, groups.get_enrollment(session, group.id, patients[0].id))
+    groups.withdraw(session, now, therapist.user, groups.get_enrollment(session, group.id, patients[0].id), settings=settings)
     later = now + dt.timedelta(minutes=5)
     second, first = patients[3], patients[2]
     won = groups.accept_group_offer(session, later, _offer(session, group, second), second.user)
@@ -264,29 +266,29 @@ def test_freed_seat_first_waitlisted_to_accept_wins_once(session, now, practice,
     assert group.enrolled_count == 2
 
 
-def test_new_accept_does_not_jump_the_waitlist(session, now, practice, therapist):
+def test_new_accept_does_not_jump_the_waitlist(session, now, practice, therapist, settings):
     group, patients = _full_group_with_waitlist(session, now, practice, therapist)
     late = make_patient(session, lists=[practice], group_pref=Preference.WANTED)
     offer = Offer(group_id=group.id, patient_id=late.id, wave=9, token_hash="x" * 64, status=OfferStatus.PENDING,
                   sent_at=now, expires_at=now + dt.timedelta(hours=4))
     session.add(offer)
     session.flush()
-    groups.withdraw(session, now, patients[0].user, groups.get_enrollment(session, group.id, patients[0].id))
+    groups.withdraw(session, now, patients[0].user, groups.get_enrollment(session, group.id, patients[0].id), settings=settings)
     result = groups.accept_group_offer(session, now, offer, late.user)
     assert result.status == EnrollmentStatus.WAITLISTED
     assert [m.patient.id for m in groups.members(session, therapist.user, group)[1]] == [*[p.id for p in patients[2:]], late.id]
 
 
-def test_declined_seat_offer_leaves_the_waitlist(session, now, practice, therapist):
+def test_declined_seat_offer_leaves_the_waitlist(session, now, practice, therapist, settings):
     group, patients = _full_group_with_waitlist(session, now, practice, therapist)
-    groups.withdraw(session, now, patients[0].user, groups.get_enrollment(session, group.id, patients[0].id))
-    groups.decline_group_offer(session, now, _offer(session, group, patients[2]), patients[2].user)
+    groups.withdraw(session, now, patients[0].user, groups.get_enrollment(session, group.id, patients[0].id), settings=settings)
+    groups.decline_group_offer(session, now, _offer(session, group, patients[2]), patients[2].user, settings=settings)
     assert groups.get_enrollment(session, group.id, patients[2].id).status == EnrollmentStatus.WITHDRAWN
 
 
-def test_expired_seat_offer_moves_to_the_end_of_the_waitlist(session, now, practice, therapist):
+def test_expired_seat_offer_moves_to_the_end_of_the_waitlist(session, now, practice, therapist, settings):
     group, patients = _full_group_with_waitlist(session, now, practice, therapist)
-    groups.withdraw(session, now, patients[0].user, groups.get_enrollment(session, group.id, patients[0].id))
+    groups.withdraw(session, now, patients[0].user, groups.get_enrollment(session, group.id, patients[0].id), settings=settings)
     lapsed = _offer(session, group, patients[2])
     lapsed.expires_at = now + dt.timedelta(minutes=1)
     session.flush()
@@ -296,18 +298,18 @@ def test_expired_seat_offer_moves_to_the_end_of_the_waitlist(session, now, pract
     assert [m.patient.id for m in waiting] == [patients[3].id, patients[2].id]
 
 
-def test_withdraw_after_start_is_refused(session, now, practice, therapist):
+def test_withdraw_after_start_is_refused(session, now, practice, therapist, settings):
     group, patients = _full_group_with_waitlist(session, now, practice, therapist)
     with pytest.raises(InvalidInput):
         groups.withdraw(session, FIRST + dt.timedelta(minutes=1), patients[0].user,
-                        groups.get_enrollment(session, group.id, patients[0].id))
+                        groups.get_enrollment(session, group.id, patients[0].id), settings=settings)
 
 
-def test_withdraw_by_stranger_is_refused(session, now, practice, therapist):
+def test_withdraw_by_stranger_is_refused(session, now, practice, therapist, settings):
     group, patients = _full_group_with_waitlist(session, now, practice, therapist)
     stranger = make_therapist(session, make_practice(session), offers_group=True)
     with pytest.raises(NotAllowed):
-        groups.withdraw(session, now, stranger.user, groups.get_enrollment(session, group.id, patients[0].id))
+        groups.withdraw(session, now, stranger.user, groups.get_enrollment(session, group.id, patients[0].id), settings=settings)
 
 
 def test_group_states_count_waitlist_and_offers(session, now, practice, therapist):
@@ -327,16 +329,16 @@ def test_group_context_ignores_slot_offers(session, now, practice, therapist):
     assert session.scalar(select(func.count(GroupEnrollment.id))) == 0
 
 
-def test_booking_an_individual_slot_keeps_a_pending_group_offer(session, now, practice, therapist):
+def test_booking_an_individual_slot_keeps_a_pending_group_offer(session, now, practice, therapist, settings):
     """A group seat is an addition: accepting a slot must not withdraw the group offer."""
     patient = _patients(session, practice, 1)[0]
     group = _create(session, now, therapist)
     group_offer = _offer(session, group, patient)
     slot = offers.post_slot(session, now, therapist.user, therapist, start_at=now + dt.timedelta(days=2, hours=1),
-                            minutes=50, kind="sprechstunde", modality="in_person", mode="manual")
-    offers.send_offers(session, now, slot, [patient], therapist.user)
+                            minutes=50, kind="sprechstunde", modality="in_person", mode="manual", settings=settings)
+    offers.send_offers(session, now, slot, [patient], therapist.user, settings=settings)
     slot_offer = session.scalar(select(Offer).where(Offer.slot_id == slot.id, Offer.patient_id == patient.id))
-    offers.accept_offer(session, now, slot_offer, patient.user)
+    offers.accept_offer(session, now, slot_offer, patient.user, settings=settings)
     session.refresh(group_offer)
     assert group_offer.status == OfferStatus.PENDING
     groups.accept_group_offer(session, now, group_offer, patient.user)

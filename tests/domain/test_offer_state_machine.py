@@ -71,7 +71,7 @@ def _pick(items, index):
 
 class OfferMachine(RuleBasedStateMachine):
     sessions = None  # set by the test
-    app_settings: dict = {}
+    app_settings = None  # set by the test
 
     def __init__(self):
         super().__init__()
@@ -113,7 +113,8 @@ class OfferMachine(RuleBasedStateMachine):
         if slot is None or not patients:
             return
         try:
-            offers.send_offers(self.s, self.now, slot, [_pick(patients, i) for i in picks], self.therapists[0].user)
+            offers.send_offers(self.s, self.now, slot, [_pick(patients, i) for i in picks], self.therapists[0].user,
+                               self.app_settings)
         except DomainError:
             pass
 

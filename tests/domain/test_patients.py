@@ -281,9 +281,9 @@ def test_profile_round_trip(session, now):
 
 # --- pause / reactivate -----------------------------------------------------------------------------
 
-def test_pause_and_reactivate(session, now):
+def test_pause_and_reactivate(session, now, settings):
     patient = make_patient(session)
-    patients.pause(session, now, patient, dt.date(2026, 12, 20), patient.user)
+    patients.pause(session, now, patient, dt.date(2026, 12, 20), patient.user, settings=settings)
     assert patient.status == PatientStatus.PAUSED and patient.paused_until == dt.date(2026, 12, 20)
     assert not patients.is_matchable(patient, patient.user, now.date())
     patients.reactivate(session, now, patient, patient.user)
@@ -291,10 +291,10 @@ def test_pause_and_reactivate(session, now):
     assert patients.is_matchable(patient, patient.user, now.date())
 
 
-def test_pause_until_a_past_date_is_refused(session, now):
+def test_pause_until_a_past_date_is_refused(session, now, settings):
     patient = make_patient(session)
     with pytest.raises(InvalidInput):
-        patients.pause(session, now, patient, now.date(), patient.user)
+        patients.pause(session, now, patient, now.date(), patient.user, settings=settings)
 
 
 def test_active_patient_cannot_reactivate(session, now):
@@ -303,10 +303,10 @@ def test_active_patient_cannot_reactivate(session, now):
         patients.reactivate(session, now, patient, patient.user)
 
 
-def test_pause_withdraws_pending_offers(session, now):
+def test_pause_withdraws_pending_offers(session, now, settings):
     patient = make_patient(session)
     offer = _offer(session, now, patient)
-    patients.pause(session, now, patient, None, patient.user)
+    patients.pause(session, now, patient, None, patient.user, settings=settings)
     session.refresh(offer)
     assert offer.status == OfferStatus.WITHDRAWN
 
@@ -432,9 +432,9 @@ def _full_history(session, now):
     return patient, user
 
 
-def test_delete_account_erases_name_email_phone_everywhere(session, now):
+def test_delete_account_erases_name_email_phone_everywhere(session, now, settings):
     patient, user = _full_history(session, now)
-    patients.delete_account(session, now, user, patient, PASSWORD)
+    patients.delete_account(session, now, user, patient, PASSWORD, settings=settings)
     session.commit()
     session.expire_all()
     assert find_everywhere(session, NEEDLES) == []
@@ -443,9 +443,9 @@ def test_delete_account_erases_name_email_phone_everywhere(session, now):
     assert session.scalar(select(func.count(Availability.id))) == 0
 
 
-def test_delete_account_keeps_anonymous_counts(session, now):
+def test_delete_account_keeps_anonymous_counts(session, now, settings):
     patient, user = _full_history(session, now)
-    patients.delete_account(session, now, user, patient, PASSWORD)
+    patients.delete_account(session, now, user, patient, PASSWORD, settings=settings)
     session.flush()
     shell = session.get(Patient, patient.id)
     assert shell.status == PatientStatus.DELETED and shell.user_id is None
@@ -457,25 +457,25 @@ def test_delete_account_keeps_anonymous_counts(session, now):
     assert session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "patient.erased")) == 1
 
 
-def test_delete_account_needs_the_password(session, now):
+def test_delete_account_needs_the_password(session, now, settings):
     patient, user = _full_history(session, now)
     with pytest.raises(InvalidInput) as err:
-        patients.delete_account(session, now, user, patient, "wrong password!")
+        patients.delete_account(session, now, user, patient, "wrong password!", settings=settings)
     assert err.value.field == "password"
     assert patient.status == PatientStatus.ACTIVE
 
 
-def test_entries_of_an_erased_patient_are_closed(session, now):
+def test_entries_of_an_erased_patient_are_closed(session, now, settings):
     practice = make_practice(session)
     patient = make_patient(session, lists=[practice])
     add_to_list(session, patient, None)
-    patients.erase_personal_data(session, now, patient, None, reason="test")
+    patients.erase_personal_data(session, now, patient, None, reason="test", settings=settings)
     session.flush()
     reasons = set(session.scalars(select(WaitlistEntry.removed_reason).where(WaitlistEntry.patient_id == patient.id)))
     assert reasons == {RemovalReason.PURGED}
 
 
-def test_pause_audits_each_withdrawn_offer_and_the_slot_moves_on_at_once(session, now):
+def test_pause_audits_each_withdrawn_offer_and_the_slot_moves_on_at_once(session, now, settings):
     from ptmatch.domain import offers
     from ptmatch.models import AuditEvent
 
@@ -484,11 +484,11 @@ def test_pause_audits_each_withdrawn_offer_and_the_slot_moves_on_at_once(session
     first = make_patient(session, lists=[practice], added_at=now - dt.timedelta(days=90))
     second = make_patient(session, lists=[practice], added_at=now - dt.timedelta(days=10))
     slot = offers.post_slot(session, now, therapist.user, therapist, start_at=now + dt.timedelta(hours=30),
-                            minutes=50, kind="sprechstunde", modality="in_person", mode="auto")
+                            minutes=50, kind="sprechstunde", modality="in_person", mode="auto", settings=settings)
     offered = session.scalars(select(Offer).where(Offer.slot_id == slot.id)).all()
     assert [o.patient_id for o in offered] == [first.id]
 
-    patients.pause(session, now, first, None, first.user)
+    patients.pause(session, now, first, None, first.user, settings=settings)
 
     event = session.scalar(select(AuditEvent).where(AuditEvent.action == "offer.withdrawn",
                                                     AuditEvent.patient_id == first.id))

@@ -283,37 +283,37 @@ def test_take_off_list_refuses_another_patients_entry(session, now, net):
 
 # --- offers and slots ---------------------------------------------------------------------------------
 
-def test_accepting_for_a_caller_books_and_audits_the_secretary(session, now, net):
+def test_accepting_for_a_caller_books_and_audits_the_secretary(session, now, net, settings):
     offer = make_offer(session, make_slot(session, net["ther_x"]), net["a"])
-    booking = secretariat.answer_offer(session, now, net["sec"], offer, accept=True)
+    booking = secretariat.answer_offer(session, now, net["sec"], offer, accept=True, settings=settings)
     assert booking.patient_id == net["a"].id and booking.booked_by_id == net["sec"].id
     assert offer.status == OfferStatus.ACCEPTED and offer.responded_by_id == net["sec"].id
     event = session.scalar(select(AuditEvent).where(AuditEvent.action == "offer.accepted"))
     assert (event.actor_id, event.actor_role, event.patient_id) == (net["sec"].id, "secretary", net["a"].id)
 
 
-def test_declining_for_a_caller_is_audited(session, now, net):
+def test_declining_for_a_caller_is_audited(session, now, net, settings):
     offer = make_offer(session, make_slot(session, net["ther_x"]), net["a"])
-    secretariat.answer_offer(session, now, net["sec"], offer, accept=False)
+    secretariat.answer_offer(session, now, net["sec"], offer, accept=False, settings=settings)
     assert offer.status == OfferStatus.DECLINED
     event = session.scalar(select(AuditEvent).where(AuditEvent.action == "offer.declined"))
     assert event.actor_id == net["sec"].id
 
 
-def test_accepting_a_taken_slot_raises(session, now, net):
+def test_accepting_a_taken_slot_raises(session, now, net, settings):
     slot = make_slot(session, net["ther_x"])
     mine = make_offer(session, slot, net["a"])
     rival = make_offer(session, slot, make_patient(session, lists=[net["x"]]))
-    secretariat.answer_offer(session, now, net["sec"], rival, accept=True)
+    secretariat.answer_offer(session, now, net["sec"], rival, accept=True, settings=settings)
     with pytest.raises(SlotTaken):
-        secretariat.answer_offer(session, now, net["sec"], mine, accept=True)
+        secretariat.answer_offer(session, now, net["sec"], mine, accept=True, settings=settings)
 
 
-def test_cannot_answer_for_a_foreign_patient(session, now, net):
+def test_cannot_answer_for_a_foreign_patient(session, now, net, settings):
     ther_y = make_therapist(session, net["y"])
     offer = make_offer(session, make_slot(session, ther_y), net["b"])
     with pytest.raises(NotAllowed):
-        secretariat.answer_offer(session, now, net["sec"], offer, accept=True)
+        secretariat.answer_offer(session, now, net["sec"], offer, accept=True, settings=settings)
     assert offer.status == OfferStatus.PENDING
 
 

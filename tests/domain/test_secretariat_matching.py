@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from ptmatch.db import settings_of
 from ptmatch.domain import offers, patients, secretariat
 from ptmatch.models import (
     AuditEvent,
@@ -42,7 +43,8 @@ def _caller(session, now, setting, *, email: str | None, last_name: str = "Anruf
 
 def _post(session, now, setting, actor=None) -> list[Offer]:
     slot = offers.post_slot(session, now, actor or setting["therapist"].user, setting["therapist"],
-                            start_at=SLOT_START, minutes=50, kind=SlotKind.SPRECHSTUNDE, mode=OfferMode.AUTO)
+                            start_at=SLOT_START, minutes=50, kind=SlotKind.SPRECHSTUNDE, mode=OfferMode.AUTO,
+                            settings=settings_of(session))
     return list(session.scalars(select(Offer).where(Offer.slot_id == slot.id)))
 
 
@@ -52,10 +54,10 @@ def test_phone_registered_caller_gets_an_offer(session, now, setting, email):
     assert [o.patient_id for o in _post(session, now, setting)] == [caller.id]
 
 
-def test_secretary_books_the_offer_for_the_caller(session, now, setting):
+def test_secretary_books_the_offer_for_the_caller(session, now, setting, settings):
     caller = _caller(session, now, setting, email=None)
     (offer,) = _post(session, now, setting)
-    booking = secretariat.answer_offer(session, now, setting["sec"], offer, accept=True)
+    booking = secretariat.answer_offer(session, now, setting["sec"], offer, accept=True, settings=settings)
     assert booking.patient_id == caller.id
     assert caller.status == PatientStatus.BOOKED
     entry = session.scalar(select(WaitlistEntry).where(WaitlistEntry.patient_id == caller.id))

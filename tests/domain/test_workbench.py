@@ -64,7 +64,7 @@ def _world(session):
 
 def _shown(session, therapist, names, **filters) -> set[str]:
     page = workbench.list_waitlist(session, NOW, therapist, workbench.Filters(**filters), per_page=100)
-    return {names[row.patient_id] for row in page.rows}
+    return {names[row.patient_id] for row in page.items}
 
 
 TODAY = NOW.date()
@@ -135,9 +135,9 @@ def test_fits_profile_never_shows_an_excluded_problem(session):
     patients.append(make_patient(session, lists=[practice], problems=("anxiety", "grief")))
     page = workbench.list_waitlist(session, NOW, therapist, workbench.Filters(fits_profile=True), per_page=100)
     excl_mask = PROBLEM_AREAS.to_mask(excluded)
-    for row in page.rows:
+    for row in page.items:
         assert PROBLEM_AREAS.to_mask(row.problems) & excl_mask == 0
-    assert sorted(tuple(sorted(r.problems)) for r in page.rows) == sorted([
+    assert sorted(tuple(sorted(r.problems)) for r in page.items) == sorted([
         ("depression",), ("anxiety",), ("trauma",), ("ocd",), ("anxiety", "grief")])
 
 
@@ -147,7 +147,7 @@ def test_fits_profile_without_specialties_applies_only_exclusions(session):
     keep = make_patient(session, lists=[practice], problems=("grief",))
     make_patient(session, lists=[practice], problems=("psychosis", "grief"))
     page = workbench.list_waitlist(session, NOW, therapist, workbench.Filters(fits_profile=True))
-    assert [r.patient_id for r in page.rows] == [keep.id]
+    assert [r.patient_id for r in page.items] == [keep.id]
 
 
 @pytest.mark.parametrize("bad", [{"problems": ("aliens",)}, {"group": "maybe"}, {"insurance": "aok"},
@@ -168,9 +168,9 @@ def test_sort_by_waiting_time_and_priority(session):
     session.flush()
     by_wait = workbench.list_waitlist(session, NOW, therapist, workbench.Filters())
     by_prio = workbench.list_waitlist(session, NOW, therapist, workbench.Filters(sort="priority"))
-    assert [r.patient_id for r in by_wait.rows] == [old.id, mid.id, new.id]
-    assert [r.patient_id for r in by_prio.rows] == [new.id, mid.id, old.id]
-    assert by_wait.rows[0].waiting_days == 90
+    assert [r.patient_id for r in by_wait.items] == [old.id, mid.id, new.id]
+    assert [r.patient_id for r in by_prio.items] == [new.id, mid.id, old.id]
+    assert by_wait.items[0].waiting_days == 90
 
 
 def test_pagination_covers_every_entry_once(session):
@@ -180,11 +180,11 @@ def test_pagination_covers_every_entry_once(session):
     pages = [workbench.list_waitlist(session, NOW, therapist, workbench.Filters(), page=n, per_page=10)
              for n in (1, 2, 3)]
     assert [p.total for p in pages] == [23, 23, 23]
-    assert [len(p.rows) for p in pages] == [10, 10, 3]
-    assert [r.patient_id for p in pages for r in p.rows] == ids
+    assert [len(p.items) for p in pages] == [10, 10, 3]
+    assert [r.patient_id for p in pages for r in p.items] == ids
     assert pages[0].pages == 3 and pages[0].has_next and not pages[0].has_prev
     beyond = workbench.list_waitlist(session, NOW, therapist, workbench.Filters(), page=99, per_page=10)
-    assert beyond.page == 3 and [r.patient_id for r in beyond.rows] == ids[20:]
+    assert beyond.page == 3 and [r.patient_id for r in beyond.items] == ids[20:]
 
 
 def test_list_page_uses_a_fixed_number_of_queries(session):
@@ -206,7 +206,7 @@ def test_list_page_uses_a_fixed_number_of_queries(session):
         session.flush()
     finally:
         event.remove(bind, "before_cursor_execute", count)
-    assert len(page.rows) == 30
+    assert len(page.items) == 30
     assert len(statements) <= 3  # count, page, one audit insert
 
 
@@ -215,7 +215,7 @@ def test_list_view_is_audited_with_the_patient_ids(session):
     page = workbench.list_waitlist(session, NOW, therapist, workbench.Filters())
     event_ = session.scalar(select(AuditEvent).where(AuditEvent.action == "workbench.list_viewed"))
     assert event_.practice_id == therapist.practice_id
-    assert sorted(event_.details["patient_ids"]) == sorted(r.patient_id for r in page.rows)
+    assert sorted(event_.details["patient_ids"]) == sorted(r.patient_id for r in page.items)
 
 
 # --- pool ------------------------------------------------------------------------------------------
@@ -226,7 +226,7 @@ def _pool_patient(session, *, at=BONN, **overrides):
 
 def _pool_ids(session, therapist, **filters) -> set[int]:
     page = workbench.list_pool(session, NOW, therapist, workbench.Filters(**filters), per_page=100)
-    return {r.pseudonym for r in page.rows}
+    return {r.pseudonym for r in page.items}
 
 
 def test_pool_shows_only_fitting_patients_within_reach(session):
@@ -262,7 +262,7 @@ def test_pool_patient_without_location_shows_distance_unknown_and_sorts_last(ses
     therapist = make_therapist(session, practice)
     nowhere = _pool_patient(session, at=(None, None), added_at=NOW - 300 * DAY)
     koeln = _pool_patient(session, at=KOELN, max_distance_km=30, added_at=NOW - 10 * DAY)
-    rows = workbench.list_pool(session, NOW, therapist, workbench.Filters(sort="distance")).rows
+    rows = workbench.list_pool(session, NOW, therapist, workbench.Filters(sort="distance")).items
     assert [r.pseudonym for r in rows] == [workbench.pseudonym(koeln.id), workbench.pseudonym(nowhere.id)]
     assert rows[1].distance_band == "Entfernung unbekannt"
 
@@ -280,7 +280,7 @@ def test_pool_rows_are_pseudonymous(session):
     therapist = make_therapist(session, practice)
     patient = _pool_patient(session, at=KOELN, max_distance_km=30, birth_date=dt.date(1990, 5, 17),
                             added_at=NOW - 22 * DAY)
-    (row,) = workbench.list_pool(session, NOW, therapist, workbench.Filters()).rows
+    (row,) = workbench.list_pool(session, NOW, therapist, workbench.Filters()).items
     assert {f.name for f in dataclasses.fields(row)}.isdisjoint(
         {"first_name", "last_name", "name", "email", "phone", "birth_date", "postcode", "lat", "lon", "patient_id"})
     values = " ".join(str(v) for v in dataclasses.astuple(row))
@@ -299,9 +299,9 @@ def test_pool_filters_and_distance_sort(session):
     near = _pool_patient(session, problems=("anxiety",), added_at=NOW - 5 * DAY)
     _pool_patient(session, problems=("grief",))
     page = workbench.list_pool(session, NOW, therapist, workbench.Filters(fits_profile=True, sort="distance"))
-    assert [r.pseudonym for r in page.rows] == [workbench.pseudonym(near.id), workbench.pseudonym(far.id)]
+    assert [r.pseudonym for r in page.items] == [workbench.pseudonym(near.id), workbench.pseudonym(far.id)]
     page = workbench.list_pool(session, NOW, therapist, workbench.Filters(problems=("anxiety",)))
-    assert [r.pseudonym for r in page.rows] == [workbench.pseudonym(far.id), workbench.pseudonym(near.id)]
+    assert [r.pseudonym for r in page.items] == [workbench.pseudonym(far.id), workbench.pseudonym(near.id)]
 
 
 def test_no_pool_when_the_practice_does_not_take_pool_patients(session):
@@ -309,7 +309,7 @@ def test_no_pool_when_the_practice_does_not_take_pool_patients(session):
     therapist = make_therapist(session, practice)
     _pool_patient(session)
     assert not workbench.pool_available(therapist)
-    assert workbench.list_pool(session, NOW, therapist, workbench.Filters()).rows == []
+    assert workbench.list_pool(session, NOW, therapist, workbench.Filters()).items == []
 
 
 def test_pseudonym_is_stable_and_short():

@@ -1,16 +1,10 @@
-"""Mail fixtures: links from the test BASE_URL, and a real SMTP server on loopback."""
+"""Mail fixtures: a real SMTP server on loopback."""
 
 from __future__ import annotations
 
 import pytest
 
-from ptmatch.notifications import outbox
 from tests.notifications.helpers import SmtpServer
-
-
-@pytest.fixture(autouse=True)
-def _mail_settings(settings):
-    outbox.configure(settings)
 
 
 @pytest.fixture

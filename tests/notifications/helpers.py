@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import socket
 from email import message_from_bytes, policy
@@ -10,6 +11,7 @@ from email.message import EmailMessage
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from ptmatch.config import Settings
 from ptmatch.models import Booking, BookingStatus, OutboxMessage, Slot, SlotStatus
 from ptmatch.notifications import outbox
 from tests.conftest import NOW
@@ -64,8 +66,9 @@ class SmtpServer:
             self.controller.stop()
             self.controller = None
 
-    def settings(self, settings: dict, **extra) -> dict:
-        return {**settings, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": self.port, "SMTP_TIMEOUT": 5, **extra}
+    def settings(self, settings: Settings, **extra) -> Settings:
+        """`settings` pointing at this server (and `extra` changes)."""
+        return dataclasses.replace(settings, SMTP_HOST="127.0.0.1", SMTP_PORT=self.port, SMTP_TIMEOUT=5, **extra)
 
 
 def enqueue_mail(session, now=NOW, *, user=None, key: str = "test:1", kind: str = "offer", to_addr=None,

@@ -25,10 +25,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ptmatch.catalog import PROBLEM_AREAS
+from ptmatch.config import Settings
 from ptmatch.domain import checkins, offers, patients
-from ptmatch.domain.workbench import pseudonym
+from ptmatch.domain.access import pseudonym
 from ptmatch.models import Offer, OutboxMessage, Patient, Practice, Role, Therapist, User
-from ptmatch.notifications import delivery, outbox
+from ptmatch.notifications import delivery
 from ptmatch.notifications.senders import MemorySender
 from ptmatch.scheduler.tasks.reminders import send_reminders
 from ptmatch.scheduler.tasks.sweep import sweep
@@ -47,7 +48,7 @@ class World:
     session: Session
     client: FlaskClient
     now: dt.datetime
-    settings: dict
+    settings: Settings
     practice: Practice
     therapist: Therapist
     patient: Patient
@@ -125,7 +126,7 @@ def _post_auto_slot(w: World, patients_, hours: int = 30, **kw):
     """Auto mode: the first wave (to `patients_`, who fit and wait here) goes out at once."""
     return offers.post_slot(w.session, w.now, w.therapist.user, w.therapist,
                             start_at=w.now + dt.timedelta(hours=hours), minutes=50, kind="sprechstunde",
-                            modality=kw.get("modality", "in_person"), mode="auto")
+                            modality=kw.get("modality", "in_person"), mode="auto", settings=w.settings)
 
 
 def _offer_of(w: World, slot, patient):
@@ -139,7 +140,7 @@ def offer_accept_taken_booked(w: World) -> None:
                          phone="+4917055505678", birth_date=dt.date(1979, 11, 23), lists=[w.practice])
     later = _post_auto_slot(w, [w.patient, rival], hours=80)
     slot = _post_auto_slot(w, [w.patient, rival], hours=30)
-    offers.accept_offer(w.session, w.now, _offer_of(w, slot, w.patient), w.patient.user)
+    offers.accept_offer(w.session, w.now, _offer_of(w, slot, w.patient), w.patient.user, w.settings)
     kinds = {row.kind for row in w.session.scalars(select(OutboxMessage))}
     assert {"offer", "offer_taken", "booking_confirmed", "practice_outcome_booked"} <= kinds, kinds
     assert later.id != slot.id
@@ -148,15 +149,15 @@ def offer_accept_taken_booked(w: World) -> None:
 @flow
 def video_offer_and_patient_cancel(w: World) -> None:
     slot = _post_auto_slot(w, [w.patient], hours=54, modality="video")  # Thu 16:00 Berlin
-    booking = offers.accept_offer(w.session, w.now, _offer_of(w, slot, w.patient), w.patient.user)
+    booking = offers.accept_offer(w.session, w.now, _offer_of(w, slot, w.patient), w.patient.user, w.settings)
     booking = booking[0] if isinstance(booking, tuple) else booking
-    offers.cancel_booking_by_patient(w.session, w.now, w.patient.user, booking)
+    offers.cancel_booking_by_patient(w.session, w.now, w.patient.user, booking, w.settings)
 
 
 @flow
 def decline_expire_unfilled(w: World) -> None:
     slot = _post_auto_slot(w, [w.patient], hours=30)
-    offers.decline_offer(w.session, w.now, _offer_of(w, slot, w.patient), w.patient.user)
+    offers.decline_offer(w.session, w.now, _offer_of(w, slot, w.patient), w.patient.user, w.settings)
     sweep(w.session, w.now + dt.timedelta(hours=29), w.settings)
 
 
@@ -249,7 +250,6 @@ def _delivered_text(msg) -> str:
 
 @pytest.mark.parametrize("run_flow", FLOWS, ids=lambda f: f.__name__)
 def test_no_name_practice_or_clinical_word_in_any_mail(run_flow, world, settings):
-    outbox.configure(settings)
     run_flow(world)
     world.session.commit()
     rows = list(world.session.scalars(select(OutboxMessage)))

@@ -4,6 +4,7 @@ dies between sending and marking, dead letters."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select
@@ -23,7 +24,7 @@ def test_delivers_with_headers(session, now, smtp, smtp_settings):
     session.commit()
     assert delivery.deliver_due(session, now, smtp_settings) == 1
     [msg] = smtp.inbox.messages
-    assert msg["From"] == smtp_settings["MAIL_FROM"]
+    assert msg["From"] == smtp_settings.MAIL_FROM
     assert msg["To"] == user.email
     assert msg["Subject"] == "Sie haben ein neues Terminangebot"
     assert msg["Message-ID"] == row.message_id
@@ -156,7 +157,7 @@ def test_sender_killed_between_send_and_mark(session, now, smtp, smtp_settings):
     session.rollback()
     assert fresh(session, row.id).status == OutboxStatus.SENDING  # sent, but never marked
 
-    timeout = dt.timedelta(seconds=delivery.setting(smtp_settings, "OUTBOX_CLAIM_TIMEOUT_SECONDS"))
+    timeout = dt.timedelta(seconds=smtp_settings.OUTBOX_CLAIM_TIMEOUT_SECONDS)
     assert delivery.deliver_due(session, now + timeout - MIN, smtp_settings) == 0  # claim still stands
     assert delivery.deliver_due(session, now + timeout, smtp_settings) == 1  # reclaimed and re-sent
     assert delivery.deliver_due(session, now + 2 * timeout, smtp_settings) == 0
@@ -172,13 +173,13 @@ def test_sender_killed_between_send_and_mark(session, now, smtp, smtp_settings):
 
 
 def test_claim_that_expires_on_the_last_attempt_goes_dead(session, now, settings):
-    limited = {**settings, "OUTBOX_MAX_ATTEMPTS": 1}
+    limited = replace(settings, OUTBOX_MAX_ATTEMPTS=1)
     row = enqueue_mail(session, now, user=make_user(session), key="last")
     session.commit()
     claims = delivery.claim_due(session, now, limited)
     assert [c.outbox_id for c in claims] == [row.id]
     # ... the sender vanishes; later a run finds the stale claim:
-    later = now + dt.timedelta(seconds=delivery.setting(limited, "OUTBOX_CLAIM_TIMEOUT_SECONDS"))
+    later = now + dt.timedelta(seconds=limited.OUTBOX_CLAIM_TIMEOUT_SECONDS)
     memory = MemorySender()
     assert delivery.deliver_due(session, later, limited, sender=memory) == 0
     assert memory.sent == []
@@ -190,15 +191,15 @@ def test_late_mark_of_a_reclaimed_row_is_ignored(session, now, settings):
     row = enqueue_mail(session, now, user=make_user(session), key="late")
     session.commit()
     [old_claim] = delivery.claim_due(session, now, settings)
-    later = now + dt.timedelta(seconds=delivery.setting(settings, "OUTBOX_CLAIM_TIMEOUT_SECONDS"))
+    later = now + dt.timedelta(seconds=settings.OUTBOX_CLAIM_TIMEOUT_SECONDS)
     [new_claim] = delivery.claim_due(session, later, settings)
     assert delivery.mark_sent(session, old_claim, later) is False  # the slow sender lost its claim
     assert delivery.mark_sent(session, new_claim, later) is True
     assert fresh(session, row.id).attempts == 2
 
 
-def test_backoff_doubles_and_is_capped():
-    settings = {"OUTBOX_BACKOFF_SECONDS": 60, "OUTBOX_BACKOFF_MAX_SECONDS": 600}
+def test_backoff_doubles_and_is_capped(settings):
+    settings = replace(settings, OUTBOX_BACKOFF_SECONDS=60, OUTBOX_BACKOFF_MAX_SECONDS=600)
     assert [delivery.backoff(n, settings).total_seconds() for n in (1, 2, 3, 4, 5, 6)] == [60, 120, 240, 480, 600, 600]
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
+from dataclasses import replace
 from email import message_from_bytes, policy
 
 import pytest
 from aiosmtpd.smtp import AuthResult
 
+from ptmatch.config import ConfigError
 from ptmatch.notifications.senders import (
     FileSender,
     SmtpSender,
@@ -24,8 +26,8 @@ from tests.notifications.helpers import SmtpServer, enqueue_mail
 
 def test_message_headers_and_parts(session, now, settings):
     row = enqueue_mail(session, now, user=make_user(session))
-    msg = build_message(row, settings["MAIL_FROM"])
-    assert msg["From"] == settings["MAIL_FROM"]
+    msg = build_message(row, settings.MAIL_FROM)
+    assert msg["From"] == settings.MAIL_FROM
     assert msg["To"] == row.to_addr
     assert msg["Subject"] == "Sie haben ein neues Terminangebot"
     assert msg["Message-ID"] == row.message_id
@@ -37,14 +39,14 @@ def test_message_headers_and_parts(session, now, settings):
 
 def test_same_row_builds_the_same_message_every_time(session, now, settings):
     row = enqueue_mail(session, now, user=make_user(session))
-    first = build_message(row, settings["MAIL_FROM"]).as_bytes()
-    assert build_message(row, settings["MAIL_FROM"]).as_bytes() == first
+    first = build_message(row, settings.MAIL_FROM).as_bytes()
+    assert build_message(row, settings.MAIL_FROM).as_bytes() == first
 
 
 def test_file_sender_writes_one_eml_per_row(session, now, tmp_path, settings):
     row = enqueue_mail(session, now, user=make_user(session))
     sender = FileSender(tmp_path / "mail")
-    envelope = envelope_for(row, settings["MAIL_FROM"])
+    envelope = envelope_for(row, settings.MAIL_FROM)
     sender.send(envelope)
     sender.send(envelope)  # a re-delivery overwrites, it does not duplicate
     files = list((tmp_path / "mail").glob("*.eml"))
@@ -59,18 +61,18 @@ def test_file_sender_reports_unwritable_folder(session, now, tmp_path, settings)
     blocker.write_text("x")
     row = enqueue_mail(session, now, user=make_user(session))
     with pytest.raises(TransportError):
-        FileSender(blocker / "mail").send(envelope_for(row, settings["MAIL_FROM"]))
+        FileSender(blocker / "mail").send(envelope_for(row, settings.MAIL_FROM))
 
 
 def test_make_sender_picks_files_without_smtp_host(settings):
     assert isinstance(make_sender(settings), FileSender)
-    assert isinstance(make_sender({**settings, "SMTP_HOST": "mail.example"}), SmtpSender)
+    assert isinstance(make_sender(replace(settings, SMTP_HOST="mail.example")), SmtpSender)
 
 
 def test_smtp_sender_uses_envelope_sender_from_mail_from(session, now, smtp, smtp_settings):
     row = enqueue_mail(session, now, user=make_user(session))
     sender = SmtpSender(smtp_settings)
-    sender.send(envelope_for(row, smtp_settings["MAIL_FROM"]))
+    sender.send(envelope_for(row, smtp_settings.MAIL_FROM))
     sender.close()
     envelope = smtp.inbox.envelopes[0]
     assert envelope.mail_from == "no-reply@ptmatch.invalid"
@@ -88,11 +90,11 @@ def test_smtp_login(session, now, settings):
     try:
         row = enqueue_mail(session, now, user=make_user(session))
         sender = SmtpSender(server.settings(settings, SMTP_USER="ptm", SMTP_PASSWORD="s3cret"))
-        sender.send(envelope_for(row, settings["MAIL_FROM"]))
+        sender.send(envelope_for(row, settings.MAIL_FROM))
         sender.close()
         bad = SmtpSender(server.settings(settings, SMTP_USER="ptm", SMTP_PASSWORD="wrong"))
         with pytest.raises(TransportError, match="authentication failed"):
-            bad.send(envelope_for(row, settings["MAIL_FROM"]))
+            bad.send(envelope_for(row, settings.MAIL_FROM))
     finally:
         server.stop()
     assert len(server.inbox.messages) == 1
@@ -118,16 +120,16 @@ def test_smtp_starttls_with_private_ca(session, now, settings, certificate):
     try:
         row = enqueue_mail(session, now, user=make_user(session))
         sender = SmtpSender(server.settings(settings, SMTP_SECURITY="starttls", SMTP_CA_FILE=str(cert)))
-        sender.send(envelope_for(row, settings["MAIL_FROM"]))
+        sender.send(envelope_for(row, settings.MAIL_FROM))
         sender.close()
         untrusted = SmtpSender(server.settings(settings, SMTP_SECURITY="starttls"))
         with pytest.raises(TransportError):  # the certificate is checked
-            untrusted.send(envelope_for(row, settings["MAIL_FROM"]))
+            untrusted.send(envelope_for(row, settings.MAIL_FROM))
     finally:
         server.stop()
     assert server.inbox.message_ids() == [row.message_id]
 
 
 def test_unknown_security_setting_is_refused(settings):
-    with pytest.raises(ValueError):
-        SmtpSender({**settings, "SMTP_HOST": "x", "SMTP_SECURITY": "ssl3"})
+    with pytest.raises(ConfigError, match="SMTP_SECURITY"):
+        SmtpSender(replace(settings, SMTP_HOST="x", SMTP_SECURITY="ssl3"))

@@ -4,6 +4,7 @@ Every step run twice with the same clock gives the same result and no second mai
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select
@@ -168,7 +169,7 @@ def test_a_login_during_the_pause_is_not_silence(session, now, settings, patient
 
 
 def test_pause_with_an_end_date_ends_on_that_day(session, now, settings, patient):
-    patients.pause(session, now, session.get(Patient, patient.id), dt.date(2026, 12, 10), None)
+    patients.pause(session, now, session.get(Patient, patient.id), dt.date(2026, 12, 10), None, settings=settings)
     session.commit()
     assert run(session, dt.datetime(2026, 12, 9, 22, 59, tzinfo=dt.UTC), settings) == 0
     assert run(session, dt.datetime(2026, 12, 9, 23, 0, tzinfo=dt.UTC), settings) == 1  # midnight in Berlin
@@ -177,7 +178,7 @@ def test_pause_with_an_end_date_ends_on_that_day(session, now, settings, patient
 
 
 def test_pause_with_an_end_date_is_never_purged_before_it(session, now, settings, patient):
-    patients.pause(session, now, session.get(Patient, patient.id), dt.date(2028, 1, 1), None)
+    patients.pause(session, now, session.get(Patient, patient.id), dt.date(2028, 1, 1), None, settings=settings)
     session.commit()
     run(session, now + 400 * DAY, settings)
     assert session.get(Patient, patient.id).status == PatientStatus.PAUSED
@@ -190,7 +191,7 @@ def test_booked_patients_get_no_checkin(session, now, settings, patient):
 
 
 def test_settings_change_the_timeline(session, now, settings, patient):
-    settings = {**settings, "CHECKIN_DAYS": 7}
+    settings = replace(settings, CHECKIN_DAYS=7)
     assert run(session, now + 7 * DAY, settings) == 1
 
 

@@ -4,6 +4,7 @@ twice with the same result and no duplicate mails; expiry; next waves; freed sea
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select
@@ -73,7 +74,7 @@ def test_nothing_is_decided_before_the_decision_time(session, now, practice, the
 def test_below_minimum_is_cancelled_once_everyone_told(session, now, practice, therapist, settings):
     group, patients = _group_with(session, now, practice, therapist, settings, enrolled=3, waitlisted=1,
                                   pending=1, minimum=3, maximum=3)
-    groups.withdraw(session, now, patients[0].user, groups.get_enrollment(session, group.id, patients[0].id))
+    groups.withdraw(session, now, patients[0].user, groups.get_enrollment(session, group.id, patients[0].id), settings=settings)
     seat_offer, fresh_offer = (session.scalar(select(Offer).where(Offer.patient_id == p.id)) for p in patients[3:])
     assert seat_offer.status == fresh_offer.status == OfferStatus.PENDING
     seat_offer.expires_at = fresh_offer.expires_at = FIRST - dt.timedelta(hours=3)  # still open at the decision
@@ -112,9 +113,9 @@ def test_at_minimum_is_confirmed_once(session, now, practice, therapist, setting
 
 def test_decision_hours_come_from_settings(session, now, practice, therapist, settings):
     group, _ = _group_with(session, now, practice, therapist, settings, enrolled=3, minimum=3)
-    sweep_groups(session, FIRST - dt.timedelta(hours=30), {**settings, "GROUP_DECISION_HOURS": 24})
+    sweep_groups(session, FIRST - dt.timedelta(hours=30), replace(settings, GROUP_DECISION_HOURS=24))
     assert group.status == GroupStatus.OPEN
-    sweep_groups(session, FIRST - dt.timedelta(hours=24), {**settings, "GROUP_DECISION_HOURS": 24})
+    sweep_groups(session, FIRST - dt.timedelta(hours=24), replace(settings, GROUP_DECISION_HOURS=24))
     assert group.status == GroupStatus.CONFIRMED
 
 

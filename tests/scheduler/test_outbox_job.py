@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ptmatch.models import OutboxStatus
-from ptmatch.notifications import outbox
 from ptmatch.scheduler.jobs import all_jobs
 from ptmatch.scheduler.runner import run_job
 from tests.factories import make_user
@@ -15,11 +16,10 @@ def _job():
 
 
 def test_job_is_registered_with_outbox_seconds(settings):
-    assert _job().interval({**settings, "OUTBOX_SECONDS": 7}) == 7
+    assert _job().interval(replace(settings, OUTBOX_SECONDS=7)) == 7
 
 
 def test_runner_delivers_to_mail_dir_without_smtp(sessions, session, now, settings, tmp_path, caplog):
-    outbox.configure(settings)
     row = enqueue_mail(session, now, user=make_user(session), key="job:1")
     session.commit()
     assert run_job(sessions, _job(), settings, now=now) == 1
@@ -31,7 +31,6 @@ def test_runner_delivers_to_mail_dir_without_smtp(sessions, session, now, settin
 
 
 def test_runner_delivers_over_smtp_when_configured(sessions, session, now, settings):
-    outbox.configure(settings)
     server = SmtpServer().start()
     try:
         row = enqueue_mail(session, now, user=make_user(session), key="job:smtp")

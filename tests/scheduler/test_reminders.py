@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from sqlalchemy import select
 
 from ptmatch.models import BookingStatus, OutboxMessage, Role
-from ptmatch.notifications import outbox
 from ptmatch.scheduler.jobs import all_jobs
 from ptmatch.scheduler.runner import run_job
 from ptmatch.scheduler.tasks.reminders import send_reminders
@@ -29,7 +29,6 @@ def _mails(session):
 
 
 def test_reminder_within_24_hours(session, now, settings):
-    outbox.configure(settings)
     booking = _setup(session, start_at=now + 23 * H)
     assert send_reminders(session, now, settings) == 1
     [mail] = _mails(session)
@@ -48,7 +47,7 @@ def test_no_reminder_yet_for_a_booking_further_away(session, now, settings):
 
 def test_reminder_hours_is_a_setting(session, now, settings):
     _setup(session, start_at=now + 40 * H)
-    assert send_reminders(session, now, {**settings, "REMINDER_HOURS": 48}) == 1
+    assert send_reminders(session, now, replace(settings, REMINDER_HOURS=48)) == 1
 
 
 def test_reminder_once_only(sessions, session, now, settings):

@@ -4,6 +4,7 @@ tells the practice once, and is idempotent."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select
@@ -37,7 +38,7 @@ def _clean_database(engine):
 def test_the_job_is_registered_with_its_interval(settings):
     job = next(j for j in all_jobs() if j.name == "offer_sweep")
     assert job.func is sweep
-    assert job.interval({**settings, "SWEEP_SECONDS": 30}) == 30
+    assert job.interval(replace(settings, SWEEP_SECONDS=30)) == 30
 
 
 def test_expired_offers_are_marked_and_audited(session, settings):
@@ -67,7 +68,7 @@ def test_run_job_commits_a_full_cycle(sessions, settings):
         for i in range(6):
             make_patient(s, lists=[practice], added_at=NOW - (50 - i) * dt.timedelta(days=1))
         therapist = make_therapist(s, practice)
-        slot = offers.post_slot(s, NOW, therapist.user, therapist, start_at=START, minutes=50)
+        slot = offers.post_slot(s, NOW, therapist.user, therapist, start_at=START, minutes=50, settings=settings)
         s.commit()
         slot_id = slot.id
     job = next(j for j in all_jobs() if j.name == "offer_sweep")

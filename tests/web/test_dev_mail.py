@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
 
 import pytest
 
@@ -15,7 +15,7 @@ from tests.notifications.helpers import enqueue_mail
 
 @pytest.fixture
 def dev_client(settings, engine):
-    app = create_app({**settings, "DEBUG": True, "INSTANCE_PATH": os.path.dirname(settings["MAIL_DIR"])})
+    app = create_app(dataclasses.replace(settings, DEBUG=True))
     app.test_client_class = CsrfClient
     yield app.test_client()
     app.extensions["ptmatch_engine"].dispose()

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ptmatch.models import AuditEvent, OutboxMessage, OutboxStatus, Role
-from ptmatch.notifications import delivery, outbox
+from ptmatch.notifications import delivery
 from ptmatch.notifications.senders import MemorySender
 from tests.conftest import NOW
 from tests.factories import make_user
@@ -22,7 +22,6 @@ def admin(session):
 
 def _dead_message(session, now, settings) -> OutboxMessage:
     """A mail that failed OUTBOX_MAX_ATTEMPTS times against a server that is down."""
-    outbox.configure(settings)
     down = SmtpServer(port=free_port()).settings(settings, OUTBOX_MAX_ATTEMPTS=2)
     row = enqueue_mail(session, now, user=make_user(session), key="dead:1")
     session.commit()

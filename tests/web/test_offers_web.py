@@ -174,6 +174,24 @@ def test_patient_offer_page_needs_login(client, world):
     assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
 
 
+@pytest.mark.parametrize(("method", "path"), [
+    ("get", "/patient/angebot/{offer}"), ("get", "/patient/termin/{offer}"),
+    ("get", "/patient/termin/{offer}.ics"), ("post", "/patient/termin/{offer}/absagen"),
+])
+def test_every_page_but_the_token_link_is_for_patients_only(client, login_as, world, method, path):
+    """Deny by default (the blueprint's role gate), before any lookup: the login for nobody,
+    403 for staff; the token link stays public."""
+    url = path.format(offer=world["offer"].id)
+    send = getattr(client, method)
+    response = send(url)
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+    login_as(world["therapist"].user)
+    assert send(url).status_code == 403
+    with client.session_transaction() as cookie:
+        cookie.clear()
+    assert client.get(f"/o/{TOKEN}").status_code == 200
+
+
 def test_accept_from_the_dashboard_leads_to_the_booking(client, session, login_as, world):
     login_as(world["alice"].user)
     response = client.post(f"/patient/angebot/{world['offer'].id}", data={"answer": "accept"})
@@ -186,17 +204,17 @@ def test_accept_from_the_dashboard_leads_to_the_booking(client, session, login_a
     assert f"/patient/termin/{booking.id}.ics" in html
 
 
-def test_taken_offer_on_the_dashboard_says_so(client, session, login_as, world):
+def test_taken_offer_on_the_dashboard_says_so(client, session, login_as, world, settings):
     login_as(world["bob"].user)
-    offers.accept_offer(session, NOW, world["offer"], world["alice"].user)
+    offers.accept_offer(session, NOW, world["offer"], world["alice"].user, settings=settings)
     session.commit()
     response = client.post(f"/patient/angebot/{world['other'].id}", data={"answer": "accept"}, follow_redirects=True)
     assert "schon vergeben" in response.get_data(as_text=True)
 
 
-def test_booking_page_video_details_and_ics(client, session, login_as, world):
+def test_booking_page_video_details_and_ics(client, session, login_as, world, settings):
     world["slot"].modality = Modality.VIDEO
-    booking = offers.accept_offer(session, NOW, world["offer"], world["alice"].user)
+    booking = offers.accept_offer(session, NOW, world["offer"], world["alice"].user, settings=settings)
     session.commit()
     login_as(world["alice"].user)
     html = client.get(f"/patient/termin/{booking.id}").get_data(as_text=True)
@@ -209,8 +227,8 @@ def test_booking_page_video_details_and_ics(client, session, login_as, world):
     assert client.get(f"/patient/termin/{booking.id}.ics").status_code == 404
 
 
-def test_patient_cancels_within_the_notice(client, session, login_as, world):
-    booking = offers.accept_offer(session, NOW, world["offer"], world["alice"].user)
+def test_patient_cancels_within_the_notice(client, session, login_as, world, settings):
+    booking = offers.accept_offer(session, NOW, world["offer"], world["alice"].user, settings=settings)
     session.commit()
     login_as(world["alice"].user)
     response = client.post(f"/patient/termin/{booking.id}/absagen")
@@ -218,8 +236,8 @@ def test_patient_cancels_within_the_notice(client, session, login_as, world):
     assert _fresh(session).get(Booking, booking.id).status == BookingStatus.CANCELLED
 
 
-def test_patient_cannot_cancel_after_the_notice(client, session, login_as, clock, world):
-    booking = offers.accept_offer(session, NOW, world["offer"], world["alice"].user)
+def test_patient_cannot_cancel_after_the_notice(client, session, login_as, clock, world, settings):
+    booking = offers.accept_offer(session, NOW, world["offer"], world["alice"].user, settings=settings)
     session.commit()
     clock.set(START - dt.timedelta(hours=2))
     login_as(world["alice"].user)

@@ -32,7 +32,7 @@ def _next_weekday_slot(now: dt.datetime) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, 13, 0, tzinfo=dt.UTC)
 
 
-def test_demo_secretariat_handles_a_caller_end_to_end(client, session, login_as):
+def test_demo_secretariat_handles_a_caller_end_to_end(client, session, login_as, settings):
     demo.load(session, NOW)
     session.commit()
     secretary = session.scalar(select(User).where(User.email == "sekretariat@demo.ptmatch.de"))
@@ -67,8 +67,8 @@ def test_demo_secretariat_handles_a_caller_end_to_end(client, session, login_as)
     therapist = session.scalar(select(Therapist).where(Therapist.practice_id == sommer.id))
     now = NOW
     slot = offers.post_slot(session, now, therapist.user, therapist, start_at=_next_weekday_slot(now), minutes=50,
-                            mode=OfferMode.MANUAL)
-    (offer,) = offers.send_offers(session, now, slot, [patient_id], therapist.user)
+                            mode=OfferMode.MANUAL, settings=settings)
+    (offer,) = offers.send_offers(session, now, slot, [patient_id], therapist.user, settings=settings)
     offer_id = offer.id
     session.commit()
     assert "Für die Person annehmen" in get(f"/sekretariat/anrufer/{patient_id}").get_data(as_text=True)

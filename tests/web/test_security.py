@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select
@@ -72,7 +73,7 @@ def test_authenticated_pages_are_not_cached(client, session, login_as):
 def test_hsts_and_secure_cookie_with_https(settings, engine):
     from ptmatch import create_app
 
-    app = create_app({**settings, "HTTPS": True})
+    app = create_app(replace(settings, HTTPS=True))
     client = app.test_client()
     resp = client.get("/")
     assert resp.headers["Strict-Transport-Security"].startswith("max-age=")

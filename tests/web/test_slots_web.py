@@ -10,6 +10,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from ptmatch.db import settings_of
 from ptmatch.domain import offers
 from ptmatch.models import (
     AuditEvent,
@@ -120,18 +121,18 @@ def test_date_picker_needs_a_date(client, login_as, world):
     assert response.status_code == 400 and "Bitte ein Datum wählen." in response.get_data(as_text=True)
 
 
-def test_list_shows_live_state_and_the_name_only_once_booked(client, session, login_as, world):
+def test_list_shows_live_state_and_the_name_only_once_booked(client, session, login_as, world, settings):
     patients = world["patients"]
-    slot = offers.post_slot(session, NOW, world["therapist"].user, world["therapist"], start_at=START, minutes=50)
+    slot = offers.post_slot(session, NOW, world["therapist"].user, world["therapist"], start_at=START, minutes=50, settings=settings)
     session.commit()
     login_as(world["therapist"].user)
     html = client.get("/termine/").get_data(as_text=True)
     assert "angeboten: 3" in html and "offen: 3" in html
     assert patients[0].last_name not in html
     offer = session.scalar(select(Offer).where(Offer.patient_id == patients[1].id))
-    offers.decline_offer(session, NOW, offer, patients[1].user)
+    offers.decline_offer(session, NOW, offer, patients[1].user, settings=settings)
     offers.accept_offer(session, NOW, session.scalar(select(Offer).where(Offer.patient_id == patients[0].id)),
-                        patients[0].user)
+                        patients[0].user, settings=settings)
     session.commit()
     html = client.get("/termine/").get_data(as_text=True)
     assert f"Gebucht von {patients[0].full_name}" in html
@@ -155,8 +156,8 @@ def test_manual_mode_lists_candidates_with_reasons_and_sends(client, session, lo
     assert session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "slot.candidates_viewed")) == 1
 
 
-def test_cancel_slot_withdraws_offers(client, session, login_as, world):
-    slot = offers.post_slot(session, NOW, world["therapist"].user, world["therapist"], start_at=START, minutes=50)
+def test_cancel_slot_withdraws_offers(client, session, login_as, world, settings):
+    slot = offers.post_slot(session, NOW, world["therapist"].user, world["therapist"], start_at=START, minutes=50, settings=settings)
     session.commit()
     login_as(world["therapist"].user)
     assert client.post(f"/termine/{slot.id}/absagen").status_code == 302
@@ -167,7 +168,8 @@ def test_cancel_slot_withdraws_offers(client, session, login_as, world):
 def _booked(session, world):
     slot = make_slot(session, world["therapist"], start_at=START)
     patient = world["patients"][0]
-    booking = offers.accept_offer(session, NOW, make_offer(session, slot, patient), patient.user)
+    booking = offers.accept_offer(session, NOW, make_offer(session, slot, patient), patient.user,
+                                  settings_of(session))
     session.commit()
     return slot, booking
 
@@ -229,6 +231,22 @@ def test_secretary_posts_for_a_served_practice_and_sees_no_clinical_reasons(clie
     assert world["patients"][0].full_name in detail
     assert "Dringlich" not in detail and "Schwerpunkt" not in detail
     assert client.get(f"/termine/{other.id}").status_code == 404
+
+
+@pytest.mark.parametrize(("role", "clinical"), [("therapist", True), ("secretary", False)])
+def test_manual_pick_shows_clinical_reasons_only_to_the_practice(client, session, login_as, world, role,
+                                                                  clinical):
+    """The reasons drawn from the intake (urgency, problem areas) are clinical data: the
+    practice's therapist sees them on the manual pick, the secretariat serving it never."""
+    slot = make_slot(session, world["therapist"], start_at=START, offer_mode=OfferMode.MANUAL)
+    pool = make_patient(session, pool=True, first_name="Pola", added_at=NOW - dt.timedelta(days=400))
+    user = world["therapist"].user if role == "therapist" else make_secretary(session, [world["practice"]])
+    session.commit()
+    login_as(user)
+    html = client.get(f"/termine/{slot.id}").get_data(as_text=True)
+    assert world["patients"][0].full_name in html  # the practice's own list, by name
+    assert pool.full_name not in html
+    assert ("Dringlich" in html) is clinical and ("Schwerpunkt" in html) is clinical
 
 
 def test_quick_form_on_the_list_posts_in_one_tap(client, session, login_as, world):

@@ -18,6 +18,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ptmatch.config import Settings
 from ptmatch.domain import groups
 from ptmatch.models import GroupProgram, GroupStatus
 from ptmatch.scheduler.jobs import Job
@@ -25,7 +26,7 @@ from ptmatch.scheduler.jobs import Job
 BATCH = 200
 
 
-def decide_due_groups(session: Session, now: dt.datetime, settings: dict | None = None) -> int:
+def decide_due_groups(session: Session, now: dt.datetime, settings: Settings) -> int:
     """OPEN groups whose decision time has come → CANCELLED or CONFIRMED."""
     horizon = now + dt.timedelta(hours=groups.decision_hours(settings))
     due = list(session.scalars(
@@ -34,7 +35,7 @@ def decide_due_groups(session: Session, now: dt.datetime, settings: dict | None 
     return sum(1 for group in due if groups.decide_group(session, now, group, settings) is not None)
 
 
-def advance_group_waves(session: Session, now: dt.datetime, settings: dict | None = None) -> int:
+def advance_group_waves(session: Session, now: dt.datetime, settings: Settings) -> int:
     """Groups with free seats before their offer deadline get their next wave."""
     live = list(session.scalars(
         select(GroupProgram).where(GroupProgram.status.in_(groups.LIVE_GROUP), GroupProgram.first_session_at > now,
@@ -43,7 +44,7 @@ def advance_group_waves(session: Session, now: dt.datetime, settings: dict | Non
     return sum(groups.move_on(session, now, group, settings) for group in live)
 
 
-def sweep_groups(session: Session, now: dt.datetime, settings: dict) -> int:
+def sweep_groups(session: Session, now: dt.datetime, settings: Settings) -> int:
     """One pass; returns the number of changes (expired offers, decisions, offers sent)."""
     count = groups.expire_group_offers(session, now)
     count += decide_due_groups(session, now, settings)

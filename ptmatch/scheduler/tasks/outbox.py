@@ -7,6 +7,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from ptmatch.config import Settings
 from ptmatch.notifications.delivery import deliver_due
 from ptmatch.scheduler.jobs import Job
 
@@ -14,11 +15,11 @@ log = logging.getLogger("ptmatch.outbox")
 _warned = False
 
 
-def deliver_outbox(session: Session, now: dt.datetime, settings: dict) -> int:
+def deliver_outbox(session: Session, now: dt.datetime, settings: Settings) -> int:
     """Deliver due mails. Commits its own claims and marks (see ptmatch.notifications.delivery)."""
     global _warned
-    if settings.get("ENV") == "production" and not settings.get("SMTP_HOST") and not _warned:
-        log.warning("SMTP_HOST is empty: mails are written to %s instead of being sent", settings["MAIL_DIR"])
+    if settings.ENV == "production" and not settings.SMTP_HOST and not _warned:
+        log.warning("SMTP_HOST is empty: mails are written to %s instead of being sent", settings.MAIL_DIR)
         _warned = True
     return deliver_due(session, now, settings)
 

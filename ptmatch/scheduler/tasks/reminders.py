@@ -12,6 +12,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ptmatch.config import Settings
 from ptmatch.models import Booking, BookingStatus, Patient, Slot, User
 from ptmatch.notifications import outbox
 from ptmatch.scheduler.jobs import Job
@@ -21,9 +22,9 @@ BOOKING_LINK_PATH = "/patient/"
 BATCH = 500
 
 
-def send_reminders(session: Session, now: dt.datetime, settings: dict) -> int:
+def send_reminders(session: Session, now: dt.datetime, settings: Settings) -> int:
     """Enqueue a reminder for every confirmed booking starting within REMINDER_HOURS."""
-    window = dt.timedelta(hours=int(settings.get("REMINDER_HOURS", 24)))
+    window = dt.timedelta(hours=settings.REMINDER_HOURS)
     rows = session.execute(
         select(Booking, Slot.start_at, User)
         .join(Slot, Slot.id == Booking.slot_id)

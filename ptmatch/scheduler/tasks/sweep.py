@@ -14,10 +14,10 @@ import datetime as dt
 import logging
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ptmatch.domain import audit, offers
+from ptmatch.config import Settings
+from ptmatch.domain import audit, offer_machine, offers
 from ptmatch.models import Offer, OfferMode, OfferStatus, Slot, SlotStatus
 from ptmatch.scheduler.jobs import Job
 
@@ -34,7 +34,7 @@ def expire_offers(session: Session, now: dt.datetime) -> int:
     ).all()
     count = 0
     for offer_id, patient_id, slot_id in rows:
-        if offers.set_offer_status(session, offer_id, OfferStatus.EXPIRED, now, live=False):
+        if offer_machine.set_offer_status(session, offer_id, OfferStatus.EXPIRED, now, live=False):
             audit.record(session, now, "offer.expired", None, patient_id=patient_id, slot_id=slot_id,
                          offer_id=offer_id)
             count += 1
@@ -50,7 +50,7 @@ def close_due_slots(session: Session, now: dt.datetime) -> int:
     return sum(1 for slot in due if offers.close_unfilled(session, now, slot))
 
 
-def advance_waves(session: Session, now: dt.datetime, settings: dict | None = None) -> int:
+def advance_waves(session: Session, now: dt.datetime, settings: Settings) -> int:
     """Auto slots with fewer open offers than their wave size get the next wave."""
     live = (select(Offer.slot_id, func.count(Offer.id).label("n"))
             .where(Offer.status == OfferStatus.PENDING, Offer.expires_at > now, Offer.slot_id.is_not(None))
@@ -64,15 +64,10 @@ def advance_waves(session: Session, now: dt.datetime, settings: dict | None = No
     sent = 0
     for slot_id, _practice_id, _start, pending in rows:
         slot = session.get(Slot, slot_id)
-        size, _ttl = offers.wave_params(slot.practice, slot.start_at, now, settings)
-        if pending >= size:
-            continue
-        try:
-            with session.begin_nested():
-                sent += offers.send_next_wave(session, now, slot, settings)
-        except IntegrityError:
-            # Another scheduler offered the same patient this slot a moment ago: its wave stands.
-            session.expire(slot)
+        size, _ttl = offer_machine.wave_params(slot.practice, slot.start_at, now, settings)
+        if pending < size:
+            # Another scheduler may offer the same patient this slot a moment before us: its wave stands.
+            sent += offers.move_on(session, now, [slot.id], settings)
     return sent
 
 
@@ -86,7 +81,7 @@ def notify_outcomes(session: Session, now: dt.datetime) -> int:
     return sum(1 for slot in slots if offers.notify_outcome(session, now, slot))
 
 
-def sweep(session: Session, now: dt.datetime, settings: dict) -> int:
+def sweep(session: Session, now: dt.datetime, settings: Settings) -> int:
     """One pass; returns the number of changes (expired, closed, offers sent, notices)."""
     count = expire_offers(session, now)
     count += close_due_slots(session, now)

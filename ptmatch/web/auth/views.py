@@ -8,7 +8,6 @@ import segno
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -27,6 +26,7 @@ from ptmatch.domain.errors import AccountLocked, InvalidInput
 from ptmatch.domain.passwords import check_password_policy
 from ptmatch.models import TokenPurpose, User
 from ptmatch.notifications import outbox
+from ptmatch.web import current_settings
 from ptmatch.web.auth.forms import (
     CodeForm,
     EmailForm,
@@ -69,7 +69,7 @@ def login():
     if form.validate_on_submit():
         db = get_session()
         try:
-            user = accounts.authenticate(db, clock.now(), form.email.data, form.password.data, current_app.config)
+            user = accounts.authenticate(db, clock.now(), form.email.data, form.password.data, current_settings())
         except AccountLocked as err:
             user = None
             form.password.errors = [_(err.message)]

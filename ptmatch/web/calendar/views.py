@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -12,6 +12,7 @@ from ptmatch import clock
 from ptmatch.db import get_session
 from ptmatch.domain import calendar
 from ptmatch.models import Booking, Role, Therapist
+from ptmatch.web import current_settings
 from ptmatch.web.security import current_db_user, require_roles, roles_required
 
 bp = Blueprint("calendar", __name__)
@@ -20,7 +21,7 @@ require_roles(bp, Role.THERAPIST, Role.PATIENT, exempt=("feed",))
 
 
 def _uid_domain() -> str:
-    return urlsplit(current_app.config["BASE_URL"]).hostname or "ptmatch"
+    return urlsplit(current_settings().BASE_URL).hostname or "ptmatch"
 
 
 def _ics(body: bytes, filename: str | None = None) -> Response:
@@ -61,7 +62,7 @@ def _own_therapist() -> Therapist:
 
 
 def _feed_url(token: str) -> str:
-    return current_app.config["BASE_URL"].rstrip("/") + url_for("calendar.feed", token=token)
+    return current_settings().BASE_URL.rstrip("/") + url_for("calendar.feed", token=token)
 
 
 @bp.route("/praxis/kalender")

@@ -12,11 +12,12 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 from sqlalchemy import func, select
 
 from ptmatch.db import get_session
 from ptmatch.models import OutboxMessage
+from ptmatch.web import current_settings
 
 bp = Blueprint("dev", __name__)
 
@@ -28,12 +29,12 @@ _LINK = re.compile(r"https?://[^\s<>\"']+")
 
 @bp.before_request
 def _debug_only():
-    if not current_app.config.get("DEBUG"):
+    if not current_settings().DEBUG:
         abort(404)
 
 
 def _mail_dir() -> Path:
-    return Path(current_app.config["MAIL_DIR"])
+    return Path(current_settings().MAIL_DIR)
 
 
 @bp.route("/mail")

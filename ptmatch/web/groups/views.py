@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     g,
     redirect,
@@ -31,6 +30,7 @@ from ptmatch.db import get_session
 from ptmatch.domain import access, calendar_rules, groups, offers, practices
 from ptmatch.domain.errors import DomainError, NotFound, SlotTaken
 from ptmatch.models import EnrollmentStatus, GroupEnrollment, Patient, Role
+from ptmatch.web import current_settings
 from ptmatch.web.forms import add_domain_error
 from ptmatch.web.groups.forms import BlockForm, GroupForm
 from ptmatch.web.security import current_db_user, require_roles
@@ -87,7 +87,7 @@ def index():
     db = get_session()
     states = groups.group_states(db, clock.now(), groups.list_groups(db, g.therapist.practice_id))
     return render_template("groups/index.html", states=states, therapist=g.therapist,
-                           decision_hours=groups.decision_hours(current_app.config))
+                           decision_hours=groups.decision_hours(current_settings()))
 
 
 @bp.route("/neu", methods=["GET", "POST"])
@@ -105,7 +105,7 @@ def new():
                     method=form.method.data, problems=form.problems.data, modality=form.modality.data,
                     first_session_at=start, session_count=form.session_count.data, minutes=form.minutes.data,
                     min_participants=form.min_participants.data, max_participants=form.max_participants.data,
-                    settings=current_app.config)
+                    settings=current_settings())
             except DomainError as err:
                 _show_error(form, err)
             else:
@@ -115,7 +115,7 @@ def new():
                 if warning:
                     flash(_(warning), "warning")
                 return redirect(url_for("groups.detail", group_id=group.id))
-    return render_template("groups/new.html", form=form, decision_hours=groups.decision_hours(current_app.config))
+    return render_template("groups/new.html", form=form, decision_hours=groups.decision_hours(current_settings()))
 
 
 def _own_group(group_id: int):
@@ -133,7 +133,7 @@ def detail(group_id: int):
     (state,) = groups.group_states(db, now, [group])
     enrolled, waiting = groups.members(db, current_db_user(), group)
     return render_template("groups/detail.html", group=group, state=state, enrolled=enrolled, waiting=waiting,
-                           decision_at=groups.decision_at(group, current_app.config),
+                           decision_at=groups.decision_at(group, current_settings()),
                            last_session=groups.last_session_at(group), now=now,
                            can_withdraw=lambda e: groups.can_withdraw(group, e, now))
 
@@ -142,7 +142,7 @@ def detail(group_id: int):
 def send_wave(group_id: int):
     """Top the open offers up now instead of waiting for the sweep."""
     group = _own_group(group_id)
-    sent = groups.send_group_wave(get_session(), clock.now(), group, current_app.config, actor=current_db_user())
+    sent = groups.send_group_wave(get_session(), clock.now(), group, current_settings(), actor=current_db_user())
     flash(_("%(n)s Angebote verschickt.", n=sent) if sent else _("Zurzeit gibt es kein weiteres Angebot zu verschicken."),
           "info")
     return redirect(url_for("groups.detail", group_id=group.id))
@@ -157,7 +157,7 @@ def remove_member(group_id: int, enrollment_id: int):
     if enrollment is None or enrollment.group_id != group.id:
         abort(404)
     try:
-        groups.withdraw(get_session(), clock.now(), current_db_user(), enrollment, current_app.config)
+        groups.withdraw(get_session(), clock.now(), current_db_user(), enrollment, current_settings())
     except DomainError as err:
         flash(_message(err), "danger")
     else:
@@ -242,7 +242,7 @@ def _answer(offer, actor, accept: bool):
         if accept:
             enrollment = groups.accept_group_offer(db, now, offer, actor)
         else:
-            groups.decline_group_offer(db, now, offer, actor, current_app.config)
+            groups.decline_group_offer(db, now, offer, actor, current_settings())
             enrollment = groups.get_enrollment(db, offer.group_id, offer.patient_id)
     except SlotTaken as err:
         return render_template("groups/offer_result.html", outcome="taken", message=_message(err), group=offer.group)
@@ -250,7 +250,7 @@ def _answer(offer, actor, accept: bool):
         return render_template("groups/offer_result.html", outcome="closed", message=_message(err), group=offer.group)
     outcome = "declined" if not accept else str(enrollment.status)
     return render_template("groups/offer_result.html", outcome=outcome, enrollment=enrollment, group=offer.group,
-                           decision_hours=groups.decision_hours(current_app.config))
+                           decision_hours=groups.decision_hours(current_settings()))
 
 
 @offers_bp.route("/g/<token>")
@@ -325,7 +325,7 @@ def withdraw(enrollment_id: int):
     except NotFound:
         abort(404)
     try:
-        groups.withdraw(db, clock.now(), current_db_user(), enrollment, current_app.config)
+        groups.withdraw(db, clock.now(), current_db_user(), enrollment, current_settings())
     except DomainError as err:
         flash(_message(err), "danger")
     else:

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 
 from ptmatch import clock
 from ptmatch.db import get_session
+from ptmatch.domain import admin
 from ptmatch.domain.errors import DomainError
 from ptmatch.models import Role
 from ptmatch.notifications import delivery
@@ -35,7 +36,7 @@ def index():
 def resend(outbox_id: int):
     """Give one dead mail a fresh set of attempts."""
     try:
-        delivery.resend(get_session(), clock.now(), outbox_id, current_db_user())
+        admin.resend_mail(get_session(), clock.now(), outbox_id, current_db_user())
     except DomainError as err:
         flash(_(err.message), "warning")
     else:
@@ -46,6 +47,6 @@ def resend(outbox_id: int):
 @bp.route("/alle-erneut-senden", methods=["POST"])
 def resend_all():
     """Re-send every dead mail (e.g. after the SMTP settings were fixed)."""
-    count = delivery.resend_all_dead(get_session(), clock.now(), current_db_user())
+    count = admin.resend_all_dead_mail(get_session(), clock.now(), current_db_user())
     flash(_("%(count)s Nachrichten werden erneut gesendet.", count=count), "success")
     return redirect(url_for("mailadmin.index"))

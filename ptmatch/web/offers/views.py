@@ -1,5 +1,6 @@
 """Offer pages: the mailed token link (public: the token is the credential), the same offer
-from the patient's dashboard, and the booking confirmation with its .ics.
+from the patient's dashboard, and the booking confirmation with its .ics. Deny by default:
+every page but the token link needs a logged-in patient.
 
 Accept and decline are POSTs: mail scanners prefetch GET links. A used, expired, foreign or
 malformed token gets one neutral page (always the same, status 404) and changes nothing.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from ptmatch import clock
@@ -24,25 +25,16 @@ from ptmatch.domain.errors import (
     SlotTaken,
 )
 from ptmatch.models import Offer, OfferStatus, Role
+from ptmatch.web import current_settings
 from ptmatch.web.offers.forms import ACCEPT, AnswerForm, ConfirmForm
-from ptmatch.web.security import current_db_user
+from ptmatch.web.security import current_db_user, require_roles
 
 bp = Blueprint("offers", __name__)
-# Not gated as a whole: token pages are public; the patient pages check the role themselves.
+require_roles(bp, Role.PATIENT, exempt=("token_offer",))  # the token is the credential there
 
 
 def _neutral():
     return render_template("offers/neutral.html"), 404
-
-
-def _patient_user():
-    """The logged-in patient, or a redirect to the login / a 403 for other roles."""
-    user = current_db_user()
-    if user is None:
-        return None, current_app.login_manager.unauthorized()
-    if user.role != Role.PATIENT:
-        abort(403)
-    return user, None
 
 
 def _details(offer: Offer) -> dict:
@@ -69,10 +61,10 @@ def token_offer(token: str):
                                **_details(offer))
     try:
         if form.answer.data == ACCEPT:
-            booking = offers.accept_offer(db, now, offer, patient_user, current_app.config)
+            booking = offers.accept_offer(db, now, offer, patient_user, current_settings())
             return render_template("offers/booked.html", booking=booking, logged_in=user is not None,
                                    **_details(offer))
-        offers.decline_offer(db, now, offer, patient_user, current_app.config)
+        offers.decline_offer(db, now, offer, patient_user, current_settings())
         return render_template("offers/declined.html")
     except SlotTaken:
         return render_template("offers/taken.html")
@@ -83,10 +75,7 @@ def token_offer(token: str):
 @bp.route("/patient/angebot/<int:offer_id>", methods=["GET", "POST"])
 def patient_offer(offer_id: int):
     """One of the logged-in patient's own offers, answerable while open."""
-    user, response = _patient_user()
-    if response is not None:
-        return response
-    db, now = get_session(), clock.now()
+    db, now, user = get_session(), clock.now(), current_db_user()
     try:
         offer = offers.get_patient_offer(db, user, offer_id)
     except NotFound:
@@ -96,10 +85,10 @@ def patient_offer(offer_id: int):
     if can_answer and form.validate_on_submit():
         try:
             if form.answer.data == ACCEPT:
-                booking = offers.accept_offer(db, now, offer, user, current_app.config)
+                booking = offers.accept_offer(db, now, offer, user, current_settings())
                 flash(_("Ihr Termin ist gebucht."), "success")
                 return redirect(url_for("offers.booking", booking_id=booking.id))
-            offers.decline_offer(db, now, offer, user, current_app.config)
+            offers.decline_offer(db, now, offer, user, current_settings())
             flash(_("Sie haben das Angebot abgelehnt. Sie behalten Ihren Platz auf der Warteliste."), "info")
         except (SlotTaken, OfferExpired, OfferClosed) as err:
             flash(_(err.message), "warning")
@@ -109,11 +98,9 @@ def patient_offer(offer_id: int):
 
 
 def _own_booking(booking_id: int):
-    user, response = _patient_user()
-    if response is not None:
-        return None, None, response
+    user = current_db_user()
     try:
-        return user, offers.get_patient_booking(get_session(), user, booking_id), None
+        return user, offers.get_patient_booking(get_session(), user, booking_id)
     except NotFound:
         abort(404)
 
@@ -121,9 +108,7 @@ def _own_booking(booking_id: int):
 @bp.route("/patient/termin/<int:booking_id>")
 def booking(booking_id: int):
     """The booking confirmation: time, place or video details, the practice's notes, .ics."""
-    user, booking, response = _own_booking(booking_id)
-    if response is not None:
-        return response
+    _user, booking = _own_booking(booking_id)
     now = clock.now()
     return render_template("offers/booking.html", booking=booking, slot=booking.slot, practice=booking.slot.practice,
                            video_link=offers.video_link(booking), can_cancel=offers.can_cancel_booking(booking, now),
@@ -135,10 +120,8 @@ def booking_ics(booking_id: int):
     """The booking as an iCalendar file."""
     from ptmatch.domain import calendar
 
-    user, booking, response = _own_booking(booking_id)
-    if response is not None:
-        return response
-    domain = urlsplit(current_app.config["BASE_URL"]).hostname or "ptmatch"
+    user, booking = _own_booking(booking_id)
+    domain = urlsplit(current_settings().BASE_URL).hostname or "ptmatch"
     body = calendar.booking_ics(booking, locale=user.locale or "de", domain=domain)
     return Response(body, mimetype="text/calendar", headers={
         "Content-Disposition": f'attachment; filename="termin-{booking.id}.ics"', "Cache-Control": "no-store"})
@@ -147,13 +130,11 @@ def booking_ics(booking_id: int):
 @bp.route("/patient/termin/<int:booking_id>/absagen", methods=["POST"])
 def cancel_booking(booking_id: int):
     """Cancel within the practice's notice; the time is offered to others again."""
-    user, booking, response = _own_booking(booking_id)
-    if response is not None:
-        return response
+    user, booking = _own_booking(booking_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        offers.cancel_booking_by_patient(get_session(), clock.now(), user, booking, current_app.config)
+        offers.cancel_booking_by_patient(get_session(), clock.now(), user, booking, current_settings())
     except (InvalidInput, NotAllowed) as err:
         flash(_(err.message), "warning")
     else:

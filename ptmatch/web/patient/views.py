@@ -18,6 +18,7 @@ from ptmatch.domain import access, patients, waitlist
 from ptmatch.domain.accounts import consume_user_token, peek_user_token
 from ptmatch.domain.errors import DomainError, InvalidInput, NotAllowed
 from ptmatch.models import EntryStatus, Patient, Practice, Role, TokenPurpose, User
+from ptmatch.web import current_settings
 from ptmatch.web.forms import add_domain_error
 from ptmatch.web.patient.forms import (
     DeleteForm,
@@ -146,7 +147,7 @@ def checkin(token: str):
         pausing = request.form.get("answer") == "pause"
         try:
             if pausing:
-                patients.pause(db, now, patient, None, user)
+                patients.pause(db, now, patient, None, user, settings=current_settings())
             else:
                 patients.confirm_still_looking(db, now, patient, user)
         except DomainError as err:
@@ -313,7 +314,8 @@ def pause():
     form = PauseForm()
     if form.validate_on_submit():
         try:
-            patients.pause(get_session(), clock.now(), patient, form.until.data, user)
+            patients.pause(get_session(), clock.now(), patient, form.until.data, user,
+                           settings=current_settings())
         except DomainError as err:
             _form_error(form, err)
         else:
@@ -356,7 +358,8 @@ def delete():
     form = DeleteForm()
     if form.validate_on_submit():
         try:
-            patients.delete_account(get_session(), clock.now(), user, patient, form.password.data)
+            patients.delete_account(get_session(), clock.now(), user, patient, form.password.data,
+                                    settings=current_settings())
         except DomainError as err:
             _form_error(form, err)
         else:

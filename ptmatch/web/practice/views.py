@@ -14,7 +14,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     g,
     redirect,
@@ -33,6 +32,7 @@ from ptmatch.db import get_session
 from ptmatch.domain import practices, workbench
 from ptmatch.domain.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from ptmatch.models import Role
+from ptmatch.web import current_settings
 from ptmatch.web.forms import add_domain_error
 from ptmatch.web.practice.forms import (
     FilterForm,
@@ -277,7 +277,7 @@ def _practice_values(form) -> dict:
 
 
 def _registration_link(practice) -> str:
-    return current_app.config["BASE_URL"].rstrip("/") + f"/p/{practice.slug}"
+    return current_settings().BASE_URL.rstrip("/") + f"/p/{practice.slug}"
 
 
 def _qr(practice):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from ptmatch import clock
@@ -21,6 +21,7 @@ from ptmatch.domain.errors import (
     SlotTaken,
 )
 from ptmatch.models import Offer, Role, SlotStatus
+from ptmatch.web import current_settings
 from ptmatch.web.forms import add_domain_error
 from ptmatch.web.patient.forms import ProfileForm
 from ptmatch.web.secretariat.forms import (
@@ -232,7 +233,7 @@ def answer_offer(offer_id: int, answer: str):
     patient = _caller_or_404(offer.patient_id)
     try:
         secretariat.answer_offer(db, clock.now(), current_db_user(), offer, accept=answer == "annehmen",
-                                 settings=current_app.config)
+                                 settings=current_settings())
     except (SlotTaken, OfferExpired, OfferClosed, InvalidInput, NotAllowed) as err:
         flash(_(err.message) if err.message else _("Das Angebot ist nicht mehr verfügbar."), "warning")
     else:

@@ -8,23 +8,21 @@ import datetime as dt
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ptmatch import clock
 from ptmatch.db import get_session
-from ptmatch.domain import access, audit, calendar_rules, matching, offers
+from ptmatch.domain import access, calendar_rules, matching, offers
 from ptmatch.domain.errors import DomainError
 from ptmatch.domain.practices import get_active_therapist
-from ptmatch.domain.workbench import pseudonym
 from ptmatch.models import (
     Modality,
     Offer,
     OfferMode,
     OfferStatus,
-    Patient,
     Practice,
     Role,
     Slot,
@@ -32,6 +30,7 @@ from ptmatch.models import (
     Therapist,
     User,
 )
+from ptmatch.web import current_settings
 from ptmatch.web.forms import add_domain_error
 from ptmatch.web.security import current_db_user, require_roles
 from ptmatch.web.slots.forms import ConfirmForm, PickForm, SlotForm
@@ -144,7 +143,7 @@ def new():
             try:
                 slot = offers.post_slot(db, now, desk.user, therapist, start_at=start, minutes=form.minutes.data,
                                         kind=form.kind.data, modality=form.modality.data, mode=form.mode.data,
-                                        settings=current_app.config)
+                                        settings=current_settings())
             except DomainError as err:
                 message = _(err.msgid, **err.params) if hasattr(err, "msgid") else _(err.message)
                 if not add_domain_error(form, type(err)(message, err.field)):
@@ -160,26 +159,6 @@ def new():
     return render_template("slots/new.html", form=form, desk=desk), 200 if request.method == "GET" else 400
 
 
-def _patient_label(db, user: User, patient) -> str:
-    """Name where the policy allows identity, else the pool pseudonym."""
-    if access.patient_access(db, user, patient).identity:
-        return patient.full_name
-    return pseudonym(patient.id)
-
-
-def _candidates(db, now: dt.datetime, desk: Desk, slot: Slot) -> list:
-    """(candidate, label, reasons) for the manual pick: names for the practice's own list,
-    pseudonyms for the pool; the secretariat never sees the reasons drawn from the intake."""
-    ranked = matching.rank_candidates(db, slot, now, limit=CANDIDATES_SHOWN)
-    names = dict(db.execute(select(Patient.id, Patient.first_name + " " + Patient.last_name)
-                            .where(Patient.id.in_([c.patient_id for c in ranked or []] or [-1]))).all())
-    clinical_ok = desk.user.role == Role.THERAPIST
-    audit.record(db, now, "slot.candidates_viewed", desk.user, practice_id=slot.practice_id, slot_id=slot.id,
-                 shown=len(ranked))
-    return [(c, names[c.patient_id] if c.on_practice_list else pseudonym(c.patient_id),
-             [r for r in c.reasons if clinical_ok or not r.clinical]) for c in ranked]
-
-
 @bp.route("/<int:slot_id>")
 def detail(slot_id: int):
     """One slot: state, the offers sent, the booking, and (manual mode) the ranked candidates."""
@@ -187,13 +166,14 @@ def detail(slot_id: int):
     db, now = get_session(), clock.now()
     state = offers.slot_states(db, now, [slot])[0]
     sent = list(db.scalars(select(Offer).where(Offer.slot_id == slot.id).order_by(Offer.wave, Offer.id)))
-    booked_name = _patient_label(db, desk.user, state.patient) if state.patient is not None else None
+    booked_name = access.patient_label(db, desk.user, state.patient) if state.patient is not None else None
     # Who was offered stays pseudonymous; the name shows once someone booked.
-    rows = [(o, o.effective_status(now), booked_name if o.status == OfferStatus.ACCEPTED else pseudonym(o.patient_id))
-            for o in sent]
-    candidates = _candidates(db, now, desk, slot) if (
-        slot.status == SlotStatus.OFFERING and slot.offer_mode == OfferMode.MANUAL and now < slot.offer_deadline_at
-    ) else []
+    rows = [(o, o.effective_status(now),
+             booked_name if o.status == OfferStatus.ACCEPTED else access.pseudonym(o.patient_id)) for o in sent]
+    candidates = []  # the manual pick: names, pseudonyms and reasons as the policy allows
+    if slot.status == SlotStatus.OFFERING and slot.offer_mode == OfferMode.MANUAL and now < slot.offer_deadline_at:
+        ranked = matching.rank_candidates(db, slot, now, limit=CANDIDATES_SHOWN)
+        candidates = access.show_candidates(db, desk.user, now, slot, ranked)
     return render_template("slots/detail.html", slot=slot, state=state, rows=rows, candidates=candidates,
                            booked_name=booked_name, now=now, desk=desk, pick_form=PickForm(), form=ConfirmForm())
 
@@ -228,7 +208,8 @@ def send(slot_id: int):
         flash(_("Bitte mindestens eine Person auswählen."), "warning")
         return redirect(url_for("slots.detail", slot_id=slot.id))
     try:
-        sent = offers.send_offers(get_session(), clock.now(), slot, form.patients.data, desk.user)
+        sent = offers.send_offers(get_session(), clock.now(), slot, form.patients.data, desk.user,
+                                  current_settings())
     except DomainError as err:
         flash(_(err.message), "warning")
     else:
