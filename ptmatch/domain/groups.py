@@ -37,6 +37,7 @@ from sqlalchemy import and_, case, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from ptmatch import links
 from ptmatch.catalog import METHODS, PROBLEM_AREAS
 from ptmatch.domain import access, audit, matching, offers
 from ptmatch.domain.clashes import GROUP_MAX_SESSIONS, find_clash
@@ -82,15 +83,6 @@ CLAIMING = (PatientStatus.ACTIVE, PatientStatus.BOOKED)
 MSG_SEAT_TAKEN = "Der freie Platz ist leider schon vergeben. Sie bleiben auf der Warteliste der Gruppe."
 MSG_CANCELLED = "Diese Gruppe findet nicht statt."
 MSG_TOO_SOON = "Der erste Termin muss mehr als %(hours)s Stunden in der Zukunft liegen."
-PATIENT_GROUPS = "/patient/gruppen"
-
-
-def group_offer_link(token: str) -> str:
-    return f"/g/{token}"
-
-
-def group_path(group_id: int) -> str:
-    return f"/praxis/gruppen/{group_id}"
 
 
 def decision_hours(settings: dict | None) -> int:
@@ -288,7 +280,7 @@ def _live_pending(session: Session, group_id: int, now: dt.datetime, *, waitlist
 def _mail_offer(session: Session, now: dt.datetime, group: GroupProgram, offer: Offer, patient: Patient,
                 token: str) -> None:
     offers._mail_patient(session, now, patient, "group_offer", f"group_offer:{offer.id}:{offer.wave}",
-                         group_offer_link(token), when=group.first_session_at, deadline=offer.expires_at)
+                         links.group_offer(token), when=group.first_session_at, deadline=offer.expires_at)
 
 
 def _offer_to_waitlist(session: Session, now: dt.datetime, group: GroupProgram, need: int, wave: tuple[int, int],
@@ -443,7 +435,7 @@ def _seat_offers_taken(session: Session, now: dt.datetime, group: GroupProgram) 
     for offer_id, patient_id, wave in rows:
         if offers.set_offer_status(session, offer_id, OfferStatus.TAKEN, now, live=True):
             offers._mail_patient(session, now, session.get(Patient, patient_id), "offer_taken",
-                                 f"offer_taken:{offer_id}:{wave}", PATIENT_GROUPS)
+                                 f"offer_taken:{offer_id}:{wave}", links.patient_groups())
             audit.record(session, now, "offer.taken", None, patient_id=patient_id, practice_id=group.practice_id,
                          group_id=group.id, offer_id=offer_id)
         elif offers.set_offer_status(session, offer_id, OfferStatus.EXPIRED, now, live=False):
@@ -496,7 +488,7 @@ def _enrol(session: Session, now: dt.datetime, offer: Offer, group: GroupProgram
         audit.record(session, now, "group.enrolled", actor, patient_id=patient.id, practice_id=group.practice_id,
                      group_id=group.id, enrollment_id=enrollment.id, from_waitlist=waitlisted)
         offers._mail_patient(session, now, patient, "group_enrolled", f"group_enrolled:{enrollment.id}",
-                             PATIENT_GROUPS, when=group.first_session_at)
+                             links.patient_groups(), when=group.first_session_at)
         if group.enrolled_count >= group.max_participants:
             _seat_offers_taken(session, now, group)
     elif waitlisted:
@@ -511,7 +503,7 @@ def _enrol(session: Session, now: dt.datetime, offer: Offer, group: GroupProgram
         audit.record(session, now, "group.waitlisted", actor, patient_id=patient.id, practice_id=group.practice_id,
                      group_id=group.id, enrollment_id=enrollment.id, position=enrollment.position)
         offers._mail_patient(session, now, patient, "group_waitlisted", f"group_waitlisted:{enrollment.id}",
-                             PATIENT_GROUPS, when=group.first_session_at)
+                             links.patient_groups(), when=group.first_session_at)
     session.refresh(offer)
     return enrollment
 
@@ -615,7 +607,7 @@ def decide_group(session: Session, now: dt.datetime, group: GroupProgram,
         patients = _patients_by_enrollment(session, group.id, (EnrollmentStatus.ENROLLED,))
         for enrollment, patient in patients:
             offers._mail_patient(session, now, patient, "group_confirmed", f"group_confirmed:{enrollment.id}",
-                                 PATIENT_GROUPS, when=group.first_session_at)
+                                 links.patient_groups(), when=group.first_session_at)
         audit.record(session, now, "group.confirmed", None, practice_id=group.practice_id, group_id=group.id,
                      enrolled=group.enrolled_count)
         return GroupStatus.CONFIRMED
@@ -640,7 +632,7 @@ def _cancel_side_effects(session: Session, now: dt.datetime, group: GroupProgram
         enrollment.status, enrollment.changed_at = EnrollmentStatus.CANCELLED, now
         told.add(patient.id)
         offers._mail_patient(session, now, patient, "group_cancelled", f"group_cancelled:{enrollment.id}",
-                             PATIENT_GROUPS, when=group.first_session_at)
+                             links.patient_groups(), when=group.first_session_at)
     session.flush()
     for offer_id, patient_id, wave in session.execute(
             select(Offer.id, Offer.patient_id, Offer.wave)
@@ -648,7 +640,7 @@ def _cancel_side_effects(session: Session, now: dt.datetime, group: GroupProgram
         if offers.set_offer_status(session, offer_id, OfferStatus.WITHDRAWN, now, live=True):
             if patient_id not in told:
                 offers._mail_patient(session, now, session.get(Patient, patient_id), "offer_withdrawn",
-                                     f"offer_withdrawn:{offer_id}:{wave}", PATIENT_GROUPS)
+                                     f"offer_withdrawn:{offer_id}:{wave}", links.patient_groups())
             audit.record(session, now, "offer.withdrawn", None, patient_id=patient_id,
                          practice_id=group.practice_id, group_id=group.id, offer_id=offer_id, reason="group_cancelled")
         elif offers.set_offer_status(session, offer_id, OfferStatus.EXPIRED, now, live=False):

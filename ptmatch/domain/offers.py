@@ -38,6 +38,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from ptmatch import links
 from ptmatch.domain import access, audit, matching, waitlist
 from ptmatch.domain.clashes import find_clash
 from ptmatch.domain.errors import (
@@ -84,22 +85,7 @@ MSG_EXPIRED = "Die Antwortfrist für dieses Angebot ist abgelaufen."
 MSG_CLOSED = "Dieses Angebot ist nicht mehr offen."
 MSG_CLASH = "Überschneidung (inklusive Pufferzeit) mit: %(what)s"
 
-PATIENT_HOME = "/patient/"
-
-
 # --- small helpers -----------------------------------------------------------------------------
-
-def offer_link(token: str) -> str:
-    return f"/o/{token}"
-
-
-def booking_path(booking_id: int) -> str:
-    return f"/patient/termin/{booking_id}"
-
-
-def slot_path(slot_id: int) -> str:
-    return f"/termine/{slot_id}"
-
 
 def _valid_rules(rules) -> bool:
     try:
@@ -299,7 +285,7 @@ def _create_offers(session: Session, now: dt.datetime, slot: Slot, candidates, t
         session.add(offer)
         session.flush()
         _mail_patient(session, now, patients[candidate.patient_id], "offer", f"offer:{offer.id}",
-                      offer_link(token), when=slot.start_at, deadline=expires)
+                      links.offer(token), when=slot.start_at, deadline=expires)
         audit.record(session, now, "offer.sent", actor, patient_id=candidate.patient_id,
                      practice_id=slot.practice_id, slot_id=slot.id, offer_id=offer.id, wave=offer.wave)
         created.append(offer)
@@ -498,7 +484,7 @@ def _book(session: Session, now: dt.datetime, offer: Offer, slot: Slot, patient:
     for other in others:
         if set_offer_status(session, other.id, OfferStatus.TAKEN, now, live=True):
             other_patient = session.get(Patient, other.patient_id)
-            _mail_patient(session, now, other_patient, "offer_taken", f"offer_taken:{other.id}", PATIENT_HOME)
+            _mail_patient(session, now, other_patient, "offer_taken", f"offer_taken:{other.id}", links.patient_home())
             audit.record(session, now, "offer.taken", None, patient_id=other.patient_id,
                          practice_id=slot.practice_id, slot_id=slot.id, offer_id=other.id)
         elif set_offer_status(session, other.id, OfferStatus.EXPIRED, now, live=False):
@@ -508,7 +494,7 @@ def _book(session: Session, now: dt.datetime, offer: Offer, slot: Slot, patient:
     moved: set[int] = set()
     for other in elsewhere:
         if set_offer_status(session, other.id, OfferStatus.WITHDRAWN, now, live=True):
-            _mail_patient(session, now, patient, "offer_withdrawn", f"offer_withdrawn:{other.id}", PATIENT_HOME)
+            _mail_patient(session, now, patient, "offer_withdrawn", f"offer_withdrawn:{other.id}", links.patient_home())
             audit.record(session, now, "offer.withdrawn", None, patient_id=patient.id, offer_id=other.id,
                          slot_id=other.slot_id, group_id=other.group_id, reason="booked_elsewhere")
             if other.slot_id is not None:
@@ -527,7 +513,7 @@ def _book(session: Session, now: dt.datetime, offer: Offer, slot: Slot, patient:
                  previous=str(previous), status=str(PatientStatus.BOOKED))
     waitlist.leave_all_for_booking(session, now, patient)
     _mail_patient(session, now, patient, "booking_confirmed", f"booking_confirmed:{booking.id}",
-                  booking_path(booking.id), when=slot.start_at)
+                  links.booking(booking.id), when=slot.start_at)
     notify_outcome(session, now, slot)
     session.refresh(offer)
     return booking, moved
@@ -566,7 +552,7 @@ def notify_outcome(session: Session, now: dt.datetime, slot: Slot) -> bool:
     user = _therapist_user(session, slot)
     if user is not None:
         kind = "practice_outcome_booked" if slot.status == SlotStatus.BOOKED else "practice_outcome_unfilled"
-        outbox.enqueue(session, now, kind=kind, dedupe_key=f"slot_outcome:{slot.id}", link_path=slot_path(slot.id),
+        outbox.enqueue(session, now, kind=kind, dedupe_key=f"slot_outcome:{slot.id}", link_path=links.slot(slot.id),
                        to_user=user, when=slot.start_at)
     return True
 
@@ -622,7 +608,7 @@ def cancel_slot(session: Session, now: dt.datetime, actor: User | None, slot: Sl
                 Offer.slot_id == slot.id, Offer.status == OfferStatus.PENDING).order_by(Offer.id))):
             if set_offer_status(session, offer.id, OfferStatus.WITHDRAWN, now, live=True):
                 _mail_patient(session, now, session.get(Patient, offer.patient_id), "offer_withdrawn",
-                              f"offer_withdrawn:{offer.id}", PATIENT_HOME)
+                              f"offer_withdrawn:{offer.id}", links.patient_home())
                 audit.record(session, now, "offer.withdrawn", actor, patient_id=offer.patient_id,
                              practice_id=slot.practice_id, slot_id=slot.id, offer_id=offer.id, reason="slot_cancelled")
             elif set_offer_status(session, offer.id, OfferStatus.EXPIRED, now, live=False):
@@ -645,7 +631,7 @@ def cancel_slot(session: Session, now: dt.datetime, actor: User | None, slot: Sl
         audit.record(session, now, "slot.cancelled", actor, practice_id=slot.practice_id, slot_id=slot.id)
         _restore_patient(session, now, patient, actor)
         _mail_patient(session, now, patient, "booking_cancelled", f"booking_cancelled:{booking.id}",
-                      booking_path(booking.id), when=slot.start_at)
+                      links.booking(booking.id), when=slot.start_at)
         return slot
     raise InvalidInput("Dieser Termin kann nicht mehr abgesagt werden.")
 
@@ -685,7 +671,7 @@ def release_booking(session: Session, now: dt.datetime, actor: User | None, book
     audit.record(session, now, "booking.released", actor, patient_id=patient.id, practice_id=slot.practice_id,
                  slot_id=slot.id, booking_id=booking.id, previous=str(previous))
     _restore_patient(session, now, patient, actor)
-    _mail_patient(session, now, patient, "booking_released", f"booking_released:{booking.id}", PATIENT_HOME)
+    _mail_patient(session, now, patient, "booking_released", f"booking_released:{booking.id}", links.patient_home())
     return booking
 
 
@@ -728,11 +714,11 @@ def cancel_booking_by_patient(session: Session, now: dt.datetime, actor: User | 
                  slot_id=slot.id, booking_id=booking.id, by="patient")
     _restore_patient(session, now, patient, actor)
     _mail_patient(session, now, patient, "booking_cancelled", f"booking_cancelled:{booking.id}",
-                  booking_path(booking.id), when=slot.start_at)
+                  links.booking(booking.id), when=slot.start_at)
     therapist_user = _therapist_user(session, slot)
     if therapist_user is not None:
         outbox.enqueue(session, now, kind="booking_cancelled_practice", to_user=therapist_user,
-                       dedupe_key=f"booking_cancelled_practice:{booking.id}", link_path=slot_path(slot.id),
+                       dedupe_key=f"booking_cancelled_practice:{booking.id}", link_path=links.slot(slot.id),
                        when=slot.start_at)
     return repost(session, now, slot, settings)
 
