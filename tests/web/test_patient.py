@@ -189,7 +189,7 @@ def test_dashboard_shows_status_lists_and_crisis_notice(client, session, login_a
     login_as(patient.user)
     html = client.get("/patient/").get_data(as_text=True)
     assert "Praxis Abendrot" in html and "Regionaler Pool" in html and "0800 111 0 222" in html
-    assert "Aktiv" in html
+    assert '<span class="badge text-bg-success">aktiv</span>' in html and "Sie erhalten Angebote." in html
 
 
 def test_dashboard_asks_unverified_patients_to_verify(client, session, sessions, login_as):
