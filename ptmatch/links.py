@@ -19,7 +19,8 @@ def _part(value: str | int) -> str:
     return quote(str(value), safe="")
 
 
-# --- public and account ----------------------------------------------------------------------------
+# --- public and account ----------------------------------------------------------------------
+
 
 def home() -> str:
     """The start page."""
@@ -35,7 +36,8 @@ def set_password(token: str) -> str:
     return f"/auth/set-password/{_part(token)}"
 
 
-# --- patients ----------------------------------------------------------------------------------
+# --- patients --------------------------------------------------------------------------------
+
 
 def patient_home() -> str:
     """The patient's overview: status, offers, bookings, lists."""
@@ -47,7 +49,7 @@ def verify_email(token: str) -> str:
 
 
 def checkin(token: str) -> str:
-    """"Still looking?" from the periodic check-in mail."""
+    """ "Still looking?" from the periodic check-in mail."""
     return f"/patient/checkin/{_part(token)}"
 
 
@@ -71,9 +73,9 @@ def patient_groups() -> str:
     return "/patient/gruppen"
 
 
-# --- practices ---------------------------------------------------------------------------------
+# --- practices -------------------------------------------------------------------------------
+
 
 def slot(slot_id: int) -> str:
     """A posted slot as the practice sees it."""
     return f"/termine/{_part(slot_id)}"
-

@@ -31,9 +31,13 @@ NO_PATHS_IN = ("domain", "notifications", "scheduler")
 
 
 def _builders() -> list[str]:
-    return sorted(name for name, value in vars(links).items()
-                  if inspect.isfunction(value) and not name.startswith("_")
-                  and value.__module__ == links.__name__)
+    return sorted(
+        name
+        for name, value in vars(links).items()
+        if inspect.isfunction(value)
+        and not name.startswith("_")
+        and value.__module__ == links.__name__
+    )
 
 
 def test_the_module_has_builders():
@@ -70,8 +74,14 @@ def _string_paths(path: Path) -> list[str]:
                 docstrings.add(id(doc.value))
     found = []
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
-                and len(node.value) > 1 and node.value[0] == "/" and node.value[1].isalpha()):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+            and len(node.value) > 1
+            and node.value[0] == "/"
+            and node.value[1].isalpha()
+        ):
             found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {node.value!r}")
     return found
 

@@ -34,6 +34,14 @@ from ptmatch.models import (
 from tests.conftest import NOW
 from tests.factories import make_calendar_block, make_group, make_network, make_offer, make_slot
 
+# Our enum types and sequences in the current schema (PostgreSQL): none after a downgrade.
+LEFTOVERS = text(
+    "SELECT typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+    " WHERE n.nspname = current_schema() AND t.typtype = 'e'"
+    " UNION ALL"
+    " SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()"
+)
+
 
 @pytest.fixture
 def scratch_url(database_url, tmp_path):
@@ -61,29 +69,58 @@ def _fill(session) -> None:
     net = make_network(session)
     therapist, patient, user = net.ther_x, net.a, net.a.user
     make_offer(session, make_slot(session, therapist), patient)
-    booked = make_slot(session, therapist, start_at=NOW + dt.timedelta(days=2), status=SlotStatus.BOOKED)
+    booked = make_slot(
+        session, therapist, start_at=NOW + dt.timedelta(days=2), status=SlotStatus.BOOKED
+    )
     group = make_group(session, therapist)
     make_calendar_block(session, therapist)
     accounts.issue_user_token(session, NOW, user, TokenPurpose.CHECKIN, dt.timedelta(days=7))
     audit.record(session, NOW, "test.migrations", net.admin, patient_id=patient.id)
-    session.add_all([
-        Booking(slot_id=booked.id, patient_id=patient.id, created_at=NOW),
-        GroupEnrollment(group_id=group.id, patient_id=patient.id, status=EnrollmentStatus.ENROLLED, created_at=NOW),
-        ClinicalNote(patient_id=patient.id, practice_id=net.x.id, author_id=therapist.user_id, text="n",
-                     created_at=NOW),
-        CallNote(patient_id=patient.id, author_id=net.sec_x.id, text="n", created_at=NOW),
-        RecoveryCode(user_id=net.admin.id, code_hash="0" * 64),
-        Postcode(code="53111", place="Bonn", lat=50.7374, lon=7.0982),
-        OutboxMessage(dedupe_key="migrations", kind="offer", user_id=user.id, to_addr="a@example.org", locale="de",
-                      subject="s", body_text="t", body_html="", message_id="<m@x>", status=OutboxStatus.PENDING,
-                      attempts=0, next_attempt_at=NOW, created_at=NOW),
-    ])
+    session.add_all(
+        [
+            Booking(slot_id=booked.id, patient_id=patient.id, created_at=NOW),
+            GroupEnrollment(
+                group_id=group.id,
+                patient_id=patient.id,
+                status=EnrollmentStatus.ENROLLED,
+                created_at=NOW,
+            ),
+            ClinicalNote(
+                patient_id=patient.id,
+                practice_id=net.x.id,
+                author_id=therapist.user_id,
+                text="n",
+                created_at=NOW,
+            ),
+            CallNote(patient_id=patient.id, author_id=net.sec_x.id, text="n", created_at=NOW),
+            RecoveryCode(user_id=net.admin.id, code_hash="0" * 64),
+            Postcode(code="53111", place="Bonn", lat=50.7374, lon=7.0982),
+            OutboxMessage(
+                dedupe_key="migrations",
+                kind="offer",
+                user_id=user.id,
+                to_addr="a@example.org",
+                locale="de",
+                subject="s",
+                body_text="t",
+                body_html="",
+                message_id="<m@x>",
+                status=OutboxStatus.PENDING,
+                attempts=0,
+                next_attempt_at=NOW,
+                created_at=NOW,
+            ),
+        ]
+    )
     session.flush()
 
 
 def _row_counts(engine) -> dict[str, int]:
     with engine.connect() as conn:
-        return {t.name: conn.scalar(select(func.count()).select_from(t)) for t in Base.metadata.sorted_tables}
+        return {
+            t.name: conn.scalar(select(func.count()).select_from(t))
+            for t in Base.metadata.sorted_tables
+        }
 
 
 def _our_tables(engine) -> set[str]:
@@ -92,7 +129,9 @@ def _our_tables(engine) -> set[str]:
 
 def _diff(engine) -> list:
     with engine.connect() as conn:
-        return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        return compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+        )
 
 
 def test_upgrade_downgrade_upgrade_with_data(scratch_url, engine):
@@ -112,15 +151,13 @@ def test_upgrade_downgrade_upgrade_with_data(scratch_url, engine):
         migrate.downgrade(scratch_url, "base")
         engine.dispose()  # no cached table or type information survives
         assert _our_tables(engine) == set()
-        assert _our_tables(suite_engine) == set(Base.metadata.tables)  # the suite's schema is untouched
+        assert _our_tables(suite_engine) == set(
+            Base.metadata.tables
+        )  # the suite's schema is untouched
         if not is_sqlite(engine):
             with engine.connect() as conn:
                 # Nothing else of ours is left behind either: no enum types, no sequences.
-                leftovers = conn.execute(text(
-                    "SELECT typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
-                    "WHERE n.nspname = current_schema() AND t.typtype = 'e' "
-                    "UNION ALL SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()"
-                )).scalars().all()
+                leftovers = conn.execute(LEFTOVERS).scalars().all()
             assert leftovers == []
 
         migrate.upgrade(scratch_url)

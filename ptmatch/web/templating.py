@@ -1,4 +1,4 @@
-"""Template filters and globals: Berlin time, catalogue and state labels, the current user's role."""
+"""Template filters and globals: Berlin time, catalogue and state labels, the user's role."""
 
 from __future__ import annotations
 

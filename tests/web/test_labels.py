@@ -37,8 +37,11 @@ SENTENCES = {"offers/patient_offer.html"}
 
 
 def _status_enums() -> list[type[enum.Enum]]:
-    return [v for name, v in vars(models).items()
-            if isinstance(v, type) and issubclass(v, enum.Enum) and name.endswith("Status")]
+    return [
+        v
+        for name, v in vars(models).items()
+        if isinstance(v, type) and issubclass(v, enum.Enum) and name.endswith("Status")
+    ]
 
 
 def test_every_status_enum_is_in_the_table():
@@ -78,13 +81,19 @@ def test_a_value_without_a_label_is_an_error_in_tests(app):
 def _wording_tables(text: str) -> list[str]:
     """Dict keys that are state values ({'offering': _('...')}): a table of its own."""
     values = {m.value for e in labels.ENUMS for m in e}
-    return [m.group(0) for m in re.finditer(r"""['"]([a-z_]+)['"]\s*:""", text) if m.group(1) in values]
+    return [
+        m.group(0) for m in re.finditer(r"""['"]([a-z_]+)['"]\s*:""", text) if m.group(1) in values
+    ]
 
 
 def _spelled_labels(text: str) -> list[str]:
     """A label's msgid spelled in a template: _('unbesetzt')."""
     msgids = {entry.text for table in labels.LABELS.values() for entry in table.values()}
-    return [m.group(0) for m in re.finditer(r"""_\(\s*(['"])(.*?)\1\s*\)""", text) if m.group(2) in msgids]
+    return [
+        m.group(0)
+        for m in re.finditer(r"""_\(\s*(['"])(.*?)\1\s*\)""", text)
+        if m.group(2) in msgids
+    ]
 
 
 def test_no_template_defines_its_own_state_wording():
@@ -104,7 +113,9 @@ def test_the_checks_see_the_old_tables():
 def test_an_unfilled_slot_reads_the_same_for_practice_and_secretariat(client, session, login_as):
     therapist = make_therapist(session)
     secretary = make_secretary(session, [therapist.practice])
-    slot = make_slot(session, therapist, start_at=NOW + dt.timedelta(days=1), status=SlotStatus.UNFILLED)
+    slot = make_slot(
+        session, therapist, start_at=NOW + dt.timedelta(days=1), status=SlotStatus.UNFILLED
+    )
     session.commit()
     day = (NOW + dt.timedelta(days=1)).date().isoformat()
     login_as(therapist.user)
