@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import pyotp
 
@@ -205,3 +207,39 @@ def make_calendar_block(session, therapist: Therapist, *, weekday: int = 1, star
     session.add(block)
     session.flush()
     return block
+
+
+@dataclass
+class Network:
+    """A small regional network: practices X and Y with a therapist each, a secretariat
+    serving X and one serving Y, an admin, patient A on X's list and patient B on Y's.
+    ``on_x`` is everyone on X's list: A first, then the ``more_on_x`` patients."""
+
+    x: Practice
+    y: Practice
+    ther_x: Therapist
+    ther_y: Therapist
+    sec_x: User
+    sec_y: User
+    admin: User
+    a: Patient
+    b: Patient
+    on_x: list[Patient] = field(default_factory=list)
+
+
+def make_network(session, *, x: dict | None = None, y: dict | None = None, ther_x: dict | None = None,
+                 a: dict | None = None, b: dict | None = None, more_on_x: Sequence[dict] = ()) -> Network:
+    """The shared setup of the web tests. Each keyword is the overrides for that object's
+    factory (make_practice, make_therapist, make_patient); ``more_on_x`` adds one patient on
+    X's list per dict. Flushes; the caller commits."""
+    px = make_practice(session, **{"name": "Praxis X", **(x or {})})
+    py = make_practice(session, **{"name": "Praxis Y", **(y or {})})
+    therapist_x = make_therapist(session, px, **(ther_x or {}))
+    therapist_y = make_therapist(session, py)
+    sec_x, sec_y = make_secretary(session, [px]), make_secretary(session, [py])
+    admin = make_user(session, Role.ADMIN)
+    patient_a = make_patient(session, **{"lists": [px], **(a or {})})
+    patient_b = make_patient(session, **{"lists": [py], **(b or {})})
+    more = [make_patient(session, **{"lists": [px], **overrides}) for overrides in more_on_x]
+    return Network(x=px, y=py, ther_x=therapist_x, ther_y=therapist_y, sec_x=sec_x, sec_y=sec_y, admin=admin,
+                   a=patient_a, b=patient_b, on_x=[patient_a, *more])

@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "ptmatch"
 
 FLOORS = [
-    {"clock", "config", "catalog", "db"},
-    {"models", "migrations", "migrate"},
+    {"clock", "config", "catalog", "db", "links"},
+    {"models", "migrations", "migrate", "labels"},
     {"notifications"},
     {"domain"},
     {"scheduler", "demo", "bench"},

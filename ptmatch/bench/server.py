@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import sessionmaker
 
-from ptmatch import clock
+from ptmatch import clock, links
 from ptmatch.bench import procs, webclient
 from ptmatch.bench.matching import make_slot
 from ptmatch.bench.stats import Missing, percentile, summary_ms
@@ -122,12 +122,12 @@ def _close(sessions: sessionmaker, slot_ids: list[int]) -> None:
 # --- 3. contention ----------------------------------------------------------------------------------
 
 def _prepare_client(port: int, token: str) -> tuple[webclient.Form, dict]:
-    page = webclient.request(port, "GET", f"/o/{token}")
+    page = webclient.request(port, "GET", links.offer(token))
     if page.status == 404:
         raise Missing("offer token page /o/<token> not built yet")
     if page.status != 200:
         raise RuntimeError(f"GET /o/<token> answered {page.status}")
-    form = webclient.find_form(page.text, f"/o/{token}")
+    form = webclient.find_form(page.text, links.offer(token))
     if form is None or "csrf_token" not in form.fields:
         raise Missing("offer token page has no accept form with a CSRF token yet")
     return form, page.cookies()
@@ -261,10 +261,10 @@ def throughput(server: Server, sessions: sessionmaker, *, seconds: float, seed: 
     patient_id = _patients(sessions, rng, 1)
     slot_id, tokens = offered_slot(sessions, rng, patient_id, ttl=dt.timedelta(days=2))
     try:
-        page = webclient.request(server.port, "GET", f"/o/{tokens[0]}")
+        page = webclient.request(server.port, "GET", links.offer(tokens[0]))
         if page.status == 404:
             raise Missing("offer token page /o/<token> not built yet")
-        paths = {"offer_page": f"/o/{tokens[0]}", "healthz": "/healthz"}
+        paths = {"offer_page": links.offer(tokens[0]), "healthz": "/healthz"}
         totals = {k: {"requests": 0, "failed": 0, "seconds": 0.0, "p50": []} for k in paths}
         for _round in range(2):  # alternate, so drift hits both alike
             for name, path in paths.items():

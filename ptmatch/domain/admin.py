@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased, contains_eager
 
+from ptmatch import links
 from ptmatch.domain import accounts, audit
 from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound
 from ptmatch.domain.paging import Page
@@ -32,8 +33,6 @@ from ptmatch.notifications import outbox
 
 BERLIN = ZoneInfo("Europe/Berlin")
 PER_PAGE = 50
-# The set-password page of the auth blueprint (a test keeps this equal to its url_for).
-SET_PASSWORD_PATH = "/auth/set-password/{token}"
 INVITE_VALID_FOR = dt.timedelta(days=7)
 
 
@@ -114,7 +113,7 @@ def invite_staff(session: Session, now: dt.datetime, admin: User, *, email: str,
     user.email_verified_at = now  # the admin typed it; the set-password link proves it anyway
     token = accounts.issue_user_token(session, now, user, TokenPurpose.SET_PASSWORD, INVITE_VALID_FOR)
     outbox.enqueue(session, now, kind="set_password", dedupe_key=f"staff-invite:{user.id}", to_user=user,
-                   link_path=SET_PASSWORD_PATH.format(token=token))
+                   link_path=links.set_password(token))
     return user
 
 

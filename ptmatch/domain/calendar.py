@@ -19,7 +19,7 @@ from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStand
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ptmatch.catalog import N_
+from ptmatch import labels
 from ptmatch.domain import audit
 from ptmatch.domain.tokens import hash_token, new_token
 from ptmatch.models import (
@@ -28,7 +28,6 @@ from ptmatch.models import (
     Modality,
     Patient,
     Slot,
-    SlotKind,
     SlotStatus,
     Therapist,
     User,
@@ -41,12 +40,6 @@ FEED_PAST = dt.timedelta(days=30)
 FEED_FUTURE = dt.timedelta(days=365)
 FEED_LIMIT = 2000
 
-KIND_LABELS = {
-    SlotKind.SPRECHSTUNDE: N_("Sprechstunde"),
-    SlotKind.PROBATORIK: N_("Probatorische Sitzung"),
-    SlotKind.AKUT: N_("Akutbehandlung"),
-    SlotKind.THERAPY_PLACE: N_("Therapieplatz"),
-}
 # Bookings that hold the hour (released = the session took place, the practice let the patient go).
 HELD = (BookingStatus.CONFIRMED, BookingStatus.ATTENDED, BookingStatus.NO_SHOW, BookingStatus.RELEASED)
 
@@ -102,7 +95,7 @@ def booking_ics(booking: Booking, *, locale: str = "de", domain: str = "ptmatch"
     practice = slot.practice
     cal = _calendar()
     event = _event(f"booking-{booking.id}@{domain}", slot.start_at, slot.minutes,
-                   f"{_('Termin')}: {_(KIND_LABELS[slot.kind])} – {practice.name}",
+                   f"{_('Termin')}: {_(labels.msgid(slot.kind))} – {practice.name}",
                    booking.changed_at or booking.created_at)
     if slot.modality == Modality.VIDEO:
         event.add("location", _("Videotermin (den Link finden Sie nach der Anmeldung)"))
@@ -139,7 +132,7 @@ def therapist_feed(session: Session, therapist: Therapist, now: dt.datetime, *, 
     ).all()
     cal = _calendar("ptmatch")
     for slot, booking_status, first, last in rows:
-        kind = _(KIND_LABELS[slot.kind])
+        kind = _(labels.msgid(slot.kind))
         if booking_status in HELD:
             summary, status = f"{kind}: {_initials(first, last)}", "CONFIRMED"
         elif booking_status == BookingStatus.CANCELLED:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from ptmatch import links
 from ptmatch.config import Settings
 from ptmatch.domain import accounts, audit, offers, patients
 from ptmatch.models import (
@@ -59,7 +60,7 @@ def send_due_checkins(session: Session, now: dt.datetime, settings: Settings) ->
         basis = patient.last_confirmed_at or patient.created_at
         token = accounts.issue_user_token(session, now, user, TokenPurpose.CHECKIN, valid)
         outbox.enqueue(session, now, kind="checkin", to_user=user,
-                       link_path=patients.CHECKIN_PATH.format(token=token),
+                       link_path=links.checkin(token),
                        dedupe_key=f"checkin:{patient.id}:{_key_time(basis)}")
         patient.checkin_sent_at = now
         audit.record(session, now, "patient.checkin_sent", None, patient_id=patient.id)
@@ -83,7 +84,7 @@ def pause_unanswered(session: Session, now: dt.datetime, settings: Settings) -> 
         withdrawn = offers.withdraw_patient_offers(session, now, patient, reason="checkin_silence",
                                                    settings=settings)
         if user is not None:
-            outbox.enqueue(session, now, kind="paused", to_user=user, link_path=patients.DASHBOARD_PATH,
+            outbox.enqueue(session, now, kind="paused", to_user=user, link_path=links.patient_home(),
                            dedupe_key=f"paused:{patient.id}:{_key_time(patient.checkin_sent_at)}")
         audit.record(session, now, "patient.checkin_paused", None, patient_id=patient.id,
                      offers_withdrawn=withdrawn)
@@ -122,7 +123,7 @@ def purge_silent(session: Session, now: dt.datetime, settings: Settings) -> int:
     for patient, user in rows:
         if user is not None:
             # Written before anything is erased; the address goes once it was delivered.
-            outbox.enqueue(session, now, kind="purged", to_user=user, link_path=patients.HOME_PATH,
+            outbox.enqueue(session, now, kind="purged", to_user=user, link_path=links.home(),
                            dedupe_key=f"purged:{patient.id}")
         patients.erase_personal_data(session, now, patient, None, reason="silent_after_pause",
                                      keep_address=user is not None, settings=settings)

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from ptmatch.catalog import N_
+from ptmatch import labels
 from ptmatch.models import (
     Booking,
     BookingStatus,
@@ -39,13 +39,6 @@ BERLIN = ZoneInfo("Europe/Berlin")
 WEEK = dt.timedelta(days=7)
 LOOKAROUND = dt.timedelta(days=1)  # a one-off session never lasts longer; buffers are minutes
 
-KIND_LABELS = {
-    SlotKind.SPRECHSTUNDE: N_("Sprechstunde"),
-    SlotKind.PROBATORIK: N_("Probatorik"),
-    SlotKind.AKUT: N_("Akutbehandlung"),
-    SlotKind.THERAPY_PLACE: N_("Therapieplatz"),
-}
-MODALITY_LABELS = {Modality.IN_PERSON: N_("in Präsenz"), Modality.VIDEO: N_("per Video")}
 # A therapy place stops recurring once its booking ended (released) or was cancelled.
 _ENDED = (BookingStatus.CANCELLED, BookingStatus.RELEASED)
 
@@ -97,7 +90,7 @@ def clash_between(therapist: Therapist, new: Appointment, old: Appointment) -> t
 def describe(kind: SlotKind, modality: Modality, start: dt.datetime, end: dt.datetime, booked: bool) -> str:
     local_start, local_end = start.astimezone(BERLIN), end.astimezone(BERLIN)
     state = "gebucht" if booked else "angeboten"
-    return (f"{KIND_LABELS[kind]} {MODALITY_LABELS[modality]} ({state}) am {local_start:%d.%m.%Y} "
+    return (f"{labels.msgid(kind)} {labels.msgid(modality)} ({state}) am {local_start:%d.%m.%Y} "
             f"von {local_start:%H:%M} bis {local_end:%H:%M} Uhr")
 
 
@@ -160,6 +153,6 @@ def _group_clash(session: Session, therapist: Therapist, new: Appointment,
         hit = clash_between(therapist, new, old)
         if hit is not None:
             local_start, local_end = hit[0].astimezone(BERLIN), hit[1].astimezone(BERLIN)
-            return (f"Gruppe „{group.title}“ {MODALITY_LABELS[group.modality]} am {local_start:%d.%m.%Y} "
+            return (f"Gruppe „{group.title}“ {labels.msgid(group.modality)} am {local_start:%d.%m.%Y} "
                     f"von {local_start:%H:%M} bis {local_end:%H:%M} Uhr")
     return None

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, exists, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from ptmatch import links
 from ptmatch.catalog import METHODS, PROBLEM_AREAS
 from ptmatch.config import Settings
 from ptmatch.domain import access, audit, matching, offer_machine, offers
@@ -82,15 +83,6 @@ CLAIMING = (PatientStatus.ACTIVE, PatientStatus.BOOKED)
 MSG_SEAT_TAKEN = "Der freie Platz ist leider schon vergeben. Sie bleiben auf der Warteliste der Gruppe."
 MSG_CANCELLED = "Diese Gruppe findet nicht statt."
 MSG_TOO_SOON = "Der erste Termin muss mehr als %(hours)s Stunden in der Zukunft liegen."
-PATIENT_GROUPS = "/patient/gruppen"
-
-
-def group_offer_link(token: str) -> str:
-    return f"/g/{token}"
-
-
-def group_path(group_id: int) -> str:
-    return f"/praxis/gruppen/{group_id}"
 
 
 def decision_hours(settings: Settings) -> int:
@@ -269,7 +261,7 @@ def _live_pending(session: Session, group_id: int, now: dt.datetime, *, waitlist
 
 def _offer_mail(group: GroupProgram) -> offer_machine.OfferMail:
     # A waitlisted patient's seat offer re-uses its row: the key carries the wave.
-    return offer_machine.OfferMail("group_offer", group_offer_link, lambda offer: f"group_offer:{offer.id}:{offer.wave}",
+    return offer_machine.OfferMail("group_offer", links.group_offer, lambda offer: f"group_offer:{offer.id}:{offer.wave}",
                                    group.first_session_at)
 
 
@@ -399,7 +391,7 @@ def _seat_offers_taken(session: Session, now: dt.datetime, group: GroupProgram) 
                GroupEnrollment.status == EnrollmentStatus.WAITLISTED).order_by(Offer.id)).all()
     for offer_id, patient_id, wave in rows:
         offer_machine.close_offer(session, now, offer_id, patient_id, OfferStatus.TAKEN,
-                                  mail=("offer_taken", f"offer_taken:{offer_id}:{wave}", PATIENT_GROUPS),
+                                  mail=("offer_taken", f"offer_taken:{offer_id}:{wave}", links.patient_groups()),
                                   practice_id=group.practice_id, group_id=group.id, offer_id=offer_id)
 
 
@@ -448,7 +440,7 @@ def _enrol(session: Session, now: dt.datetime, offer: Offer, group: GroupProgram
         audit.record(session, now, "group.enrolled", actor, patient_id=patient.id, practice_id=group.practice_id,
                      group_id=group.id, enrollment_id=enrollment.id, from_waitlist=waitlisted)
         offer_machine.mail_patient(session, now, patient, "group_enrolled", f"group_enrolled:{enrollment.id}",
-                                   PATIENT_GROUPS, when=group.first_session_at)
+                                   links.patient_groups(), when=group.first_session_at)
         if group.enrolled_count >= group.max_participants:
             _seat_offers_taken(session, now, group)
     elif waitlisted:
@@ -463,7 +455,7 @@ def _enrol(session: Session, now: dt.datetime, offer: Offer, group: GroupProgram
         audit.record(session, now, "group.waitlisted", actor, patient_id=patient.id, practice_id=group.practice_id,
                      group_id=group.id, enrollment_id=enrollment.id, position=enrollment.position)
         offer_machine.mail_patient(session, now, patient, "group_waitlisted", f"group_waitlisted:{enrollment.id}",
-                                   PATIENT_GROUPS, when=group.first_session_at)
+                                   links.patient_groups(), when=group.first_session_at)
     session.refresh(offer)
     return enrollment
 
@@ -567,7 +559,7 @@ def decide_group(session: Session, now: dt.datetime, group: GroupProgram,
         patients = _patients_by_enrollment(session, group.id, (EnrollmentStatus.ENROLLED,))
         for enrollment, patient in patients:
             offer_machine.mail_patient(session, now, patient, "group_confirmed", f"group_confirmed:{enrollment.id}",
-                                       PATIENT_GROUPS, when=group.first_session_at)
+                                       links.patient_groups(), when=group.first_session_at)
         audit.record(session, now, "group.confirmed", None, practice_id=group.practice_id, group_id=group.id,
                      enrolled=group.enrolled_count)
         return GroupStatus.CONFIRMED
@@ -592,13 +584,13 @@ def _cancel_side_effects(session: Session, now: dt.datetime, group: GroupProgram
         enrollment.status, enrollment.changed_at = EnrollmentStatus.CANCELLED, now
         told.add(patient.id)
         offer_machine.mail_patient(session, now, patient, "group_cancelled", f"group_cancelled:{enrollment.id}",
-                                   PATIENT_GROUPS, when=group.first_session_at)
+                                   links.patient_groups(), when=group.first_session_at)
     session.flush()
     for offer_id, patient_id, wave in session.execute(
             select(Offer.id, Offer.patient_id, Offer.wave)
             .where(Offer.group_id == group.id, Offer.status == OfferStatus.PENDING).order_by(Offer.id)).all():
         mail = None if patient_id in told else (
-            "offer_withdrawn", f"offer_withdrawn:{offer_id}:{wave}", PATIENT_GROUPS)
+            "offer_withdrawn", f"offer_withdrawn:{offer_id}:{wave}", links.patient_groups())
         offer_machine.close_offer(session, now, offer_id, patient_id, OfferStatus.WITHDRAWN, mail=mail,
                                   reason="group_cancelled", practice_id=group.practice_id, group_id=group.id,
                                   offer_id=offer_id)

@@ -40,6 +40,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from ptmatch import links
 from ptmatch.config import Settings
 from ptmatch.domain import access, audit, matching, offer_machine, waitlist
 from ptmatch.domain.clashes import find_clash
@@ -85,21 +86,8 @@ TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
 MSG_TAKEN = "Dieser Termin ist leider schon vergeben. Sie behalten Ihren Platz auf der Warteliste."
 MSG_CLASH = "Überschneidung (inklusive Pufferzeit) mit: %(what)s"
 
-PATIENT_HOME = "/patient/"
-
-
 # --- small helpers -----------------------------------------------------------------------------
 
-def offer_link(token: str) -> str:
-    return f"/o/{token}"
-
-
-def booking_path(booking_id: int) -> str:
-    return f"/patient/termin/{booking_id}"
-
-
-def slot_path(slot_id: int) -> str:
-    return f"/termine/{slot_id}"
 
 
 def _therapist_user(session: Session, slot: Slot) -> User | None:
@@ -193,7 +181,7 @@ def post_slot(session: Session, now: dt.datetime, actor: User | None, therapist:
 # --- sending offers ----------------------------------------------------------------------------
 
 def _offer_mail(slot: Slot) -> offer_machine.OfferMail:
-    return offer_machine.OfferMail("offer", offer_link, lambda offer: f"offer:{offer.id}", slot.start_at)
+    return offer_machine.OfferMail("offer", links.offer, lambda offer: f"offer:{offer.id}", slot.start_at)
 
 
 def _write_offers(session: Session, now: dt.datetime, slot: Slot, candidates, ttl: int,
@@ -383,14 +371,14 @@ def _book(session: Session, now: dt.datetime, offer: Offer, slot: Slot, patient:
     # 4. Everyone else who was offered this slot: taken (told, keeps their place).
     for other in others:
         offer_machine.close_offer(session, now, other.id, other.patient_id, OfferStatus.TAKEN,
-                                  mail=("offer_taken", f"offer_taken:{other.id}", PATIENT_HOME),
+                                  mail=("offer_taken", f"offer_taken:{other.id}", links.patient_home()),
                                   practice_id=slot.practice_id, slot_id=slot.id, offer_id=other.id)
     # 5. The winner's other open offers: withdrawn, so those slots move on.
     moved: set[int] = set()
     for other in elsewhere:
         closed = offer_machine.close_offer(
             session, now, other.id, patient.id, OfferStatus.WITHDRAWN,
-            mail=("offer_withdrawn", f"offer_withdrawn:{other.id}", PATIENT_HOME),
+            mail=("offer_withdrawn", f"offer_withdrawn:{other.id}", links.patient_home()),
             reason="booked_elsewhere", offer_id=other.id, slot_id=other.slot_id, group_id=other.group_id)
         if closed is not None and other.slot_id is not None:
             moved.add(other.slot_id)
@@ -403,7 +391,7 @@ def _book(session: Session, now: dt.datetime, offer: Offer, slot: Slot, patient:
                  previous=str(previous), status=str(PatientStatus.BOOKED))
     waitlist.leave_all_for_booking(session, now, patient)
     offer_machine.mail_patient(session, now, patient, "booking_confirmed",
-                               f"booking_confirmed:{booking.id}", booking_path(booking.id),
+                               f"booking_confirmed:{booking.id}", links.booking(booking.id),
                                when=slot.start_at)
     notify_outcome(session, now, slot)
     session.refresh(offer)
@@ -444,7 +432,7 @@ def notify_outcome(session: Session, now: dt.datetime, slot: Slot) -> bool:
     user = _therapist_user(session, slot)
     if user is not None:
         kind = "practice_outcome_booked" if slot.status == SlotStatus.BOOKED else "practice_outcome_unfilled"
-        outbox.enqueue(session, now, kind=kind, dedupe_key=f"slot_outcome:{slot.id}", link_path=slot_path(slot.id),
+        outbox.enqueue(session, now, kind=kind, dedupe_key=f"slot_outcome:{slot.id}", link_path=links.slot(slot.id),
                        to_user=user, when=slot.start_at)
     return True
 
@@ -500,7 +488,7 @@ def cancel_slot(session: Session, now: dt.datetime, actor: User | None, slot: Sl
                 Offer.slot_id == slot.id, Offer.status == OfferStatus.PENDING).order_by(Offer.id))):
             offer_machine.close_offer(
                 session, now, offer.id, offer.patient_id, OfferStatus.WITHDRAWN, actor=actor,
-                mail=("offer_withdrawn", f"offer_withdrawn:{offer.id}", PATIENT_HOME),
+                mail=("offer_withdrawn", f"offer_withdrawn:{offer.id}", links.patient_home()),
                 reason="slot_cancelled", practice_id=slot.practice_id, slot_id=slot.id, offer_id=offer.id)
         audit.record(session, now, "slot.cancelled", actor, practice_id=slot.practice_id, slot_id=slot.id)
         return slot
@@ -519,7 +507,7 @@ def cancel_slot(session: Session, now: dt.datetime, actor: User | None, slot: Sl
         audit.record(session, now, "slot.cancelled", actor, practice_id=slot.practice_id, slot_id=slot.id)
         _restore_patient(session, now, patient, actor)
         offer_machine.mail_patient(session, now, patient, "booking_cancelled",
-                                   f"booking_cancelled:{booking.id}", booking_path(booking.id),
+                                   f"booking_cancelled:{booking.id}", links.booking(booking.id),
                                    when=slot.start_at)
         return slot
     raise InvalidInput("Dieser Termin kann nicht mehr abgesagt werden.")
@@ -561,7 +549,7 @@ def release_booking(session: Session, now: dt.datetime, actor: User | None, book
                  slot_id=slot.id, booking_id=booking.id, previous=str(previous))
     _restore_patient(session, now, patient, actor)
     offer_machine.mail_patient(session, now, patient, "booking_released", f"booking_released:{booking.id}",
-                               PATIENT_HOME)
+                               links.patient_home())
     return booking
 
 
@@ -604,11 +592,11 @@ def cancel_booking_by_patient(session: Session, now: dt.datetime, actor: User | 
                  slot_id=slot.id, booking_id=booking.id, by="patient")
     _restore_patient(session, now, patient, actor)
     offer_machine.mail_patient(session, now, patient, "booking_cancelled", f"booking_cancelled:{booking.id}",
-                               booking_path(booking.id), when=slot.start_at)
+                               links.booking(booking.id), when=slot.start_at)
     therapist_user = _therapist_user(session, slot)
     if therapist_user is not None:
         outbox.enqueue(session, now, kind="booking_cancelled_practice", to_user=therapist_user,
-                       dedupe_key=f"booking_cancelled_practice:{booking.id}", link_path=slot_path(slot.id),
+                       dedupe_key=f"booking_cancelled_practice:{booking.id}", link_path=links.slot(slot.id),
                        when=slot.start_at)
     return repost(session, now, slot, settings)
 

@@ -15,6 +15,7 @@ import phonenumbers
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from ptmatch import links
 from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, PROBLEM_AREAS
 from ptmatch.config import Settings
 from ptmatch.domain import accounts, audit, geo, offers, waitlist
@@ -49,12 +50,6 @@ from ptmatch.models import (
     WaitlistEntry,
 )
 from ptmatch.notifications import outbox
-
-VERIFY_PATH = "/patient/verify/{token}"
-CHECKIN_PATH = "/patient/checkin/{token}"
-DASHBOARD_PATH = "/patient/"
-HOME_PATH = "/"
-LOGIN_PATH = "/auth/login"
 
 VERIFY_VALID = dt.timedelta(days=7)
 
@@ -321,7 +316,7 @@ def register_patient(
     existing = session.scalar(select(User).where(User.email == email))
     if existing is not None:
         hash_password(password)  # the same work as a real registration: timing reveals nothing
-        outbox.enqueue(session, now, kind="already_registered", to_user=existing, link_path=LOGIN_PATH,
+        outbox.enqueue(session, now, kind="already_registered", to_user=existing, link_path=links.login(),
                        dedupe_key=f"already_registered:{existing.id}:{now:%Y%m%d%H}")
         audit.record(session, now, "patient.register_existing", None, subject_user_id=existing.id)
         return Registration(None, None)
@@ -357,7 +352,7 @@ def send_verification(session: Session, now: dt.datetime, user: User) -> None:
         return
     token = accounts.issue_user_token(session, now, user, TokenPurpose.VERIFY_EMAIL, VERIFY_VALID)
     outbox.enqueue(session, now, kind="verify_email", to_user=user,
-                   link_path=VERIFY_PATH.format(token=token),
+                   link_path=links.verify_email(token),
                    dedupe_key=f"verify_email:{user.id}:{hash_token(token)[:16]}")
 
 

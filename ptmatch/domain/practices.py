@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ptmatch import links
 from ptmatch.catalog import (
     GENDERS,
     INSURANCES,
@@ -213,7 +214,7 @@ def request_therapist_account(
     check_password_policy(password)
     existing = session.scalar(select(User).where(User.email == email))
     if existing is not None:
-        outbox.enqueue(session, now, kind="already_registered", to_user=existing, link_path="/auth/login",
+        outbox.enqueue(session, now, kind="already_registered", to_user=existing, link_path=links.login(),
                        dedupe_key=f"already_registered:{existing.id}:{now:%Y%m%d}")
         return None
     user = accounts.create_user(session, now, email=email, password=password, role=Role.THERAPIST,
@@ -239,7 +240,7 @@ def approve_therapist(session: Session, now: dt.datetime, admin: User, therapist
     audit.record(session, now, "therapist.approved", admin, subject_user_id=therapist.user_id,
                  practice_id=therapist.practice_id)
     user = therapist.user or session.get(User, therapist.user_id)
-    outbox.enqueue(session, now, kind="therapist_approved", to_user=user, link_path="/auth/login",
+    outbox.enqueue(session, now, kind="therapist_approved", to_user=user, link_path=links.login(),
                    dedupe_key=f"therapist_approved:{therapist.id}")
     return therapist
 

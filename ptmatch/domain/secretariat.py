@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from ptmatch import links
 from ptmatch.catalog import PROBLEM_AREAS
 from ptmatch.config import Settings
 from ptmatch.domain import access, accounts, audit, offers, patients, waitlist
@@ -255,7 +256,6 @@ def caller_card(session: Session, now: dt.datetime, actor: User, patient: Patien
 
 # --- registering a caller ------------------------------------------------------------------------
 
-SET_PASSWORD_PATH = "/auth/set-password/{token}"
 SET_PASSWORD_VALID_FOR = dt.timedelta(days=30)
 
 
@@ -299,7 +299,7 @@ def register_caller(session: Session, now: dt.datetime, actor: User, *, profile:
     if user is not None:
         token = accounts.issue_user_token(session, now, user, TokenPurpose.SET_PASSWORD, SET_PASSWORD_VALID_FOR)
         outbox.enqueue(session, now, kind="set_password", dedupe_key=f"caller-welcome:{user.id}", to_user=user,
-                       link_path=SET_PASSWORD_PATH.format(token=token))
+                       link_path=links.set_password(token))
     return patient
 
 

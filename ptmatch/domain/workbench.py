@@ -23,6 +23,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.util import find_tables
 
+from ptmatch import links
 from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, N_, POPULATIONS, PROBLEM_AREAS
 from ptmatch.domain import access, audit
 from ptmatch.domain.access import pseudonym
@@ -51,7 +52,6 @@ EARTH_RADIUS_KM = 6371.0
 POOL_MAX_KM = 200  # no patient's radius reaches further (bounds the index box)
 PER_PAGE = 25
 MAX_QUERY_TERMS = 5
-PATIENT_LINK = "/patient/"
 
 LIST_SORTS = ("waiting", "priority")
 POOL_SORTS = ("waiting", "distance")
@@ -548,7 +548,7 @@ def add_clinical_note(session: Session, now: dt.datetime, actor: User, patient_i
 
 def _mail_patient(session: Session, now: dt.datetime, patient: Patient, kind: str, key: str) -> None:
     if patient.user is not None:
-        outbox.enqueue(session, now, kind=kind, to_user=patient.user, link_path=PATIENT_LINK, dedupe_key=key)
+        outbox.enqueue(session, now, kind=kind, to_user=patient.user, link_path=links.patient_home(), dedupe_key=key)
 
 
 def refer_entry(session: Session, now: dt.datetime, actor: User, entry_id: int, target_practice_id: int) -> WaitlistEntry:

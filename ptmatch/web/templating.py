@@ -1,14 +1,15 @@
-"""Template filters and globals: Berlin time, catalogue labels, the current user's role."""
+"""Template filters and globals: Berlin time, catalogue and state labels, the user's role."""
 
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 from flask import Flask
-from flask_babel import format_date, format_datetime, format_time, get_locale
+from flask_babel import format_date, format_datetime, format_time, get_locale, gettext
 from flask_login import current_user
 
-from ptmatch import catalog
+from ptmatch import catalog, labels
 from ptmatch.models import Role
 
 
@@ -28,7 +29,27 @@ def local_date(value: dt.date | dt.datetime | None) -> str:
     return format_date(value, "d.M.y") if value else ""
 
 
+def label(value) -> str:
+    """The translated word for a state, kind or modality (ptmatch.labels); '' for None."""
+    entry = labels.label_of(value)
+    if entry is not None:
+        return gettext(entry.text)
+    if value is None:
+        return ""
+    # An error in the tests (warnings are errors there); the raw value for a visitor.
+    warnings.warn(f"no label for {value!r}: add it to ptmatch/labels.py", stacklevel=2)
+    return str(value)
+
+
+def badge(value) -> str:
+    """The Bootstrap colour of a state's badge (text-bg-<colour>)."""
+    entry = labels.label_of(value)
+    return entry.badge if entry is not None else "secondary"
+
+
 def init_app(app: Flask) -> None:
+    app.jinja_env.filters["label"] = label
+    app.jinja_env.filters["badge"] = badge
     app.jinja_env.filters["local_dt"] = local_dt
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["local_date"] = local_date

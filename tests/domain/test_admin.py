@@ -202,10 +202,3 @@ def test_audit_log_pages(session, now, boss):
     assert [r.event.action for r in first.items] == ["a.6", "a.5", "a.4"]
     assert [r.event.action for r in third.items] == ["a.0"] and not third.has_next
 
-
-def test_set_password_path_matches_the_auth_route(app):
-    with app.test_request_context():
-        from flask import url_for
-
-        assert url_for("auth.set_password", token="T") == admin.SET_PASSWORD_PATH.format(token="T")
-

@@ -32,23 +32,12 @@ from ptmatch.models import (
     OfferStatus,
     OutboxMessage,
     OutboxStatus,
-    Role,
     SlotStatus,
     User,
     WaitlistEntry,
 )
 from tests.conftest import NOW
-from tests.factories import (
-    make_calendar_block,
-    make_group,
-    make_offer,
-    make_patient,
-    make_practice,
-    make_secretary,
-    make_slot,
-    make_therapist,
-    make_user,
-)
+from tests.factories import make_calendar_block, make_group, make_network, make_offer, make_slot
 
 ANON, PAT_A, PAT_B, THER_X, THER_Y, SEC_X, SEC_OTHER, ADMIN = ROLES = (
     "anon", "patient_a", "patient_b", "therapist_x", "therapist_y", "secretariat_x", "secretariat_other", "admin")
@@ -226,16 +215,10 @@ ENDPOINT_PARAMS = {
 def build_world(session) -> dict:
     """Practices X and Y, the eight actors, and A's data at X (list entry, clinical record with
     the canary, a booking, a pending offer, notes, a mail). Committed."""
-    x = make_practice(session, name="Praxis X")
-    y = make_practice(session, name="Praxis Y")
-    ther_x = make_therapist(session, x)
-    ther_y = make_therapist(session, y)
-    sec_x = make_secretary(session, [x])
-    sec_other = make_secretary(session, [y])
-    admin = make_user(session, Role.ADMIN)
-    a = make_patient(session, lists=[x], description=f"Beschreibung {CANARY}", urgent=True)
+    net = make_network(session, a={"description": f"Beschreibung {CANARY}", "urgent": True})
+    x, y, ther_x, ther_y, a, b = net.x, net.y, net.ther_x, net.ther_y, net.a, net.b
+    sec_x, sec_other, admin = net.sec_x, net.sec_y, net.admin
     a.clinical.urgency_code = "CANARY-U1"
-    b = make_patient(session, lists=[y])
     booked = make_slot(session, ther_x, start_at=NOW + dt.timedelta(days=1), status=SlotStatus.BOOKED)
     offering = make_slot(session, ther_x, start_at=NOW + dt.timedelta(days=30))
     offer = make_offer(session, offering, a, expires_at=NOW + dt.timedelta(days=29))

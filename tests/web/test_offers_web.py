@@ -14,11 +14,9 @@ from ptmatch.models import Booking, BookingStatus, Modality, Offer, OfferStatus,
 from tests.conftest import NOW
 from tests.factories import (
     empty_tables_quickly,
+    make_network,
     make_offer,
-    make_patient,
-    make_practice,
     make_slot,
-    make_therapist,
     make_user,
 )
 
@@ -37,11 +35,11 @@ def _clean_database(engine):
 
 @pytest.fixture
 def world(session):
-    practice = make_practice(session, name="Praxis Sonnenschein", street="Rosenweg 7", postcode="53111", city="Bonn")
-    therapist = make_therapist(session, practice)
+    """The network; X's slot offered to Alice (patient A) and Bob, both on X's list."""
+    net = make_network(session, x={"name": "Praxis Sonnenschein", "street": "Rosenweg 7", "postcode": "53111",
+                                   "city": "Bonn"}, more_on_x=[{}])
+    practice, therapist, (alice, bob) = net.x, net.ther_x, net.on_x
     slot = make_slot(session, therapist, start_at=START)
-    alice = make_patient(session, lists=[practice])
-    bob = make_patient(session, lists=[practice])
     offer = make_offer(session, slot, alice, token=TOKEN)
     other = make_offer(session, slot, bob, token=OTHER_TOKEN)
     session.commit()

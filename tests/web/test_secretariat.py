@@ -21,32 +21,20 @@ from ptmatch.models import (
     WaitlistEntry,
 )
 from tests.conftest import NOW
-from tests.factories import (
-    make_offer,
-    make_patient,
-    make_practice,
-    make_secretary,
-    make_slot,
-    make_therapist,
-)
+from tests.factories import make_network, make_offer, make_patient, make_slot
 
 
 @pytest.fixture
 def net(session):
-    x, y = make_practice(session, name="Praxis X"), make_practice(session, name="Praxis Y")
-    net = {
-        "x": x, "y": y, "ther_x": make_therapist(session, x), "ther_y": make_therapist(session, y),
-        "sec": make_secretary(session, [x]),
-        "a": make_patient(session, lists=[x], last_name="Aufderliste", description="GEHEIM-BESCHREIBUNG"),
-        "b": make_patient(session, lists=[y], last_name="Anderswo"),
-    }
+    net = make_network(session, a={"last_name": "Aufderliste", "description": "GEHEIM-BESCHREIBUNG"},
+                       b={"last_name": "Anderswo"})
     session.commit()
     return net
 
 
 @pytest.fixture
 def sec_client(client, login_as, net):
-    login_as(net["sec"])
+    login_as(net.sec_x)
     return client
 
 
@@ -72,17 +60,17 @@ REGISTRATION = {
 def test_search_shows_only_visible_callers(sec_client, net):
     assert "Aufderliste" in _text(sec_client.get("/sekretariat/?q=aufder"))
     page = _text(sec_client.get("/sekretariat/?q=Anderswo"))
-    assert "Niemand gefunden" in page and f"/sekretariat/anrufer/{net['b'].id}" not in page
+    assert "Niemand gefunden" in page and f"/sekretariat/anrufer/{net.b.id}" not in page
 
 
 def test_card_shows_identity_but_never_clinical(sec_client, net):
-    page = _text(sec_client.get(f"/sekretariat/anrufer/{net['a'].id}"))
-    assert "Aufderliste" in page and net["a"].phone in page
+    page = _text(sec_client.get(f"/sekretariat/anrufer/{net.a.id}"))
+    assert "Aufderliste" in page and net.a.phone in page
     assert "GEHEIM-BESCHREIBUNG" not in page and "Depression" not in page
 
 
 def test_card_of_foreign_patient_is_not_found(sec_client, net):
-    assert sec_client.get(f"/sekretariat/anrufer/{net['b'].id}").status_code == 404
+    assert sec_client.get(f"/sekretariat/anrufer/{net.b.id}").status_code == 404
 
 
 def test_register_caller_end_to_end(sec_client, session, net):
@@ -91,7 +79,7 @@ def test_register_caller_end_to_end(sec_client, session, net):
     _fresh(session)
     patient = session.scalar(select(Patient).where(Patient.last_name == "Telefon"))
     assert resp.headers["Location"].endswith(f"/sekretariat/anrufer/{patient.id}")
-    assert patient.registered_via == RegisteredVia.SECRETARIAT and patient.consent_recorded_by_id == net["sec"].id
+    assert patient.registered_via == RegisteredVia.SECRETARIAT and patient.consent_recorded_by_id == net.sec_x.id
     assert [(w.weekday, w.start_min, w.end_min) for w in patient.availability] == [(0, 480, 720), (3, 840, 960)]
     mail = session.scalar(select(OutboxMessage).where(OutboxMessage.user_id == patient.user_id))
     token = re.search(r"/auth/set-password/([A-Za-z0-9_-]+)", mail.body_text).group(1)
@@ -114,57 +102,57 @@ def test_register_caller_with_bad_phone_is_a_field_error(sec_client, session, ne
 
 
 def test_intake_form_is_never_prefilled(sec_client, net):
-    page = _text(sec_client.get(f"/sekretariat/anrufer/{net['a'].id}/aufnahme"))
+    page = _text(sec_client.get(f"/sekretariat/anrufer/{net.a.id}/aufnahme"))
     assert "GEHEIM-BESCHREIBUNG" not in page
     assert "checked" not in page
 
 
 def test_intake_post_confirms_without_echo(sec_client, session, net):
-    resp = sec_client.post(f"/sekretariat/anrufer/{net['a'].id}/aufnahme",
+    resp = sec_client.post(f"/sekretariat/anrufer/{net.a.id}/aufnahme",
                            data={"problems": ["anxiety"], "description": "NEU-GESAGT"})
     page = _text(resp)
     assert resp.status_code == 200 and "nur für die Behandelnden sichtbar" in page
     assert "NEU-GESAGT" not in page and "GEHEIM-BESCHREIBUNG" not in page
     _fresh(session)
-    assert "NEU-GESAGT" in session.get(PatientClinical, net["a"].id).description
+    assert "NEU-GESAGT" in session.get(PatientClinical, net.a.id).description
 
 
 def test_intake_error_does_not_echo_stored_data(sec_client, net):
-    resp = sec_client.post(f"/sekretariat/anrufer/{net['a'].id}/aufnahme", data={"urgent": "y"})
+    resp = sec_client.post(f"/sekretariat/anrufer/{net.a.id}/aufnahme", data={"urgent": "y"})
     assert resp.status_code == 200
     assert "GEHEIM-BESCHREIBUNG" not in _text(resp)
     assert "PTV 11" in _text(resp)
 
 
 def test_intake_for_foreign_patient_is_not_found(sec_client, session, net):
-    resp = sec_client.post(f"/sekretariat/anrufer/{net['b'].id}/aufnahme", data={"description": "x"})
+    resp = sec_client.post(f"/sekretariat/anrufer/{net.b.id}/aufnahme", data={"description": "x"})
     assert resp.status_code == 404
 
 
 def test_call_note(sec_client, session, net):
-    resp = sec_client.post(f"/sekretariat/anrufer/{net['a'].id}/notiz", data={"text": "Ab 16 Uhr erreichbar"})
+    resp = sec_client.post(f"/sekretariat/anrufer/{net.a.id}/notiz", data={"text": "Ab 16 Uhr erreichbar"})
     assert resp.status_code == 302
     _fresh(session)
     assert session.scalar(select(CallNote.text)) == "Ab 16 Uhr erreichbar"
-    assert "Ab 16 Uhr erreichbar" in _text(sec_client.get(f"/sekretariat/anrufer/{net['a'].id}"))
+    assert "Ab 16 Uhr erreichbar" in _text(sec_client.get(f"/sekretariat/anrufer/{net.a.id}"))
 
 
 def test_empty_call_note_is_a_field_error(sec_client, session, net):
-    resp = sec_client.post(f"/sekretariat/anrufer/{net['a'].id}/notiz", data={"text": ""})
+    resp = sec_client.post(f"/sekretariat/anrufer/{net.a.id}/notiz", data={"text": ""})
     assert resp.status_code == 400 and "Bitte ausfüllen" in _text(resp)
 
 
 def test_join_pool_and_refuse_unserved_practice(sec_client, session, net):
-    assert sec_client.post(f"/sekretariat/anrufer/{net['a'].id}/liste", data={"practice": "pool"}).status_code == 302
-    resp = sec_client.post(f"/sekretariat/anrufer/{net['a'].id}/liste", data={"practice": str(net["y"].id)})
+    assert sec_client.post(f"/sekretariat/anrufer/{net.a.id}/liste", data={"practice": "pool"}).status_code == 302
+    resp = sec_client.post(f"/sekretariat/anrufer/{net.a.id}/liste", data={"practice": str(net.y.id)})
     assert resp.status_code == 400
     _fresh(session)
-    practices = set(session.scalars(select(WaitlistEntry.practice_id).where(WaitlistEntry.patient_id == net["a"].id)))
-    assert practices == {None, net["x"].id}
+    practices = set(session.scalars(select(WaitlistEntry.practice_id).where(WaitlistEntry.patient_id == net.a.id)))
+    assert practices == {None, net.x.id}
 
 
 def test_leave_list(sec_client, session, net):
-    patient_id = net["a"].id
+    patient_id = net.a.id
     entry_id = session.scalar(select(WaitlistEntry.id).where(WaitlistEntry.patient_id == patient_id))
     session.rollback()  # end the test's transaction: the request writes, then we read afresh
     resp = sec_client.post(f"/sekretariat/anrufer/{patient_id}/liste/{entry_id}/austragen")
@@ -174,9 +162,9 @@ def test_leave_list(sec_client, session, net):
 
 
 def test_leave_list_with_another_patients_entry_is_not_found(sec_client, session, net):
-    other = make_patient(session, lists=[net["x"]])
+    other = make_patient(session, lists=[net.x])
     session.commit()
-    patient_id = net["a"].id
+    patient_id = net.a.id
     entry_id = session.scalar(select(WaitlistEntry.id).where(WaitlistEntry.patient_id == other.id))
     session.rollback()
     assert sec_client.post(f"/sekretariat/anrufer/{patient_id}/liste/{entry_id}/austragen").status_code == 404
@@ -184,27 +172,27 @@ def test_leave_list_with_another_patients_entry_is_not_found(sec_client, session
 
 def _live_offer(session, net, patient):
     start = NOW + dt.timedelta(days=2)
-    slot = make_slot(session, net["ther_x"], start_at=start)
+    slot = make_slot(session, net.ther_x, start_at=start)
     offer = make_offer(session, slot, patient, expires_at=NOW + dt.timedelta(days=1))
     session.commit()
     return offer
 
 
 def test_accept_for_caller_over_the_web(sec_client, session, net):
-    offer = _live_offer(session, net, net["a"])
-    assert "Für die Person annehmen" in _text(sec_client.get(f"/sekretariat/anrufer/{net['a'].id}"))
+    offer = _live_offer(session, net, net.a)
+    assert "Für die Person annehmen" in _text(sec_client.get(f"/sekretariat/anrufer/{net.a.id}"))
     resp = sec_client.post(f"/sekretariat/angebote/{offer.id}/annehmen")
     assert resp.status_code == 302
     _fresh(session)
     booking = session.scalar(select(Booking))
-    assert booking.patient_id == net["a"].id and booking.booked_by_id == net["sec"].id
+    assert booking.patient_id == net.a.id and booking.booked_by_id == net.sec_x.id
     event = session.scalar(select(AuditEvent).where(AuditEvent.action == "offer.accepted"))
-    assert event.actor_id == net["sec"].id
+    assert event.actor_id == net.sec_x.id
 
 
 def test_answer_offer_of_foreign_patient_is_not_found(sec_client, session, net):
-    slot = make_slot(session, net["ther_y"], start_at=NOW + dt.timedelta(days=2))
-    offer = make_offer(session, slot, net["b"], expires_at=NOW + dt.timedelta(days=1))
+    slot = make_slot(session, net.ther_y, start_at=NOW + dt.timedelta(days=2))
+    offer = make_offer(session, slot, net.b, expires_at=NOW + dt.timedelta(days=1))
     session.commit()
     assert sec_client.post(f"/sekretariat/angebote/{offer.id}/annehmen").status_code == 404
     _fresh(session)
@@ -212,8 +200,8 @@ def test_answer_offer_of_foreign_patient_is_not_found(sec_client, session, net):
 
 
 def test_slots_page_lists_served_practices_only(sec_client, session, net):
-    mine = make_slot(session, net["ther_x"], start_at=NOW + dt.timedelta(days=1))
-    make_slot(session, net["ther_y"], start_at=NOW + dt.timedelta(days=1))
+    mine = make_slot(session, net.ther_x, start_at=NOW + dt.timedelta(days=1))
+    make_slot(session, net.ther_y, start_at=NOW + dt.timedelta(days=1))
     session.commit()
     page = _text(sec_client.get("/sekretariat/termine"))
     assert "Praxis X" in page and "Praxis Y" not in page
@@ -225,9 +213,9 @@ def test_slots_page_survives_a_bad_day(sec_client, net):
 
 
 def test_edit_caller_profile(sec_client, session, net):
-    data = {**REGISTRATION, "first_name": net["a"].first_name, "last_name": "Aufderliste", "availability": ["4-1080"]}
-    resp = sec_client.post(f"/sekretariat/anrufer/{net['a'].id}/profil", data=data)
+    data = {**REGISTRATION, "first_name": net.a.first_name, "last_name": "Aufderliste", "availability": ["4-1080"]}
+    resp = sec_client.post(f"/sekretariat/anrufer/{net.a.id}/profil", data=data)
     assert resp.status_code == 302
     _fresh(session)
-    patient = session.get(Patient, net["a"].id)
+    patient = session.get(Patient, net.a.id)
     assert [(w.weekday, w.start_min) for w in patient.availability] == [(4, 1080)]

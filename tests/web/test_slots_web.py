@@ -25,10 +25,9 @@ from ptmatch.models import (
 from tests.conftest import NOW
 from tests.factories import (
     empty_tables_quickly,
+    make_network,
     make_offer,
     make_patient,
-    make_practice,
-    make_secretary,
     make_slot,
     make_therapist,
     make_user,
@@ -47,13 +46,15 @@ def _clean_database(engine):
 
 
 @pytest.fixture
-def world(session):
-    practice = make_practice(session)
-    therapist = make_therapist(session, practice, session_minutes=45, specialties=("depression",))
-    patients = [make_patient(session, lists=[practice], added_at=NOW - (90 - i) * dt.timedelta(days=1),
-                             urgent=i == 0) for i in range(3)]
+def net(session):
+    """The network; X's therapist works 45-minute sessions and has three patients waiting
+    (90, 89 and 88 days; the first urgent)."""
+    waited = [NOW - (90 - i) * dt.timedelta(days=1) for i in range(3)]
+    net = make_network(session, ther_x={"session_minutes": 45, "specialties": ("depression",)},
+                       a={"added_at": waited[0], "urgent": True},
+                       more_on_x=[{"added_at": waited[1]}, {"added_at": waited[2]}])
     session.commit()
-    return {"practice": practice, "therapist": therapist, "patients": patients}
+    return net
 
 
 def _fresh(session):
@@ -69,8 +70,8 @@ def _post_slot(client, **data):
     return client.post("/termine/neu", data=form)
 
 
-def test_post_tomorrow_sends_the_first_wave(client, session, login_as, world):
-    login_as(world["therapist"].user)
+def test_post_tomorrow_sends_the_first_wave(client, session, login_as, net):
+    login_as(net.ther_x.user)
     response = _post_slot(client)
     slot = _fresh(session).scalar(select(Slot))
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/termine/{slot.id}")
@@ -79,53 +80,54 @@ def test_post_tomorrow_sends_the_first_wave(client, session, login_as, world):
     assert session.scalar(select(func.count(Offer.id))) == 3
 
 
-def test_the_form_is_prefilled_from_the_profile(client, login_as, world):
-    login_as(world["therapist"].user)
+def test_the_form_is_prefilled_from_the_profile(client, login_as, net):
+    login_as(net.ther_x.user)
     html = client.get("/termine/neu").get_data(as_text=True)
     assert 'value="45"' in html  # the therapist's session length
     assert 'value="11:00"' in html  # the next full hour (NOW is 10:00 Berlin)
     assert "Heute" in html and "Morgen" in html
 
 
-def test_repeat_last_slot(client, session, login_as, world):
-    make_slot(session, world["therapist"], start_at=START + dt.timedelta(hours=3), minutes=60,
+def test_repeat_last_slot(client, session, login_as, net):
+    make_slot(session, net.ther_x, start_at=START + dt.timedelta(hours=3), minutes=60,
               offer_mode=OfferMode.MANUAL)
     session.commit()
-    login_as(world["therapist"].user)
+    login_as(net.ther_x.user)
     html = client.get("/termine/neu?wie=letzter").get_data(as_text=True)
     assert 'value="17:00"' in html and 'value="60"' in html
     assert re.search(r'checked[^>]*value="manual"|value="manual"[^>]*checked', html)
 
 
-def test_past_time_is_refused_at_the_field(client, session, login_as, world):
-    login_as(world["therapist"].user)
+def test_past_time_is_refused_at_the_field(client, session, login_as, net):
+    login_as(net.ther_x.user)
     response = _post_slot(client, start_time="08:00", tomorrow="", today="Heute")
     assert response.status_code == 400
     assert "Der Termin liegt in der Vergangenheit." in response.get_data(as_text=True)
     assert _fresh(session).scalar(select(func.count(Slot.id))) == 0
 
 
-def test_clash_is_refused_and_named(client, session, login_as, world):
-    make_slot(session, world["therapist"], start_at=dt.datetime(2026, 11, 25, 13, 0, tzinfo=dt.UTC))
+def test_clash_is_refused_and_named(client, session, login_as, net):
+    make_slot(session, net.ther_x, start_at=dt.datetime(2026, 11, 25, 13, 0, tzinfo=dt.UTC))
     session.commit()
-    login_as(world["therapist"].user)
+    login_as(net.ther_x.user)
     response = _post_slot(client, start_time="14:30")
     html = response.get_data(as_text=True)
     assert response.status_code == 400
     assert "Überschneidung" in html and "14:00 bis 14:50" in html
 
 
-def test_date_picker_needs_a_date(client, login_as, world):
-    login_as(world["therapist"].user)
+def test_date_picker_needs_a_date(client, login_as, net):
+    login_as(net.ther_x.user)
     response = _post_slot(client, tomorrow="", on_day="x", day="")
     assert response.status_code == 400 and "Bitte ein Datum wählen." in response.get_data(as_text=True)
 
 
-def test_list_shows_live_state_and_the_name_only_once_booked(client, session, login_as, world, settings):
-    patients = world["patients"]
-    slot = offers.post_slot(session, NOW, world["therapist"].user, world["therapist"], start_at=START, minutes=50, settings=settings)
+def test_list_shows_live_state_and_the_name_only_once_booked(client, session, login_as, net, settings):
+    patients = net.on_x
+    slot = offers.post_slot(session, NOW, net.ther_x.user, net.ther_x, start_at=START, minutes=50,
+                            settings=settings)
     session.commit()
-    login_as(world["therapist"].user)
+    login_as(net.ther_x.user)
     html = client.get("/termine/").get_data(as_text=True)
     assert "angeboten: 3" in html and "offen: 3" in html
     assert patients[0].last_name not in html
@@ -140,13 +142,13 @@ def test_list_shows_live_state_and_the_name_only_once_booked(client, session, lo
     assert patients[0].full_name in detail and patients[2].full_name not in detail
 
 
-def test_manual_mode_lists_candidates_with_reasons_and_sends(client, session, login_as, world):
-    slot = make_slot(session, world["therapist"], start_at=START, offer_mode=OfferMode.MANUAL)
+def test_manual_mode_lists_candidates_with_reasons_and_sends(client, session, login_as, net):
+    slot = make_slot(session, net.ther_x, start_at=START, offer_mode=OfferMode.MANUAL)
     pool_patient = make_patient(session, pool=True)
     session.commit()
-    login_as(world["therapist"].user)
+    login_as(net.ther_x.user)
     html = client.get(f"/termine/{slot.id}").get_data(as_text=True)
-    first = world["patients"][0]
+    first = net.on_x[0]
     assert first.full_name in html and "Dringlich (PTV 11)" in html and "Wartet seit 3 Monat(en)" in html
     assert pool_patient.full_name not in html  # the pool is pseudonymous
     response = client.post(f"/termine/{slot.id}/senden", data={"patients": [str(first.id), str(pool_patient.id)]})
@@ -156,47 +158,47 @@ def test_manual_mode_lists_candidates_with_reasons_and_sends(client, session, lo
     assert session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "slot.candidates_viewed")) == 1
 
 
-def test_cancel_slot_withdraws_offers(client, session, login_as, world, settings):
-    slot = offers.post_slot(session, NOW, world["therapist"].user, world["therapist"], start_at=START, minutes=50, settings=settings)
+def test_cancel_slot_withdraws_offers(client, session, login_as, net, settings):
+    slot = offers.post_slot(session, NOW, net.ther_x.user, net.ther_x, start_at=START, minutes=50,
+                            settings=settings)
     session.commit()
-    login_as(world["therapist"].user)
+    login_as(net.ther_x.user)
     assert client.post(f"/termine/{slot.id}/absagen").status_code == 302
     assert _fresh(session).get(Slot, slot.id).status == SlotStatus.CANCELLED
     assert set(session.scalars(select(Offer.status))) == {OfferStatus.WITHDRAWN}
 
 
-def _booked(session, world):
-    slot = make_slot(session, world["therapist"], start_at=START)
-    patient = world["patients"][0]
+def _booked(session, net):
+    slot = make_slot(session, net.ther_x, start_at=START)
+    patient = net.on_x[0]
     booking = offers.accept_offer(session, NOW, make_offer(session, slot, patient), patient.user,
                                   settings_of(session))
     session.commit()
     return slot, booking
 
 
-def test_mark_attended_after_the_start(client, session, login_as, clock, world):
-    slot, booking = _booked(session, world)
-    login_as(world["therapist"].user)
+def test_mark_attended_after_the_start(client, session, login_as, clock, net):
+    slot, booking = _booked(session, net)
+    login_as(net.ther_x.user)
     client.post(f"/termine/{slot.id}/erschienen")
     assert _fresh(session).get(type(booking), booking.id).status == BookingStatus.CONFIRMED  # not yet
     clock.set(START + dt.timedelta(minutes=55))
-    login_as(world["therapist"].user)  # two days on, the old session has expired
+    login_as(net.ther_x.user)  # two days on, the old session has expired
     client.post(f"/termine/{slot.id}/nicht-erschienen")
     assert _fresh(session).get(type(booking), booking.id).status == BookingStatus.NO_SHOW
 
 
-def test_release_as_no_fit(client, session, login_as, world):
-    slot, booking = _booked(session, world)
-    login_as(world["therapist"].user)
+def test_release_as_no_fit(client, session, login_as, net):
+    slot, booking = _booked(session, net)
+    login_as(net.ther_x.user)
     client.post(f"/termine/{slot.id}/freigeben")
     assert _fresh(session).get(type(booking), booking.id).status == BookingStatus.RELEASED
 
 
-def test_other_practices_slots_are_not_found(client, session, login_as, world):
-    stranger = make_therapist(session, make_practice(session))
-    slot = make_slot(session, stranger, start_at=START)
+def test_other_practices_slots_are_not_found(client, session, login_as, net):
+    slot = make_slot(session, net.ther_y, start_at=START)
     session.commit()
-    login_as(world["therapist"].user)
+    login_as(net.ther_x.user)
     assert client.get(f"/termine/{slot.id}").status_code == 404
     assert client.post(f"/termine/{slot.id}/absagen").status_code == 404
 
@@ -216,41 +218,41 @@ def test_unapproved_therapist_is_refused(client, session, login_as):
     assert client.get("/termine/neu").status_code == 403
 
 
-def test_secretary_posts_for_a_served_practice_and_sees_no_clinical_reasons(client, session, login_as, world):
-    secretary = make_secretary(session, practices=[world["practice"]])
-    other = make_slot(session, make_therapist(session, make_practice(session)), start_at=START)
+def test_secretary_posts_for_a_served_practice_and_sees_no_clinical_reasons(client, session, login_as, net):
+    secretary = net.sec_x
+    other = make_slot(session, net.ther_y, start_at=START)
     session.commit()
     login_as(secretary)
     html = client.get("/termine/neu").get_data(as_text=True)
-    assert world["practice"].name in html
-    response = _post_slot(client, therapist=str(world["therapist"].id), mode="manual")
+    assert net.x.name in html
+    response = _post_slot(client, therapist=str(net.ther_x.id), mode="manual")
     assert response.status_code == 302
-    slot = _fresh(session).scalar(select(Slot).where(Slot.practice_id == world["practice"].id))
+    slot = _fresh(session).scalar(select(Slot).where(Slot.practice_id == net.x.id))
     assert slot.created_by_id == secretary.id
     detail = client.get(f"/termine/{slot.id}").get_data(as_text=True)
-    assert world["patients"][0].full_name in detail
+    assert net.on_x[0].full_name in detail
     assert "Dringlich" not in detail and "Schwerpunkt" not in detail
     assert client.get(f"/termine/{other.id}").status_code == 404
 
 
 @pytest.mark.parametrize(("role", "clinical"), [("therapist", True), ("secretary", False)])
-def test_manual_pick_shows_clinical_reasons_only_to_the_practice(client, session, login_as, world, role,
+def test_manual_pick_shows_clinical_reasons_only_to_the_practice(client, session, login_as, net, role,
                                                                   clinical):
     """The reasons drawn from the intake (urgency, problem areas) are clinical data: the
     practice's therapist sees them on the manual pick, the secretariat serving it never."""
-    slot = make_slot(session, world["therapist"], start_at=START, offer_mode=OfferMode.MANUAL)
+    slot = make_slot(session, net.ther_x, start_at=START, offer_mode=OfferMode.MANUAL)
     pool = make_patient(session, pool=True, first_name="Pola", added_at=NOW - dt.timedelta(days=400))
-    user = world["therapist"].user if role == "therapist" else make_secretary(session, [world["practice"]])
+    user = net.ther_x.user if role == "therapist" else net.sec_x
     session.commit()
     login_as(user)
     html = client.get(f"/termine/{slot.id}").get_data(as_text=True)
-    assert world["patients"][0].full_name in html  # the practice's own list, by name
+    assert net.on_x[0].full_name in html  # the practice's own list, by name
     assert pool.full_name not in html
     assert ("Dringlich" in html) is clinical and ("Schwerpunkt" in html) is clinical
 
 
-def test_quick_form_on_the_list_posts_in_one_tap(client, session, login_as, world):
-    login_as(world["therapist"].user)
+def test_quick_form_on_the_list_posts_in_one_tap(client, session, login_as, net):
+    login_as(net.ther_x.user)
     html = client.get("/termine/").get_data(as_text=True)
     assert 'name="tomorrow"' in html and 'value="11:00"' in html and 'name="minutes" value="45"' in html
     response = client.post("/termine/neu", data={"start_time": "11:00", "minutes": "45", "kind": "sprechstunde",

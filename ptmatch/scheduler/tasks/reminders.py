@@ -12,13 +12,12 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ptmatch import links
 from ptmatch.config import Settings
 from ptmatch.models import Booking, BookingStatus, Patient, Slot, User
 from ptmatch.notifications import outbox
 from ptmatch.scheduler.jobs import Job
 
-# The patient's overview lists the booking with all details (after login).
-BOOKING_LINK_PATH = "/patient/"
 BATCH = 500
 
 
@@ -41,7 +40,7 @@ def send_reminders(session: Session, now: dt.datetime, settings: Settings) -> in
             continue  # booked inside the window: the confirmation was the reminder
         if user is not None and user.is_enabled:
             if outbox.enqueue(session, now, kind="reminder", dedupe_key=f"reminder:{booking.id}",
-                              link_path=BOOKING_LINK_PATH, to_user=user, when=start_at):
+                              link_path=links.patient_home(), to_user=user, when=start_at):
                 count += 1
         booking.reminder_sent_at = now
     session.flush()

@@ -15,12 +15,14 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ptmatch import labels
 from ptmatch.catalog import METHODS, PROBLEM_AREAS
 from ptmatch.domain.calendar_rules import WEEKDAYS
+from ptmatch.models import Modality
 from ptmatch.web.forms import BaseForm
 
 REQUIRED = _l("Bitte ausfüllen.")
-MODALITIES = [("in_person", _l("In Präsenz")), ("video", _l("Per Video"))]
+MODALITIES = [(m.value, _l(labels.msgid(m))) for m in Modality]
 
 
 class MultiCheckboxField(SelectMultipleField):

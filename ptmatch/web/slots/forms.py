@@ -15,12 +15,12 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ptmatch.domain.clashes import KIND_LABELS
-from ptmatch.models import Modality, OfferMode
+from ptmatch import labels
+from ptmatch.models import Modality, OfferMode, SlotKind
 from ptmatch.web.forms import BaseForm
 
 REQUIRED = _l("Bitte ausfüllen.")
-MODALITY_CHOICES = [(Modality.IN_PERSON.value, _l("in Präsenz")), (Modality.VIDEO.value, _l("per Video"))]
+MODALITY_CHOICES = [(m.value, _l(labels.msgid(m))) for m in Modality]
 MODE_CHOICES = [(OfferMode.AUTO.value, _l("Automatisch anbieten")), (OfferMode.MANUAL.value, _l("Selbst auswählen"))]
 
 
@@ -29,7 +29,7 @@ class SlotForm(BaseForm):
     start_time = TimeField(_l("Beginn"), validators=[InputRequired(REQUIRED)])
     day = DateField(_l("Datum"), validators=[Optional()])
     minutes = IntegerField(_l("Dauer (Minuten)"), validators=[InputRequired(REQUIRED), NumberRange(25, 180)])
-    kind = SelectField(_l("Art"), choices=[(k.value, _l(label)) for k, label in KIND_LABELS.items()],
+    kind = SelectField(_l("Art"), choices=[(k.value, _l(labels.msgid(k))) for k in SlotKind],
                        default="sprechstunde")
     modality = SelectField(_l("Form"), choices=MODALITY_CHOICES, default=Modality.IN_PERSON.value)
     mode = RadioField(_l("Angebot"), choices=MODE_CHOICES, default=OfferMode.AUTO.value,
