@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
 
 def default_instance_path() -> str:
-    return os.environ.get("PTMATCH_INSTANCE_PATH") or str(Path(__file__).resolve().parent.parent / "instance")
+    return os.environ.get("PTMATCH_INSTANCE_PATH") or str(
+        Path(__file__).resolve().parent.parent / "instance"
+    )
 
 
 def create_app(settings: Settings | Mapping | None = None) -> Flask:
@@ -28,7 +30,9 @@ def create_app(settings: Settings | Mapping | None = None) -> Flask:
 
     if not isinstance(settings, Settings):
         overrides = dict(settings or {})
-        settings = load_settings(overrides.get("INSTANCE_PATH") or default_instance_path(), overrides)
+        settings = load_settings(
+            overrides.get("INSTANCE_PATH") or default_instance_path(), overrides
+        )
     app = Flask(__name__, instance_path=settings.INSTANCE_PATH, instance_relative_config=True)
     app.config.update(settings.as_config())  # Flask and its extensions read app.config
     apply_process_settings(settings)

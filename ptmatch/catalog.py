@@ -68,78 +68,111 @@ def _cat(name: str, pairs: list[tuple[str, str]]) -> Catalogue:
     return Catalogue(name, [Entry(code, i, label) for i, (code, label) in enumerate(pairs)])
 
 
-PROBLEM_AREAS = _cat("problem_areas", [
-    ("depression", N_("Depression")),
-    ("anxiety", N_("Angst / Panik")),
-    ("trauma", N_("Trauma / PTBS")),
-    ("ocd", N_("Zwang")),
-    ("eating", N_("Essstörung")),
-    ("addiction", N_("Sucht")),
-    ("personality", N_("Persönlichkeitsstörung")),
-    ("psychosis", N_("Psychose")),
-    ("adhd", N_("ADHS")),
-    ("couples_family", N_("Paar / Familie")),
-    ("grief", N_("Trauer")),
-    ("burnout", N_("Burnout / Erschöpfung")),
-    ("psychosomatic", N_("Psychosomatik / Schmerz")),
-    ("sleep", N_("Schlafstörung")),
-    ("self_harm", N_("Selbstverletzung")),
-    ("autism", N_("Autismus")),
-    ("bipolar", N_("Bipolare Störung")),
-    ("sexual", N_("Sexuelle Störung")),
-])
+PROBLEM_AREAS = _cat(
+    "problem_areas",
+    [
+        ("depression", N_("Depression")),
+        ("anxiety", N_("Angst / Panik")),
+        ("trauma", N_("Trauma / PTBS")),
+        ("ocd", N_("Zwang")),
+        ("eating", N_("Essstörung")),
+        ("addiction", N_("Sucht")),
+        ("personality", N_("Persönlichkeitsstörung")),
+        ("psychosis", N_("Psychose")),
+        ("adhd", N_("ADHS")),
+        ("couples_family", N_("Paar / Familie")),
+        ("grief", N_("Trauer")),
+        ("burnout", N_("Burnout / Erschöpfung")),
+        ("psychosomatic", N_("Psychosomatik / Schmerz")),
+        ("sleep", N_("Schlafstörung")),
+        ("self_harm", N_("Selbstverletzung")),
+        ("autism", N_("Autismus")),
+        ("bipolar", N_("Bipolare Störung")),
+        ("sexual", N_("Sexuelle Störung")),
+    ],
+)
 
-METHODS = _cat("methods", [
-    ("vt", N_("Verhaltenstherapie")),
-    ("tp", N_("Tiefenpsychologisch fundierte Therapie")),
-    ("ap", N_("Analytische Psychotherapie")),
-    ("st", N_("Systemische Therapie")),
-    ("emdr", N_("EMDR")),
-    ("dbt", N_("DBT")),
-    ("schema", N_("Schematherapie")),
-    ("act", N_("ACT")),
-    ("cbasp", N_("CBASP")),
-])
+METHODS = _cat(
+    "methods",
+    [
+        ("vt", N_("Verhaltenstherapie")),
+        ("tp", N_("Tiefenpsychologisch fundierte Therapie")),
+        ("ap", N_("Analytische Psychotherapie")),
+        ("st", N_("Systemische Therapie")),
+        ("emdr", N_("EMDR")),
+        ("dbt", N_("DBT")),
+        ("schema", N_("Schematherapie")),
+        ("act", N_("ACT")),
+        ("cbasp", N_("CBASP")),
+    ],
+)
 
 # The four psychotherapy procedures billed by the statutory insurance (Richtlinienverfahren).
 MAIN_METHODS = ("vt", "tp", "ap", "st")
 
-POPULATIONS = _cat("populations", [
-    ("children", N_("Kinder")),
-    ("adolescents", N_("Jugendliche")),
-    ("adults", N_("Erwachsene")),
-    ("seniors", N_("Ältere Menschen")),
-    ("couples", N_("Paare")),
-    ("families", N_("Familien")),
-])
+POPULATIONS = _cat(
+    "populations",
+    [
+        ("children", N_("Kinder")),
+        ("adolescents", N_("Jugendliche")),
+        ("adults", N_("Erwachsene")),
+        ("seniors", N_("Ältere Menschen")),
+        ("couples", N_("Paare")),
+        ("families", N_("Familien")),
+    ],
+)
 
-LANGUAGES = _cat("languages", [
-    ("de", N_("Deutsch")),
-    ("en", N_("Englisch")),
-    ("tr", N_("Türkisch")),
-    ("ar", N_("Arabisch")),
-    ("ru", N_("Russisch")),
-    ("pl", N_("Polnisch")),
-    ("uk", N_("Ukrainisch")),
-    ("fa", N_("Persisch")),
-    ("fr", N_("Französisch")),
-    ("es", N_("Spanisch")),
-    ("it", N_("Italienisch")),
-    ("ku", N_("Kurdisch")),
-    ("sgn", N_("Deutsche Gebärdensprache")),
-])
+LANGUAGES = _cat(
+    "languages",
+    [
+        ("de", N_("Deutsch")),
+        ("en", N_("Englisch")),
+        ("tr", N_("Türkisch")),
+        ("ar", N_("Arabisch")),
+        ("ru", N_("Russisch")),
+        ("pl", N_("Polnisch")),
+        ("uk", N_("Ukrainisch")),
+        ("fa", N_("Persisch")),
+        ("fr", N_("Französisch")),
+        ("es", N_("Spanisch")),
+        ("it", N_("Italienisch")),
+        ("ku", N_("Kurdisch")),
+        ("sgn", N_("Deutsche Gebärdensprache")),
+    ],
+)
 
-INSURANCES = _cat("insurances", [
-    ("gkv", N_("Gesetzlich (GKV)")),
-    ("pkv", N_("Privat (PKV)")),
-    ("beihilfe", N_("Beihilfe")),
-    ("self", N_("Selbstzahlend")),
-])
+INSURANCES = _cat(
+    "insurances",
+    [
+        ("gkv", N_("Gesetzlich (GKV)")),
+        ("pkv", N_("Privat (PKV)")),
+        ("beihilfe", N_("Beihilfe")),
+        ("self", N_("Selbstzahlend")),
+    ],
+)
 
-GENDERS = [("f", N_("weiblich")), ("m", N_("männlich")), ("d", N_("divers")), ("x", N_("keine Angabe"))]
-THERAPIST_GENDER_WISHES = [("any", N_("egal")), ("f", N_("Therapeutin")), ("m", N_("Therapeut")), ("d", N_("divers"))]
+GENDERS = [
+    ("f", N_("weiblich")),
+    ("m", N_("männlich")),
+    ("d", N_("divers")),
+    ("x", N_("keine Angabe")),
+]
+THERAPIST_GENDER_WISHES = [
+    ("any", N_("egal")),
+    ("f", N_("Therapeutin")),
+    ("m", N_("Therapeut")),
+    ("d", N_("divers")),
+]
 PREFERENCE = [("wanted", N_("gewünscht")), ("acceptable", N_("möglich")), ("no", N_("nein"))]
-WEEKDAYS = [N_("Montag"), N_("Dienstag"), N_("Mittwoch"), N_("Donnerstag"), N_("Freitag"), N_("Samstag"), N_("Sonntag")]
+WEEKDAYS = [
+    N_("Montag"),
+    N_("Dienstag"),
+    N_("Mittwoch"),
+    N_("Donnerstag"),
+    N_("Freitag"),
+    N_("Samstag"),
+    N_("Sonntag"),
+]
 
 CATALOGUES = {c.name: c for c in (PROBLEM_AREAS, METHODS, POPULATIONS, LANGUAGES, INSURANCES)}
 

@@ -68,8 +68,14 @@ def create_admin(email: str, name: str, password: str) -> None:
     engine, sessions = _sessions(_settings())
     with sessions() as session:
         try:
-            accounts.create_user(session, clock.now(), email=email, password=password, role=Role.ADMIN,
-                                 display_name=name)
+            accounts.create_user(
+                session,
+                clock.now(),
+                email=email,
+                password=password,
+                role=Role.ADMIN,
+                display_name=name,
+            )
         except InvalidInput as err:
             raise click.ClickException(err.message) from err
         session.commit()

@@ -39,7 +39,11 @@ class Base(DeclarativeBase):
         if status is not None:
             parts.append(str(getattr(status, "value", status)))
         for column in self.__table__.columns:
-            if column.name.endswith("_id") and column.foreign_keys and loaded.get(column.key) is not None:
+            if (
+                column.name.endswith("_id")
+                and column.foreign_keys
+                and loaded.get(column.key) is not None
+            ):
                 parts.append(f"{column.name[:-3]}={loaded[column.key]}")
         return "<" + " ".join(parts) + ">"
 
@@ -71,7 +75,9 @@ def is_sqlite(url_or_engine) -> bool:
 def make_engine(url: str, *, immediate: bool = True, **kwargs) -> Engine:
     """`immediate=False` (tests' setup sessions only) keeps SQLite's deferred BEGIN."""
     if is_sqlite(url):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_connection, _record):
@@ -98,7 +104,9 @@ def make_engine(url: str, *, immediate: bool = True, **kwargs) -> Engine:
 def make_session_factory(engine: Engine, settings: Settings) -> sessionmaker[Session]:
     """Sessions that carry the settings they were made with (`settings_of`): the outbox
     addresses mails from them (BASE_URL, MAIL_FROM), so no module keeps settings of its own."""
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True, info={"settings": settings})
+    return sessionmaker(
+        bind=engine, expire_on_commit=False, autoflush=True, info={"settings": settings}
+    )
 
 
 def settings_of(session: Session) -> Settings:
@@ -106,8 +114,10 @@ def settings_of(session: Session) -> Settings:
     try:
         return session.info["settings"]
     except KeyError:
-        raise RuntimeError("this session carries no settings: make it with "
-                           "ptmatch.db.make_session_factory(engine, settings)") from None
+        raise RuntimeError(
+            "this session carries no settings: make it with "
+            "ptmatch.db.make_session_factory(engine, settings)"
+        ) from None
 
 
 def init_app(app, settings: Settings) -> None:

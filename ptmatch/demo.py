@@ -36,35 +36,222 @@ DEMO_POSTCODES = Path(__file__).resolve().parent / "data" / "demo_postcodes.tsv"
 STAFF = [
     # email, role, name, TOTP secret
     ("admin@demo.ptmatch.de", Role.ADMIN, "Alex Admin", "JBSWY3DPEHPK3PXPADMINAAAAAAAAAAA"),
-    ("sekretariat@demo.ptmatch.de", Role.SECRETARY, "Sabine Sekretariat", "JBSWY3DPEHPK3PXPSEKRETARIATAAAAA"),
-    ("sommer@demo.ptmatch.de", Role.THERAPIST, "Dr. Anna Sommer", "JBSWY3DPEHPK3PXPSOMMERAAAAAAAAAA"),
+    (
+        "sekretariat@demo.ptmatch.de",
+        Role.SECRETARY,
+        "Sabine Sekretariat",
+        "JBSWY3DPEHPK3PXPSEKRETARIATAAAAA",
+    ),
+    (
+        "sommer@demo.ptmatch.de",
+        Role.THERAPIST,
+        "Dr. Anna Sommer",
+        "JBSWY3DPEHPK3PXPSOMMERAAAAAAAAAA",
+    ),
     ("becker@demo.ptmatch.de", Role.THERAPIST, "Jonas Becker", "JBSWY3DPEHPK3PXPBECKERAAAAAAAAAA"),
     ("yilmaz@demo.ptmatch.de", Role.THERAPIST, "Mira Yilmaz", "JBSWY3DPEHPK3PXPYILMAZAAAAAAAAAA"),
 ]
 
 PRACTICES = [
-    dict(name="Psychotherapie Sommer", slug="sommer", street="Poppelsdorfer Allee 12", postcode="53115",
-         city="Bonn", phone="+49 228 1234560", accepts_pool=True),
-    dict(name="Praxis am Rhein", slug="am-rhein", street="Rheinweg 3", postcode="53113", city="Bonn",
-         phone="+49 228 7654320", accepts_pool=True),
-    dict(name="Psychotherapie Beuel", slug="beuel", street="Friedrich-Breuer-Str. 20", postcode="53225",
-         city="Bonn", phone="+49 228 4444440", accepts_pool=False),
+    dict(
+        name="Psychotherapie Sommer",
+        slug="sommer",
+        street="Poppelsdorfer Allee 12",
+        postcode="53115",
+        city="Bonn",
+        phone="+49 228 1234560",
+        accepts_pool=True,
+    ),
+    dict(
+        name="Praxis am Rhein",
+        slug="am-rhein",
+        street="Rheinweg 3",
+        postcode="53113",
+        city="Bonn",
+        phone="+49 228 7654320",
+        accepts_pool=True,
+    ),
+    dict(
+        name="Psychotherapie Beuel",
+        slug="beuel",
+        street="Friedrich-Breuer-Str. 20",
+        postcode="53225",
+        city="Bonn",
+        phone="+49 228 4444440",
+        accepts_pool=False,
+    ),
 ]
 
 # (first, last, postcode, birth year, gender, problems, methods, urgent, lists, pool, video, group)
 PATIENTS = [
-    ("Lena", "Hoffmann", "53111", 1991, "f", ["depression", "burnout"], ["vt"], False, ["sommer"], True, "acceptable", "no"),
-    ("Tobias", "Krüger", "53113", 1985, "m", ["anxiety"], ["vt"], True, ["sommer", "am-rhein"], False, "wanted", "acceptable"),
-    ("Aylin", "Demir", "53119", 1998, "f", ["trauma"], ["vt", "emdr"], False, ["sommer"], True, "acceptable", "no"),
-    ("Jonas", "Wagner", "53225", 1979, "m", ["addiction", "depression"], ["tp"], False, ["am-rhein"], True, "no", "acceptable"),
-    ("Marie", "Schulz", "53173", 2002, "f", ["eating"], ["vt", "dbt"], True, ["sommer", "beuel"], False, "acceptable", "wanted"),
-    ("Paul", "Neumann", "53121", 1968, "m", ["grief"], ["tp", "st"], False, [], True, "acceptable", "no"),
-    ("Sofia", "Klein", "53129", 1994, "f", ["ocd", "anxiety"], ["vt"], False, ["sommer"], False, "wanted", "no"),
-    ("Emil", "Fischer", "53117", 1988, "m", ["adhd"], ["vt"], False, ["am-rhein", "sommer"], False, "acceptable", "acceptable"),
-    ("Hanna", "Weber", "53227", 1975, "f", ["psychosomatic", "sleep"], ["st"], False, ["beuel"], True, "no", "no"),
-    ("Yusuf", "Aydin", "53757", 2000, "m", ["depression"], [], False, [], True, "acceptable", "acceptable"),
-    ("Clara", "Richter", "53111", 1983, "f", ["personality"], ["dbt", "vt"], False, ["sommer"], False, "acceptable", "wanted"),
-    ("Ben", "Schmitt", "53332", 1996, "m", ["anxiety", "depression"], ["vt"], False, ["sommer", "am-rhein"], True, "wanted", "no"),
+    (
+        "Lena",
+        "Hoffmann",
+        "53111",
+        1991,
+        "f",
+        ["depression", "burnout"],
+        ["vt"],
+        False,
+        ["sommer"],
+        True,
+        "acceptable",
+        "no",
+    ),
+    (
+        "Tobias",
+        "Krüger",
+        "53113",
+        1985,
+        "m",
+        ["anxiety"],
+        ["vt"],
+        True,
+        ["sommer", "am-rhein"],
+        False,
+        "wanted",
+        "acceptable",
+    ),
+    (
+        "Aylin",
+        "Demir",
+        "53119",
+        1998,
+        "f",
+        ["trauma"],
+        ["vt", "emdr"],
+        False,
+        ["sommer"],
+        True,
+        "acceptable",
+        "no",
+    ),
+    (
+        "Jonas",
+        "Wagner",
+        "53225",
+        1979,
+        "m",
+        ["addiction", "depression"],
+        ["tp"],
+        False,
+        ["am-rhein"],
+        True,
+        "no",
+        "acceptable",
+    ),
+    (
+        "Marie",
+        "Schulz",
+        "53173",
+        2002,
+        "f",
+        ["eating"],
+        ["vt", "dbt"],
+        True,
+        ["sommer", "beuel"],
+        False,
+        "acceptable",
+        "wanted",
+    ),
+    (
+        "Paul",
+        "Neumann",
+        "53121",
+        1968,
+        "m",
+        ["grief"],
+        ["tp", "st"],
+        False,
+        [],
+        True,
+        "acceptable",
+        "no",
+    ),
+    (
+        "Sofia",
+        "Klein",
+        "53129",
+        1994,
+        "f",
+        ["ocd", "anxiety"],
+        ["vt"],
+        False,
+        ["sommer"],
+        False,
+        "wanted",
+        "no",
+    ),
+    (
+        "Emil",
+        "Fischer",
+        "53117",
+        1988,
+        "m",
+        ["adhd"],
+        ["vt"],
+        False,
+        ["am-rhein", "sommer"],
+        False,
+        "acceptable",
+        "acceptable",
+    ),
+    (
+        "Hanna",
+        "Weber",
+        "53227",
+        1975,
+        "f",
+        ["psychosomatic", "sleep"],
+        ["st"],
+        False,
+        ["beuel"],
+        True,
+        "no",
+        "no",
+    ),
+    (
+        "Yusuf",
+        "Aydin",
+        "53757",
+        2000,
+        "m",
+        ["depression"],
+        [],
+        False,
+        [],
+        True,
+        "acceptable",
+        "acceptable",
+    ),
+    (
+        "Clara",
+        "Richter",
+        "53111",
+        1983,
+        "f",
+        ["personality"],
+        ["dbt", "vt"],
+        False,
+        ["sommer"],
+        False,
+        "acceptable",
+        "wanted",
+    ),
+    (
+        "Ben",
+        "Schmitt",
+        "53332",
+        1996,
+        "m",
+        ["anxiety", "depression"],
+        ["vt"],
+        False,
+        ["sommer", "am-rhein"],
+        True,
+        "wanted",
+        "no",
+    ),
 ]
 
 
@@ -76,14 +263,20 @@ def load_postcodes(session: Session, path: Path = DEMO_POSTCODES) -> int:
     count = 0
     with open(path, encoding="utf-8", newline="") as fh:
         for row in csv.reader(fh, delimiter="\t"):
-            session.add(Postcode(code=row[1], place=row[2], state=row[3], lat=float(row[9]), lon=float(row[10])))
+            session.add(
+                Postcode(
+                    code=row[1], place=row[2], state=row[3], lat=float(row[9]), lon=float(row[10])
+                )
+            )
             count += 1
     session.flush()
     return count
 
 
 def _coords(session: Session, code: str) -> tuple[float | None, float | None]:
-    row = session.execute(select(Postcode.lat, Postcode.lon).where(Postcode.code == code).limit(1)).first()
+    row = session.execute(
+        select(Postcode.lat, Postcode.lon).where(Postcode.code == code).limit(1)
+    ).first()
     return (row[0], row[1]) if row else (None, None)
 
 
@@ -93,80 +286,213 @@ def load(session: Session, now: dt.datetime) -> None:
     pw = hash_password(DEMO_PASSWORD)
     users = {}
     for email, role, name, secret in STAFF:
-        user = User(email=email, password_hash=pw, role=role, display_name=name, locale="de", created_at=now,
-                    email_verified_at=now, totp_secret=secret, totp_confirmed_at=now, session_version=1,
-                    failed_logins=0, is_enabled=True)
+        user = User(
+            email=email,
+            password_hash=pw,
+            role=role,
+            display_name=name,
+            locale="de",
+            created_at=now,
+            email_verified_at=now,
+            totp_secret=secret,
+            totp_confirmed_at=now,
+            session_version=1,
+            failed_logins=0,
+            is_enabled=True,
+        )
         session.add(user)
         users[email] = user
     session.flush()
     practices = {}
     for data in PRACTICES:
         lat, lon = _coords(session, data["postcode"])
-        practice = Practice(**data, lat=lat, lon=lon, created_at=now, website="",
-                            booking_info="Bitte kommen Sie 5 Minuten vor Beginn. Bringen Sie Ihre Versichertenkarte mit. Klingel: 2. OG.",
-                            cancellation_policy="Absagen bitte bis 24 Stunden vorher. Nicht abgesagte Termine können in Rechnung gestellt werden.",
-                            video_link_template="https://video.example.org/raum/{slot_id}")
+        practice = Practice(
+            **data,
+            lat=lat,
+            lon=lon,
+            created_at=now,
+            website="",
+            booking_info="Bitte kommen Sie 5 Minuten vor Beginn. Bringen Sie Ihre Versichertenkarte mit. Klingel: 2. OG.",
+            cancellation_policy="Absagen bitte bis 24 Stunden vorher. Nicht abgesagte Termine können in Rechnung gestellt werden.",
+            video_link_template="https://video.example.org/raum/{slot_id}",
+        )
         session.add(practice)
         practices[data["slug"]] = practice
     session.flush()
     therapist_specs = [
-        ("sommer@demo.ptmatch.de", "sommer", "f", "Dr.", ["vt", "dbt"], ["depression", "anxiety", "eating"], ["psychosis", "addiction"], True, False),
-        ("becker@demo.ptmatch.de", "am-rhein", "m", "", ["tp"], ["depression", "grief", "addiction"], ["eating"], True, True),
-        ("yilmaz@demo.ptmatch.de", "beuel", "f", "", ["st", "emdr"], ["trauma", "psychosomatic"], [], True, True),
+        (
+            "sommer@demo.ptmatch.de",
+            "sommer",
+            "f",
+            "Dr.",
+            ["vt", "dbt"],
+            ["depression", "anxiety", "eating"],
+            ["psychosis", "addiction"],
+            True,
+            False,
+        ),
+        (
+            "becker@demo.ptmatch.de",
+            "am-rhein",
+            "m",
+            "",
+            ["tp"],
+            ["depression", "grief", "addiction"],
+            ["eating"],
+            True,
+            True,
+        ),
+        (
+            "yilmaz@demo.ptmatch.de",
+            "beuel",
+            "f",
+            "",
+            ["st", "emdr"],
+            ["trauma", "psychosomatic"],
+            [],
+            True,
+            True,
+        ),
     ]
     for email, slug, gender, title, methods, specs, excl, in_person, video in therapist_specs:
-        session.add(Therapist(
-            user_id=users[email].id, practice_id=practices[slug].id, gender=gender, title=title,
-            approbation="Psychologische Psychotherapeutin (Approbation 2015, Köln)", approved_at=now,
-            methods_mask=METHODS.to_mask(methods), specialties_mask=PROBLEM_AREAS.to_mask(specs),
-            exclusions_mask=PROBLEM_AREAS.to_mask(excl),
-            populations_mask=POPULATIONS.to_mask(["adults", "seniors", "adolescents"]),
-            languages_mask=LANGUAGES.to_mask(["de", "en"] + (["tr"] if slug == "beuel" else [])),
-            insurances_mask=INSURANCES.all_mask, offers_in_person=in_person, offers_video=video,
-            offers_group=slug == "sommer", session_minutes=50, buffer_minutes=10, switch_buffer_minutes=15,
-        ))
+        session.add(
+            Therapist(
+                user_id=users[email].id,
+                practice_id=practices[slug].id,
+                gender=gender,
+                title=title,
+                approbation="Psychologische Psychotherapeutin (Approbation 2015, Köln)",
+                approved_at=now,
+                methods_mask=METHODS.to_mask(methods),
+                specialties_mask=PROBLEM_AREAS.to_mask(specs),
+                exclusions_mask=PROBLEM_AREAS.to_mask(excl),
+                populations_mask=POPULATIONS.to_mask(["adults", "seniors", "adolescents"]),
+                languages_mask=LANGUAGES.to_mask(
+                    ["de", "en"] + (["tr"] if slug == "beuel" else [])
+                ),
+                insurances_mask=INSURANCES.all_mask,
+                offers_in_person=in_person,
+                offers_video=video,
+                offers_group=slug == "sommer",
+                session_minutes=50,
+                buffer_minutes=10,
+                switch_buffer_minutes=15,
+            )
+        )
     # A therapist who requested an account and waits for the admin's approval (no TOTP yet).
-    pending = User(email="neumann@demo.ptmatch.de", password_hash=pw, role=Role.THERAPIST, display_name="Lea Neumann",
-                   locale="de", created_at=now, session_version=1, failed_logins=0, is_enabled=True)
+    pending = User(
+        email="neumann@demo.ptmatch.de",
+        password_hash=pw,
+        role=Role.THERAPIST,
+        display_name="Lea Neumann",
+        locale="de",
+        created_at=now,
+        session_version=1,
+        failed_logins=0,
+        is_enabled=True,
+    )
     session.add(pending)
     session.flush()
-    session.add(Therapist(user_id=pending.id, practice_id=None, gender="f", approved_at=None, lanr="123456789",
-                          approbation="Psychologische Psychotherapeutin (Approbation 2021, Düsseldorf)",
-                          populations_mask=POPULATIONS.to_mask(["adults"]), languages_mask=LANGUAGES.to_mask(["de"]),
-                          insurances_mask=INSURANCES.all_mask))
+    session.add(
+        Therapist(
+            user_id=pending.id,
+            practice_id=None,
+            gender="f",
+            approved_at=None,
+            lanr="123456789",
+            approbation="Psychologische Psychotherapeutin (Approbation 2021, Düsseldorf)",
+            populations_mask=POPULATIONS.to_mask(["adults"]),
+            languages_mask=LANGUAGES.to_mask(["de"]),
+            insurances_mask=INSURANCES.all_mask,
+        )
+    )
     for slug in ("sommer", "am-rhein"):
-        session.add(SecretariatAssignment(user_id=users["sekretariat@demo.ptmatch.de"].id, practice_id=practices[slug].id))
-    for i, (first, last, code, year, gender, problems, methods, urgent, lists, pool, video, group) in enumerate(PATIENTS, 1):
-        user = User(email=f"patient{i}@demo.ptmatch.de", password_hash=pw, role=Role.PATIENT, display_name="",
-                    locale="de", created_at=now, email_verified_at=now, session_version=1, failed_logins=0,
-                    is_enabled=True)
+        session.add(
+            SecretariatAssignment(
+                user_id=users["sekretariat@demo.ptmatch.de"].id, practice_id=practices[slug].id
+            )
+        )
+    for i, (
+        first,
+        last,
+        code,
+        year,
+        gender,
+        problems,
+        methods,
+        urgent,
+        lists,
+        pool,
+        video,
+        group,
+    ) in enumerate(PATIENTS, 1):
+        user = User(
+            email=f"patient{i}@demo.ptmatch.de",
+            password_hash=pw,
+            role=Role.PATIENT,
+            display_name="",
+            locale="de",
+            created_at=now,
+            email_verified_at=now,
+            session_version=1,
+            failed_logins=0,
+            is_enabled=True,
+        )
         session.add(user)
         session.flush()
         lat, lon = _coords(session, code)
         joined = now - dt.timedelta(days=200 - 14 * i)
         patient = Patient(
-            user_id=user.id, first_name=first, last_name=last, phone=f"+4917000000{i:02d}",
-            birth_date=dt.date(year, 1 + i % 12, 1 + (3 * i) % 27), gender=gender, postcode=code, lat=lat, lon=lon,
-            max_distance_km=25, languages_mask=LANGUAGES.to_mask(["de"]), therapist_gender_wish="any",
-            methods_mask=METHODS.to_mask(methods), insurance="gkv", video_pref=Preference(video),
-            group_pref=Preference(group), created_at=joined, last_confirmed_at=now - dt.timedelta(days=i),
-            consent_health_at=joined, consent_rules_at=joined,
+            user_id=user.id,
+            first_name=first,
+            last_name=last,
+            phone=f"+4917000000{i:02d}",
+            birth_date=dt.date(year, 1 + i % 12, 1 + (3 * i) % 27),
+            gender=gender,
+            postcode=code,
+            lat=lat,
+            lon=lon,
+            max_distance_km=25,
+            languages_mask=LANGUAGES.to_mask(["de"]),
+            therapist_gender_wish="any",
+            methods_mask=METHODS.to_mask(methods),
+            insurance="gkv",
+            video_pref=Preference(video),
+            group_pref=Preference(group),
+            created_at=joined,
+            last_confirmed_at=now - dt.timedelta(days=i),
+            consent_health_at=joined,
+            consent_rules_at=joined,
         )
         session.add(patient)
         session.flush()
-        session.add(PatientClinical(
-            patient_id=patient.id, problems_mask=PROBLEM_AREAS.to_mask(problems), urgent=urgent,
-            urgency_code="PTV11-A1B2C3" if urgent else "",
-            description="Seit einigen Monaten zunehmende Beschwerden; Hausarzt hat Psychotherapie empfohlen.",
-            updated_at=joined,
-        ))
+        session.add(
+            PatientClinical(
+                patient_id=patient.id,
+                problems_mask=PROBLEM_AREAS.to_mask(problems),
+                urgent=urgent,
+                urgency_code="PTV11-A1B2C3" if urgent else "",
+                description="Seit einigen Monaten zunehmende Beschwerden; Hausarzt hat Psychotherapie empfohlen.",
+                updated_at=joined,
+            )
+        )
         # Weekdays 8:00-20:00 for most; some only afternoons, so matching has something to do.
         for weekday in range(5):
             start = 8 * 60 if i % 3 else 14 * 60
-            session.add(Availability(patient_id=patient.id, weekday=weekday, start_min=start, end_min=20 * 60))
+            session.add(
+                Availability(
+                    patient_id=patient.id, weekday=weekday, start_min=start, end_min=20 * 60
+                )
+            )
         for slug in lists:
-            session.add(WaitlistEntry(patient_id=patient.id, practice_id=practices[slug].id, added_at=joined,
-                                      via_practice_link=(slug == "sommer" and i % 4 == 0)))
+            session.add(
+                WaitlistEntry(
+                    patient_id=patient.id,
+                    practice_id=practices[slug].id,
+                    added_at=joined,
+                    via_practice_link=(slug == "sommer" and i % 4 == 0),
+                )
+            )
         if pool:
             session.add(WaitlistEntry(patient_id=patient.id, practice_id=None, added_at=joined))
     session.flush()
@@ -182,5 +508,7 @@ def logins_text(with_codes: bool = False) -> str:
     for email, role, name, secret in STAFF:
         code = f"   current code: {pyotp.TOTP(secret).now()}" if with_codes else ""
         lines.append(f"  {role.value:<10} {email:<30} {name:<20} TOTP secret {secret}{code}")
-    lines.append(f"  patient    patient1@demo.ptmatch.de … patient{len(PATIENTS)}@demo.ptmatch.de (no 2FA)")
+    lines.append(
+        f"  patient    patient1@demo.ptmatch.de … patient{len(PATIENTS)}@demo.ptmatch.de (no 2FA)"
+    )
     return "\n".join(lines)

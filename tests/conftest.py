@@ -28,15 +28,20 @@ _passwords.set_parameters(time_cost=1, memory_kib=1024, parallelism=1)  # before
 
 
 def pytest_addoption(parser):
-    parser.addoption("--require-postgres", action="store_true",
-                     help="fail (instead of skip) when PTMATCH_TEST_DATABASE_URL is unset or unreachable")
+    parser.addoption(
+        "--require-postgres",
+        action="store_true",
+        help="fail (instead of skip) when PTMATCH_TEST_DATABASE_URL is unset or unreachable",
+    )
 
 
 def pytest_configure(config):
     if config.getoption("--require-postgres"):
         url = os.environ.get("PTMATCH_TEST_DATABASE_URL", "")
         if not url.startswith("postgresql"):
-            raise pytest.UsageError("--require-postgres needs PTMATCH_TEST_DATABASE_URL=postgresql+psycopg://...")
+            raise pytest.UsageError(
+                "--require-postgres needs PTMATCH_TEST_DATABASE_URL=postgresql+psycopg://..."
+            )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -136,15 +141,18 @@ def settings(tmp_path, database_url):
     makes its own with dataclasses.replace(settings, NAME=value)."""
     from ptmatch.config import load_settings
 
-    return load_settings(str(tmp_path), {
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": TEST_SECRET,
-        "TESTING": True,
-        "BASE_URL": "https://ptmatch.test",
-        "MAIL_DIR": str(tmp_path / "mail"),
-        "SCHEDULER_LOCK_FILE": str(tmp_path / "scheduler.lock"),
-        **CHEAP_ARGON2,
-    })
+    return load_settings(
+        str(tmp_path),
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": TEST_SECRET,
+            "TESTING": True,
+            "BASE_URL": "https://ptmatch.test",
+            "MAIL_DIR": str(tmp_path / "mail"),
+            "SCHEDULER_LOCK_FILE": str(tmp_path / "scheduler.lock"),
+            **CHEAP_ARGON2,
+        },
+    )
 
 
 class CsrfClient(FlaskClient):

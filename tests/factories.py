@@ -33,14 +33,27 @@ _HASH = hash_password(PASSWORD)  # argon2 once per run, not once per user
 _seq = itertools.count(1)
 
 
-def make_user(session, role: Role = Role.PATIENT, *, totp: bool | None = None, password: str | None = None,
-              **overrides) -> User:
+def make_user(
+    session,
+    role: Role = Role.PATIENT,
+    *,
+    totp: bool | None = None,
+    password: str | None = None,
+    **overrides,
+) -> User:
     n = next(_seq)
     with_totp = (role != Role.PATIENT) if totp is None else totp
     fields = dict(
-        email=f"user{n}@example.org", password_hash=hash_password(password) if password else _HASH,
-        role=role, display_name=f"User {n}", locale="de", created_at=NOW, email_verified_at=NOW,
-        session_version=1, failed_logins=0, is_enabled=True,
+        email=f"user{n}@example.org",
+        password_hash=hash_password(password) if password else _HASH,
+        role=role,
+        display_name=f"User {n}",
+        locale="de",
+        created_at=NOW,
+        email_verified_at=NOW,
+        session_version=1,
+        failed_logins=0,
+        is_enabled=True,
     )
     if with_totp:
         fields.update(totp_secret=pyotp.random_base32(), totp_confirmed_at=NOW)
@@ -53,9 +66,20 @@ def make_user(session, role: Role = Role.PATIENT, *, totp: bool | None = None, p
 
 def make_practice(session, **overrides) -> Practice:
     n = next(_seq)
-    fields = dict(name=f"Praxis {n}", slug=f"praxis-{n}", street="Hauptstr. 1", postcode="53111", city="Bonn",
-                  lat=50.7374, lon=7.0982, accepts_pool=True, created_at=NOW, booking_info="Klingel 2. OG",
-                  cancellation_policy="24 Stunden vorher absagen.", video_link_template="https://video.test/{slot_id}")
+    fields = dict(
+        name=f"Praxis {n}",
+        slug=f"praxis-{n}",
+        street="Hauptstr. 1",
+        postcode="53111",
+        city="Bonn",
+        lat=50.7374,
+        lon=7.0982,
+        accepts_pool=True,
+        created_at=NOW,
+        booking_info="Klingel 2. OG",
+        cancellation_policy="24 Stunden vorher absagen.",
+        video_link_template="https://video.test/{slot_id}",
+    )
     fields.update(overrides)
     practice = Practice(**fields)
     session.add(practice)
@@ -63,18 +87,40 @@ def make_practice(session, **overrides) -> Practice:
     return practice
 
 
-def make_therapist(session, practice: Practice | None = None, *, user: User | None = None,
-                   methods=("vt",), specialties=(), exclusions=(), populations=("adults",),
-                   languages=("de",), insurances=None, **overrides) -> Therapist:
+def make_therapist(
+    session,
+    practice: Practice | None = None,
+    *,
+    user: User | None = None,
+    methods=("vt",),
+    specialties=(),
+    exclusions=(),
+    populations=("adults",),
+    languages=("de",),
+    insurances=None,
+    **overrides,
+) -> Therapist:
     user = user or make_user(session, Role.THERAPIST)
     practice = practice if practice is not None else make_practice(session)
     fields = dict(
-        user_id=user.id, practice_id=practice.id if practice else None, gender="f", approved_at=NOW,
-        approbation="PP, Approbation 2015", methods_mask=METHODS.to_mask(methods),
-        specialties_mask=PROBLEM_AREAS.to_mask(specialties), exclusions_mask=PROBLEM_AREAS.to_mask(exclusions),
-        populations_mask=POPULATIONS.to_mask(populations), languages_mask=LANGUAGES.to_mask(languages),
-        insurances_mask=INSURANCES.to_mask(insurances) if insurances is not None else INSURANCES.all_mask,
-        offers_in_person=True, offers_video=True, offers_group=False, session_minutes=50, buffer_minutes=10,
+        user_id=user.id,
+        practice_id=practice.id if practice else None,
+        gender="f",
+        approved_at=NOW,
+        approbation="PP, Approbation 2015",
+        methods_mask=METHODS.to_mask(methods),
+        specialties_mask=PROBLEM_AREAS.to_mask(specialties),
+        exclusions_mask=PROBLEM_AREAS.to_mask(exclusions),
+        populations_mask=POPULATIONS.to_mask(populations),
+        languages_mask=LANGUAGES.to_mask(languages),
+        insurances_mask=INSURANCES.to_mask(insurances)
+        if insurances is not None
+        else INSURANCES.all_mask,
+        offers_in_person=True,
+        offers_video=True,
+        offers_group=False,
+        session_minutes=50,
+        buffer_minutes=10,
         switch_buffer_minutes=15,
     )
     fields.update(overrides)
@@ -87,28 +133,63 @@ def make_therapist(session, practice: Practice | None = None, *, user: User | No
 DEFAULT_WINDOWS = [(wd, 8 * 60, 20 * 60) for wd in range(5)]  # Mon-Fri 8-20 Berlin time
 
 
-def make_patient(session, *, user: User | None = None, problems=("depression",), methods=(), languages=("de",),
-                 windows=DEFAULT_WINDOWS, description="Beschreibung", urgent=False, lists=(), pool=False,
-                 added_at: dt.datetime | None = None, **overrides) -> Patient:
+def make_patient(
+    session,
+    *,
+    user: User | None = None,
+    problems=("depression",),
+    methods=(),
+    languages=("de",),
+    windows=DEFAULT_WINDOWS,
+    description="Beschreibung",
+    urgent=False,
+    lists=(),
+    pool=False,
+    added_at: dt.datetime | None = None,
+    **overrides,
+) -> Patient:
     user = user or make_user(session, Role.PATIENT)
     n = next(_seq)
     fields = dict(
-        user_id=user.id, first_name=f"Vorname{n}", last_name=f"Nachname{n}", phone=f"+4917012345{n:03d}"[:16],
-        birth_date=dt.date(1990, 5, 17), gender="f", postcode="53111", lat=50.7374, lon=7.0982,
-        max_distance_km=25, languages_mask=LANGUAGES.to_mask(languages), therapist_gender_wish="any",
-        methods_mask=METHODS.to_mask(methods), insurance="gkv", video_pref=Preference.ACCEPTABLE,
-        group_pref=Preference.NO, created_at=added_at or NOW - dt.timedelta(days=30),
-        consent_health_at=NOW, consent_rules_at=NOW, last_confirmed_at=NOW,
+        user_id=user.id,
+        first_name=f"Vorname{n}",
+        last_name=f"Nachname{n}",
+        phone=f"+4917012345{n:03d}"[:16],
+        birth_date=dt.date(1990, 5, 17),
+        gender="f",
+        postcode="53111",
+        lat=50.7374,
+        lon=7.0982,
+        max_distance_km=25,
+        languages_mask=LANGUAGES.to_mask(languages),
+        therapist_gender_wish="any",
+        methods_mask=METHODS.to_mask(methods),
+        insurance="gkv",
+        video_pref=Preference.ACCEPTABLE,
+        group_pref=Preference.NO,
+        created_at=added_at or NOW - dt.timedelta(days=30),
+        consent_health_at=NOW,
+        consent_rules_at=NOW,
+        last_confirmed_at=NOW,
     )
     fields.update(overrides)
     patient = Patient(**fields)
     session.add(patient)
     session.flush()
-    session.add(PatientClinical(patient_id=patient.id, problems_mask=PROBLEM_AREAS.to_mask(problems),
-                                description=description, urgent=urgent, urgency_code="A1B2C3" if urgent else "",
-                                updated_at=NOW))
+    session.add(
+        PatientClinical(
+            patient_id=patient.id,
+            problems_mask=PROBLEM_AREAS.to_mask(problems),
+            description=description,
+            urgent=urgent,
+            urgency_code="A1B2C3" if urgent else "",
+            updated_at=NOW,
+        )
+    )
     for weekday, start, end in windows:
-        session.add(Availability(patient_id=patient.id, weekday=weekday, start_min=start, end_min=end))
+        session.add(
+            Availability(patient_id=patient.id, weekday=weekday, start_min=start, end_min=end)
+        )
     for practice in lists:
         add_to_list(session, patient, practice, added_at=added_at)
     if pool:
@@ -117,9 +198,15 @@ def make_patient(session, *, user: User | None = None, problems=("depression",),
     return patient
 
 
-def add_to_list(session, patient: Patient, practice: Practice | None, *, added_at=None, **overrides) -> WaitlistEntry:
-    entry = WaitlistEntry(patient_id=patient.id, practice_id=practice.id if practice else None,
-                          added_at=added_at or patient.created_at, **overrides)
+def add_to_list(
+    session, patient: Patient, practice: Practice | None, *, added_at=None, **overrides
+) -> WaitlistEntry:
+    entry = WaitlistEntry(
+        patient_id=patient.id,
+        practice_id=practice.id if practice else None,
+        added_at=added_at or patient.created_at,
+        **overrides,
+    )
     session.add(entry)
     session.flush()
     return entry
@@ -133,16 +220,33 @@ def make_secretary(session, practices=(), **overrides) -> User:
     return user
 
 
-def make_slot(session, therapist: Therapist, *, start_at: dt.datetime | None = None, minutes: int = 50,
-              **overrides):
+def make_slot(
+    session,
+    therapist: Therapist,
+    *,
+    start_at: dt.datetime | None = None,
+    minutes: int = 50,
+    **overrides,
+):
     """A slot written directly (no offers, no checks): tomorrow 14:00 Berlin (NOW + 28 h) by default."""
     from ptmatch.models import Modality, OfferMode, Slot, SlotKind, SlotStatus
 
     start_at = start_at or NOW + dt.timedelta(hours=28)
-    fields = dict(practice_id=therapist.practice_id, therapist_id=therapist.id, start_at=start_at, minutes=minutes,
-                  kind=SlotKind.SPRECHSTUNDE, modality=Modality.IN_PERSON, status=SlotStatus.OFFERING,
-                  offer_mode=OfferMode.MANUAL, wave_size=3, offer_ttl_minutes=240,
-                  offer_deadline_at=start_at - dt.timedelta(hours=2), current_wave=0, created_at=NOW)
+    fields = dict(
+        practice_id=therapist.practice_id,
+        therapist_id=therapist.id,
+        start_at=start_at,
+        minutes=minutes,
+        kind=SlotKind.SPRECHSTUNDE,
+        modality=Modality.IN_PERSON,
+        status=SlotStatus.OFFERING,
+        offer_mode=OfferMode.MANUAL,
+        wave_size=3,
+        offer_ttl_minutes=240,
+        offer_deadline_at=start_at - dt.timedelta(hours=2),
+        current_wave=0,
+        created_at=NOW,
+    )
     fields.update(overrides)
     slot = Slot(**fields)
     session.add(slot)
@@ -156,8 +260,16 @@ def make_offer(session, slot, patient: Patient, *, token: str | None = None, **o
     from ptmatch.models import Offer, OfferStatus
 
     digest = hash_token(token) if token else new_token()[1]
-    fields = dict(slot_id=slot.id, patient_id=patient.id, wave=1, token_hash=digest, status=OfferStatus.PENDING,
-                  score=0, sent_at=NOW, expires_at=min(NOW + dt.timedelta(hours=4), slot.offer_deadline_at))
+    fields = dict(
+        slot_id=slot.id,
+        patient_id=patient.id,
+        wave=1,
+        token_hash=digest,
+        status=OfferStatus.PENDING,
+        score=0,
+        sent_at=NOW,
+        expires_at=min(NOW + dt.timedelta(hours=4), slot.offer_deadline_at),
+    )
     fields.update(overrides)
     offer = Offer(**fields)
     session.add(offer)
@@ -181,15 +293,31 @@ def empty_tables_quickly(engine) -> None:
 GROUP_START = NOW + dt.timedelta(days=16, hours=7)  # a Thursday, 17:00 Berlin
 
 
-def make_group(session, therapist: Therapist, *, first_session_at: dt.datetime | None = None, **overrides):
+def make_group(
+    session, therapist: Therapist, *, first_session_at: dt.datetime | None = None, **overrides
+):
     """A group written directly (no offers, no checks): 16 days after NOW at 17:00 Berlin, 5-10 people."""
     from ptmatch.models import GroupProgram, GroupStatus, Modality
 
-    fields = dict(practice_id=therapist.practice_id, therapist_id=therapist.id, title="Skillsgruppe", method="dbt",
-                  problems_mask=0, modality=Modality.IN_PERSON,
-                  first_session_at=first_session_at or GROUP_START,
-                  session_count=10, minutes=100, min_participants=5, max_participants=10, enrolled_count=0,
-                  status=GroupStatus.OPEN, wave_size=2, offer_ttl_minutes=1440, current_wave=0, created_at=NOW)
+    fields = dict(
+        practice_id=therapist.practice_id,
+        therapist_id=therapist.id,
+        title="Skillsgruppe",
+        method="dbt",
+        problems_mask=0,
+        modality=Modality.IN_PERSON,
+        first_session_at=first_session_at or GROUP_START,
+        session_count=10,
+        minutes=100,
+        min_participants=5,
+        max_participants=10,
+        enrolled_count=0,
+        status=GroupStatus.OPEN,
+        wave_size=2,
+        offer_ttl_minutes=1440,
+        current_wave=0,
+        created_at=NOW,
+    )
     fields.update(overrides)
     group = GroupProgram(**fields)
     session.add(group)
@@ -197,13 +325,25 @@ def make_group(session, therapist: Therapist, *, first_session_at: dt.datetime |
     return group
 
 
-def make_calendar_block(session, therapist: Therapist, *, weekday: int = 1, start_min: int = 8 * 60,
-                        end_min: int = 12 * 60, modality="video"):
+def make_calendar_block(
+    session,
+    therapist: Therapist,
+    *,
+    weekday: int = 1,
+    start_min: int = 8 * 60,
+    end_min: int = 12 * 60,
+    modality="video",
+):
     """A weekly calendar block (Berlin wall clock): Tuesday 8-12 video by default."""
     from ptmatch.models import CalendarBlock, Modality
 
-    block = CalendarBlock(therapist_id=therapist.id, weekday=weekday, start_min=start_min, end_min=end_min,
-                          modality=Modality(modality))
+    block = CalendarBlock(
+        therapist_id=therapist.id,
+        weekday=weekday,
+        start_min=start_min,
+        end_min=end_min,
+        modality=Modality(modality),
+    )
     session.add(block)
     session.flush()
     return block
@@ -227,8 +367,16 @@ class Network:
     on_x: list[Patient] = field(default_factory=list)
 
 
-def make_network(session, *, x: dict | None = None, y: dict | None = None, ther_x: dict | None = None,
-                 a: dict | None = None, b: dict | None = None, more_on_x: Sequence[dict] = ()) -> Network:
+def make_network(
+    session,
+    *,
+    x: dict | None = None,
+    y: dict | None = None,
+    ther_x: dict | None = None,
+    a: dict | None = None,
+    b: dict | None = None,
+    more_on_x: Sequence[dict] = (),
+) -> Network:
     """The shared setup of the web tests. Each keyword is the overrides for that object's
     factory (make_practice, make_therapist, make_patient); ``more_on_x`` adds one patient on
     X's list per dict. Flushes; the caller commits."""
@@ -241,5 +389,15 @@ def make_network(session, *, x: dict | None = None, y: dict | None = None, ther_
     patient_a = make_patient(session, **{"lists": [px], **(a or {})})
     patient_b = make_patient(session, **{"lists": [py], **(b or {})})
     more = [make_patient(session, **{"lists": [px], **overrides}) for overrides in more_on_x]
-    return Network(x=px, y=py, ther_x=therapist_x, ther_y=therapist_y, sec_x=sec_x, sec_y=sec_y, admin=admin,
-                   a=patient_a, b=patient_b, on_x=[patient_a, *more])
+    return Network(
+        x=px,
+        y=py,
+        ther_x=therapist_x,
+        ther_y=therapist_y,
+        sec_x=sec_x,
+        sec_y=sec_y,
+        admin=admin,
+        a=patient_a,
+        b=patient_b,
+        on_x=[patient_a, *more],
+    )

@@ -45,9 +45,10 @@ def test_nothing_but_the_clock_reads_the_wall_clock():
             if not isinstance(func, ast.Attribute):
                 continue
             target = ast.unparse(func.value).split(".")[-1]
-            if (func.attr in {"now", "utcnow", "today"} and target in {"datetime", "date", "dt"}) or (
-                    func.attr == "time" and target == "time"):
-                    offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {ast.unparse(func)}")
+            if (
+                func.attr in {"now", "utcnow", "today"} and target in {"datetime", "date", "dt"}
+            ) or (func.attr == "time" and target == "time"):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {ast.unparse(func)}")
     assert not offenders, offenders
 
 

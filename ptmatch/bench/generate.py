@@ -39,13 +39,70 @@ from ptmatch.db import Base, UTCDateTime, is_sqlite
 BENCH_DOMAIN = "bench.invalid"
 CHUNK = 20_000  # patients per write batch
 
-FIRST_NAMES = ["Anna", "Lena", "Marie", "Sophie", "Laura", "Julia", "Sarah", "Lea", "Hannah", "Emma",
-               "Paul", "Jonas", "Lukas", "Leon", "Finn", "Felix", "Max", "Tim", "Jan", "Ben",
-               "Aylin", "Elif", "Mehmet", "Yusuf", "Olga", "Irina", "Piotr", "Anja", "Katrin", "Thomas"]
-LAST_NAMES = ["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Schulz",
-              "Hoffmann", "Koch", "Richter", "Klein", "Wolf", "Schröder", "Neumann", "Schwarz", "Braun",
-              "Zimmermann", "Krüger", "Hofmann", "Hartmann", "Lange", "Werner", "Krause", "Lehmann",
-              "Yilmaz", "Kaya", "Nowak", "Kowalski"]
+FIRST_NAMES = [
+    "Anna",
+    "Lena",
+    "Marie",
+    "Sophie",
+    "Laura",
+    "Julia",
+    "Sarah",
+    "Lea",
+    "Hannah",
+    "Emma",
+    "Paul",
+    "Jonas",
+    "Lukas",
+    "Leon",
+    "Finn",
+    "Felix",
+    "Max",
+    "Tim",
+    "Jan",
+    "Ben",
+    "Aylin",
+    "Elif",
+    "Mehmet",
+    "Yusuf",
+    "Olga",
+    "Irina",
+    "Piotr",
+    "Anja",
+    "Katrin",
+    "Thomas",
+]
+LAST_NAMES = [
+    "Müller",
+    "Schmidt",
+    "Schneider",
+    "Fischer",
+    "Weber",
+    "Meyer",
+    "Wagner",
+    "Becker",
+    "Schulz",
+    "Hoffmann",
+    "Koch",
+    "Richter",
+    "Klein",
+    "Wolf",
+    "Schröder",
+    "Neumann",
+    "Schwarz",
+    "Braun",
+    "Zimmermann",
+    "Krüger",
+    "Hofmann",
+    "Hartmann",
+    "Lange",
+    "Werner",
+    "Krause",
+    "Lehmann",
+    "Yilmaz",
+    "Kaya",
+    "Nowak",
+    "Kowalski",
+]
 DESCRIPTIONS = [
     "Seit einigen Monaten gedrückte Stimmung und Antriebslosigkeit; Hausärztin empfiehlt Psychotherapie.",
     "Wiederkehrende Panikattacken, vor allem in Bus und Bahn; Vermeidung nimmt zu.",
@@ -55,15 +112,58 @@ DESCRIPTIONS = [
     "Trauer nach dem Tod eines Angehörigen, Rückzug von Freunden.",
 ]
 
-PROBLEM_WEIGHTS = [("depression", 40), ("anxiety", 30), ("burnout", 12), ("trauma", 10), ("psychosomatic", 8),
-                   ("sleep", 7), ("ocd", 5), ("grief", 5), ("eating", 4), ("adhd", 4), ("personality", 4),
-                   ("addiction", 3), ("couples_family", 3), ("self_harm", 2), ("bipolar", 2), ("psychosis", 1),
-                   ("autism", 1), ("sexual", 1)]
-EXCLUSION_WEIGHTS = [("psychosis", 30), ("addiction", 25), ("autism", 10), ("eating", 8), ("sexual", 6),
-                     ("personality", 5), ("couples_family", 8)]
-SECOND_LANGUAGES = [("en", 30), ("tr", 4), ("ru", 3), ("ar", 2), ("pl", 2), ("fr", 3), ("es", 2), ("it", 1),
-                    ("fa", 1), ("uk", 1), ("ku", 1), ("sgn", 1)]
-OTHER_MOTHER_TONGUES = [("tr", 30), ("ar", 20), ("ru", 15), ("uk", 12), ("en", 10), ("pl", 8), ("fa", 5)]
+PROBLEM_WEIGHTS = [
+    ("depression", 40),
+    ("anxiety", 30),
+    ("burnout", 12),
+    ("trauma", 10),
+    ("psychosomatic", 8),
+    ("sleep", 7),
+    ("ocd", 5),
+    ("grief", 5),
+    ("eating", 4),
+    ("adhd", 4),
+    ("personality", 4),
+    ("addiction", 3),
+    ("couples_family", 3),
+    ("self_harm", 2),
+    ("bipolar", 2),
+    ("psychosis", 1),
+    ("autism", 1),
+    ("sexual", 1),
+]
+EXCLUSION_WEIGHTS = [
+    ("psychosis", 30),
+    ("addiction", 25),
+    ("autism", 10),
+    ("eating", 8),
+    ("sexual", 6),
+    ("personality", 5),
+    ("couples_family", 8),
+]
+SECOND_LANGUAGES = [
+    ("en", 30),
+    ("tr", 4),
+    ("ru", 3),
+    ("ar", 2),
+    ("pl", 2),
+    ("fr", 3),
+    ("es", 2),
+    ("it", 1),
+    ("fa", 1),
+    ("uk", 1),
+    ("ku", 1),
+    ("sgn", 1),
+]
+OTHER_MOTHER_TONGUES = [
+    ("tr", 30),
+    ("ar", 20),
+    ("ru", 15),
+    ("uk", 12),
+    ("en", 10),
+    ("pl", 8),
+    ("fa", 5),
+]
 
 
 @dataclass
@@ -86,12 +186,21 @@ class Summary:
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
-        return {"size": self.size, "seed": self.seed, "region": {
-            "source": self.region_source, "postcodes": self.region_places,
-            "radius_km": round(self.region_radius_km, 1)}, "rows": self.rows, "seconds": round(self.seconds, 1)}
+        return {
+            "size": self.size,
+            "seed": self.seed,
+            "region": {
+                "source": self.region_source,
+                "postcodes": self.region_places,
+                "radius_km": round(self.region_radius_km, 1),
+            },
+            "rows": self.rows,
+            "seconds": round(self.seconds, 1),
+        }
 
 
 # --- writing -----------------------------------------------------------------------------
+
 
 class BulkWriter:
     """Writes tuples into a table: COPY on PostgreSQL, executemany (Core insert) on SQLite."""
@@ -107,7 +216,9 @@ class BulkWriter:
         table: Table = Base.metadata.tables[table_name]
         self.rows[table_name] = self.rows.get(table_name, 0) + len(rows)
         if self.sqlite:
-            self.conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+            self.conn.execute(
+                table.insert(), [dict(zip(columns, row, strict=True)) for row in rows]
+            )
             return
         # COPY takes naive UTC for the UTCDateTime columns (what the type decorator would send).
         dt_idx = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, UTCDateTime)]
@@ -125,6 +236,7 @@ class BulkWriter:
 
 # --- schema --------------------------------------------------------------------------------
 
+
 class NotABenchDatabase(RuntimeError):
     """The database holds data that the generator did not make; it refuses to wipe it."""
 
@@ -134,8 +246,9 @@ def foreign_users(engine: Engine) -> int:
     if "users" not in inspect(engine).get_table_names():
         return 0
     with engine.connect() as conn:
-        return conn.execute(text("SELECT count(*) FROM users WHERE email NOT LIKE :d"),
-                            {"d": f"%@{BENCH_DOMAIN}"}).scalar_one()
+        return conn.execute(
+            text("SELECT count(*) FROM users WHERE email NOT LIKE :d"), {"d": f"%@{BENCH_DOMAIN}"}
+        ).scalar_one()
 
 
 def reset_database(url: str, force: bool = False) -> None:
@@ -148,7 +261,8 @@ def reset_database(url: str, force: bool = False) -> None:
         if not force and foreign_users(engine):
             raise NotABenchDatabase(
                 "the database holds users that the benchmark did not create; refusing to wipe it "
-                "(use an empty database, or --force)")
+                "(use an empty database, or --force)"
+            )
         if is_sqlite(engine):
             path = engine.url.database
             engine.dispose()
@@ -198,12 +312,25 @@ def _create_indexes(conn: Connection, indexes, note: Callable[[str], None] | Non
 def _move_sequences(conn: Connection) -> None:
     if is_sqlite(conn.engine):
         return
-    for table in ("postcodes", "practices", "users", "therapists", "patients", "availability", "waitlist_entries"):
-        conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                          f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"))
+    for table in (
+        "postcodes",
+        "practices",
+        "users",
+        "therapists",
+        "patients",
+        "availability",
+        "waitlist_entries",
+    ):
+        conn.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
+            )
+        )
 
 
 # --- sampling helpers ----------------------------------------------------------------------
+
 
 def _weighted(pairs: list[tuple[str, int]]):
     codes = [c for c, _ in pairs]
@@ -272,9 +399,14 @@ def _availability(rng: random.Random) -> list[tuple[int, int, int]]:
 
 # --- the generator -------------------------------------------------------------------------
 
-def generate(engine: Engine, spec: Spec, now: dt.datetime,
-             progress: Callable[[int], None] | None = None,
-             progress_note: Callable[[str], None] | None = None) -> Summary:
+
+def generate(
+    engine: Engine,
+    spec: Spec,
+    now: dt.datetime,
+    progress: Callable[[int], None] | None = None,
+    progress_note: Callable[[str], None] | None = None,
+) -> Summary:
     """Fill an empty schema with the region of `spec`. `progress(n)` after every n patients."""
     started = time.perf_counter()
     rng = random.Random(spec.seed)
@@ -305,20 +437,49 @@ def generate(engine: Engine, spec: Spec, now: dt.datetime,
             pid += 1
             place = region.sample(rng)
             accepts_pool = rng.random() < 0.75
-            practices.append((
-                pid, f"Praxis {rng.choice(LAST_NAMES)} {pid}", f"bench-{pid:06d}", f"Hauptstraße {rng.randint(1, 120)}",
-                place.code, place.place[:120], place.lat, place.lon, f"+49 228 {rng.randint(100000, 999999)}",
-                "", "Bitte klingeln Sie im 2. OG.", "Absagen bitte bis 24 Stunden vorher.",
-                "https://video.example.org/raum/{slot_id}", accepts_pool, 24, 120, True, now - dt.timedelta(days=400),
-            ))
+            practices.append(
+                (
+                    pid,
+                    f"Praxis {rng.choice(LAST_NAMES)} {pid}",
+                    f"bench-{pid:06d}",
+                    f"Hauptstraße {rng.randint(1, 120)}",
+                    place.code,
+                    place.place[:120],
+                    place.lat,
+                    place.lon,
+                    f"+49 228 {rng.randint(100000, 999999)}",
+                    "",
+                    "Bitte klingeln Sie im 2. OG.",
+                    "Absagen bitte bis 24 Stunden vorher.",
+                    "https://video.example.org/raum/{slot_id}",
+                    accepts_pool,
+                    24,
+                    120,
+                    True,
+                    now - dt.timedelta(days=400),
+                )
+            )
             practice_points.append((pid, place.lat, place.lon, accepts_pool))
             for _ in range(rng.choices((1, 2, 3), (65, 25, 10))[0]):
                 tid += 1
-                therapists.append(_therapist_row(rng, tid, pid, now, excl_codes, excl_cum, lang2_codes, lang2_cum))
-                t_users.append(_user_row(tid, f"t{tid}@{BENCH_DOMAIN}", "therapist", now - dt.timedelta(days=400)))
+                therapists.append(
+                    _therapist_row(rng, tid, pid, now, excl_codes, excl_cum, lang2_codes, lang2_cum)
+                )
+                t_users.append(
+                    _user_row(
+                        tid, f"t{tid}@{BENCH_DOMAIN}", "therapist", now - dt.timedelta(days=400)
+                    )
+                )
         # One secretariat account: it registered the callers without e-mail (and their consent).
         secretary_id = tid + 1
-        t_users.append(_user_row(secretary_id, f"secretariat@{BENCH_DOMAIN}", "secretary", now - dt.timedelta(days=400)))
+        t_users.append(
+            _user_row(
+                secretary_id,
+                f"secretariat@{BENCH_DOMAIN}",
+                "secretary",
+                now - dt.timedelta(days=400),
+            )
+        )
         writer.write("practices", PRACTICE_COLS, practices)
         writer.write("users", USER_COLS, t_users)
         writer.write("therapists", THERAPIST_COLS, therapists)
@@ -348,8 +509,15 @@ def generate(engine: Engine, spec: Spec, now: dt.datetime,
                 if rng.random() < 0.97:
                     user_id = next_user_id
                     next_user_id += 1
-                    users.append(_user_row(user_id, f"p{patient_id}@{BENCH_DOMAIN}", "patient", created,
-                                           locale="en" if rng.random() < 0.05 else "de"))
+                    users.append(
+                        _user_row(
+                            user_id,
+                            f"p{patient_id}@{BENCH_DOMAIN}",
+                            "patient",
+                            created,
+                            locale="en" if rng.random() < 0.05 else "de",
+                        )
+                    )
                 # Languages: most speak German, some only their mother tongue (+ maybe English).
                 if rng.random() < 0.95:
                     lmask = de_bit
@@ -374,28 +542,63 @@ def generate(engine: Engine, spec: Spec, now: dt.datetime,
                 elif m < 0.35:
                     methods = 1 << METHODS.by_code["tp"].bit
                 elif m < 0.40:
-                    methods = METHODS.to_mask(rng.sample(("emdr", "dbt", "schema", "st", "ap"), 1) + ["vt"])
+                    methods = METHODS.to_mask(
+                        rng.sample(("emdr", "dbt", "schema", "st", "ap"), 1) + ["vt"]
+                    )
                 max_km = rng.choices((10, 20, 30, 50, 100), (20, 38, 25, 14, 3))[0]
-                paused_until = (now.date() + dt.timedelta(days=rng.randint(7, 90))) if status == "paused" else None
-                patients.append((
-                    patient_id, user_id, rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES),
-                    f"+49151{rng.randint(1000000, 9999999)}", birth, rng.choices("fmdx", (60, 37, 1, 2))[0],
-                    place.code, place.lat, place.lon, max_km, lmask,
-                    rng.choices(("any", "f", "m", "d"), (70, 22, 7, 1))[0], methods,
-                    rng.choices(("gkv", "pkv", "beihilfe", "self"), (88, 9, 2, 1))[0],
-                    rng.choices(("acceptable", "wanted", "no"), (55, 15, 30))[0],
-                    rng.choices(("no", "acceptable", "wanted"), (60, 30, 10))[0],
-                    status, paused_until, created if status == "active" else now - dt.timedelta(days=rng.randint(1, 60)),
-                    "practice_link" if rng.random() < 0.1 else ("secretariat" if user_id is None else "self"),
-                    None if user_id else secretary_id, None if user_id else secretary_id,
-                    created, created, created,
-                    now - dt.timedelta(days=rng.randint(0, 20), minutes=rng.randint(0, 1439)),
-                ))
+                paused_until = (
+                    (now.date() + dt.timedelta(days=rng.randint(7, 90)))
+                    if status == "paused"
+                    else None
+                )
+                patients.append(
+                    (
+                        patient_id,
+                        user_id,
+                        rng.choice(FIRST_NAMES),
+                        rng.choice(LAST_NAMES),
+                        f"+49151{rng.randint(1000000, 9999999)}",
+                        birth,
+                        rng.choices("fmdx", (60, 37, 1, 2))[0],
+                        place.code,
+                        place.lat,
+                        place.lon,
+                        max_km,
+                        lmask,
+                        rng.choices(("any", "f", "m", "d"), (70, 22, 7, 1))[0],
+                        methods,
+                        rng.choices(("gkv", "pkv", "beihilfe", "self"), (88, 9, 2, 1))[0],
+                        rng.choices(("acceptable", "wanted", "no"), (55, 15, 30))[0],
+                        rng.choices(("no", "acceptable", "wanted"), (60, 30, 10))[0],
+                        status,
+                        paused_until,
+                        created
+                        if status == "active"
+                        else now - dt.timedelta(days=rng.randint(1, 60)),
+                        "practice_link"
+                        if rng.random() < 0.1
+                        else ("secretariat" if user_id is None else "self"),
+                        None if user_id else secretary_id,
+                        None if user_id else secretary_id,
+                        created,
+                        created,
+                        created,
+                        now - dt.timedelta(days=rng.randint(0, 20), minutes=rng.randint(0, 1439)),
+                    )
+                )
                 k = rng.choices((1, 2, 3), (70, 22, 8))[0]
                 problems = set(rng.choices(problem_codes, cum_weights=problem_cum, k=k))
                 urgent = rng.random() < 0.12
-                clinical.append((patient_id, PROBLEM_AREAS.to_mask(problems), rng.choice(DESCRIPTIONS), urgent,
-                                 f"PTV11-{rng.randint(100000, 999999)}" if urgent else "", created))
+                clinical.append(
+                    (
+                        patient_id,
+                        PROBLEM_AREAS.to_mask(problems),
+                        rng.choice(DESCRIPTIONS),
+                        urgent,
+                        f"PTV11-{rng.randint(100000, 999999)}" if urgent else "",
+                        created,
+                    )
+                )
                 for weekday, start, end in _availability(rng):
                     avail_id += 1
                     avail.append((avail_id, patient_id, weekday, start, end))
@@ -408,21 +611,54 @@ def generate(engine: Engine, spec: Spec, now: dt.datetime,
                 reason = "booked_elsewhere" if status == "booked" else None
                 for practice_id in picks:
                     entry_id += 1
-                    added = created + dt.timedelta(days=rng.randint(0, min(30, waited - 1)) if waited > 1 else 0)
-                    entries.append((entry_id, patient_id, practice_id, entry_status,
-                                    rng.choices((0, 1, 2), (90, 8, 2))[0], rng.random() < 0.1, added,
-                                    now - dt.timedelta(days=rng.randint(1, 30)) if reason else None, reason))
+                    added = created + dt.timedelta(
+                        days=rng.randint(0, min(30, waited - 1)) if waited > 1 else 0
+                    )
+                    entries.append(
+                        (
+                            entry_id,
+                            patient_id,
+                            practice_id,
+                            entry_status,
+                            rng.choices((0, 1, 2), (90, 8, 2))[0],
+                            rng.random() < 0.1,
+                            added,
+                            now - dt.timedelta(days=rng.randint(1, 30)) if reason else None,
+                            reason,
+                        )
+                    )
                 if not picks or rng.random() < 0.3:
                     entry_id += 1
-                    entries.append((entry_id, patient_id, None, entry_status, 0, False, created,
-                                    now - dt.timedelta(days=rng.randint(1, 30)) if reason else None, reason))
+                    entries.append(
+                        (
+                            entry_id,
+                            patient_id,
+                            None,
+                            entry_status,
+                            0,
+                            False,
+                            created,
+                            now - dt.timedelta(days=rng.randint(1, 30)) if reason else None,
+                            reason,
+                        )
+                    )
                 if rng.random() < 0.1 and reach > len(picks):
                     left = [p for p in ids[: min(reach, 20)] if p not in picks]
                     if left:
                         entry_id += 1
-                        entries.append((entry_id, patient_id, rng.choice(left), "removed", 0, False, created,
-                                        created + dt.timedelta(days=rng.randint(0, max(0, waited - 1))),
-                                        rng.choice(("left", "removed_by_practice", "referred"))))
+                        entries.append(
+                            (
+                                entry_id,
+                                patient_id,
+                                rng.choice(left),
+                                "removed",
+                                0,
+                                False,
+                                created,
+                                created + dt.timedelta(days=rng.randint(0, max(0, waited - 1))),
+                                rng.choice(("left", "removed_by_practice", "referred")),
+                            )
+                        )
             writer.write("users", USER_COLS, users)
             writer.write("patients", PATIENT_COLS, patients)
             writer.write("patient_clinical", CLINICAL_COLS, clinical)
@@ -458,30 +694,65 @@ def _write_postcodes(writer: BulkWriter, region: Region, path: Path | None) -> N
 STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPBENCHAAAAAAAAAAA"  # staff need 2FA to post; nobody logs in
 
 
-def _user_row(user_id: int, email: str, role: str, created: dt.datetime, locale: str = "de") -> tuple:
+def _user_row(
+    user_id: int, email: str, role: str, created: dt.datetime, locale: str = "de"
+) -> tuple:
     staff = role != "patient"
-    return (user_id, email, None, role, "", locale, True, created, created, 1, 0,
-            STAFF_TOTP_SECRET if staff else None, created if staff else None)
+    return (
+        user_id,
+        email,
+        None,
+        role,
+        "",
+        locale,
+        True,
+        created,
+        created,
+        1,
+        0,
+        STAFF_TOTP_SECRET if staff else None,
+        created if staff else None,
+    )
 
 
-def _therapist_row(rng: random.Random, tid: int, pid: int, now: dt.datetime, excl_codes, excl_cum,
-                   lang2_codes, lang2_cum) -> tuple:
+def _therapist_row(
+    rng: random.Random,
+    tid: int,
+    pid: int,
+    now: dt.datetime,
+    excl_codes,
+    excl_cum,
+    lang2_codes,
+    lang2_cum,
+) -> tuple:
     main = rng.choices(("vt", "tp", "ap", "st"), (55, 35, 6, 4))[0]
     methods = {main}
     if rng.random() < 0.15:
         methods.add(rng.choice(("vt", "tp", "st")))
-    for extra, share in (("emdr", 0.12), ("dbt", 0.08), ("schema", 0.1), ("act", 0.06), ("cbasp", 0.04)):
+    for extra, share in (
+        ("emdr", 0.12),
+        ("dbt", 0.08),
+        ("schema", 0.1),
+        ("act", 0.06),
+        ("cbasp", 0.04),
+    ):
         if rng.random() < share:
             methods.add(extra)
     specialties = set(rng.sample([c for c, _ in PROBLEM_WEIGHTS], rng.randint(2, 5)))
     exclusions = set()
     if rng.random() < 0.5:
-        exclusions = set(rng.choices(excl_codes, cum_weights=excl_cum, k=rng.randint(1, 2))) - specialties
+        exclusions = (
+            set(rng.choices(excl_codes, cum_weights=excl_cum, k=rng.randint(1, 2))) - specialties
+        )
     if rng.random() < 0.2:  # child and youth therapist
         populations = ["children", "adolescents"] + (["families"] if rng.random() < 0.3 else [])
     else:
-        populations = ["adults"] + (["seniors"] if rng.random() < 0.7 else []) + (
-            ["adolescents"] if rng.random() < 0.1 else []) + (["couples"] if rng.random() < 0.05 else [])
+        populations = (
+            ["adults"]
+            + (["seniors"] if rng.random() < 0.7 else [])
+            + (["adolescents"] if rng.random() < 0.1 else [])
+            + (["couples"] if rng.random() < 0.05 else [])
+        )
     languages = {"de"}
     for _ in range(rng.choices((0, 1, 2), (60, 32, 8))[0]):
         languages.add(rng.choices(lang2_codes, cum_weights=lang2_cum)[0])
@@ -492,28 +763,132 @@ def _therapist_row(rng: random.Random, tid: int, pid: int, now: dt.datetime, exc
     video = rng.random() < 0.55
     in_person = (not video) or rng.random() < 0.97
     return (
-        tid, tid, pid, "Dr." if rng.random() < 0.2 else "", rng.choices("fmd", (75, 24, 1))[0],
-        "Psychologische Psychotherapeutin (Approbation)", "", now - dt.timedelta(days=390),
-        METHODS.to_mask(methods), PROBLEM_AREAS.to_mask(specialties), PROBLEM_AREAS.to_mask(exclusions),
-        POPULATIONS.to_mask(populations), LANGUAGES.to_mask(languages), insurances, in_person, video,
-        rng.random() < 0.15, 50, 10, 15,
+        tid,
+        tid,
+        pid,
+        "Dr." if rng.random() < 0.2 else "",
+        rng.choices("fmd", (75, 24, 1))[0],
+        "Psychologische Psychotherapeutin (Approbation)",
+        "",
+        now - dt.timedelta(days=390),
+        METHODS.to_mask(methods),
+        PROBLEM_AREAS.to_mask(specialties),
+        PROBLEM_AREAS.to_mask(exclusions),
+        POPULATIONS.to_mask(populations),
+        LANGUAGES.to_mask(languages),
+        insurances,
+        in_person,
+        video,
+        rng.random() < 0.15,
+        50,
+        10,
+        15,
     )
 
 
-PRACTICE_COLS = ["id", "name", "slug", "street", "postcode", "city", "lat", "lon", "phone", "website", "booking_info",
-                 "cancellation_policy", "video_link_template", "accepts_pool", "cancel_notice_hours",
-                 "offer_cutoff_minutes", "is_active", "created_at"]
-USER_COLS = ["id", "email", "password_hash", "role", "display_name", "locale", "is_enabled", "created_at",
-             "email_verified_at", "session_version", "failed_logins", "totp_secret", "totp_confirmed_at"]
-THERAPIST_COLS = ["id", "user_id", "practice_id", "title", "gender", "approbation", "lanr", "approved_at",
-                  "methods_mask", "specialties_mask", "exclusions_mask", "populations_mask", "languages_mask",
-                  "insurances_mask", "offers_in_person", "offers_video", "offers_group", "session_minutes",
-                  "buffer_minutes", "switch_buffer_minutes"]
-PATIENT_COLS = ["id", "user_id", "first_name", "last_name", "phone", "birth_date", "gender", "postcode", "lat", "lon",
-                "max_distance_km", "languages_mask", "therapist_gender_wish", "methods_mask", "insurance",
-                "video_pref", "group_pref", "status", "paused_until", "status_changed_at", "registered_via",
-                "registered_by_id", "consent_recorded_by_id", "consent_health_at", "consent_rules_at", "created_at", "last_confirmed_at"]
-CLINICAL_COLS = ["patient_id", "problems_mask", "description", "urgent", "urgency_code", "updated_at"]
+PRACTICE_COLS = [
+    "id",
+    "name",
+    "slug",
+    "street",
+    "postcode",
+    "city",
+    "lat",
+    "lon",
+    "phone",
+    "website",
+    "booking_info",
+    "cancellation_policy",
+    "video_link_template",
+    "accepts_pool",
+    "cancel_notice_hours",
+    "offer_cutoff_minutes",
+    "is_active",
+    "created_at",
+]
+USER_COLS = [
+    "id",
+    "email",
+    "password_hash",
+    "role",
+    "display_name",
+    "locale",
+    "is_enabled",
+    "created_at",
+    "email_verified_at",
+    "session_version",
+    "failed_logins",
+    "totp_secret",
+    "totp_confirmed_at",
+]
+THERAPIST_COLS = [
+    "id",
+    "user_id",
+    "practice_id",
+    "title",
+    "gender",
+    "approbation",
+    "lanr",
+    "approved_at",
+    "methods_mask",
+    "specialties_mask",
+    "exclusions_mask",
+    "populations_mask",
+    "languages_mask",
+    "insurances_mask",
+    "offers_in_person",
+    "offers_video",
+    "offers_group",
+    "session_minutes",
+    "buffer_minutes",
+    "switch_buffer_minutes",
+]
+PATIENT_COLS = [
+    "id",
+    "user_id",
+    "first_name",
+    "last_name",
+    "phone",
+    "birth_date",
+    "gender",
+    "postcode",
+    "lat",
+    "lon",
+    "max_distance_km",
+    "languages_mask",
+    "therapist_gender_wish",
+    "methods_mask",
+    "insurance",
+    "video_pref",
+    "group_pref",
+    "status",
+    "paused_until",
+    "status_changed_at",
+    "registered_via",
+    "registered_by_id",
+    "consent_recorded_by_id",
+    "consent_health_at",
+    "consent_rules_at",
+    "created_at",
+    "last_confirmed_at",
+]
+CLINICAL_COLS = [
+    "patient_id",
+    "problems_mask",
+    "description",
+    "urgent",
+    "urgency_code",
+    "updated_at",
+]
 AVAIL_COLS = ["id", "patient_id", "weekday", "start_min", "end_min"]
-ENTRY_COLS = ["id", "patient_id", "practice_id", "status", "priority", "via_practice_link", "added_at",
-              "removed_at", "removed_reason"]
+ENTRY_COLS = [
+    "id",
+    "patient_id",
+    "practice_id",
+    "status",
+    "priority",
+    "via_practice_link",
+    "added_at",
+    "removed_at",
+    "removed_reason",
+]

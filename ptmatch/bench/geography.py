@@ -65,7 +65,10 @@ def load_places(path: Path) -> list[Place]:
             entry[2] += float(row[9])
             entry[3] += float(row[10])
             entry[4] += 1
-    return [Place(code, place, state, lat / n, lon / n, n) for code, (place, state, lat, lon, n) in rows.items()]
+    return [
+        Place(code, place, state, lat / n, lon / n, n)
+        for code, (place, state, lat, lon, n) in rows.items()
+    ]
 
 
 def synthetic_places(radius_km: float) -> list[Place]:
@@ -84,7 +87,16 @@ def synthetic_places(radius_km: float) -> list[Place]:
                 continue
             n += 1
             weight = 1 + int(9 * math.exp(-d / 8.0))
-            places.append(Place(f"9{n:04d}", f"Rasterort {n}", "Synthetisch", round(lat, 4), round(lon, 4), weight))
+            places.append(
+                Place(
+                    f"9{n:04d}",
+                    f"Rasterort {n}",
+                    "Synthetisch",
+                    round(lat, 4),
+                    round(lon, 4),
+                    weight,
+                )
+            )
     return places
 
 

@@ -92,15 +92,30 @@ class SmtpSink:
 def _posting_therapists(sessions: sessionmaker, rng: random.Random, count: int) -> list[int]:
     """Therapists who may post (approved, in person, 2FA on: the generator enrols them)."""
     with sessions() as session:
-        ids = list(session.scalars(
-            select(Therapist.id).join(User, User.id == Therapist.user_id)
-            .where(Therapist.approved_at.is_not(None), Therapist.offers_in_person.is_(True),
-                   User.totp_confirmed_at.is_not(None)).order_by(Therapist.id)))
+        ids = list(
+            session.scalars(
+                select(Therapist.id)
+                .join(User, User.id == Therapist.user_id)
+                .where(
+                    Therapist.approved_at.is_not(None),
+                    Therapist.offers_in_person.is_(True),
+                    User.totp_confirmed_at.is_not(None),
+                )
+                .order_by(Therapist.id)
+            )
+        )
     return rng.sample(ids, min(count, len(ids)))
 
 
-def run(sessions: sessionmaker, database_url: str, run_dir: Path, *, repetitions: int, seed: int,
-        outbox_seconds: int = 1) -> dict:
+def run(
+    sessions: sessionmaker,
+    database_url: str,
+    run_dir: Path,
+    *,
+    repetitions: int,
+    seed: int,
+    outbox_seconds: int = 1,
+) -> dict:
     (post_slot,) = need("ptmatch.domain.offers", "post_slot")
     need("ptmatch.notifications.delivery", "deliver_due")
     need("ptmatch.scheduler.tasks.outbox", "JOBS")
@@ -109,11 +124,18 @@ def run(sessions: sessionmaker, database_url: str, run_dir: Path, *, repetitions
     timeouts = 0
     posted: list[int] = []
     with SmtpSink() as sink:
-        scheduler_settings = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": sink.port, "SMTP_SECURITY": "none",
-                              "OUTBOX_SECONDS": outbox_seconds, "BASE_URL": "http://127.0.0.1:5000"}
+        scheduler_settings = {
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": sink.port,
+            "SMTP_SECURITY": "none",
+            "OUTBOX_SECONDS": outbox_seconds,
+            "BASE_URL": "http://127.0.0.1:5000",
+        }
         with procs.scheduler(run_dir, database_url, **scheduler_settings) as scheduler:
             if not scheduler.wait_for_log("scheduler active", timeout=60):
-                raise RuntimeError("the scheduler did not become active:\n" + scheduler.log_text()[-2000:])
+                raise RuntimeError(
+                    "the scheduler did not become active:\n" + scheduler.log_text()[-2000:]
+                )
             time.sleep(2 * outbox_seconds)  # its first round of jobs is done
             therapists = _posting_therapists(sessions, rng, repetitions * 4)
             for tid in therapists:
@@ -124,17 +146,34 @@ def run(sessions: sessionmaker, database_url: str, run_dir: Path, *, repetitions
                     therapist = session.get(Therapist, tid)
                     practice = session.get(Practice, therapist.practice_id)
                     now = clock.now()
-                    template = make_slot(rng, now, therapist, practice, days=(1, 3), modality=Modality.IN_PERSON)
+                    template = make_slot(
+                        rng, now, therapist, practice, days=(1, 3), modality=Modality.IN_PERSON
+                    )
                     started = time.perf_counter()
-                    slot = post_slot(session, now, therapist.user, therapist, start_at=template.start_at,
-                                     minutes=template.minutes, kind=template.kind, modality=Modality.IN_PERSON,
-                                     settings=settings_of(session))
+                    slot = post_slot(
+                        session,
+                        now,
+                        therapist.user,
+                        therapist,
+                        start_at=template.start_at,
+                        minutes=template.minutes,
+                        kind=template.kind,
+                        modality=Modality.IN_PERSON,
+                        settings=settings_of(session),
+                    )
                     session.commit()
                     committed = time.perf_counter()
                     posted.append(slot.id)
-                    offer_ids = session.scalars(select(Offer.id).where(Offer.slot_id == slot.id)).all()
-                    message_ids = set(session.scalars(select(OutboxMessage.message_id).where(
-                        OutboxMessage.dedupe_key.in_([f"offer:{i}" for i in offer_ids]))))
+                    offer_ids = session.scalars(
+                        select(Offer.id).where(Offer.slot_id == slot.id)
+                    ).all()
+                    message_ids = set(
+                        session.scalars(
+                            select(OutboxMessage.message_id).where(
+                                OutboxMessage.dedupe_key.in_([f"offer:{i}" for i in offer_ids])
+                            )
+                        )
+                    )
                 if not message_ids:
                     continue  # nobody fits this slot: no wave to time
                 arrived = sink.wait_for(message_ids, timeout=30)
@@ -147,10 +186,16 @@ def run(sessions: sessionmaker, database_url: str, run_dir: Path, *, repetitions
         scheduler_log = scheduler.log_text()
     _close(sessions, posted)
     return {
-        "repetitions": len(commit_times), "outbox_seconds": outbox_seconds,
-        "offers_per_wave": {"min": min(wave_sizes, default=None), "max": max(wave_sizes, default=None)},
-        "to_outbox": summary_ms(commit_times), "to_smtp": summary_ms(smtp_times),
-        "smtp_timeouts": timeouts, "mails_received": sink.count,
+        "repetitions": len(commit_times),
+        "outbox_seconds": outbox_seconds,
+        "offers_per_wave": {
+            "min": min(wave_sizes, default=None),
+            "max": max(wave_sizes, default=None),
+        },
+        "to_outbox": summary_ms(commit_times),
+        "to_smtp": summary_ms(smtp_times),
+        "smtp_timeouts": timeouts,
+        "mails_received": sink.count,
         "scheduler_errors": scheduler_log.count("Traceback"),
     }
 
@@ -161,8 +206,14 @@ def _close(sessions: sessionmaker, slot_ids: list[int]) -> None:
         return
     with sessions() as session:
         now = clock.now()
-        session.execute(update(Offer).where(Offer.slot_id.in_(slot_ids), Offer.status == OfferStatus.PENDING)
-                        .values(status=OfferStatus.WITHDRAWN))
-        session.execute(update(Slot).where(Slot.id.in_(slot_ids), Slot.status == SlotStatus.OFFERING)
-                        .values(status=SlotStatus.CANCELLED, closed_at=now))
+        session.execute(
+            update(Offer)
+            .where(Offer.slot_id.in_(slot_ids), Offer.status == OfferStatus.PENDING)
+            .values(status=OfferStatus.WITHDRAWN)
+        )
+        session.execute(
+            update(Slot)
+            .where(Slot.id.in_(slot_ids), Slot.status == SlotStatus.OFFERING)
+            .values(status=SlotStatus.CANCELLED, closed_at=now)
+        )
         session.commit()

@@ -30,12 +30,20 @@ BERLIN = ZoneInfo("Europe/Berlin")
 TOP = 10
 
 
-def post_bench_slots(session: Session, now: dt.datetime, count: int, seed: int,
-                     offer_mode: OfferMode = OfferMode.MANUAL) -> list[int]:
+def post_bench_slots(
+    session: Session,
+    now: dt.datetime,
+    count: int,
+    seed: int,
+    offer_mode: OfferMode = OfferMode.MANUAL,
+) -> list[int]:
     """Insert `count` offering slots (manual mode: nothing sends offers for them)."""
     rng = random.Random(seed)
-    therapist_ids = list(session.scalars(select(Therapist.id).where(Therapist.approved_at.is_not(None))
-                                         .order_by(Therapist.id)))
+    therapist_ids = list(
+        session.scalars(
+            select(Therapist.id).where(Therapist.approved_at.is_not(None)).order_by(Therapist.id)
+        )
+    )
     chosen = rng.sample(therapist_ids, min(count, len(therapist_ids)))
     slots = []
     for tid in chosen:
@@ -47,32 +55,50 @@ def post_bench_slots(session: Session, now: dt.datetime, count: int, seed: int,
     return [s.id for s in slots]
 
 
-def make_slot(rng: random.Random, now: dt.datetime, therapist: Therapist, practice: Practice,
-              offer_mode: OfferMode = OfferMode.MANUAL, days: tuple[int, int] = (1, 14),
-              modality: Modality | None = None) -> Slot:
+def make_slot(
+    rng: random.Random,
+    now: dt.datetime,
+    therapist: Therapist,
+    practice: Practice,
+    offer_mode: OfferMode = OfferMode.MANUAL,
+    days: tuple[int, int] = (1, 14),
+    modality: Modality | None = None,
+) -> Slot:
     local_today = now.astimezone(BERLIN).date()
     day = local_today + dt.timedelta(days=rng.randint(*days))
     while day.weekday() >= 5:
         day += dt.timedelta(days=1)
     minute = rng.randrange(8 * 60, 18 * 60 + 31, 30)
-    start = dt.datetime.combine(day, dt.time(minute // 60, minute % 60), tzinfo=BERLIN).astimezone(dt.UTC)
+    start = dt.datetime.combine(day, dt.time(minute // 60, minute % 60), tzinfo=BERLIN).astimezone(
+        dt.UTC
+    )
     if modality is None:
         video = therapist.offers_video and (not therapist.offers_in_person or rng.random() < 0.25)
         modality = Modality.VIDEO if video else Modality.IN_PERSON
     return Slot(
-        practice_id=practice.id, therapist_id=therapist.id, start_at=start,
+        practice_id=practice.id,
+        therapist_id=therapist.id,
+        start_at=start,
         minutes=therapist.session_minutes or 50,
-        kind=rng.choices((SlotKind.SPRECHSTUNDE, SlotKind.PROBATORIK, SlotKind.THERAPY_PLACE, SlotKind.AKUT),
-                         (40, 30, 25, 5))[0],
-        modality=modality, status=SlotStatus.OFFERING, offer_mode=offer_mode, wave_size=3,
-        offer_ttl_minutes=720, offer_deadline_at=start - dt.timedelta(minutes=practice.offer_cutoff_minutes or 120),
-        current_wave=0, created_at=now,
+        kind=rng.choices(
+            (SlotKind.SPRECHSTUNDE, SlotKind.PROBATORIK, SlotKind.THERAPY_PLACE, SlotKind.AKUT),
+            (40, 30, 25, 5),
+        )[0],
+        modality=modality,
+        status=SlotStatus.OFFERING,
+        offer_mode=offer_mode,
+        wave_size=3,
+        offer_ttl_minutes=720,
+        offer_deadline_at=start - dt.timedelta(minutes=practice.offer_cutoff_minutes or 120),
+        current_wave=0,
+        created_at=now,
     )
 
 
 def cancel_slots(session: Session, slot_ids: list[int], now: dt.datetime) -> None:
-    session.execute(update(Slot).where(Slot.id.in_(slot_ids))
-                    .values(status=SlotStatus.CANCELLED, closed_at=now))
+    session.execute(
+        update(Slot).where(Slot.id.in_(slot_ids)).values(status=SlotStatus.CANCELLED, closed_at=now)
+    )
 
 
 def run(sessions: sessionmaker, now: dt.datetime, *, slots: int, passes: int, seed: int) -> dict:
@@ -125,13 +151,20 @@ def run(sessions: sessionmaker, now: dt.datetime, *, slots: int, passes: int, se
             cancel_slots(session, slot_ids, now)
             session.commit()
     result = {
-        "slots": len(slot_ids), "passes": passes,
+        "slots": len(slot_ids),
+        "passes": passes,
         "candidates": {"p50": percentile(counts, 50), "max": max(counts) if counts else None},
-        "floor": summary_ms(floor), "rank": summary_ms(rank), f"rank_top{TOP}": summary_ms(top),
-        "same_ids": mismatches == 0, "mismatched_slots": mismatches,
+        "floor": summary_ms(floor),
+        "rank": summary_ms(rank),
+        f"rank_top{TOP}": summary_ms(top),
+        "same_ids": mismatches == 0,
+        "mismatched_slots": mismatches,
         # CPU time of this process: all of the work on SQLite (in-process), the client side
         # only on PostgreSQL. Steadier than wall time on a busy machine.
-        "cpu_p50_ms": {"floor": ms(percentile(floor_cpu, 50)), "rank": ms(percentile(rank_cpu, 50))},
+        "cpu_p50_ms": {
+            "floor": ms(percentile(floor_cpu, 50)),
+            "rank": ms(percentile(rank_cpu, 50)),
+        },
     }
     f50, r50 = result["floor"]["p50_ms"], result["rank"]["p50_ms"]
     result["ratio"] = round(r50 / f50, 2) if f50 and r50 else None

@@ -29,14 +29,16 @@ def child_env(run_dir: Path, database_url: str, **settings) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PTMATCH_")}
     instance = run_dir / "instance"
     instance.mkdir(parents=True, exist_ok=True)
-    env.update({
-        "PTMATCH_INSTANCE_PATH": str(instance),
-        "PTMATCH_DATABASE_URL": database_url,
-        "PTMATCH_SECRET_KEY": BENCH_SECRET,
-        "PTMATCH_MAIL_DIR": str(run_dir / "mail"),
-        "PTMATCH_SCHEDULER_LOCK_FILE": str(run_dir / "scheduler.lock"),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "PTMATCH_INSTANCE_PATH": str(instance),
+            "PTMATCH_DATABASE_URL": database_url,
+            "PTMATCH_SECRET_KEY": BENCH_SECRET,
+            "PTMATCH_MAIL_DIR": str(run_dir / "mail"),
+            "PTMATCH_SCHEDULER_LOCK_FILE": str(run_dir / "scheduler.lock"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update({f"PTMATCH_{k}": str(v) for k, v in settings.items()})
     return env
 
@@ -48,8 +50,14 @@ class Child:
         self.name = name
         self.log_path = run_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(argv, env=env, cwd=str(cwd), stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=str(cwd),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     @property
     def pid(self) -> int:
@@ -74,7 +82,9 @@ class Child:
     def stop(self) -> None:
         if self.proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGTERM)  # our own session: the child and its workers
+                os.killpg(
+                    self.proc.pid, signal.SIGTERM
+                )  # our own session: the child and its workers
             except ProcessLookupError:
                 pass
             try:
@@ -98,8 +108,20 @@ def scheduler(run_dir: Path, database_url: str, **settings) -> Child:
 
 def gunicorn(run_dir: Path, database_url: str, port: int, workers: int = 4, **settings) -> Child:
     env = child_env(run_dir, database_url, **settings)
-    argv = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
-            "--backlog", "2048", "--timeout", "60", "wsgi:app"]
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-w",
+        str(workers),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--backlog",
+        "2048",
+        "--timeout",
+        "60",
+        "wsgi:app",
+    ]
     return Child("gunicorn", argv, env, run_dir)
 
 

@@ -76,8 +76,11 @@ def _verdict(ok: bool | None) -> str:
 
 
 def size_label(n: int) -> str:
-    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else (
-        f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n))
+    return (
+        f"{n // 1_000_000}M"
+        if n >= 1_000_000 and n % 1_000_000 == 0
+        else (f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n))
+    )
 
 
 def rows(doc: dict) -> list[tuple[str, str, str, str, str]]:
@@ -96,17 +99,46 @@ def rows(doc: dict) -> list[tuple[str, str, str, str, str]]:
         ok = None
         if target is not None and p50 is not None:
             ok = p50 <= target and (ratio is None or ratio <= MATCH_RATIO)
-        out.append(("1 matching p50 rank / floor", label, f"{p50} / {f50} ms  (x{ratio})",
-                    f"<= {target:g} ms, <= {MATCH_RATIO:g}x" if target else "", _verdict(ok)))
-        out.append(("  matching p95 rank / floor", label, f"{m['rank']['p95_ms']} / {m['floor']['p95_ms']} ms", "", ""))
+        out.append(
+            (
+                "1 matching p50 rank / floor",
+                label,
+                f"{p50} / {f50} ms  (x{ratio})",
+                f"<= {target:g} ms, <= {MATCH_RATIO:g}x" if target else "",
+                _verdict(ok),
+            )
+        )
+        out.append(
+            (
+                "  matching p95 rank / floor",
+                label,
+                f"{m['rank']['p95_ms']} / {m['floor']['p95_ms']} ms",
+                "",
+                "",
+            )
+        )
         cpu = m.get("cpu_p50_ms") or {}
         if cpu:
-            out.append(("  matching p50 CPU of this process", label,
-                        f"{cpu.get('rank')} / {cpu.get('floor')} ms"
-                        + (" (all the work)" if doc.get("engine") == "sqlite" else " (client side)"), "", ""))
-        out.append(("  matching p50 top-10 / candidates", label,
-                    f"{m['rank_top10']['p50_ms']} ms / {m['candidates']['p50']} (max {m['candidates']['max']})"
-                    + ("" if m["same_ids"] else f"  [ids differ in {m['mismatched_slots']} slots]"), "", ""))
+            out.append(
+                (
+                    "  matching p50 CPU of this process",
+                    label,
+                    f"{cpu.get('rank')} / {cpu.get('floor')} ms"
+                    + (" (all the work)" if doc.get("engine") == "sqlite" else " (client side)"),
+                    "",
+                    "",
+                )
+            )
+        out.append(
+            (
+                "  matching p50 top-10 / candidates",
+                label,
+                f"{m['rank_top10']['p50_ms']} ms / {m['candidates']['p50']} (max {m['candidates']['max']})"
+                + ("" if m["same_ids"] else f"  [ids differ in {m['mismatched_slots']} slots]"),
+                "",
+                "",
+            )
+        )
     service = doc.get("service", {})
     label = size_label(service["size"]) if service.get("size") else ""
     p = service.get("post_to_offers")
@@ -114,34 +146,68 @@ def rows(doc: dict) -> list[tuple[str, str, str, str, str]]:
     if na:
         out.append(("2 post -> offers", label, na, "", ""))
     else:
-        out.append(("2 post -> wave in outbox p50/p95", label,
-                    f"{p['to_outbox']['p50_ms']} / {p['to_outbox']['p95_ms']} ms", "", ""))
+        out.append(
+            (
+                "2 post -> wave in outbox p50/p95",
+                label,
+                f"{p['to_outbox']['p50_ms']} / {p['to_outbox']['p95_ms']} ms",
+                "",
+                "",
+            )
+        )
         smtp95 = p["to_smtp"]["p95_ms"]
         ok = smtp95 is not None and smtp95 <= SMTP_MS and not p["smtp_timeouts"]
-        out.append(("2 post -> mails at SMTP p50/p95", label,
-                    f"{p['to_smtp']['p50_ms']} / {smtp95} ms ({p['repetitions']} posts, "
-                    f"{p['smtp_timeouts']} timeouts)", f"<= {SMTP_MS:g} ms", _verdict(ok)))
+        out.append(
+            (
+                "2 post -> mails at SMTP p50/p95",
+                label,
+                f"{p['to_smtp']['p50_ms']} / {smtp95} ms ({p['repetitions']} posts, "
+                f"{p['smtp_timeouts']} timeouts)",
+                f"<= {SMTP_MS:g} ms",
+                _verdict(ok),
+            )
+        )
     c = service.get("contention")
     na = _na(c)
     if na:
         out.append(("3 contention", label, na, "", ""))
     else:
         ok = c["exactly_one_booking"] and c["errors"] == 0
-        out.append(("3 contention bookings / errors", label,
-                    f"{c['bookings_per_round']['min']}..{c['bookings_per_round']['max']} per round / {c['errors']} "
-                    f"({c['rounds']} rounds x {c['clients']})", "1 / 0", _verdict(ok)))
+        out.append(
+            (
+                "3 contention bookings / errors",
+                label,
+                f"{c['bookings_per_round']['min']}..{c['bookings_per_round']['max']} per round / {c['errors']} "
+                f"({c['rounds']} rounds x {c['clients']})",
+                "1 / 0",
+                _verdict(ok),
+            )
+        )
         p95 = c["latency"]["p95_ms"]
-        out.append(("3 contention latency p50/p95", label, f"{c['latency']['p50_ms']} / {p95} ms",
-                    f"p95 <= {CONTENTION_P95_MS:g} ms", _verdict(p95 is not None and p95 <= CONTENTION_P95_MS)))
+        out.append(
+            (
+                "3 contention latency p50/p95",
+                label,
+                f"{c['latency']['p50_ms']} / {p95} ms",
+                f"p95 <= {CONTENTION_P95_MS:g} ms",
+                _verdict(p95 is not None and p95 <= CONTENTION_P95_MS),
+            )
+        )
     t = service.get("throughput")
     na = _na(t)
     if na:
         out.append(("4 throughput", label, na, "", ""))
     else:
         ratio = t["ratio"]
-        out.append(("4 throughput offer page / healthz", label,
-                    f"{t['offer_page']['rps']} / {t['healthz']['rps']} req/s (x{ratio})",
-                    f">= {THROUGHPUT_RATIO:g}x", _verdict(ratio is not None and ratio >= THROUGHPUT_RATIO)))
+        out.append(
+            (
+                "4 throughput offer page / healthz",
+                label,
+                f"{t['offer_page']['rps']} / {t['healthz']['rps']} req/s (x{ratio})",
+                f">= {THROUGHPUT_RATIO:g}x",
+                _verdict(ratio is not None and ratio >= THROUGHPUT_RATIO),
+            )
+        )
     mem = service.get("memory")
     na = _na(mem)
     if na:
@@ -149,8 +215,15 @@ def rows(doc: dict) -> list[tuple[str, str, str, str, str]]:
     else:
         peak = mem["peak_rss_mb"]
         note = "" if mem.get("after_offer_traffic", True) else "  (no offer traffic served)"
-        out.append(("5 worker peak RSS (max of workers)", label, f"{peak} MB{note}", f"<= {RSS_MB:g} MB",
-                    _verdict(peak is not None and peak <= RSS_MB)))
+        out.append(
+            (
+                "5 worker peak RSS (max of workers)",
+                label,
+                f"{peak} MB{note}",
+                f"<= {RSS_MB:g} MB",
+                _verdict(peak is not None and peak <= RSS_MB),
+            )
+        )
     return out
 
 
@@ -158,7 +231,9 @@ def table(doc: dict) -> str:
     header = ("figure", "size", "measured", "target", "")
     body = rows(doc)
     widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(5)]
-    lines = [f"ptmatch bench — {doc['engine']}, seed {doc['seed']}{' (quick)' if doc.get('quick') else ''}"]
+    lines = [
+        f"ptmatch bench — {doc['engine']}, seed {doc['seed']}{' (quick)' if doc.get('quick') else ''}"
+    ]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines.append(fmt.format(*header).rstrip())
     lines.append(fmt.format(*("-" * w for w in widths)).rstrip())

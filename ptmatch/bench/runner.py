@@ -44,20 +44,40 @@ class Plan:
     postcodes: Path | None = None
 
     @classmethod
-    def make(cls, database_url: str | None, sizes: list[int] | None, quick: bool, seed: int,
-             force: bool = False, postcodes: Path | None = None) -> Plan:
+    def make(
+        cls,
+        database_url: str | None,
+        sizes: list[int] | None,
+        quick: bool,
+        seed: int,
+        force: bool = False,
+        postcodes: Path | None = None,
+    ) -> Plan:
         url = database_url or DEFAULT_URL
         if not sizes:
-            sizes = [10_000] if quick else [10_000, 100_000] + ([] if is_sqlite(url) else [1_000_000])
+            sizes = (
+                [10_000] if quick else [10_000, 100_000] + ([] if is_sqlite(url) else [1_000_000])
+            )
         sizes = sorted(set(sizes))
         # The service figures run once, at 100k (the "after the 100k run") or the
         # largest size below it.
         below = [s for s in sizes if s <= 100_000]
         service = max(below) if below else min(sizes)
-        return cls(url, sizes, service, seed, quick,
-                   match_slots=20 if quick else 40, match_passes=2 if quick else 3,
-                   mail_repetitions=5 if quick else 20, contention_rounds=5 if quick else 20,
-                   contention_clients=100, throughput_seconds=6 if quick else 20, force=force, postcodes=postcodes)
+        return cls(
+            url,
+            sizes,
+            service,
+            seed,
+            quick,
+            match_slots=20 if quick else 40,
+            match_passes=2 if quick else 3,
+            mail_repetitions=5 if quick else 20,
+            contention_rounds=5 if quick else 20,
+            contention_clients=100,
+            throughput_seconds=6 if quick else 20,
+            force=force,
+            postcodes=postcodes,
+        )
 
 
 def safe_url(url: str) -> str:
@@ -88,9 +108,15 @@ def run(plan: Plan, echo: Callable[[str], None], progress_factory) -> dict:
     errors_log = run_dir / "errors.log"
     engine = make_engine(plan.database_url)
     doc: dict = {
-        "engine": engine.dialect.name, "database": safe_url(plan.database_url), "seed": plan.seed,
-        "quick": plan.quick, "started": clock.now().isoformat(timespec="seconds"), "run_dir": str(run_dir),
-        "machine": report.machine(engine), "sizes": {}, "service": {"size": plan.service_size},
+        "engine": engine.dialect.name,
+        "database": safe_url(plan.database_url),
+        "seed": plan.seed,
+        "quick": plan.quick,
+        "started": clock.now().isoformat(timespec="seconds"),
+        "run_dir": str(run_dir),
+        "machine": report.machine(engine),
+        "sizes": {},
+        "service": {"size": plan.service_size},
     }
     engine.dispose()
     echo(f"ptmatch bench on {doc['database']} (logs in {run_dir})")
@@ -107,10 +133,23 @@ def run(plan: Plan, echo: Callable[[str], None], progress_factory) -> dict:
         with progress_factory(total, f"generating {report.size_label(size)}") as bar:
             summary = generate.generate(engine, spec, now, progress=bar.update)
         generate.analyze(engine)
-        echo(f"  generated in {summary.seconds:.0f} s: " + ", ".join(f"{k} {v}" for k, v in summary.rows.items()))
+        echo(
+            f"  generated in {summary.seconds:.0f} s: "
+            + ", ".join(f"{k} {v}" for k, v in summary.rows.items())
+        )
         block = {"generate": summary.as_dict()}
-        block["matching"] = _figure("matching", lambda sessions=sessions: matching.run(
-            sessions, clock.now(), slots=plan.match_slots, passes=plan.match_passes, seed=plan.seed), echo, errors_log)
+        block["matching"] = _figure(
+            "matching",
+            lambda sessions=sessions: matching.run(
+                sessions,
+                clock.now(),
+                slots=plan.match_slots,
+                passes=plan.match_passes,
+                seed=plan.seed,
+            ),
+            echo,
+            errors_log,
+        )
         doc["sizes"][str(size)] = block
         if size == plan.service_size:
             doc["service"].update(_service(plan, sessions, run_dir, echo, errors_log))
@@ -123,8 +162,20 @@ def run(plan: Plan, echo: Callable[[str], None], progress_factory) -> dict:
 def _service(plan: Plan, sessions, run_dir: Path, echo, errors_log: Path) -> dict:
     from ptmatch.bench import mail, server
 
-    out = {"post_to_offers": _figure("post -> offers -> SMTP", lambda: mail.run(
-        sessions, plan.database_url, run_dir, repetitions=plan.mail_repetitions, seed=plan.seed), echo, errors_log)}
+    out = {
+        "post_to_offers": _figure(
+            "post -> offers -> SMTP",
+            lambda: mail.run(
+                sessions,
+                plan.database_url,
+                run_dir,
+                repetitions=plan.mail_repetitions,
+                seed=plan.seed,
+            ),
+            echo,
+            errors_log,
+        )
+    }
     try:
         srv = server.Server(run_dir, plan.database_url)
     except Missing as err:
@@ -133,11 +184,26 @@ def _service(plan: Plan, sessions, run_dir: Path, echo, errors_log: Path) -> dic
         return out | {"contention": na, "throughput": na, "memory": na}
     try:
         with srv:
-            out["contention"] = _figure("contention", lambda: server.contention(
-                srv, sessions, rounds=plan.contention_rounds, clients=plan.contention_clients, seed=plan.seed),
-                echo, errors_log)
-            out["throughput"] = _figure("throughput", lambda: server.throughput(
-                srv, sessions, seconds=plan.throughput_seconds, seed=plan.seed), echo, errors_log)
+            out["contention"] = _figure(
+                "contention",
+                lambda: server.contention(
+                    srv,
+                    sessions,
+                    rounds=plan.contention_rounds,
+                    clients=plan.contention_clients,
+                    seed=plan.seed,
+                ),
+                echo,
+                errors_log,
+            )
+            out["throughput"] = _figure(
+                "throughput",
+                lambda: server.throughput(
+                    srv, sessions, seconds=plan.throughput_seconds, seed=plan.seed
+                ),
+                echo,
+                errors_log,
+            )
             served = any(out[k].get("status") == "ok" for k in ("contention", "throughput"))
             out["memory"] = _figure("memory", lambda: server.memory(srv, served), echo, errors_log)
     except Exception as err:  # gunicorn did not start
@@ -148,4 +214,3 @@ def _service(plan: Plan, sessions, run_dir: Path, echo, errors_log: Path) -> dic
         for key in ("contention", "throughput", "memory"):
             out.setdefault(key, failed)
     return out
-

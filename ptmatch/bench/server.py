@@ -52,8 +52,13 @@ class Server:
         if not (procs.REPO_ROOT / "wsgi.py").exists():
             raise Missing("wsgi.py not built yet")
         self.port = procs.free_port()
-        self.child = procs.gunicorn(run_dir, database_url, self.port, workers=workers,
-                                    BASE_URL=f"http://127.0.0.1:{self.port}")
+        self.child = procs.gunicorn(
+            run_dir,
+            database_url,
+            self.port,
+            workers=workers,
+            BASE_URL=f"http://127.0.0.1:{self.port}",
+        )
         self.workers = workers
 
     def __enter__(self):
@@ -71,26 +76,41 @@ class Server:
 
 # --- data -----------------------------------------------------------------------------------------
 
+
 def _patients(sessions: sessionmaker, rng: random.Random, count: int) -> list[int]:
     """Active patients with a verified account (they can answer an offer themselves)."""
     with sessions() as session:
-        ids = list(session.scalars(
-            select(Patient.id).join(User, User.id == Patient.user_id)
-            .where(Patient.status == PatientStatus.ACTIVE, User.email_verified_at.is_not(None),
-                   User.is_enabled.is_(True)).order_by(Patient.id)))
+        ids = list(
+            session.scalars(
+                select(Patient.id)
+                .join(User, User.id == Patient.user_id)
+                .where(
+                    Patient.status == PatientStatus.ACTIVE,
+                    User.email_verified_at.is_not(None),
+                    User.is_enabled.is_(True),
+                )
+                .order_by(Patient.id)
+            )
+        )
     if len(ids) < count:
         raise RuntimeError(f"need {count} patients with an account, the region has {len(ids)}")
     return rng.sample(ids, count)
 
 
-def offered_slot(sessions: sessionmaker, rng: random.Random, patient_ids: list[int],
-                 ttl: dt.timedelta = dt.timedelta(hours=6)) -> tuple[int, list[str]]:
+def offered_slot(
+    sessions: sessionmaker,
+    rng: random.Random,
+    patient_ids: list[int],
+    ttl: dt.timedelta = dt.timedelta(hours=6),
+) -> tuple[int, list[str]]:
     """A manual-mode slot with one pending offer per patient; returns (slot id, tokens)."""
     from ptmatch.domain.tokens import new_token
 
     with sessions() as session:
         now = clock.now()
-        therapist_id = rng.choice(list(session.scalars(select(Therapist.id).where(Therapist.approved_at.is_not(None)))))
+        therapist_id = rng.choice(
+            list(session.scalars(select(Therapist.id).where(Therapist.approved_at.is_not(None))))
+        )
         therapist = session.get(Therapist, therapist_id)
         practice = session.get(Practice, therapist.practice_id)
         slot = make_slot(rng, now, therapist, practice, OfferMode.MANUAL, days=(3, 10))
@@ -101,8 +121,18 @@ def offered_slot(sessions: sessionmaker, rng: random.Random, patient_ids: list[i
         expires = min(now + ttl, slot.offer_deadline_at)
         for pid in patient_ids:
             token, digest = new_token()
-            session.add(Offer(slot_id=slot.id, patient_id=pid, wave=1, token_hash=digest, status=OfferStatus.PENDING,
-                              score=0, sent_at=now, expires_at=expires))
+            session.add(
+                Offer(
+                    slot_id=slot.id,
+                    patient_id=pid,
+                    wave=1,
+                    token_hash=digest,
+                    status=OfferStatus.PENDING,
+                    score=0,
+                    sent_at=now,
+                    expires_at=expires,
+                )
+            )
             tokens.append(token)
         session.commit()
         return slot.id, tokens
@@ -112,14 +142,21 @@ def _close(sessions: sessionmaker, slot_ids: list[int]) -> None:
     if not slot_ids:
         return
     with sessions() as session:
-        session.execute(update(Offer).where(Offer.slot_id.in_(slot_ids), Offer.status == OfferStatus.PENDING)
-                        .values(status=OfferStatus.WITHDRAWN))
-        session.execute(update(Slot).where(Slot.id.in_(slot_ids), Slot.status == SlotStatus.OFFERING)
-                        .values(status=SlotStatus.CANCELLED, closed_at=clock.now()))
+        session.execute(
+            update(Offer)
+            .where(Offer.slot_id.in_(slot_ids), Offer.status == OfferStatus.PENDING)
+            .values(status=OfferStatus.WITHDRAWN)
+        )
+        session.execute(
+            update(Slot)
+            .where(Slot.id.in_(slot_ids), Slot.status == SlotStatus.OFFERING)
+            .values(status=SlotStatus.CANCELLED, closed_at=clock.now())
+        )
         session.commit()
 
 
 # --- 3. contention ----------------------------------------------------------------------------------
+
 
 def _prepare_client(port: int, token: str) -> tuple[webclient.Form, dict]:
     page = webclient.request(port, "GET", links.offer(token))
@@ -133,7 +170,9 @@ def _prepare_client(port: int, token: str) -> tuple[webclient.Form, dict]:
     return form, page.cookies()
 
 
-def contention_round(server: Server, sessions: sessionmaker, tokens: list[str], slot_id: int) -> dict:
+def contention_round(
+    server: Server, sessions: sessionmaker, tokens: list[str], slot_id: int
+) -> dict:
     clients = len(tokens)
     prepared = [_prepare_client(server.port, t) for t in tokens]
     barrier = threading.Barrier(clients)
@@ -155,9 +194,17 @@ def contention_round(server: Server, sessions: sessionmaker, tokens: list[str], 
     for t in threads:
         t.join()
     with sessions() as session:
-        bookings = session.scalar(select(func.count(Booking.id)).where(Booking.slot_id == slot_id)) or 0
-        accepted = session.scalar(select(func.count(Offer.id)).where(
-            Offer.slot_id == slot_id, Offer.status == OfferStatus.ACCEPTED)) or 0
+        bookings = (
+            session.scalar(select(func.count(Booking.id)).where(Booking.slot_id == slot_id)) or 0
+        )
+        accepted = (
+            session.scalar(
+                select(func.count(Offer.id)).where(
+                    Offer.slot_id == slot_id, Offer.status == OfferStatus.ACCEPTED
+                )
+            )
+            or 0
+        )
     statuses: dict[str, int] = {}
     errors = 0
     for status, _elapsed, exc in results:
@@ -165,11 +212,18 @@ def contention_round(server: Server, sessions: sessionmaker, tokens: list[str], 
         statuses[key] = statuses.get(key, 0) + 1
         if status is None or status not in ALLOWED_LOSER_STATUS:
             errors += 1
-    return {"bookings": bookings, "accepted_offers": accepted, "errors": errors, "statuses": statuses,
-            "latencies": [r[1] for r in results if r[0] is not None]}
+    return {
+        "bookings": bookings,
+        "accepted_offers": accepted,
+        "errors": errors,
+        "statuses": statuses,
+        "latencies": [r[1] for r in results if r[0] is not None],
+    }
 
 
-def contention(server: Server, sessions: sessionmaker, *, rounds: int, clients: int, seed: int) -> dict:
+def contention(
+    server: Server, sessions: sessionmaker, *, rounds: int, clients: int, seed: int
+) -> dict:
     rng = random.Random(seed)
     per_round, latencies, slot_ids = [], [], []
     statuses: dict[str, int] = {}
@@ -187,17 +241,22 @@ def contention(server: Server, sessions: sessionmaker, *, rounds: int, clients: 
         _close(sessions, slot_ids)
     bookings = [r["bookings"] for r in per_round]
     return {
-        "rounds": len(per_round), "clients": clients,
+        "rounds": len(per_round),
+        "clients": clients,
         "bookings_per_round": {"min": min(bookings), "max": max(bookings)},
         "exactly_one_booking": all(b == 1 for b in bookings),
-        "errors": sum(r["errors"] for r in per_round), "statuses": statuses,
+        "errors": sum(r["errors"] for r in per_round),
+        "statuses": statuses,
         "latency": summary_ms(latencies),
     }
 
 
 # --- 4. throughput -------------------------------------------------------------------------------------
 
-def _load_process(port: int, path: str, start_at: float, seconds: float, threads: int, queue) -> None:
+
+def _load_process(
+    port: int, path: str, start_at: float, seconds: float, threads: int, queue
+) -> None:
     """Child process: `threads` loops of GET `path` from start_at for `seconds` (wall clock)."""
     import http.client as hc
     import time as t
@@ -242,8 +301,10 @@ def measure_rps(port: int, path: str, seconds: float, processes: int = 2, thread
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     start_at = time.time() + 1.5  # after the children have started
-    children = [ctx.Process(target=_load_process, args=(port, path, start_at, seconds, threads, queue))
-                for _ in range(processes)]
+    children = [
+        ctx.Process(target=_load_process, args=(port, path, start_at, seconds, threads, queue))
+        for _ in range(processes)
+    ]
     for c in children:
         c.start()
     results = [queue.get(timeout=seconds + 120) for _ in children]
@@ -252,8 +313,13 @@ def measure_rps(port: int, path: str, seconds: float, processes: int = 2, thread
     done = sum(r[0] for r in results)
     failed = sum(r[1] for r in results)
     samples = [s for r in results for s in r[2]]
-    return {"requests": done, "failed": failed, "seconds": seconds, "rps": round(done / seconds, 1),
-            "p50_ms": round(1000 * percentile(samples, 50), 2) if samples else None}
+    return {
+        "requests": done,
+        "failed": failed,
+        "seconds": seconds,
+        "rps": round(done / seconds, 1),
+        "p50_ms": round(1000 * percentile(samples, 50), 2) if samples else None,
+    }
 
 
 def throughput(server: Server, sessions: sessionmaker, *, seconds: float, seed: int) -> dict:
@@ -278,8 +344,11 @@ def throughput(server: Server, sessions: sessionmaker, *, seconds: float, seed: 
         _close(sessions, [slot_id])
     out = {}
     for name, t in totals.items():
-        out[name] = {"rps": round(t["requests"] / t["seconds"], 1), "failed": t["failed"],
-                     "p50_ms": round(sum(t["p50"]) / len(t["p50"]), 2) if t["p50"] else None}
+        out[name] = {
+            "rps": round(t["requests"] / t["seconds"], 1),
+            "failed": t["failed"],
+            "p50_ms": round(sum(t["p50"]) / len(t["p50"]), 2) if t["p50"] else None,
+        }
     trivial = out["healthz"]["rps"]
     out["ratio"] = round(out["offer_page"]["rps"] / trivial, 2) if trivial else None
     return out
@@ -287,9 +356,14 @@ def throughput(server: Server, sessions: sessionmaker, *, seconds: float, seed: 
 
 # --- 5. memory --------------------------------------------------------------------------------------------
 
+
 def memory(server: Server, after_offer_traffic: bool) -> dict:
     """Peak RSS of the workers; `after_offer_traffic` False means they served /healthz only."""
     workers = [procs.memory_kb(pid) | {"pid": pid} for pid in server.worker_pids()]
     peaks = [w.get("VmHWM", 0) for w in workers]
-    return {"workers": len(workers), "peak_rss_mb": round(max(peaks) / 1024, 1) if peaks else None,
-            "per_worker_mb": [round(p / 1024, 1) for p in peaks], "after_offer_traffic": after_offer_traffic}
+    return {
+        "workers": len(workers),
+        "peak_rss_mb": round(max(peaks) / 1024, 1) if peaks else None,
+        "per_worker_mb": [round(p / 1024, 1) for p in peaks],
+        "after_offer_traffic": after_offer_traffic,
+    }

@@ -38,5 +38,9 @@ def ms(seconds: float | None) -> float | None:
 
 def summary_ms(samples: Sequence[float]) -> dict:
     """p50 / p95 / max in milliseconds of samples in seconds."""
-    return {"n": len(samples), "p50_ms": ms(percentile(samples, 50)), "p95_ms": ms(percentile(samples, 95)),
-            "max_ms": ms(max(samples) if samples else None)}
+    return {
+        "n": len(samples),
+        "p50_ms": ms(percentile(samples, 50)),
+        "p95_ms": ms(percentile(samples, 95)),
+        "max_ms": ms(max(samples) if samples else None),
+    }

@@ -9,8 +9,10 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-CSRF_RES = (re.compile(r'name="csrf_token"[^>]*value="([^"]+)"'),
-            re.compile(r'value="([^"]+)"[^>]*name="csrf_token"'))
+CSRF_RES = (
+    re.compile(r'name="csrf_token"[^>]*value="([^"]+)"'),
+    re.compile(r'value="([^"]+)"[^>]*name="csrf_token"'),
+)
 FORM_RE = re.compile(r"<form\b([^>]*)>(.*?)</form>", re.S | re.I)
 ATTR_RE = re.compile(r'(\w[\w-]*)="([^"]*)"')
 BUTTON_RE = re.compile(r"<button\b([^>]*)>", re.I)
@@ -35,8 +37,16 @@ class Response:
         return jar
 
 
-def request(port: int, method: str, path: str, *, body: bytes | None = None, headers: dict | None = None,
-            timeout: float = 60, conn: http.client.HTTPConnection | None = None) -> Response:
+def request(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    body: bytes | None = None,
+    headers: dict | None = None,
+    timeout: float = 60,
+    conn: http.client.HTTPConnection | None = None,
+) -> Response:
     conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -63,7 +73,9 @@ class Form:
     fields: dict[str, str]
 
 
-def find_form(page: str, base_path: str, prefer: tuple[str, ...] = ("accept", "annehmen", "zusagen")) -> Form | None:
+def find_form(
+    page: str, base_path: str, prefer: tuple[str, ...] = ("accept", "annehmen", "zusagen")
+) -> Form | None:
     """The POST form to submit: the one whose action or button mentions a `prefer` word, else the first.
 
     Hidden inputs (the CSRF token among them) and the chosen button's name/value are filled in.
@@ -82,7 +94,9 @@ def find_form(page: str, base_path: str, prefer: tuple[str, ...] = ("accept", "a
         text = (a.get("action", "") + " " + inner).lower()
         score = any(word in text for word in prefer)
         for b in buttons:
-            if "name" in b and any(word in (b.get("value", "") + b["name"]).lower() for word in prefer):
+            if "name" in b and any(
+                word in (b.get("value", "") + b["name"]).lower() for word in prefer
+            ):
                 fields[b["name"]] = html.unescape(b.get("value", ""))
         candidates.append((not score, Form(html.unescape(a.get("action") or base_path), fields)))
     if not candidates:
@@ -99,12 +113,19 @@ def csrf_token(page: str) -> str | None:
     return None
 
 
-def post_form(port: int, form: Form, jar: dict[str, str], conn: http.client.HTTPConnection | None = None,
-              timeout: float = 60) -> tuple[Response, float]:
+def post_form(
+    port: int,
+    form: Form,
+    jar: dict[str, str],
+    conn: http.client.HTTPConnection | None = None,
+    timeout: float = 60,
+) -> tuple[Response, float]:
     body = urlencode(form.fields).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie_header(jar)}
     started = time.perf_counter()
-    resp = request(port, "POST", form.action, body=body, headers=headers, conn=conn, timeout=timeout)
+    resp = request(
+        port, "POST", form.action, body=body, headers=headers, conn=conn, timeout=timeout
+    )
     return resp, time.perf_counter() - started
 
 

@@ -33,14 +33,35 @@ def register(main: click.Group) -> None:
     @main.command("bench")
     @click.option("--quick", is_flag=True, help="10k only and fewer repetitions: a few minutes.")
     @click.option("--sizes", help="Active patients per run, e.g. 10k,100k,1m (1m: PostgreSQL).")
-    @click.option("--database-url", help="Database to fill (WIPED). Default: a SQLite file under /tmp.")
-    @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the report as JSON.")
-    @click.option("--seed", default=2026, show_default=True, type=int, help="Seed of the synthetic region.")
-    @click.option("--force", is_flag=True, help="Wipe the database even if it holds non-benchmark users.")
-    @click.option("--postcodes", type=click.Path(dir_okay=False, path_type=Path),
-                  help="GeoNames postcode file (default: ../shared/data/postcodes-DE.txt; a grid if missing).")
-    def bench(quick: bool, sizes: str | None, database_url: str | None, json_path: str | None, seed: int,
-              force: bool, postcodes: Path | None) -> None:
+    @click.option(
+        "--database-url", help="Database to fill (WIPED). Default: a SQLite file under /tmp."
+    )
+    @click.option(
+        "--json",
+        "json_path",
+        type=click.Path(dir_okay=False),
+        help="Also write the report as JSON.",
+    )
+    @click.option(
+        "--seed", default=2026, show_default=True, type=int, help="Seed of the synthetic region."
+    )
+    @click.option(
+        "--force", is_flag=True, help="Wipe the database even if it holds non-benchmark users."
+    )
+    @click.option(
+        "--postcodes",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="GeoNames postcode file (default: ../shared/data/postcodes-DE.txt; a grid if missing).",
+    )
+    def bench(
+        quick: bool,
+        sizes: str | None,
+        database_url: str | None,
+        json_path: str | None,
+        seed: int,
+        force: bool,
+        postcodes: Path | None,
+    ) -> None:
         """Benchmark matching, post -> mail, contention, throughput and memory.
 
         The database is wiped and refilled for every size. Prints a table; --json writes
@@ -49,13 +70,17 @@ def register(main: click.Group) -> None:
         from ptmatch.bench import report, runner
         from ptmatch.bench.generate import NotABenchDatabase
 
-        plan = runner.Plan.make(database_url, _sizes(sizes), quick, seed, force=force, postcodes=postcodes)
+        plan = runner.Plan.make(
+            database_url, _sizes(sizes), quick, seed, force=force, postcodes=postcodes
+        )
         if 1_000_000 in plan.sizes and plan.database_url.startswith("sqlite"):
             click.echo("note: the 1M size is meant for PostgreSQL", err=True)
 
         @contextlib.contextmanager
         def progress(total: int, label: str):
-            with click.progressbar(length=total, label=label, show_eta=True, show_percent=True) as bar:
+            with click.progressbar(
+                length=total, label=label, show_eta=True, show_percent=True
+            ) as bar:
                 yield bar
 
         try:

@@ -10,8 +10,11 @@ import click
 def register(main: click.Group) -> None:
     @main.command("import-postcodes")
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-    @click.option("--fill-coordinates/--no-fill-coordinates", default=True,
-                  help="Give practices and patients without coordinates those of their postcode.")
+    @click.option(
+        "--fill-coordinates/--no-fill-coordinates",
+        default=True,
+        help="Give practices and patients without coordinates those of their postcode.",
+    )
     def import_postcodes(path: str, fill_coordinates: bool) -> None:
         """Replace the postcode table with the rows of PATH (GeoNames format, tab separated)."""
         from ptmatch import default_instance_path
@@ -30,5 +33,7 @@ def register(main: click.Group) -> None:
                 session.commit()
         finally:
             engine.dispose()
-        click.echo(f"imported {count} postcodes in {time.monotonic() - started:.1f} s"
-                   + (f"; coordinates filled for {filled} practices/patients" if filled else ""))
+        click.echo(
+            f"imported {count} postcodes in {time.monotonic() - started:.1f} s"
+            + (f"; coordinates filled for {filled} practices/patients" if filled else "")
+        )

@@ -72,11 +72,19 @@ def therapist_of(session: Session, user: User) -> Therapist | None:
 def served_practice_ids(session: Session, user: User) -> set[int]:
     if user.role != Role.SECRETARY:
         return set()
-    return set(session.scalars(select(SecretariatAssignment.practice_id).where(SecretariatAssignment.user_id == user.id)))
+    return set(
+        session.scalars(
+            select(SecretariatAssignment.practice_id).where(
+                SecretariatAssignment.user_id == user.id
+            )
+        )
+    )
 
 
 def _on_active_list(session: Session, patient_id: int, practice_ids: set[int] | None) -> bool:
-    q = select(WaitlistEntry.id).where(WaitlistEntry.patient_id == patient_id, WaitlistEntry.status == EntryStatus.ACTIVE)
+    q = select(WaitlistEntry.id).where(
+        WaitlistEntry.patient_id == patient_id, WaitlistEntry.status == EntryStatus.ACTIVE
+    )
     if practice_ids is None:
         q = q.where(WaitlistEntry.practice_id.is_(None))
     else:
@@ -91,14 +99,30 @@ def _accepted_at(session: Session, patient_id: int, practice_ids: set[int]) -> b
     one of these practices."""
     if not practice_ids:
         return False
-    booked = select(Booking.id).join(Slot, Slot.id == Booking.slot_id).where(
-        Booking.patient_id == patient_id, Slot.practice_id.in_(practice_ids))
-    accepted = select(Offer.id).join(Slot, Slot.id == Offer.slot_id).where(
-        Offer.patient_id == patient_id, Offer.status == OfferStatus.ACCEPTED, Slot.practice_id.in_(practice_ids))
-    grouped = select(GroupEnrollment.id).join(GroupProgram, GroupProgram.id == GroupEnrollment.group_id).where(
-        GroupEnrollment.patient_id == patient_id, GroupProgram.practice_id.in_(practice_ids))
-    return bool(session.scalar(select(exists(booked))) or session.scalar(select(exists(accepted)))
-                or session.scalar(select(exists(grouped))))
+    booked = (
+        select(Booking.id)
+        .join(Slot, Slot.id == Booking.slot_id)
+        .where(Booking.patient_id == patient_id, Slot.practice_id.in_(practice_ids))
+    )
+    accepted = (
+        select(Offer.id)
+        .join(Slot, Slot.id == Offer.slot_id)
+        .where(
+            Offer.patient_id == patient_id,
+            Offer.status == OfferStatus.ACCEPTED,
+            Slot.practice_id.in_(practice_ids),
+        )
+    )
+    grouped = (
+        select(GroupEnrollment.id)
+        .join(GroupProgram, GroupProgram.id == GroupEnrollment.group_id)
+        .where(GroupEnrollment.patient_id == patient_id, GroupProgram.practice_id.in_(practice_ids))
+    )
+    return bool(
+        session.scalar(select(exists(booked)))
+        or session.scalar(select(exists(accepted)))
+        or session.scalar(select(exists(grouped)))
+    )
 
 
 def patient_access(session: Session, actor: User | None, patient: Patient) -> Access:
@@ -115,7 +139,9 @@ def patient_access(session: Session, actor: User | None, patient: Patient) -> Ac
         if therapist is None or not therapist.is_approved or therapist.practice_id is None:
             return NONE
         practice = {therapist.practice_id}
-        if _on_active_list(session, patient.id, practice) or _accepted_at(session, patient.id, practice):
+        if _on_active_list(session, patient.id, practice) or _accepted_at(
+            session, patient.id, practice
+        ):
             return Access(identity=True, clinical=True, act=True)
         if therapist.practice.accepts_pool and _on_active_list(session, patient.id, None):
             return Access(summary=True)
@@ -139,8 +165,9 @@ def can_view_clinical(session: Session, actor: User | None, patient: Patient) ->
     return patient_access(session, actor, patient).clinical
 
 
-def load_clinical(session: Session, actor: User, patient: Patient, now: dt.datetime,
-                  purpose: str = "view") -> PatientClinical | None:
+def load_clinical(
+    session: Session, actor: User, patient: Patient, now: dt.datetime, purpose: str = "view"
+) -> PatientClinical | None:
     """The clinical record if the policy allows it, audited; otherwise None."""
     if not can_view_clinical(session, actor, patient):
         return None
@@ -149,8 +176,15 @@ def load_clinical(session: Session, actor: User, patient: Patient, now: dt.datet
         therapist = therapist_of(session, actor)
         if therapist is not None:
             practice_id = therapist.practice_id
-        audit.record(session, now, "clinical.viewed", actor, patient_id=patient.id, practice_id=practice_id,
-                     purpose=purpose)
+        audit.record(
+            session,
+            now,
+            "clinical.viewed",
+            actor,
+            patient_id=patient.id,
+            practice_id=practice_id,
+            purpose=purpose,
+        )
     return session.get(PatientClinical, patient.id)
 
 
@@ -172,7 +206,9 @@ def _runs_practice(session: Session, actor: User | None, practice_id: int) -> bo
         return False
     if actor.role == Role.THERAPIST:
         therapist = therapist_of(session, actor)
-        return therapist is not None and therapist.is_approved and therapist.practice_id == practice_id
+        return (
+            therapist is not None and therapist.is_approved and therapist.practice_id == practice_id
+        )
     return actor.role == Role.SECRETARY and practice_id in served_practice_ids(session, actor)
 
 
@@ -180,8 +216,11 @@ def sees_clinical_reasons(session: Session, actor: User | None, practice_id: int
     """Match reasons drawn from the intake (problem areas, urgency) are clinical data: an
     approved therapist of the practice sees them; the secretariat never (the intake is
     write-only for them), nor anyone else."""
-    return (actor is not None and actor.role == Role.THERAPIST
-            and _runs_practice(session, actor, practice_id))
+    return (
+        actor is not None
+        and actor.role == Role.THERAPIST
+        and _runs_practice(session, actor, practice_id)
+    )
 
 
 class ShownCandidate(NamedTuple):
@@ -190,21 +229,40 @@ class ShownCandidate(NamedTuple):
     reasons: list  # the score's reasons the actor may see
 
 
-def show_candidates(session: Session, actor: User | None, now: dt.datetime, slot: Slot,
-                    ranked) -> list[ShownCandidate]:
+def show_candidates(
+    session: Session, actor: User | None, now: dt.datetime, slot: Slot, ranked
+) -> list[ShownCandidate]:
     """What the manual pick shows of `ranked` candidates for `slot` (audited as
     ``slot.candidates_viewed``): names of patients on the slot's practice list to those who
     run the practice, pseudonyms for the pool (and for anyone else); the reasons drawn from
     the intake only to those who may see them (``sees_clinical_reasons``)."""
     ranked = list(ranked or [])
     named = _runs_practice(session, actor, slot.practice_id)
-    names = dict(session.execute(select(Patient.id, Patient.first_name + " " + Patient.last_name)
-                                 .where(Patient.id.in_([c.patient_id for c in ranked] or [-1]))).all())
+    names = dict(
+        session.execute(
+            select(Patient.id, Patient.first_name + " " + Patient.last_name).where(
+                Patient.id.in_([c.patient_id for c in ranked] or [-1])
+            )
+        ).all()
+    )
     clinical = sees_clinical_reasons(session, actor, slot.practice_id)
-    audit.record(session, now, "slot.candidates_viewed", actor, practice_id=slot.practice_id, slot_id=slot.id,
-                 shown=len(ranked))
-    return [ShownCandidate(c, names[c.patient_id] if named and c.on_practice_list else pseudonym(c.patient_id),
-                           [r for r in c.reasons if clinical or not r.clinical]) for c in ranked]
+    audit.record(
+        session,
+        now,
+        "slot.candidates_viewed",
+        actor,
+        practice_id=slot.practice_id,
+        slot_id=slot.id,
+        shown=len(ranked),
+    )
+    return [
+        ShownCandidate(
+            c,
+            names[c.patient_id] if named and c.on_practice_list else pseudonym(c.patient_id),
+            [r for r in c.reasons if clinical or not r.clinical],
+        )
+        for c in ranked
+    ]
 
 
 def can_write_clinical_intake(session: Session, actor: User | None, patient: Patient) -> bool:
@@ -215,9 +273,11 @@ def can_write_clinical_intake(session: Session, actor: User | None, patient: Pat
 
 # --- the same policy as SQL, for lists and searches --------------------------------------
 
+
 def _active_entry_at(practice_ids: set[int] | None) -> ColumnElement[bool]:
-    q = select(WaitlistEntry.id).where(WaitlistEntry.patient_id == Patient.id,
-                                       WaitlistEntry.status == EntryStatus.ACTIVE)
+    q = select(WaitlistEntry.id).where(
+        WaitlistEntry.patient_id == Patient.id, WaitlistEntry.status == EntryStatus.ACTIVE
+    )
     if practice_ids is None:
         q = q.where(WaitlistEntry.practice_id.is_(None))
     else:
@@ -230,12 +290,25 @@ def _active_entry_at(practice_ids: set[int] | None) -> ColumnElement[bool]:
 def _accepted_at_clause(practice_ids: set[int]) -> ColumnElement[bool]:
     if not practice_ids:
         return false()
-    booked = select(Booking.id).join(Slot, Slot.id == Booking.slot_id).where(
-        Booking.patient_id == Patient.id, Slot.practice_id.in_(practice_ids))
-    accepted = select(Offer.id).join(Slot, Slot.id == Offer.slot_id).where(
-        Offer.patient_id == Patient.id, Offer.status == OfferStatus.ACCEPTED, Slot.practice_id.in_(practice_ids))
-    grouped = select(GroupEnrollment.id).join(GroupProgram, GroupProgram.id == GroupEnrollment.group_id).where(
-        GroupEnrollment.patient_id == Patient.id, GroupProgram.practice_id.in_(practice_ids))
+    booked = (
+        select(Booking.id)
+        .join(Slot, Slot.id == Booking.slot_id)
+        .where(Booking.patient_id == Patient.id, Slot.practice_id.in_(practice_ids))
+    )
+    accepted = (
+        select(Offer.id)
+        .join(Slot, Slot.id == Offer.slot_id)
+        .where(
+            Offer.patient_id == Patient.id,
+            Offer.status == OfferStatus.ACCEPTED,
+            Slot.practice_id.in_(practice_ids),
+        )
+    )
+    grouped = (
+        select(GroupEnrollment.id)
+        .join(GroupProgram, GroupProgram.id == GroupEnrollment.group_id)
+        .where(GroupEnrollment.patient_id == Patient.id, GroupProgram.practice_id.in_(practice_ids))
+    )
     return or_(exists(booked), exists(accepted), exists(grouped))
 
 
@@ -258,12 +331,15 @@ def identity_visible_clause(session: Session, actor: User | None) -> ColumnEleme
         return and_(not_deleted, or_(_active_entry_at(practice), _accepted_at_clause(practice)))
     if actor.role == Role.SECRETARY:
         served = served_practice_ids(session, actor)
-        return and_(not_deleted, or_(
-            _active_entry_at(served),
-            _accepted_at_clause(served),
-            _active_entry_at(None),
-            Patient.registered_via == RegisteredVia.SECRETARIAT,
-        ))
+        return and_(
+            not_deleted,
+            or_(
+                _active_entry_at(served),
+                _accepted_at_clause(served),
+                _active_entry_at(None),
+                Patient.registered_via == RegisteredVia.SECRETARIAT,
+            ),
+        )
     if actor.role == Role.ADMIN:
         return not_deleted
     return false()
@@ -276,7 +352,9 @@ def identity_visible_clause(session: Session, actor: User | None) -> ColumnEleme
 RECORD_VIEW_ACTIONS = ("clinical.viewed", "patient.viewed")
 
 
-def record_views_for_patient(session: Session, patient: Patient, limit: int = 100) -> list[tuple[str, dt.datetime]]:
+def record_views_for_patient(
+    session: Session, patient: Patient, limit: int = 100
+) -> list[tuple[str, dt.datetime]]:
     """Which practices viewed this patient's record and when, newest first.
 
     Built from the audit trail; views by the secretariat or admins (who never see clinical

@@ -81,7 +81,9 @@ def create_user(
     return user
 
 
-def authenticate(session: Session, now: dt.datetime, email: str, password: str, settings: Settings) -> User | None:
+def authenticate(
+    session: Session, now: dt.datetime, email: str, password: str, settings: Settings
+) -> User | None:
     """Check credentials with lockout. Returns the user or None; raises AccountLocked.
 
     Unknown users and wrong passwords cost the same argon2 work and give the same None.
@@ -113,8 +115,7 @@ def _register_failure(session: Session, now: dt.datetime, user: User, settings: 
     if user.first_failed_at is None or now - user.first_failed_at > window:
         # A new window starts; the conditional keeps two workers from both resetting it.
         session.execute(
-            update(User).where(User.id == user.id)
-            .values(failed_logins=1, first_failed_at=now)
+            update(User).where(User.id == user.id).values(failed_logins=1, first_failed_at=now)
         )
     else:
         session.execute(
@@ -131,7 +132,9 @@ def _register_failure(session: Session, now: dt.datetime, user: User, settings: 
 
 def end_all_sessions(session: Session, user: User) -> None:
     """Invalidate every session of the user (checked on each request)."""
-    session.execute(update(User).where(User.id == user.id).values(session_version=User.session_version + 1))
+    session.execute(
+        update(User).where(User.id == user.id).values(session_version=User.session_version + 1)
+    )
     session.refresh(user)
 
 
@@ -142,7 +145,9 @@ def change_password(session: Session, now: dt.datetime, user: User, current: str
     set_password(session, now, user, new)
 
 
-def set_password(session: Session, now: dt.datetime, user: User, new: str, actor: User | None = None) -> None:
+def set_password(
+    session: Session, now: dt.datetime, user: User, new: str, actor: User | None = None
+) -> None:
     check_password_policy(new, "new_password")
     user.password_hash = hash_password(new)
     end_all_sessions(session, user)
@@ -150,6 +155,7 @@ def set_password(session: Session, now: dt.datetime, user: User, new: str, actor
 
 
 # --- TOTP -------------------------------------------------------------------------------
+
 
 def start_totp_enrolment(user: User) -> str:
     """Give the user a secret (not active until confirmed) and return it; an unconfirmed
@@ -254,16 +260,27 @@ def use_recovery_code(session: Session, now: dt.datetime, user: User, code: str)
 
 # --- single-use link tokens ---------------------------------------------------------------
 
-def issue_user_token(session: Session, now: dt.datetime, user: User, purpose: TokenPurpose,
-                     valid_for: dt.timedelta) -> str:
+
+def issue_user_token(
+    session: Session, now: dt.datetime, user: User, purpose: TokenPurpose, valid_for: dt.timedelta
+) -> str:
     token, digest = new_token()
-    session.add(UserToken(user_id=user.id, purpose=purpose, token_hash=digest,
-                          created_at=now, expires_at=now + valid_for))
+    session.add(
+        UserToken(
+            user_id=user.id,
+            purpose=purpose,
+            token_hash=digest,
+            created_at=now,
+            expires_at=now + valid_for,
+        )
+    )
     session.flush()
     return token
 
 
-def peek_user_token(session: Session, now: dt.datetime, token: str, purpose: TokenPurpose) -> UserToken | None:
+def peek_user_token(
+    session: Session, now: dt.datetime, token: str, purpose: TokenPurpose
+) -> UserToken | None:
     """The live token row, or None (unknown, used, expired or of another purpose)."""
     if not token or len(token) > 100:
         return None
@@ -273,14 +290,19 @@ def peek_user_token(session: Session, now: dt.datetime, token: str, purpose: Tok
     return row
 
 
-def consume_user_token(session: Session, now: dt.datetime, token: str, purpose: TokenPurpose) -> User | None:
+def consume_user_token(
+    session: Session, now: dt.datetime, token: str, purpose: TokenPurpose
+) -> User | None:
     """Spend a token once (conditional UPDATE); returns its user or None."""
     row = peek_user_token(session, now, token, purpose)
     if row is None:
         return None
     result = session.execute(
-        update(UserToken).where(UserToken.id == row.id).where(UserToken.used_at.is_(None))
-        .values(used_at=now).execution_options(synchronize_session=False)
+        update(UserToken)
+        .where(UserToken.id == row.id)
+        .where(UserToken.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         return None

@@ -50,8 +50,15 @@ def _require_admin(actor: User) -> None:
 
 # --- accounts -----------------------------------------------------------------------------
 
-def list_users(session: Session, *, role: Role | None = None, q: str = "", page: int = 1,
-               per_page: int = PER_PAGE) -> Page:
+
+def list_users(
+    session: Session,
+    *,
+    role: Role | None = None,
+    q: str = "",
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> Page:
     """Accounts, newest first; `q` matches the e-mail address or the display name."""
     query = select(User).order_by(User.created_at.desc(), User.id.desc())
     if role is not None:
@@ -59,10 +66,19 @@ def list_users(session: Session, *, role: Role | None = None, q: str = "", page:
     q = (q or "").strip().lower()
     if q:
         like = f"%{_escape_like(q)}%"
-        query = query.where(or_(func.lower(User.email).like(like, escape="\\"),
-                                func.lower(User.display_name).like(like, escape="\\")))
+        query = query.where(
+            or_(
+                func.lower(User.email).like(like, escape="\\"),
+                func.lower(User.display_name).like(like, escape="\\"),
+            )
+        )
     result = _page(session, query, page, per_page)
-    return Page(items=[row[0] for row in result.items], page=result.page, per_page=per_page, total=result.total)
+    return Page(
+        items=[row[0] for row in result.items],
+        page=result.page,
+        per_page=per_page,
+        total=result.total,
+    )
 
 
 def _escape_like(text: str) -> str:
@@ -78,7 +94,9 @@ def deactivate_user(session: Session, now: dt.datetime, admin: User, user: User)
         return
     user.is_enabled = False
     accounts.end_all_sessions(session, user)
-    audit.record(session, now, "account.deactivated", admin, subject_user_id=user.id, role=str(user.role))
+    audit.record(
+        session, now, "account.deactivated", admin, subject_user_id=user.id, role=str(user.role)
+    )
 
 
 def reactivate_user(session: Session, now: dt.datetime, admin: User, user: User) -> None:
@@ -90,49 +108,82 @@ def reactivate_user(session: Session, now: dt.datetime, admin: User, user: User)
     user.first_failed_at = None
     user.locked_until = None
     session.flush()
-    audit.record(session, now, "account.reactivated", admin, subject_user_id=user.id, role=str(user.role))
+    audit.record(
+        session, now, "account.reactivated", admin, subject_user_id=user.id, role=str(user.role)
+    )
 
 
 def reset_two_factor(session: Session, now: dt.datetime, admin: User, user: User) -> None:
     """Remove the user's TOTP and recovery codes; staff must enrol again at the next login."""
     _require_admin(admin)
     if user.id == admin.id:
-        raise InvalidInput("Die eigene Zwei-Faktor-Anmeldung setzt eine andere Person aus der Verwaltung zurück.")
+        raise InvalidInput(
+            "Die eigene Zwei-Faktor-Anmeldung setzt eine andere Person aus der Verwaltung zurück."
+        )
     accounts.reset_totp(session, now, user, admin)
 
 
-def invite_staff(session: Session, now: dt.datetime, admin: User, *, email: str, role: Role,
-                 display_name: str = "") -> User:
+def invite_staff(
+    session: Session,
+    now: dt.datetime,
+    admin: User,
+    *,
+    email: str,
+    role: Role,
+    display_name: str = "",
+) -> User:
     """Create a secretariat or admin account without a password; the person gets a mail to
     set one (and enrols 2FA at the first login). Therapists register themselves."""
     _require_admin(admin)
     if role not in (Role.SECRETARY, Role.ADMIN):
         raise InvalidInput("Bitte eine Rolle wählen.", "role")
-    user = accounts.create_user(session, now, email=email, password=None, role=role,
-                                display_name=display_name.strip(), actor=admin)
+    user = accounts.create_user(
+        session,
+        now,
+        email=email,
+        password=None,
+        role=role,
+        display_name=display_name.strip(),
+        actor=admin,
+    )
     user.email_verified_at = now  # the admin typed it; the set-password link proves it anyway
-    token = accounts.issue_user_token(session, now, user, TokenPurpose.SET_PASSWORD, INVITE_VALID_FOR)
-    outbox.enqueue(session, now, kind="set_password", dedupe_key=f"staff-invite:{user.id}", to_user=user,
-                   link_path=links.set_password(token))
+    token = accounts.issue_user_token(
+        session, now, user, TokenPurpose.SET_PASSWORD, INVITE_VALID_FOR
+    )
+    outbox.enqueue(
+        session,
+        now,
+        kind="set_password",
+        dedupe_key=f"staff-invite:{user.id}",
+        to_user=user,
+        link_path=links.set_password(token),
+    )
     return user
 
 
 # --- therapists and practices ----------------------------------------------------------------
 
+
 def pending_therapists(session: Session) -> list[Therapist]:
     """Therapist accounts waiting for approval, oldest first."""
-    return list(session.scalars(
-        select(Therapist).join(User, User.id == Therapist.user_id)
-        .options(contains_eager(Therapist.user))
-        .where(Therapist.approved_at.is_(None), User.is_enabled.is_(True))
-        .order_by(User.created_at, Therapist.id)
-    ))
+    return list(
+        session.scalars(
+            select(Therapist)
+            .join(User, User.id == Therapist.user_id)
+            .options(contains_eager(Therapist.user))
+            .where(Therapist.approved_at.is_(None), User.is_enabled.is_(True))
+            .order_by(User.created_at, Therapist.id)
+        )
+    )
 
 
 def list_practices(session: Session) -> list[tuple[Practice, int]]:
     """Every practice with its number of therapists."""
-    counts = (select(Therapist.practice_id, func.count(Therapist.id).label("n"))
-              .group_by(Therapist.practice_id).subquery())
+    counts = (
+        select(Therapist.practice_id, func.count(Therapist.id).label("n"))
+        .group_by(Therapist.practice_id)
+        .subquery()
+    )
     rows = session.execute(
         select(Practice, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.practice_id == Practice.id)
@@ -141,8 +192,9 @@ def list_practices(session: Session) -> list[tuple[Practice, int]]:
     return [(practice, n) for practice, n in rows]
 
 
-def set_practice_active(session: Session, now: dt.datetime, admin: User, practice: Practice,
-                        active: bool) -> None:
+def set_practice_active(
+    session: Session, now: dt.datetime, admin: User, practice: Practice, active: bool
+) -> None:
     """Switch a practice on or off (an inactive practice's therapists cannot work; see
     `practices.get_active_therapist`). Name, address and texts are edited with
     `practices.update_practice_profile`."""
@@ -151,15 +203,23 @@ def set_practice_active(session: Session, now: dt.datetime, admin: User, practic
         return
     practice.is_active = active
     session.flush()
-    audit.record(session, now, "practice.activated" if active else "practice.deactivated", admin,
-                 practice_id=practice.id)
+    audit.record(
+        session,
+        now,
+        "practice.activated" if active else "practice.deactivated",
+        admin,
+        practice_id=practice.id,
+    )
 
 
 # --- secretariats ------------------------------------------------------------------------------
 
+
 def list_secretaries(session: Session) -> list[tuple[User, list[Practice]]]:
     """Every secretariat account with the practices it serves (two queries, no N+1)."""
-    users = list(session.scalars(select(User).where(User.role == Role.SECRETARY).order_by(User.email)))
+    users = list(
+        session.scalars(select(User).where(User.role == Role.SECRETARY).order_by(User.email))
+    )
     served: dict[int, list[Practice]] = {u.id: [] for u in users}
     if users:
         rows = session.execute(
@@ -173,33 +233,60 @@ def list_secretaries(session: Session) -> list[tuple[User, list[Practice]]]:
     return [(u, served[u.id]) for u in users]
 
 
-def set_served_practices(session: Session, now: dt.datetime, admin: User, secretary: User,
-                         practice_ids: set[int]) -> None:
+def set_served_practices(
+    session: Session, now: dt.datetime, admin: User, secretary: User, practice_ids: set[int]
+) -> None:
     """Make `secretary` serve exactly these practices; each change is audited."""
     _require_admin(admin)
     if secretary.role != Role.SECRETARY:
         raise InvalidInput("Dieses Konto gehört nicht zum Sekretariat.")
     practice_ids = set(practice_ids)
-    known = set(session.scalars(select(Practice.id).where(Practice.id.in_(practice_ids)))) if practice_ids else set()
+    known = (
+        set(session.scalars(select(Practice.id).where(Practice.id.in_(practice_ids))))
+        if practice_ids
+        else set()
+    )
     if known != practice_ids:
         raise InvalidInput("Unbekannte Praxis.", "practices")
-    current = set(session.scalars(
-        select(SecretariatAssignment.practice_id).where(SecretariatAssignment.user_id == secretary.id)))
+    current = set(
+        session.scalars(
+            select(SecretariatAssignment.practice_id).where(
+                SecretariatAssignment.user_id == secretary.id
+            )
+        )
+    )
     for practice_id in sorted(practice_ids - current):
         session.add(SecretariatAssignment(user_id=secretary.id, practice_id=practice_id))
-        audit.record(session, now, "role.secretariat_assigned", admin, subject_user_id=secretary.id,
-                     practice_id=practice_id)
+        audit.record(
+            session,
+            now,
+            "role.secretariat_assigned",
+            admin,
+            subject_user_id=secretary.id,
+            practice_id=practice_id,
+        )
     removed = current - practice_ids
     if removed:
-        session.execute(delete(SecretariatAssignment).where(
-            SecretariatAssignment.user_id == secretary.id, SecretariatAssignment.practice_id.in_(removed)))
+        session.execute(
+            delete(SecretariatAssignment).where(
+                SecretariatAssignment.user_id == secretary.id,
+                SecretariatAssignment.practice_id.in_(removed),
+            )
+        )
         for practice_id in sorted(removed):
-            audit.record(session, now, "role.secretariat_unassigned", admin, subject_user_id=secretary.id,
-                         practice_id=practice_id)
+            audit.record(
+                session,
+                now,
+                "role.secretariat_unassigned",
+                admin,
+                subject_user_id=secretary.id,
+                practice_id=practice_id,
+            )
     session.flush()
 
 
 # --- the mail outbox ---------------------------------------------------------------------------
+
 
 def resend_mail(session: Session, now: dt.datetime, outbox_id: int, actor: User) -> OutboxMessage:
     """Give a dead mail a fresh start: PENDING, attempts 0, due now (same Message-ID)."""
@@ -222,7 +309,8 @@ def resend_all_dead_mail(session: Session, now: dt.datetime, actor: User) -> int
     """Re-send every dead mail (after fixing the SMTP settings, say)."""
     _require_admin(actor)
     result = session.execute(
-        update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD)
+        update(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.DEAD)
         .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, claimed_at=None)
         .execution_options(synchronize_session=False)
     )
@@ -234,6 +322,7 @@ def resend_all_dead_mail(session: Session, now: dt.datetime, actor: User) -> int
 
 # --- audit log ------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class AuditRow:
     event: AuditEvent
@@ -242,9 +331,17 @@ class AuditRow:
     practice_name: str | None
 
 
-def audit_log(session: Session, *, actor: str = "", action: str = "", patient_id: int | None = None,
-              date_from: dt.date | None = None, date_to: dt.date | None = None, page: int = 1,
-              per_page: int = PER_PAGE) -> Page:
+def audit_log(
+    session: Session,
+    *,
+    actor: str = "",
+    action: str = "",
+    patient_id: int | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> Page:
     """Audit events, newest first. `actor` matches the actor's e-mail (substring) or is an
     account id; `action` is a prefix ("offer." finds every offer event); dates are Berlin
     calendar days, both inclusive. Items are `AuditRow`s."""
@@ -263,7 +360,9 @@ def audit_log(session: Session, *, actor: str = "", action: str = "", patient_id
     elif actor == "system":
         query = query.where(AuditEvent.actor_id.is_(None))
     elif actor:
-        query = query.where(func.lower(actor_user.email).like(f"%{_escape_like(actor)}%", escape="\\"))
+        query = query.where(
+            func.lower(actor_user.email).like(f"%{_escape_like(actor)}%", escape="\\")
+        )
     action = (action or "").strip()
     if action:
         query = query.where(AuditEvent.action.like(f"{_escape_like(action)}%", escape="\\"))

@@ -41,7 +41,12 @@ FEED_FUTURE = dt.timedelta(days=365)
 FEED_LIMIT = 2000
 
 # Bookings that hold the hour (released = the session took place, the practice let the patient go).
-HELD = (BookingStatus.CONFIRMED, BookingStatus.ATTENDED, BookingStatus.NO_SHOW, BookingStatus.RELEASED)
+HELD = (
+    BookingStatus.CONFIRMED,
+    BookingStatus.ATTENDED,
+    BookingStatus.NO_SHOW,
+    BookingStatus.RELEASED,
+)
 
 
 def _berlin_timezone() -> Timezone:
@@ -94,14 +99,25 @@ def booking_ics(booking: Booking, *, locale: str = "de", domain: str = "ptmatch"
     slot: Slot = booking.slot
     practice = slot.practice
     cal = _calendar()
-    event = _event(f"booking-{booking.id}@{domain}", slot.start_at, slot.minutes,
-                   f"{_('Termin')}: {_(labels.msgid(slot.kind))} – {practice.name}",
-                   booking.changed_at or booking.created_at)
+    event = _event(
+        f"booking-{booking.id}@{domain}",
+        slot.start_at,
+        slot.minutes,
+        f"{_('Termin')}: {_(labels.msgid(slot.kind))} – {practice.name}",
+        booking.changed_at or booking.created_at,
+    )
     if slot.modality == Modality.VIDEO:
         event.add("location", _("Videotermin (den Link finden Sie nach der Anmeldung)"))
     else:
-        address = ", ".join(part for part in (practice.name, practice.street,
-                                              f"{practice.postcode} {practice.city}".strip()) if part)
+        address = ", ".join(
+            part
+            for part in (
+                practice.name,
+                practice.street,
+                f"{practice.postcode} {practice.city}".strip(),
+            )
+            if part
+        )
         event.add("location", address)
     notes = [text for text in (practice.booking_info, practice.cancellation_policy) if text]
     if notes:
@@ -117,7 +133,9 @@ def _initials(first: str | None, last: str | None) -> str:
     return "".join(part[:1].upper() + "." for part in (first, last) if part) or "?"
 
 
-def therapist_feed(session: Session, therapist: Therapist, now: dt.datetime, *, domain: str = "ptmatch") -> bytes:
+def therapist_feed(
+    session: Session, therapist: Therapist, now: dt.datetime, *, domain: str = "ptmatch"
+) -> bytes:
     """The therapist's slots from 30 days back to a year ahead; booked ones with the patient's initials."""
     locale = therapist.user.locale if therapist.user else "de"
     _ = translations(locale).gettext
@@ -125,8 +143,12 @@ def therapist_feed(session: Session, therapist: Therapist, now: dt.datetime, *, 
         select(Slot, Booking.status, Patient.first_name, Patient.last_name)
         .outerjoin(Booking, Booking.slot_id == Slot.id)
         .outerjoin(Patient, Patient.id == Booking.patient_id)
-        .where(Slot.therapist_id == therapist.id, Slot.status != SlotStatus.CANCELLED,
-               Slot.start_at >= now - FEED_PAST, Slot.start_at <= now + FEED_FUTURE)
+        .where(
+            Slot.therapist_id == therapist.id,
+            Slot.status != SlotStatus.CANCELLED,
+            Slot.start_at >= now - FEED_PAST,
+            Slot.start_at <= now + FEED_FUTURE,
+        )
         .order_by(Slot.start_at)
         .limit(FEED_LIMIT)
     ).all()
@@ -149,25 +171,47 @@ def therapist_feed(session: Session, therapist: Therapist, now: dt.datetime, *, 
     return cal.to_ical()
 
 
-def rotate_feed_token(session: Session, therapist: Therapist, *, now: dt.datetime | None = None,
-                      actor: User | None = None) -> str:
+def rotate_feed_token(
+    session: Session,
+    therapist: Therapist,
+    *,
+    now: dt.datetime | None = None,
+    actor: User | None = None,
+) -> str:
     """A new secret feed URL token; the old URL stops working. Returns the token (shown once)."""
     token, digest = new_token()
     therapist.calendar_token_hash = digest
     if now is not None:
-        audit.record(session, now, "calendar.feed_rotated", actor, subject_user_id=therapist.user_id,
-                     practice_id=therapist.practice_id)
+        audit.record(
+            session,
+            now,
+            "calendar.feed_rotated",
+            actor,
+            subject_user_id=therapist.user_id,
+            practice_id=therapist.practice_id,
+        )
     session.flush()
     return token
 
 
-def disable_feed(session: Session, therapist: Therapist, *, now: dt.datetime | None = None,
-                 actor: User | None = None) -> None:
+def disable_feed(
+    session: Session,
+    therapist: Therapist,
+    *,
+    now: dt.datetime | None = None,
+    actor: User | None = None,
+) -> None:
     """Switch the feed off: the URL returns 404 from now on."""
     therapist.calendar_token_hash = None
     if now is not None:
-        audit.record(session, now, "calendar.feed_disabled", actor, subject_user_id=therapist.user_id,
-                     practice_id=therapist.practice_id)
+        audit.record(
+            session,
+            now,
+            "calendar.feed_disabled",
+            actor,
+            subject_user_id=therapist.user_id,
+            practice_id=therapist.practice_id,
+        )
     session.flush()
 
 
@@ -179,7 +223,9 @@ def get_feed_therapist(session: Session, token: str) -> Therapist | None:
     """The therapist whose feed `token` opens, or None (unknown, disabled, or account off)."""
     if not token or len(token) > 128:
         return None
-    therapist = session.scalar(select(Therapist).where(Therapist.calendar_token_hash == hash_token(token)))
+    therapist = session.scalar(
+        select(Therapist).where(Therapist.calendar_token_hash == hash_token(token))
+    )
     if therapist is None or not therapist.is_approved or not therapist.user.is_enabled:
         return None
     return therapist

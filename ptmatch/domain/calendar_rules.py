@@ -28,12 +28,21 @@ DAY_MINUTES = 24 * 60
 MIN_BLOCK_MINUTES = 15
 MAX_BLOCKS = 50  # per therapist: a week has room for plenty
 
-WEEKDAYS = (N_("Montag"), N_("Dienstag"), N_("Mittwoch"), N_("Donnerstag"), N_("Freitag"),
-            N_("Samstag"), N_("Sonntag"))
+WEEKDAYS = (
+    N_("Montag"),
+    N_("Dienstag"),
+    N_("Mittwoch"),
+    N_("Donnerstag"),
+    N_("Freitag"),
+    N_("Samstag"),
+    N_("Sonntag"),
+)
 # Shown when the chosen modality differs from the block's (a warning, never a refusal).
 MISMATCH_WARNINGS = {
     Modality.VIDEO: N_("Laut Ihren Kalenderregeln ist diese Zeit für Video-Termine vorgesehen."),
-    Modality.IN_PERSON: N_("Laut Ihren Kalenderregeln ist diese Zeit für Termine in Präsenz vorgesehen."),
+    Modality.IN_PERSON: N_(
+        "Laut Ihren Kalenderregeln ist diese Zeit für Termine in Präsenz vorgesehen."
+    ),
 }
 
 
@@ -49,13 +58,26 @@ def _local(start_at: dt.datetime) -> tuple[int, int]:
 
 
 def list_blocks(session: Session, therapist: Therapist) -> list[CalendarBlock]:
-    return list(session.scalars(
-        select(CalendarBlock).where(CalendarBlock.therapist_id == therapist.id)
-        .order_by(CalendarBlock.weekday, CalendarBlock.start_min, CalendarBlock.id)))
+    return list(
+        session.scalars(
+            select(CalendarBlock)
+            .where(CalendarBlock.therapist_id == therapist.id)
+            .order_by(CalendarBlock.weekday, CalendarBlock.start_min, CalendarBlock.id)
+        )
+    )
 
 
-def add_block(session: Session, now: dt.datetime, actor: User | None, therapist: Therapist, *,
-              weekday: int, start_min: int, end_min: int, modality) -> CalendarBlock:
+def add_block(
+    session: Session,
+    now: dt.datetime,
+    actor: User | None,
+    therapist: Therapist,
+    *,
+    weekday: int,
+    start_min: int,
+    end_min: int,
+    modality,
+) -> CalendarBlock:
     """Reserve a weekly block for one modality. Refused: bad times, shorter than 15 minutes,
     overlapping another block of the therapist, or a modality the profile does not offer."""
     _require_own(actor, therapist)
@@ -70,62 +92,107 @@ def add_block(session: Session, now: dt.datetime, actor: User | None, therapist:
         raise InvalidInput("Ein Block dauert mindestens 15 Minuten.", "end_time")
     modality = enum_value(Modality, modality, "modality")
     if (modality == Modality.VIDEO and not therapist.offers_video) or (
-            modality == Modality.IN_PERSON and not therapist.offers_in_person):
+        modality == Modality.IN_PERSON and not therapist.offers_in_person
+    ):
         raise InvalidInput("Diese Form bieten Sie laut Profil nicht an.", "modality")
     existing = list_blocks(session, therapist)
     if len(existing) >= MAX_BLOCKS:
         raise InvalidInput("Sie haben bereits die größtmögliche Zahl an Blöcken angelegt.")
     for other in existing:
         if other.weekday == weekday and other.start_min < end_min and start_min < other.end_min:
-            raise InvalidInput("Dieser Block überschneidet sich mit einem anderen Block.", "start_time")
-    block = CalendarBlock(therapist_id=therapist.id, weekday=weekday, start_min=start_min, end_min=end_min,
-                          modality=modality)
+            raise InvalidInput(
+                "Dieser Block überschneidet sich mit einem anderen Block.", "start_time"
+            )
+    block = CalendarBlock(
+        therapist_id=therapist.id,
+        weekday=weekday,
+        start_min=start_min,
+        end_min=end_min,
+        modality=modality,
+    )
     session.add(block)
     session.flush()
-    audit.record(session, now, "calendar.block_added", actor, practice_id=therapist.practice_id,
-                 block_id=block.id, weekday=weekday, start_min=start_min, end_min=end_min, modality=str(modality))
+    audit.record(
+        session,
+        now,
+        "calendar.block_added",
+        actor,
+        practice_id=therapist.practice_id,
+        block_id=block.id,
+        weekday=weekday,
+        start_min=start_min,
+        end_min=end_min,
+        modality=str(modality),
+    )
     return block
 
 
-def remove_block(session: Session, now: dt.datetime, actor: User | None, therapist: Therapist,
-                 block_id: int) -> None:
+def remove_block(
+    session: Session, now: dt.datetime, actor: User | None, therapist: Therapist, block_id: int
+) -> None:
     _require_own(actor, therapist)
     block = session.get(CalendarBlock, block_id)
     if block is None or block.therapist_id != therapist.id:
         raise NotFound("Nicht gefunden.")
     session.delete(block)
     session.flush()
-    audit.record(session, now, "calendar.block_removed", actor, practice_id=therapist.practice_id, block_id=block_id)
+    audit.record(
+        session,
+        now,
+        "calendar.block_removed",
+        actor,
+        practice_id=therapist.practice_id,
+        block_id=block_id,
+    )
 
 
 def block_at(session: Session, therapist: Therapist, start_at: dt.datetime) -> CalendarBlock | None:
     """The therapist's block that contains this start time (Berlin wall clock), or None."""
     weekday, minute = _local(start_at)
     return session.scalar(
-        select(CalendarBlock).where(CalendarBlock.therapist_id == therapist.id, CalendarBlock.weekday == weekday,
-                                    CalendarBlock.start_min <= minute, CalendarBlock.end_min > minute)
-        .order_by(CalendarBlock.start_min, CalendarBlock.id).limit(1))
+        select(CalendarBlock)
+        .where(
+            CalendarBlock.therapist_id == therapist.id,
+            CalendarBlock.weekday == weekday,
+            CalendarBlock.start_min <= minute,
+            CalendarBlock.end_min > minute,
+        )
+        .order_by(CalendarBlock.start_min, CalendarBlock.id)
+        .limit(1)
+    )
 
 
-def block_modality_at(session: Session, therapist: Therapist, start_at: dt.datetime) -> Modality | None:
+def block_modality_at(
+    session: Session, therapist: Therapist, start_at: dt.datetime
+) -> Modality | None:
     """The modality to propose for an appointment starting at `start_at`, or None (no block)."""
     block = block_at(session, therapist, start_at)
     return block.modality if block is not None else None
 
 
-def blocks_touching(session: Session, therapist: Therapist, start_at: dt.datetime,
-                    minutes: int) -> list[CalendarBlock]:
+def blocks_touching(
+    session: Session, therapist: Therapist, start_at: dt.datetime, minutes: int
+) -> list[CalendarBlock]:
     """The blocks an appointment [start, start + minutes) reaches into, on its local day."""
     weekday, minute = _local(start_at)
     end = minute + max(int(minutes or 0), 1)
-    return list(session.scalars(
-        select(CalendarBlock).where(CalendarBlock.therapist_id == therapist.id, CalendarBlock.weekday == weekday,
-                                    CalendarBlock.start_min < end, CalendarBlock.end_min > minute)
-        .order_by(CalendarBlock.start_min, CalendarBlock.id)))
+    return list(
+        session.scalars(
+            select(CalendarBlock)
+            .where(
+                CalendarBlock.therapist_id == therapist.id,
+                CalendarBlock.weekday == weekday,
+                CalendarBlock.start_min < end,
+                CalendarBlock.end_min > minute,
+            )
+            .order_by(CalendarBlock.start_min, CalendarBlock.id)
+        )
+    )
 
 
-def modality_warning(session: Session, therapist: Therapist, start_at: dt.datetime, minutes: int,
-                     modality) -> str | None:
+def modality_warning(
+    session: Session, therapist: Therapist, start_at: dt.datetime, minutes: int, modality
+) -> str | None:
     """A German msgid when the appointment reaches into a block of the other modality, else
     None. A warning only: the caller still posts the appointment."""
     try:

@@ -1,4 +1,4 @@
-""""Still looking?" check-ins, the pause that follows silence, and the purge after a long pause.
+""" "Still looking?" check-ins, the pause that follows silence, and the purge after a long pause.
 
 Timeline (settings, days): an active patient whose last confirmation (or registration) is
 CHECKIN_DAYS old gets a mail with a one-click confirmation link (a POST page). No answer
@@ -51,17 +51,27 @@ def send_due_checkins(session: Session, now: dt.datetime, settings: Settings) ->
     every = dt.timedelta(days=settings.CHECKIN_DAYS)
     valid = dt.timedelta(days=settings.CHECKIN_ANSWER_DAYS + settings.PURGE_AFTER_PAUSED_DAYS)
     rows = session.execute(
-        select(Patient, User).join(User, User.id == Patient.user_id)
-        .where(Patient.status == PatientStatus.ACTIVE, _basis() <= now - every,
-               or_(Patient.checkin_sent_at.is_(None), Patient.checkin_sent_at <= _basis()))
-        .order_by(Patient.id).limit(BATCH)
+        select(Patient, User)
+        .join(User, User.id == Patient.user_id)
+        .where(
+            Patient.status == PatientStatus.ACTIVE,
+            _basis() <= now - every,
+            or_(Patient.checkin_sent_at.is_(None), Patient.checkin_sent_at <= _basis()),
+        )
+        .order_by(Patient.id)
+        .limit(BATCH)
     ).all()
     for patient, user in rows:
         basis = patient.last_confirmed_at or patient.created_at
         token = accounts.issue_user_token(session, now, user, TokenPurpose.CHECKIN, valid)
-        outbox.enqueue(session, now, kind="checkin", to_user=user,
-                       link_path=links.checkin(token),
-                       dedupe_key=f"checkin:{patient.id}:{_key_time(basis)}")
+        outbox.enqueue(
+            session,
+            now,
+            kind="checkin",
+            to_user=user,
+            link_path=links.checkin(token),
+            dedupe_key=f"checkin:{patient.id}:{_key_time(basis)}",
+        )
         patient.checkin_sent_at = now
         audit.record(session, now, "patient.checkin_sent", None, patient_id=patient.id)
     session.flush()
@@ -72,22 +82,41 @@ def pause_unanswered(session: Session, now: dt.datetime, settings: Settings) -> 
     """Pause active patients who left a check-in unanswered for CHECKIN_ANSWER_DAYS."""
     answer = dt.timedelta(days=settings.CHECKIN_ANSWER_DAYS)
     rows = session.execute(
-        select(Patient, User).outerjoin(User, User.id == Patient.user_id)
-        .where(Patient.status == PatientStatus.ACTIVE, Patient.checkin_sent_at.is_not(None),
-               Patient.checkin_sent_at > _basis(), Patient.checkin_sent_at <= now - answer)
-        .order_by(Patient.id).limit(BATCH)
+        select(Patient, User)
+        .outerjoin(User, User.id == Patient.user_id)
+        .where(
+            Patient.status == PatientStatus.ACTIVE,
+            Patient.checkin_sent_at.is_not(None),
+            Patient.checkin_sent_at > _basis(),
+            Patient.checkin_sent_at <= now - answer,
+        )
+        .order_by(Patient.id)
+        .limit(BATCH)
     ).all()
     for patient, user in rows:
         patient.status = PatientStatus.PAUSED
         patient.paused_until = None
         patient.status_changed_at = now
-        withdrawn = offers.withdraw_patient_offers(session, now, patient, reason="checkin_silence",
-                                                   settings=settings)
+        withdrawn = offers.withdraw_patient_offers(
+            session, now, patient, reason="checkin_silence", settings=settings
+        )
         if user is not None:
-            outbox.enqueue(session, now, kind="paused", to_user=user, link_path=links.patient_home(),
-                           dedupe_key=f"paused:{patient.id}:{_key_time(patient.checkin_sent_at)}")
-        audit.record(session, now, "patient.checkin_paused", None, patient_id=patient.id,
-                     offers_withdrawn=withdrawn)
+            outbox.enqueue(
+                session,
+                now,
+                kind="paused",
+                to_user=user,
+                link_path=links.patient_home(),
+                dedupe_key=f"paused:{patient.id}:{_key_time(patient.checkin_sent_at)}",
+            )
+        audit.record(
+            session,
+            now,
+            "patient.checkin_paused",
+            None,
+            patient_id=patient.id,
+            offers_withdrawn=withdrawn,
+        )
     session.flush()
     return len(rows)
 
@@ -96,9 +125,14 @@ def resume_due_pauses(session: Session, now: dt.datetime, settings: Settings) ->
     """A pause the patient set until a date ends on that (Berlin) day."""
     today = now.astimezone(BERLIN).date()
     rows = session.scalars(
-        select(Patient).where(Patient.status == PatientStatus.PAUSED, Patient.paused_until.is_not(None),
-                              Patient.paused_until <= today)
-        .order_by(Patient.id).limit(BATCH)
+        select(Patient)
+        .where(
+            Patient.status == PatientStatus.PAUSED,
+            Patient.paused_until.is_not(None),
+            Patient.paused_until <= today,
+        )
+        .order_by(Patient.id)
+        .limit(BATCH)
     ).all()
     for patient in rows:
         patient.status = PatientStatus.ACTIVE
@@ -113,20 +147,38 @@ def purge_silent(session: Session, now: dt.datetime, settings: Settings) -> int:
     """Erase patients paused (without an end date) and silent for PURGE_AFTER_PAUSED_DAYS."""
     cutoff = now - dt.timedelta(days=settings.PURGE_AFTER_PAUSED_DAYS)
     rows = session.execute(
-        select(Patient, User).outerjoin(User, User.id == Patient.user_id)
-        .where(Patient.status == PatientStatus.PAUSED, Patient.paused_until.is_(None),
-               func.coalesce(Patient.status_changed_at, Patient.created_at) <= cutoff,
-               or_(Patient.last_confirmed_at.is_(None), Patient.last_confirmed_at <= cutoff),
-               or_(User.id.is_(None), User.last_login_at.is_(None), User.last_login_at <= cutoff))
-        .order_by(Patient.id).limit(BATCH)
+        select(Patient, User)
+        .outerjoin(User, User.id == Patient.user_id)
+        .where(
+            Patient.status == PatientStatus.PAUSED,
+            Patient.paused_until.is_(None),
+            func.coalesce(Patient.status_changed_at, Patient.created_at) <= cutoff,
+            or_(Patient.last_confirmed_at.is_(None), Patient.last_confirmed_at <= cutoff),
+            or_(User.id.is_(None), User.last_login_at.is_(None), User.last_login_at <= cutoff),
+        )
+        .order_by(Patient.id)
+        .limit(BATCH)
     ).all()
     for patient, user in rows:
         if user is not None:
             # Written before anything is erased; the address goes once it was delivered.
-            outbox.enqueue(session, now, kind="purged", to_user=user, link_path=links.home(),
-                           dedupe_key=f"purged:{patient.id}")
-        patients.erase_personal_data(session, now, patient, None, reason="silent_after_pause",
-                                     keep_address=user is not None, settings=settings)
+            outbox.enqueue(
+                session,
+                now,
+                kind="purged",
+                to_user=user,
+                link_path=links.home(),
+                dedupe_key=f"purged:{patient.id}",
+            )
+        patients.erase_personal_data(
+            session,
+            now,
+            patient,
+            None,
+            reason="silent_after_pause",
+            keep_address=user is not None,
+            settings=settings,
+        )
     session.flush()
     return len(rows)
 
@@ -135,9 +187,13 @@ def finish_purges(session: Session, now: dt.datetime, settings: Settings) -> int
     """Drop the last address of purged patients once their notice was delivered or gave up."""
     rows = session.execute(
         select(Patient, OutboxMessage)
-        .outerjoin(OutboxMessage, OutboxMessage.dedupe_key == literal("purged:", String) + cast(Patient.id, String))
+        .outerjoin(
+            OutboxMessage,
+            OutboxMessage.dedupe_key == literal("purged:", String) + cast(Patient.id, String),
+        )
         .where(Patient.status == PatientStatus.DELETED, Patient.user_id.is_not(None))
-        .order_by(Patient.id).limit(BATCH)
+        .order_by(Patient.id)
+        .limit(BATCH)
     ).all()
     count = 0
     for patient, message in rows:

@@ -76,7 +76,9 @@ def required_gap(therapist: Therapist, a: Modality, b: Modality) -> dt.timedelta
     return dt.timedelta(minutes=minutes)
 
 
-def clash_between(therapist: Therapist, new: Appointment, old: Appointment) -> tuple[dt.datetime, dt.datetime] | None:
+def clash_between(
+    therapist: Therapist, new: Appointment, old: Appointment
+) -> tuple[dt.datetime, dt.datetime] | None:
     """The occurrence of `old` that comes too close to `new`, or None."""
     gap = required_gap(therapist, new.modality, old.modality)
     anchor = max(new.start_at, old.start_at)
@@ -87,16 +89,29 @@ def clash_between(therapist: Therapist, new: Appointment, old: Appointment) -> t
     return None
 
 
-def describe(kind: SlotKind, modality: Modality, start: dt.datetime, end: dt.datetime, booked: bool) -> str:
+def describe(
+    kind: SlotKind, modality: Modality, start: dt.datetime, end: dt.datetime, booked: bool
+) -> str:
     local_start, local_end = start.astimezone(BERLIN), end.astimezone(BERLIN)
     state = "gebucht" if booked else "angeboten"
-    return (f"{labels.msgid(kind)} {labels.msgid(modality)} ({state}) am {local_start:%d.%m.%Y} "
-            f"von {local_start:%H:%M} bis {local_end:%H:%M} Uhr")
+    return (
+        f"{labels.msgid(kind)} {labels.msgid(modality)} ({state}) am {local_start:%d.%m.%Y} "
+        f"von {local_start:%H:%M} bis {local_end:%H:%M} Uhr"
+    )
 
 
-def find_clash(session: Session, therapist: Therapist, start_at: dt.datetime, minutes: int, modality: Modality,
-               ignore_slot_id: int | None = None, *, weekly: bool = False, count: int | None = None,
-               ignore_group_id: int | None = None) -> str | None:
+def find_clash(
+    session: Session,
+    therapist: Therapist,
+    start_at: dt.datetime,
+    minutes: int,
+    modality: Modality,
+    ignore_slot_id: int | None = None,
+    *,
+    weekly: bool = False,
+    count: int | None = None,
+    ignore_group_id: int | None = None,
+) -> str | None:
     """A description of the therapist's appointment that clashes with the new one, or None.
 
     `weekly`: the new appointment is a therapy place (recurs every week from `start_at`).
@@ -104,19 +119,29 @@ def find_clash(session: Session, therapist: Therapist, start_at: dt.datetime, mi
     modality = Modality(modality)
     new = Appointment(start_at, minutes, modality, weekly or count is not None, count=count)
     weekly = new.weekly
-    longest_gap = dt.timedelta(minutes=max(therapist.buffer_minutes or 0, therapist.switch_buffer_minutes or 0))
+    longest_gap = dt.timedelta(
+        minutes=max(therapist.buffer_minutes or 0, therapist.switch_buffer_minutes or 0)
+    )
     near = (Slot.start_at > start_at - LOOKAROUND - longest_gap) & (
-        Slot.start_at < start_at + dt.timedelta(minutes=minutes) + longest_gap)
+        Slot.start_at < start_at + dt.timedelta(minutes=minutes) + longest_gap
+    )
     query = (
         select(Slot, Booking.status)
         .outerjoin(Booking, Booking.slot_id == Slot.id)
-        .where(Slot.therapist_id == therapist.id, Slot.status.in_([SlotStatus.OFFERING, SlotStatus.BOOKED]))
+        .where(
+            Slot.therapist_id == therapist.id,
+            Slot.status.in_([SlotStatus.OFFERING, SlotStatus.BOOKED]),
+        )
         .order_by(Slot.start_at, Slot.id)
     )
     if weekly:
         # A weekly place meets every later appointment on its weekday: look at all from now on.
-        query = query.where(or_(Slot.start_at > start_at - LOOKAROUND - longest_gap,
-                                Slot.kind == SlotKind.THERAPY_PLACE))
+        query = query.where(
+            or_(
+                Slot.start_at > start_at - LOOKAROUND - longest_gap,
+                Slot.kind == SlotKind.THERAPY_PLACE,
+            )
+        )
     else:
         query = query.where(or_(near, Slot.kind == SlotKind.THERAPY_PLACE))
     if ignore_slot_id is not None:
@@ -124,8 +149,13 @@ def find_clash(session: Session, therapist: Therapist, start_at: dt.datetime, mi
     for slot, booking_status in session.execute(query):
         if booking_status in _ENDED:
             continue
-        old = Appointment(slot.start_at, slot.minutes, slot.modality, slot.kind == SlotKind.THERAPY_PLACE,
-                          booked=slot.status == SlotStatus.BOOKED)
+        old = Appointment(
+            slot.start_at,
+            slot.minutes,
+            slot.modality,
+            slot.kind == SlotKind.THERAPY_PLACE,
+            booked=slot.status == SlotStatus.BOOKED,
+        )
         hit = clash_between(therapist, new, old)
         if hit is not None:
             return describe(slot.kind, slot.modality, hit[0], hit[1], old.booked)
@@ -135,24 +165,37 @@ def find_clash(session: Session, therapist: Therapist, start_at: dt.datetime, mi
 GROUP_MAX_SESSIONS = 52  # ptmatch.domain.groups refuses longer programmes; bounds the query
 
 
-def _group_clash(session: Session, therapist: Therapist, new: Appointment,
-                 ignore_group_id: int | None) -> str | None:
+def _group_clash(
+    session: Session, therapist: Therapist, new: Appointment, ignore_group_id: int | None
+) -> str | None:
     """Weekly sessions of the therapist's open or confirmed groups block the calendar too."""
-    gap = dt.timedelta(minutes=max(therapist.buffer_minutes or 0, therapist.switch_buffer_minutes or 0))
-    query = (select(GroupProgram)
-             .where(GroupProgram.therapist_id == therapist.id,
-                    GroupProgram.status.in_([GroupStatus.OPEN, GroupStatus.CONFIRMED]),
-                    GroupProgram.first_session_at > new.start_at - (GROUP_MAX_SESSIONS + 1) * WEEK)
-             .order_by(GroupProgram.first_session_at, GroupProgram.id))
+    gap = dt.timedelta(
+        minutes=max(therapist.buffer_minutes or 0, therapist.switch_buffer_minutes or 0)
+    )
+    query = (
+        select(GroupProgram)
+        .where(
+            GroupProgram.therapist_id == therapist.id,
+            GroupProgram.status.in_([GroupStatus.OPEN, GroupStatus.CONFIRMED]),
+            GroupProgram.first_session_at > new.start_at - (GROUP_MAX_SESSIONS + 1) * WEEK,
+        )
+        .order_by(GroupProgram.first_session_at, GroupProgram.id)
+    )
     if not new.weekly:
-        query = query.where(GroupProgram.first_session_at < new.start_at + dt.timedelta(minutes=new.minutes) + gap)
+        query = query.where(
+            GroupProgram.first_session_at < new.start_at + dt.timedelta(minutes=new.minutes) + gap
+        )
     if ignore_group_id is not None:
         query = query.where(GroupProgram.id != ignore_group_id)
     for group in session.scalars(query):
-        old = Appointment(group.first_session_at, group.minutes, group.modality, True, count=group.session_count)
+        old = Appointment(
+            group.first_session_at, group.minutes, group.modality, True, count=group.session_count
+        )
         hit = clash_between(therapist, new, old)
         if hit is not None:
             local_start, local_end = hit[0].astimezone(BERLIN), hit[1].astimezone(BERLIN)
-            return (f"Gruppe „{group.title}“ {labels.msgid(group.modality)} am {local_start:%d.%m.%Y} "
-                    f"von {local_start:%H:%M} bis {local_end:%H:%M} Uhr")
+            return (
+                f"Gruppe „{group.title}“ {labels.msgid(group.modality)} am {local_start:%d.%m.%Y} "
+                f"von {local_start:%H:%M} bis {local_end:%H:%M} Uhr"
+            )
     return None

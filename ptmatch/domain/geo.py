@@ -56,8 +56,9 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
-def distance_between(a_lat: float | None, a_lon: float | None, b_lat: float | None,
-                     b_lon: float | None) -> float | None:
+def distance_between(
+    a_lat: float | None, a_lon: float | None, b_lat: float | None, b_lon: float | None
+) -> float | None:
     """Distance in km, or None when either side has no coordinates (no distance filter)."""
     if a_lat is None or a_lon is None or b_lat is None or b_lon is None:
         return None
@@ -89,8 +90,9 @@ def locate(session: Session, code: str) -> Location:
         if len(code) < digits:
             continue
         row = session.execute(
-            select(func.avg(Postcode.lat), func.avg(Postcode.lon))
-            .where(Postcode.code.like(code[:digits] + "%"))
+            select(func.avg(Postcode.lat), func.avg(Postcode.lon)).where(
+                Postcode.code.like(code[:digits] + "%")
+            )
         ).first()
         if row and row[0] is not None:
             return Location(float(row[0]), float(row[1]), precision)
@@ -117,6 +119,7 @@ def fill_missing_coordinates(session: Session) -> int:
 
 # --- GeoNames import ----------------------------------------------------------------------
 
+
 def parse_geonames(lines: Iterable[str]) -> Iterator[dict]:
     """Rows of the GeoNames postal-code format (tab separated: country, code, place, state,
     state code, county, county code, community, community code, lat, lon, accuracy)."""
@@ -127,14 +130,22 @@ def parse_geonames(lines: Iterable[str]) -> Iterator[dict]:
             lat, lon = float(fields[9]), float(fields[10])
         except ValueError:
             continue
-        if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        if not (
+            math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180
+        ):
             continue
-        yield {"code": fields[1].strip()[:10], "place": fields[2].strip()[:200],
-               "state": fields[3].strip()[:100], "lat": lat, "lon": lon}
+        yield {
+            "code": fields[1].strip()[:10],
+            "place": fields[2].strip()[:200],
+            "state": fields[3].strip()[:100],
+            "lat": lat,
+            "lon": lon,
+        }
 
 
-def import_postcodes(session: Session, path: str | Path, *, batch_size: int = 5000,
-                     progress=None) -> int:
+def import_postcodes(
+    session: Session, path: str | Path, *, batch_size: int = 5000, progress=None
+) -> int:
     """Replace the postcode table with the rows of a GeoNames file; bulk inserts in batches.
 
     `progress(n)` is called after each batch with the number of rows just inserted.

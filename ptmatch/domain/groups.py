@@ -80,7 +80,9 @@ TITLE_MAX = 200
 # Waitlisted patients who may still claim a freed seat (paused or gone ones do not block it).
 CLAIMING = (PatientStatus.ACTIVE, PatientStatus.BOOKED)
 
-MSG_SEAT_TAKEN = "Der freie Platz ist leider schon vergeben. Sie bleiben auf der Warteliste der Gruppe."
+MSG_SEAT_TAKEN = (
+    "Der freie Platz ist leider schon vergeben. Sie bleiben auf der Warteliste der Gruppe."
+)
 MSG_CANCELLED = "Diese Gruppe findet nicht statt."
 MSG_TOO_SOON = "Der erste Termin muss mehr als %(hours)s Stunden in der Zukunft liegen."
 
@@ -98,15 +100,22 @@ def decision_at(group: GroupProgram, settings: Settings) -> dt.datetime:
 def offer_deadline(group: GroupProgram) -> dt.datetime:
     """No group offer may be answered after this (first session minus the practice's cut-off)."""
     practice = group.practice
-    return group.first_session_at - dt.timedelta(minutes=(practice.offer_cutoff_minutes or 0) if practice else 0)
+    return group.first_session_at - dt.timedelta(
+        minutes=(practice.offer_cutoff_minutes or 0) if practice else 0
+    )
 
 
 def last_session_at(group: GroupProgram) -> dt.datetime:
     local = group.first_session_at.astimezone(BERLIN).replace(tzinfo=None)
-    return (local + dt.timedelta(weeks=max(group.session_count, 1) - 1)).replace(tzinfo=BERLIN).astimezone(dt.UTC)
+    return (
+        (local + dt.timedelta(weeks=max(group.session_count, 1) - 1))
+        .replace(tzinfo=BERLIN)
+        .astimezone(dt.UTC)
+    )
 
 
 # --- access ------------------------------------------------------------------------------------
+
 
 def can_manage_group(session: Session, actor: User | None, group: GroupProgram) -> bool:
     """Therapists of the group's practice, and secretaries serving it (as for slots)."""
@@ -127,13 +136,19 @@ def get_group(session: Session, actor: User | None, group_id: int) -> GroupProgr
 
 
 def list_groups(session: Session, practice_id: int, *, limit: int = 100) -> list[GroupProgram]:
-    return list(session.scalars(
-        select(GroupProgram).where(GroupProgram.practice_id == practice_id)
-        .options(selectinload(GroupProgram.therapist).selectinload(Therapist.user))
-        .order_by(GroupProgram.first_session_at.desc(), GroupProgram.id.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(GroupProgram)
+            .where(GroupProgram.practice_id == practice_id)
+            .options(selectinload(GroupProgram.therapist).selectinload(Therapist.user))
+            .order_by(GroupProgram.first_session_at.desc(), GroupProgram.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 # --- creating ----------------------------------------------------------------------------------
+
 
 def _int_in(value, bounds: tuple[int, int], message: str, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not bounds[0] <= value <= bounds[1]:
@@ -141,10 +156,23 @@ def _int_in(value, bounds: tuple[int, int], message: str, field: str) -> int:
     return value
 
 
-def create_group(session: Session, now: dt.datetime, actor: User | None, therapist: Therapist, *,
-                 title: str, first_session_at: dt.datetime, session_count: int, minutes: int,
-                 min_participants: int, max_participants: int, modality=Modality.IN_PERSON,
-                 method: str = "", problems=(), settings: Settings) -> GroupProgram:
+def create_group(
+    session: Session,
+    now: dt.datetime,
+    actor: User | None,
+    therapist: Therapist,
+    *,
+    title: str,
+    first_session_at: dt.datetime,
+    session_count: int,
+    minutes: int,
+    min_participants: int,
+    max_participants: int,
+    modality=Modality.IN_PERSON,
+    method: str = "",
+    problems=(),
+    settings: Settings,
+) -> GroupProgram:
     """Create a group programme and send its first wave of offers in the same transaction.
 
     Refused: an unapproved therapist or one without two-factor login, a profile without
@@ -154,7 +182,9 @@ def create_group(session: Session, now: dt.datetime, actor: User | None, therapi
     """
     offers.check_therapist_may_post(session, actor, therapist)
     if not therapist.offers_group:
-        raise NotAllowed("Gruppentherapie ist in Ihrem Profil nicht angegeben. Bitte ergänzen Sie zuerst Ihr Profil.")
+        raise NotAllowed(
+            "Gruppentherapie ist in Ihrem Profil nicht angegeben. Bitte ergänzen Sie zuerst Ihr Profil."
+        )
     title = (title or "").strip()
     if not title:
         raise InvalidInput("Bitte ausfüllen.", "title")
@@ -169,14 +199,23 @@ def create_group(session: Session, now: dt.datetime, actor: User | None, therapi
         raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", "problems") from exc
     modality = enum_value(Modality, modality, "modality")
     if (modality == Modality.VIDEO and not therapist.offers_video) or (
-            modality == Modality.IN_PERSON and not therapist.offers_in_person):
+        modality == Modality.IN_PERSON and not therapist.offers_in_person
+    ):
         raise InvalidInput("Diese Form bieten Sie laut Profil nicht an.", "modality")
-    session_count = _int_in(session_count, (1, GROUP_MAX_SESSIONS), "Erlaubt sind 1 bis 52 Termine.", "session_count")
+    session_count = _int_in(
+        session_count, (1, GROUP_MAX_SESSIONS), "Erlaubt sind 1 bis 52 Termine.", "session_count"
+    )
     minutes = _int_in(minutes, SESSION_MINUTES, "Erlaubt sind 30 bis 240 Minuten.", "minutes")
-    min_participants = _int_in(min_participants, PARTICIPANTS, "Erlaubt sind 2 bis 30 Personen.", "min_participants")
-    max_participants = _int_in(max_participants, PARTICIPANTS, "Erlaubt sind 2 bis 30 Personen.", "max_participants")
+    min_participants = _int_in(
+        min_participants, PARTICIPANTS, "Erlaubt sind 2 bis 30 Personen.", "min_participants"
+    )
+    max_participants = _int_in(
+        max_participants, PARTICIPANTS, "Erlaubt sind 2 bis 30 Personen.", "max_participants"
+    )
     if min_participants > max_participants:
-        raise InvalidInput("Die Mindestzahl darf nicht über der Höchstzahl liegen.", "min_participants")
+        raise InvalidInput(
+            "Die Mindestzahl darf nicht über der Höchstzahl liegen.", "min_participants"
+        )
     if first_session_at is None or first_session_at.tzinfo is None:
         raise InvalidInput("Bitte Datum und Uhrzeit angeben.", "start_time")
     hours = decision_hours(settings)
@@ -185,7 +224,9 @@ def create_group(session: Session, now: dt.datetime, actor: User | None, therapi
         err.msgid, err.params = MSG_TOO_SOON, {"hours": hours}
         raise err
     if first_session_at > now + offers.MAX_LEAD:
-        raise InvalidInput("Gruppen können höchstens ein Jahr im Voraus angelegt werden.", "start_date")
+        raise InvalidInput(
+            "Gruppen können höchstens ein Jahr im Voraus angelegt werden.", "start_date"
+        )
     what = find_clash(session, therapist, first_session_at, minutes, modality, count=session_count)
     if what is not None:
         err = Clash(offers.MSG_CLASH % {"what": what}, "start_time")
@@ -193,32 +234,68 @@ def create_group(session: Session, now: dt.datetime, actor: User | None, therapi
         raise err
     practice = therapist.practice
     size, ttl = offer_machine.wave_params(practice, first_session_at, now, settings)
-    group = GroupProgram(practice_id=practice.id, therapist_id=therapist.id, title=title, method=method,
-                         problems_mask=problems_mask, modality=modality, first_session_at=first_session_at,
-                         session_count=session_count, minutes=minutes, min_participants=min_participants,
-                         max_participants=max_participants, enrolled_count=0, status=GroupStatus.OPEN,
-                         wave_size=size, offer_ttl_minutes=ttl, current_wave=0, created_at=now)
+    group = GroupProgram(
+        practice_id=practice.id,
+        therapist_id=therapist.id,
+        title=title,
+        method=method,
+        problems_mask=problems_mask,
+        modality=modality,
+        first_session_at=first_session_at,
+        session_count=session_count,
+        minutes=minutes,
+        min_participants=min_participants,
+        max_participants=max_participants,
+        enrolled_count=0,
+        status=GroupStatus.OPEN,
+        wave_size=size,
+        offer_ttl_minutes=ttl,
+        current_wave=0,
+        created_at=now,
+    )
     session.add(group)
     session.flush()
-    audit.record(session, now, "group.created", actor, practice_id=practice.id, group_id=group.id,
-                 modality=str(modality), sessions=session_count, min=min_participants, max=max_participants)
+    audit.record(
+        session,
+        now,
+        "group.created",
+        actor,
+        practice_id=practice.id,
+        group_id=group.id,
+        modality=str(modality),
+        sessions=session_count,
+        min=min_participants,
+        max=max_participants,
+    )
     send_group_wave(session, now, group, settings, actor=actor)
     return group
 
 
 # --- candidates --------------------------------------------------------------------------------
 
+
 def group_context(session: Session, group: GroupProgram, now: dt.datetime) -> matching.Context:
     """The matching context of the group's weekly session: the engine's own, built from a
     probe slot (never added to the session) at the first session's time, with the group's
     focus and method in place of the therapist's specialties and methods for the score."""
-    probe = Slot(practice_id=group.practice_id, therapist_id=group.therapist_id, start_at=group.first_session_at,
-                 minutes=group.minutes, modality=group.modality, reposted_from_id=None)
+    probe = Slot(
+        practice_id=group.practice_id,
+        therapist_id=group.therapist_id,
+        start_at=group.first_session_at,
+        minutes=group.minutes,
+        modality=group.modality,
+        reposted_from_id=None,
+    )
     ctx = matching.build_context(session, probe, now)
     return dataclasses.replace(
-        ctx, slot_id=None, overlapping_slot_ids=(), reposted_chain_ids=(),
+        ctx,
+        slot_id=None,
+        overlapping_slot_ids=(),
+        reposted_chain_ids=(),
         specialties_mask=group.problems_mask or ctx.specialties_mask,
-        methods_mask=METHODS.to_mask([group.method]) if group.method in METHODS.by_code else ctx.methods_mask,
+        methods_mask=METHODS.to_mask([group.method])
+        if group.method in METHODS.by_code
+        else ctx.methods_mask,
     )
 
 
@@ -230,70 +307,129 @@ def group_filters(group: GroupProgram) -> list:
         ~exists().where(Offer.patient_id == Patient.id, Offer.group_id == group.id),
     ]
     if group.problems_mask:
-        conds.append(func.coalesce(PatientClinical.problems_mask, 0).bitwise_and(group.problems_mask) != 0)
+        conds.append(
+            func.coalesce(PatientClinical.problems_mask, 0).bitwise_and(group.problems_mask) != 0
+        )
     return conds
 
 
-def rank_group_candidates(session: Session, group: GroupProgram, now: dt.datetime,
-                          limit: int | None = None) -> list[matching.Candidate]:
+def rank_group_candidates(
+    session: Session, group: GroupProgram, now: dt.datetime, limit: int | None = None
+) -> list[matching.Candidate]:
     """New candidates for the group, best first (score and reasons from the matching engine)."""
-    return matching.rank_context(session, group_context(session, group, now), limit, extra=group_filters(group))
+    return matching.rank_context(
+        session, group_context(session, group, now), limit, extra=group_filters(group)
+    )
 
 
 def _claiming_waitlist(group_id: int):
     """Waitlisted patients of the group who may claim a freed seat (SELECT of enrolments)."""
-    return (select(GroupEnrollment.id).join(Patient, Patient.id == GroupEnrollment.patient_id)
-            .where(GroupEnrollment.group_id == group_id, GroupEnrollment.status == EnrollmentStatus.WAITLISTED,
-                   Patient.status.in_(CLAIMING)))
+    return (
+        select(GroupEnrollment.id)
+        .join(Patient, Patient.id == GroupEnrollment.patient_id)
+        .where(
+            GroupEnrollment.group_id == group_id,
+            GroupEnrollment.status == EnrollmentStatus.WAITLISTED,
+            Patient.status.in_(CLAIMING),
+        )
+    )
 
 
 # --- sending offers ----------------------------------------------------------------------------
 
-def _live_pending(session: Session, group_id: int, now: dt.datetime, *, waitlisted: bool | None = None) -> int:
+
+def _live_pending(
+    session: Session, group_id: int, now: dt.datetime, *, waitlisted: bool | None = None
+) -> int:
     where = [Offer.group_id == group_id]
     if waitlisted is not None:
-        on_waitlist = exists().where(GroupEnrollment.group_id == group_id,
-                                     GroupEnrollment.patient_id == Offer.patient_id,
-                                     GroupEnrollment.status == EnrollmentStatus.WAITLISTED)
+        on_waitlist = exists().where(
+            GroupEnrollment.group_id == group_id,
+            GroupEnrollment.patient_id == Offer.patient_id,
+            GroupEnrollment.status == EnrollmentStatus.WAITLISTED,
+        )
         where.append(on_waitlist if waitlisted else ~on_waitlist)
     return offer_machine.live_pending(session, now, *where)
 
 
 def _offer_mail(group: GroupProgram) -> offer_machine.OfferMail:
     # A waitlisted patient's seat offer re-uses its row: the key carries the wave.
-    return offer_machine.OfferMail("group_offer", links.group_offer, lambda offer: f"group_offer:{offer.id}:{offer.wave}",
-                                   group.first_session_at)
+    return offer_machine.OfferMail(
+        "group_offer",
+        links.group_offer,
+        lambda offer: f"group_offer:{offer.id}:{offer.wave}",
+        group.first_session_at,
+    )
 
 
-def _offer_to_waitlist(session: Session, now: dt.datetime, group: GroupProgram, need: int, wave: tuple[int, int],
-                       expires: dt.datetime) -> int:
+def _offer_to_waitlist(
+    session: Session,
+    now: dt.datetime,
+    group: GroupProgram,
+    need: int,
+    wave: tuple[int, int],
+    expires: dt.datetime,
+) -> int:
     """Seat offers to the first `need` waitlisted patients (by position) without an open offer
     (a lapsed one that the sweep has not closed yet counts as open: the sweep moves its
     holder to the end of the waitlist first)."""
     rows = session.execute(
         select(GroupEnrollment, Offer)
-        .join(Offer, and_(Offer.group_id == GroupEnrollment.group_id, Offer.patient_id == GroupEnrollment.patient_id))
-        .where(GroupEnrollment.id.in_(_claiming_waitlist(group.id)),
-               Offer.status != OfferStatus.PENDING)
-        .order_by(GroupEnrollment.position, GroupEnrollment.id).limit(need)
+        .join(
+            Offer,
+            and_(
+                Offer.group_id == GroupEnrollment.group_id,
+                Offer.patient_id == GroupEnrollment.patient_id,
+            ),
+        )
+        .where(
+            GroupEnrollment.id.in_(_claiming_waitlist(group.id)),
+            Offer.status != OfferStatus.PENDING,
+        )
+        .order_by(GroupEnrollment.position, GroupEnrollment.id)
+        .limit(need)
     ).all()
     if not rows or not offer_machine.claim_wave(session, group, *wave, live=LIVE_GROUP):
         return 0
-    return len(offer_machine.write_offers(session, now, group, [offer for _enrollment, offer in rows],
-                                          expires=expires, mail=_offer_mail(group), seat=True))
+    return len(
+        offer_machine.write_offers(
+            session,
+            now,
+            group,
+            [offer for _enrollment, offer in rows],
+            expires=expires,
+            mail=_offer_mail(group),
+            seat=True,
+        )
+    )
 
 
-def _offer_to_candidates(session: Session, now: dt.datetime, group: GroupProgram, need: int,
-                         wave: tuple[int, int], expires: dt.datetime, actor: User | None) -> int:
+def _offer_to_candidates(
+    session: Session,
+    now: dt.datetime,
+    group: GroupProgram,
+    need: int,
+    wave: tuple[int, int],
+    expires: dt.datetime,
+    actor: User | None,
+) -> int:
     candidates = rank_group_candidates(session, group, now, limit=need)
     if not candidates or not offer_machine.claim_wave(session, group, *wave, live=LIVE_GROUP):
         return 0
-    return len(offer_machine.write_offers(session, now, group, candidates, expires=expires,
-                                          mail=_offer_mail(group), actor=actor))
+    return len(
+        offer_machine.write_offers(
+            session, now, group, candidates, expires=expires, mail=_offer_mail(group), actor=actor
+        )
+    )
 
 
-def send_group_wave(session: Session, now: dt.datetime, group: GroupProgram, settings: Settings,
-                    actor: User | None = None) -> int:
+def send_group_wave(
+    session: Session,
+    now: dt.datetime,
+    group: GroupProgram,
+    settings: Settings,
+    actor: User | None = None,
+) -> int:
     """Top the group's open offers up to (free seats x wave size) and return how many went out.
 
     While anyone waits on the group's waitlist, free seats are offered to the waitlist in
@@ -312,22 +448,39 @@ def send_group_wave(session: Session, now: dt.datetime, group: GroupProgram, set
     expires = offer_machine.offer_expiry(now, ttl, offer_deadline(group))
     if session.scalar(select(exists(_claiming_waitlist(group.id)))):
         need = target - _live_pending(session, group.id, now, waitlisted=True)
-        sent = _offer_to_waitlist(session, now, group, need, (size, ttl), expires) if need > 0 else 0
+        sent = (
+            _offer_to_waitlist(session, now, group, need, (size, ttl), expires) if need > 0 else 0
+        )
     else:
         need = target - _live_pending(session, group.id, now)
-        sent = _offer_to_candidates(session, now, group, need, (size, ttl), expires, actor) if need > 0 else 0
+        sent = (
+            _offer_to_candidates(session, now, group, need, (size, ttl), expires, actor)
+            if need > 0
+            else 0
+        )
     if sent:
-        audit.record(session, now, "group.wave_sent", actor, practice_id=group.practice_id, group_id=group.id,
-                     wave=group.current_wave, offers=sent)
+        audit.record(
+            session,
+            now,
+            "group.wave_sent",
+            actor,
+            practice_id=group.practice_id,
+            group_id=group.id,
+            wave=group.current_wave,
+            offers=sent,
+        )
     return sent
 
 
 def move_on(session: Session, now: dt.datetime, group: GroupProgram, settings: Settings) -> int:
     """Send the group's next wave in a savepoint (``offer_machine.in_savepoint``)."""
-    return offer_machine.in_savepoint(session, group, lambda: send_group_wave(session, now, group, settings))
+    return offer_machine.in_savepoint(
+        session, group, lambda: send_group_wave(session, now, group, settings)
+    )
 
 
 # --- answering ---------------------------------------------------------------------------------
+
 
 def _group_of(session: Session, offer: Offer) -> GroupProgram:
     if offer.group_id is None:
@@ -336,8 +489,11 @@ def _group_of(session: Session, offer: Offer) -> GroupProgram:
 
 
 def get_enrollment(session: Session, group_id: int, patient_id: int) -> GroupEnrollment | None:
-    return session.scalar(select(GroupEnrollment).where(GroupEnrollment.group_id == group_id,
-                                                        GroupEnrollment.patient_id == patient_id))
+    return session.scalar(
+        select(GroupEnrollment).where(
+            GroupEnrollment.group_id == group_id, GroupEnrollment.patient_id == patient_id
+        )
+    )
 
 
 def check_group_answerable(offer: Offer, group: GroupProgram, now: dt.datetime) -> None:
@@ -364,19 +520,31 @@ def is_group_offer_answerable(session: Session, offer: Offer | None, now: dt.dat
 
 
 def _next_position(session: Session, group_id: int) -> int:
-    return (session.scalar(select(func.max(GroupEnrollment.position)).where(GroupEnrollment.group_id == group_id))
-            or 0) + 1
+    return (
+        session.scalar(
+            select(func.max(GroupEnrollment.position)).where(GroupEnrollment.group_id == group_id)
+        )
+        or 0
+    ) + 1
 
 
 def _take_seat(session: Session, group: GroupProgram, *, waitlist_first: bool) -> bool:
     """The race: one conditional UPDATE and its row count decide who gets a seat."""
-    stmt = update(GroupProgram).where(GroupProgram.id == group.id,
-                                      GroupProgram.enrolled_count < GroupProgram.max_participants,
-                                      GroupProgram.status.in_(LIVE_GROUP))
+    stmt = update(GroupProgram).where(
+        GroupProgram.id == group.id,
+        GroupProgram.enrolled_count < GroupProgram.max_participants,
+        GroupProgram.status.in_(LIVE_GROUP),
+    )
     if waitlist_first:
         stmt = stmt.where(~exists(_claiming_waitlist(group.id)))
-    won = session.execute(stmt.values(enrolled_count=GroupProgram.enrolled_count + 1)
-                          .execution_options(synchronize_session=False)).rowcount == 1
+    won = (
+        session.execute(
+            stmt.values(enrolled_count=GroupProgram.enrolled_count + 1).execution_options(
+                synchronize_session=False
+            )
+        ).rowcount
+        == 1
+    )
     session.refresh(group)
     return won
 
@@ -385,17 +553,38 @@ def _seat_offers_taken(session: Session, now: dt.datetime, group: GroupProgram) 
     """The group is full: the open seat offers to waitlisted patients are taken (they are
     told and keep their waitlist place). First-time offers stay open: they lead to the waitlist."""
     rows = session.execute(
-        select(Offer.id, Offer.patient_id, Offer.wave).join(GroupEnrollment, and_(
-            GroupEnrollment.group_id == Offer.group_id, GroupEnrollment.patient_id == Offer.patient_id))
-        .where(Offer.group_id == group.id, Offer.status == OfferStatus.PENDING,
-               GroupEnrollment.status == EnrollmentStatus.WAITLISTED).order_by(Offer.id)).all()
+        select(Offer.id, Offer.patient_id, Offer.wave)
+        .join(
+            GroupEnrollment,
+            and_(
+                GroupEnrollment.group_id == Offer.group_id,
+                GroupEnrollment.patient_id == Offer.patient_id,
+            ),
+        )
+        .where(
+            Offer.group_id == group.id,
+            Offer.status == OfferStatus.PENDING,
+            GroupEnrollment.status == EnrollmentStatus.WAITLISTED,
+        )
+        .order_by(Offer.id)
+    ).all()
     for offer_id, patient_id, wave in rows:
-        offer_machine.close_offer(session, now, offer_id, patient_id, OfferStatus.TAKEN,
-                                  mail=("offer_taken", f"offer_taken:{offer_id}:{wave}", links.patient_groups()),
-                                  practice_id=group.practice_id, group_id=group.id, offer_id=offer_id)
+        offer_machine.close_offer(
+            session,
+            now,
+            offer_id,
+            patient_id,
+            OfferStatus.TAKEN,
+            mail=("offer_taken", f"offer_taken:{offer_id}:{wave}", links.patient_groups()),
+            practice_id=group.practice_id,
+            group_id=group.id,
+            offer_id=offer_id,
+        )
 
 
-def accept_group_offer(session: Session, now: dt.datetime, offer: Offer, actor: User | None) -> GroupEnrollment:
+def accept_group_offer(
+    session: Session, now: dt.datetime, offer: Offer, actor: User | None
+) -> GroupEnrollment:
     """Accept a group offer: a seat while one is free, else a place on the group's waitlist.
 
     A waitlisted patient's seat offer either wins the seat or raises SlotTaken (they stay
@@ -415,13 +604,21 @@ def accept_group_offer(session: Session, now: dt.datetime, offer: Offer, actor: 
     return enrollment
 
 
-def _enrol(session: Session, now: dt.datetime, offer: Offer, group: GroupProgram, patient: Patient,
-           actor: User) -> GroupEnrollment:
+def _enrol(
+    session: Session,
+    now: dt.datetime,
+    offer: Offer,
+    group: GroupProgram,
+    patient: Patient,
+    actor: User,
+) -> GroupEnrollment:
     # Lock order everywhere: the group row first, then offer rows.
     offer_machine.lock_target(session, group, wait=True)
     if group.status not in LIVE_GROUP:
         raise OfferClosed(MSG_CANCELLED)
-    if not offer_machine.set_offer_status(session, offer.id, OfferStatus.ACCEPTED, now, live=True, actor=actor):
+    if not offer_machine.set_offer_status(
+        session, offer.id, OfferStatus.ACCEPTED, now, live=True, actor=actor
+    ):
         session.refresh(offer)
         check_group_answerable(offer, group, now)
         raise OfferClosed(offer_machine.MSG_CLOSED)
@@ -433,35 +630,94 @@ def _enrol(session: Session, now: dt.datetime, offer: Offer, group: GroupProgram
         if enrollment is None:
             enrollment = GroupEnrollment(group_id=group.id, patient_id=patient.id, created_at=now)
             session.add(enrollment)
-        enrollment.status, enrollment.position, enrollment.changed_at = EnrollmentStatus.ENROLLED, None, now
+        enrollment.status, enrollment.position, enrollment.changed_at = (
+            EnrollmentStatus.ENROLLED,
+            None,
+            now,
+        )
         session.flush()
-        audit.record(session, now, "offer.accepted", actor, patient_id=patient.id, practice_id=group.practice_id,
-                     group_id=group.id, offer_id=offer.id)
-        audit.record(session, now, "group.enrolled", actor, patient_id=patient.id, practice_id=group.practice_id,
-                     group_id=group.id, enrollment_id=enrollment.id, from_waitlist=waitlisted)
-        offer_machine.mail_patient(session, now, patient, "group_enrolled", f"group_enrolled:{enrollment.id}",
-                                   links.patient_groups(), when=group.first_session_at)
+        audit.record(
+            session,
+            now,
+            "offer.accepted",
+            actor,
+            patient_id=patient.id,
+            practice_id=group.practice_id,
+            group_id=group.id,
+            offer_id=offer.id,
+        )
+        audit.record(
+            session,
+            now,
+            "group.enrolled",
+            actor,
+            patient_id=patient.id,
+            practice_id=group.practice_id,
+            group_id=group.id,
+            enrollment_id=enrollment.id,
+            from_waitlist=waitlisted,
+        )
+        offer_machine.mail_patient(
+            session,
+            now,
+            patient,
+            "group_enrolled",
+            f"group_enrolled:{enrollment.id}",
+            links.patient_groups(),
+            when=group.first_session_at,
+        )
         if group.enrolled_count >= group.max_participants:
             _seat_offers_taken(session, now, group)
     elif waitlisted:
         raise SlotTaken(MSG_SEAT_TAKEN)
     else:
-        enrollment = GroupEnrollment(group_id=group.id, patient_id=patient.id, status=EnrollmentStatus.WAITLISTED,
-                                     position=_next_position(session, group.id), created_at=now, changed_at=now)
+        enrollment = GroupEnrollment(
+            group_id=group.id,
+            patient_id=patient.id,
+            status=EnrollmentStatus.WAITLISTED,
+            position=_next_position(session, group.id),
+            created_at=now,
+            changed_at=now,
+        )
         session.add(enrollment)
         session.flush()
-        audit.record(session, now, "offer.accepted", actor, patient_id=patient.id, practice_id=group.practice_id,
-                     group_id=group.id, offer_id=offer.id)
-        audit.record(session, now, "group.waitlisted", actor, patient_id=patient.id, practice_id=group.practice_id,
-                     group_id=group.id, enrollment_id=enrollment.id, position=enrollment.position)
-        offer_machine.mail_patient(session, now, patient, "group_waitlisted", f"group_waitlisted:{enrollment.id}",
-                                   links.patient_groups(), when=group.first_session_at)
+        audit.record(
+            session,
+            now,
+            "offer.accepted",
+            actor,
+            patient_id=patient.id,
+            practice_id=group.practice_id,
+            group_id=group.id,
+            offer_id=offer.id,
+        )
+        audit.record(
+            session,
+            now,
+            "group.waitlisted",
+            actor,
+            patient_id=patient.id,
+            practice_id=group.practice_id,
+            group_id=group.id,
+            enrollment_id=enrollment.id,
+            position=enrollment.position,
+        )
+        offer_machine.mail_patient(
+            session,
+            now,
+            patient,
+            "group_waitlisted",
+            f"group_waitlisted:{enrollment.id}",
+            links.patient_groups(),
+            when=group.first_session_at,
+        )
     session.refresh(offer)
     return enrollment
 
 
-def decline_group_offer(session: Session, now: dt.datetime, offer: Offer, actor: User | None,
-                        settings: Settings) -> Offer:
+def decline_group_offer(
+    session: Session, now: dt.datetime, offer: Offer, actor: User | None, settings: Settings
+) -> Offer:
     """Say no. A waitlisted patient who declines a freed seat leaves the waitlist. The place in
     the wave goes to the next person at once."""
     patient = session.get(Patient, offer.patient_id)
@@ -469,13 +725,23 @@ def decline_group_offer(session: Session, now: dt.datetime, offer: Offer, actor:
     group = _group_of(session, offer)
     check_group_answerable(offer, group, now)
     offer_machine.lock_target(session, group, wait=True)
-    if not offer_machine.set_offer_status(session, offer.id, OfferStatus.DECLINED, now, live=True, actor=actor):
+    if not offer_machine.set_offer_status(
+        session, offer.id, OfferStatus.DECLINED, now, live=True, actor=actor
+    ):
         session.refresh(offer)
         check_group_answerable(offer, group, now)
         raise OfferClosed(offer_machine.MSG_CLOSED)
     session.refresh(offer)
-    audit.record(session, now, "offer.declined", actor, patient_id=patient.id, practice_id=group.practice_id,
-                 group_id=group.id, offer_id=offer.id)
+    audit.record(
+        session,
+        now,
+        "offer.declined",
+        actor,
+        patient_id=patient.id,
+        practice_id=group.practice_id,
+        group_id=group.id,
+        offer_id=offer.id,
+    )
     enrollment = get_enrollment(session, group.id, patient.id)
     if enrollment is not None and enrollment.status == EnrollmentStatus.WAITLISTED:
         _leave(session, now, actor, group, enrollment, reason="declined_seat")
@@ -485,39 +751,73 @@ def decline_group_offer(session: Session, now: dt.datetime, offer: Offer, actor:
 
 # --- leaving -----------------------------------------------------------------------------------
 
-def _leave(session: Session, now: dt.datetime, actor: User | None, group: GroupProgram,
-           enrollment: GroupEnrollment, *, reason: str) -> bool:
+
+def _leave(
+    session: Session,
+    now: dt.datetime,
+    actor: User | None,
+    group: GroupProgram,
+    enrollment: GroupEnrollment,
+    *,
+    reason: str,
+) -> bool:
     """ENROLLED / WAITLISTED → WITHDRAWN (conditional); a freed seat lowers the count."""
     previous = enrollment.status
     changed = session.execute(
-        update(GroupEnrollment).where(GroupEnrollment.id == enrollment.id, GroupEnrollment.status == previous)
+        update(GroupEnrollment)
+        .where(GroupEnrollment.id == enrollment.id, GroupEnrollment.status == previous)
         .values(status=EnrollmentStatus.WITHDRAWN, position=None, changed_at=now)
-        .execution_options(synchronize_session="fetch")).rowcount
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
     if changed != 1:
         return False
     if previous == EnrollmentStatus.ENROLLED:
-        session.execute(update(GroupProgram).where(GroupProgram.id == group.id, GroupProgram.enrolled_count > 0)
-                        .values(enrolled_count=GroupProgram.enrolled_count - 1)
-                        .execution_options(synchronize_session="fetch"))
+        session.execute(
+            update(GroupProgram)
+            .where(GroupProgram.id == group.id, GroupProgram.enrolled_count > 0)
+            .values(enrolled_count=GroupProgram.enrolled_count - 1)
+            .execution_options(synchronize_session="fetch")
+        )
     else:
-        for offer_id in session.scalars(select(Offer.id).where(
-                Offer.group_id == group.id, Offer.patient_id == enrollment.patient_id,
-                Offer.status == OfferStatus.PENDING)):
+        for offer_id in session.scalars(
+            select(Offer.id).where(
+                Offer.group_id == group.id,
+                Offer.patient_id == enrollment.patient_id,
+                Offer.status == OfferStatus.PENDING,
+            )
+        ):
             offer_machine.set_offer_status(session, offer_id, OfferStatus.WITHDRAWN, now)
     session.refresh(enrollment)
-    audit.record(session, now, "group.withdrawn", actor, patient_id=enrollment.patient_id,
-                 practice_id=group.practice_id, group_id=group.id, enrollment_id=enrollment.id,
-                 previous=str(previous), reason=reason)
+    audit.record(
+        session,
+        now,
+        "group.withdrawn",
+        actor,
+        patient_id=enrollment.patient_id,
+        practice_id=group.practice_id,
+        group_id=group.id,
+        enrollment_id=enrollment.id,
+        previous=str(previous),
+        reason=reason,
+    )
     return True
 
 
 def can_withdraw(group: GroupProgram, enrollment: GroupEnrollment, now: dt.datetime) -> bool:
-    return (enrollment.status in (EnrollmentStatus.ENROLLED, EnrollmentStatus.WAITLISTED)
-            and group.status in LIVE_GROUP and now < group.first_session_at)
+    return (
+        enrollment.status in (EnrollmentStatus.ENROLLED, EnrollmentStatus.WAITLISTED)
+        and group.status in LIVE_GROUP
+        and now < group.first_session_at
+    )
 
 
-def withdraw(session: Session, now: dt.datetime, actor: User | None, enrollment: GroupEnrollment,
-             settings: Settings) -> GroupEnrollment:
+def withdraw(
+    session: Session,
+    now: dt.datetime,
+    actor: User | None,
+    enrollment: GroupEnrollment,
+    settings: Settings,
+) -> GroupEnrollment:
     """A participant (or waitlisted patient) leaves before the start — the patient themselves,
     the secretariat for a caller, or the group's practice. A freed seat is offered to the
     waitlist at once (the first to accept wins)."""
@@ -538,41 +838,76 @@ def withdraw(session: Session, now: dt.datetime, actor: User | None, enrollment:
 
 # --- the decision ------------------------------------------------------------------------------
 
-def decide_group(session: Session, now: dt.datetime, group: GroupProgram,
-                 settings: Settings) -> GroupStatus | None:
+
+def decide_group(
+    session: Session, now: dt.datetime, group: GroupProgram, settings: Settings
+) -> GroupStatus | None:
     """At the decision time: below the minimum → CANCELLED, else CONFIRMED. Returns the new
     status, or None when there was nothing to decide (too early, or already decided —
     running twice changes nothing and sends nothing twice)."""
     if group.status != GroupStatus.OPEN or now < decision_at(group, settings):
         return None
-    base = update(GroupProgram).where(GroupProgram.id == group.id, GroupProgram.status == GroupStatus.OPEN)
-    if session.execute(base.where(GroupProgram.enrolled_count < GroupProgram.min_participants)
-                       .values(status=GroupStatus.CANCELLED, decided_at=now)
-                       .execution_options(synchronize_session="fetch")).rowcount == 1:
+    base = update(GroupProgram).where(
+        GroupProgram.id == group.id, GroupProgram.status == GroupStatus.OPEN
+    )
+    if (
+        session.execute(
+            base.where(GroupProgram.enrolled_count < GroupProgram.min_participants)
+            .values(status=GroupStatus.CANCELLED, decided_at=now)
+            .execution_options(synchronize_session="fetch")
+        ).rowcount
+        == 1
+    ):
         session.refresh(group)
         _cancel_side_effects(session, now, group)
         return GroupStatus.CANCELLED
-    if session.execute(base.where(GroupProgram.enrolled_count >= GroupProgram.min_participants)
-                       .values(status=GroupStatus.CONFIRMED, decided_at=now)
-                       .execution_options(synchronize_session="fetch")).rowcount == 1:
+    if (
+        session.execute(
+            base.where(GroupProgram.enrolled_count >= GroupProgram.min_participants)
+            .values(status=GroupStatus.CONFIRMED, decided_at=now)
+            .execution_options(synchronize_session="fetch")
+        ).rowcount
+        == 1
+    ):
         session.refresh(group)
         patients = _patients_by_enrollment(session, group.id, (EnrollmentStatus.ENROLLED,))
         for enrollment, patient in patients:
-            offer_machine.mail_patient(session, now, patient, "group_confirmed", f"group_confirmed:{enrollment.id}",
-                                       links.patient_groups(), when=group.first_session_at)
-        audit.record(session, now, "group.confirmed", None, practice_id=group.practice_id, group_id=group.id,
-                     enrolled=group.enrolled_count)
+            offer_machine.mail_patient(
+                session,
+                now,
+                patient,
+                "group_confirmed",
+                f"group_confirmed:{enrollment.id}",
+                links.patient_groups(),
+                when=group.first_session_at,
+            )
+        audit.record(
+            session,
+            now,
+            "group.confirmed",
+            None,
+            practice_id=group.practice_id,
+            group_id=group.id,
+            enrolled=group.enrolled_count,
+        )
         return GroupStatus.CONFIRMED
     session.refresh(group)
     return None
 
 
-def _patients_by_enrollment(session: Session, group_id: int, statuses) -> list[tuple[GroupEnrollment, Patient]]:
-    return [(e, p) for e, p in session.execute(
-        select(GroupEnrollment, Patient).join(Patient, Patient.id == GroupEnrollment.patient_id)
-        .options(selectinload(Patient.user))
-        .where(GroupEnrollment.group_id == group_id, GroupEnrollment.status.in_(list(statuses)))
-        .order_by(GroupEnrollment.id)).all()]
+def _patients_by_enrollment(
+    session: Session, group_id: int, statuses
+) -> list[tuple[GroupEnrollment, Patient]]:
+    return [
+        (e, p)
+        for e, p in session.execute(
+            select(GroupEnrollment, Patient)
+            .join(Patient, Patient.id == GroupEnrollment.patient_id)
+            .options(selectinload(Patient.user))
+            .where(GroupEnrollment.group_id == group_id, GroupEnrollment.status.in_(list(statuses)))
+            .order_by(GroupEnrollment.id)
+        ).all()
+    ]
 
 
 def _cancel_side_effects(session: Session, now: dt.datetime, group: GroupProgram) -> None:
@@ -580,22 +915,53 @@ def _cancel_side_effects(session: Session, now: dt.datetime, group: GroupProgram
     a group never took anyone off another list."""
     told = set()
     for enrollment, patient in _patients_by_enrollment(
-            session, group.id, (EnrollmentStatus.ENROLLED, EnrollmentStatus.WAITLISTED)):
+        session, group.id, (EnrollmentStatus.ENROLLED, EnrollmentStatus.WAITLISTED)
+    ):
         enrollment.status, enrollment.changed_at = EnrollmentStatus.CANCELLED, now
         told.add(patient.id)
-        offer_machine.mail_patient(session, now, patient, "group_cancelled", f"group_cancelled:{enrollment.id}",
-                                   links.patient_groups(), when=group.first_session_at)
+        offer_machine.mail_patient(
+            session,
+            now,
+            patient,
+            "group_cancelled",
+            f"group_cancelled:{enrollment.id}",
+            links.patient_groups(),
+            when=group.first_session_at,
+        )
     session.flush()
     for offer_id, patient_id, wave in session.execute(
-            select(Offer.id, Offer.patient_id, Offer.wave)
-            .where(Offer.group_id == group.id, Offer.status == OfferStatus.PENDING).order_by(Offer.id)).all():
-        mail = None if patient_id in told else (
-            "offer_withdrawn", f"offer_withdrawn:{offer_id}:{wave}", links.patient_groups())
-        offer_machine.close_offer(session, now, offer_id, patient_id, OfferStatus.WITHDRAWN, mail=mail,
-                                  reason="group_cancelled", practice_id=group.practice_id, group_id=group.id,
-                                  offer_id=offer_id)
-    audit.record(session, now, "group.cancelled", None, practice_id=group.practice_id, group_id=group.id,
-                 enrolled=group.enrolled_count, minimum=group.min_participants, told=len(told))
+        select(Offer.id, Offer.patient_id, Offer.wave)
+        .where(Offer.group_id == group.id, Offer.status == OfferStatus.PENDING)
+        .order_by(Offer.id)
+    ).all():
+        mail = (
+            None
+            if patient_id in told
+            else ("offer_withdrawn", f"offer_withdrawn:{offer_id}:{wave}", links.patient_groups())
+        )
+        offer_machine.close_offer(
+            session,
+            now,
+            offer_id,
+            patient_id,
+            OfferStatus.WITHDRAWN,
+            mail=mail,
+            reason="group_cancelled",
+            practice_id=group.practice_id,
+            group_id=group.id,
+            offer_id=offer_id,
+        )
+    audit.record(
+        session,
+        now,
+        "group.cancelled",
+        None,
+        practice_id=group.practice_id,
+        group_id=group.id,
+        enrolled=group.enrolled_count,
+        minimum=group.min_participants,
+        told=len(told),
+    )
 
 
 def expire_group_offers(session: Session, now: dt.datetime, limit: int = 500) -> int:
@@ -603,14 +969,31 @@ def expire_group_offers(session: Session, now: dt.datetime, limit: int = 500) ->
     waitlisted patient who let a seat offer lapse moves to the end of the waitlist."""
     rows = session.execute(
         select(Offer.id, Offer.patient_id, Offer.group_id)
-        .where(Offer.status == OfferStatus.PENDING, Offer.expires_at <= now, Offer.group_id.is_not(None))
-        .order_by(Offer.id).limit(limit).with_for_update(skip_locked=True)).all()
+        .where(
+            Offer.status == OfferStatus.PENDING,
+            Offer.expires_at <= now,
+            Offer.group_id.is_not(None),
+        )
+        .order_by(Offer.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
     count = 0
     for offer_id, patient_id, group_id in rows:
-        if not offer_machine.set_offer_status(session, offer_id, OfferStatus.EXPIRED, now, live=False):
+        if not offer_machine.set_offer_status(
+            session, offer_id, OfferStatus.EXPIRED, now, live=False
+        ):
             continue
         count += 1
-        audit.record(session, now, "offer.expired", None, patient_id=patient_id, group_id=group_id, offer_id=offer_id)
+        audit.record(
+            session,
+            now,
+            "offer.expired",
+            None,
+            patient_id=patient_id,
+            group_id=group_id,
+            offer_id=offer_id,
+        )
         enrollment = get_enrollment(session, group_id, patient_id)
         if enrollment is not None and enrollment.status == EnrollmentStatus.WAITLISTED:
             enrollment.position = _next_position(session, group_id)
@@ -620,6 +1003,7 @@ def expire_group_offers(session: Session, now: dt.datetime, limit: int = 500) ->
 
 
 # --- what the pages show -------------------------------------------------------------------------
+
 
 @dataclass
 class GroupState:
@@ -631,15 +1015,19 @@ class GroupState:
     offered: int = 0
 
 
-def group_states(session: Session, now: dt.datetime, groups: list[GroupProgram]) -> list[GroupState]:
+def group_states(
+    session: Session, now: dt.datetime, groups: list[GroupProgram]
+) -> list[GroupState]:
     """Counts per group for the overview (two grouped queries whatever the number of groups)."""
     states = {g.id: GroupState(g) for g in groups}
     if not states:
         return []
     live = func.sum(case((Offer.expires_at > now, 1), else_=0))
     for group_id, status, count, live_count in session.execute(
-            select(Offer.group_id, Offer.status, func.count(Offer.id), live)
-            .where(Offer.group_id.in_(list(states))).group_by(Offer.group_id, Offer.status)):
+        select(Offer.group_id, Offer.status, func.count(Offer.id), live)
+        .where(Offer.group_id.in_(list(states)))
+        .group_by(Offer.group_id, Offer.status)
+    ):
         state = states[group_id]
         state.offered += count
         if status == OfferStatus.PENDING:
@@ -650,9 +1038,13 @@ def group_states(session: Session, now: dt.datetime, groups: list[GroupProgram])
         elif status == OfferStatus.DECLINED:
             state.declined += count
     for group_id, count in session.execute(
-            select(GroupEnrollment.group_id, func.count(GroupEnrollment.id))
-            .where(GroupEnrollment.group_id.in_(list(states)), GroupEnrollment.status == EnrollmentStatus.WAITLISTED)
-            .group_by(GroupEnrollment.group_id)):
+        select(GroupEnrollment.group_id, func.count(GroupEnrollment.id))
+        .where(
+            GroupEnrollment.group_id.in_(list(states)),
+            GroupEnrollment.status == EnrollmentStatus.WAITLISTED,
+        )
+        .group_by(GroupEnrollment.group_id)
+    ):
         states[group_id].waitlisted = count
     return [states[g.id] for g in groups]
 
@@ -664,23 +1056,35 @@ class Member:
     visible: bool  # the actor may see the identity (access policy)
 
 
-def members(session: Session, actor: User | None, group: GroupProgram) -> tuple[list[Member], list[Member]]:
+def members(
+    session: Session, actor: User | None, group: GroupProgram
+) -> tuple[list[Member], list[Member]]:
     """(participants, waitlist in order) for the practice's page; identity per the access policy."""
     rows = session.execute(
         select(GroupEnrollment, Patient, access.identity_visible_clause(session, actor))
         .join(Patient, Patient.id == GroupEnrollment.patient_id)
-        .where(GroupEnrollment.group_id == group.id,
-               GroupEnrollment.status.in_([EnrollmentStatus.ENROLLED, EnrollmentStatus.WAITLISTED]))
-        .order_by(GroupEnrollment.position, GroupEnrollment.created_at, GroupEnrollment.id)).all()
+        .where(
+            GroupEnrollment.group_id == group.id,
+            GroupEnrollment.status.in_([EnrollmentStatus.ENROLLED, EnrollmentStatus.WAITLISTED]),
+        )
+        .order_by(GroupEnrollment.position, GroupEnrollment.created_at, GroupEnrollment.id)
+    ).all()
     enrolled = [Member(e, p, bool(v)) for e, p, v in rows if e.status == EnrollmentStatus.ENROLLED]
     waiting = [Member(e, p, bool(v)) for e, p, v in rows if e.status == EnrollmentStatus.WAITLISTED]
     return enrolled, waiting
 
 
-def get_patient_enrollment(session: Session, user: User | None, enrollment_id: int) -> GroupEnrollment:
+def get_patient_enrollment(
+    session: Session, user: User | None, enrollment_id: int
+) -> GroupEnrollment:
     enrollment = session.get(GroupEnrollment, enrollment_id)
-    if (user is None or user.role != Role.PATIENT or enrollment is None
-            or enrollment.patient is None or enrollment.patient.user_id != user.id):
+    if (
+        user is None
+        or user.role != Role.PATIENT
+        or enrollment is None
+        or enrollment.patient is None
+        or enrollment.patient.user_id != user.id
+    ):
         raise NotFound("Nicht gefunden.")
     return enrollment
 
@@ -688,24 +1092,46 @@ def get_patient_enrollment(session: Session, user: User | None, enrollment_id: i
 def get_patient_group_offer(session: Session, user: User | None, offer_id: int) -> Offer:
     """One of the logged-in patient's own group offers; anything else is NotFound."""
     offer = session.get(Offer, offer_id)
-    if (user is None or user.role != Role.PATIENT or offer is None or offer.group_id is None
-            or offer.patient is None or offer.patient.user_id != user.id):
+    if (
+        user is None
+        or user.role != Role.PATIENT
+        or offer is None
+        or offer.group_id is None
+        or offer.patient is None
+        or offer.patient.user_id != user.id
+    ):
         raise NotFound("Nicht gefunden.")
     return offer
 
 
-def patient_groups(session: Session, patient: Patient, now: dt.datetime
-                   ) -> tuple[list[Offer], list[GroupEnrollment]]:
+def patient_groups(
+    session: Session, patient: Patient, now: dt.datetime
+) -> tuple[list[Offer], list[GroupEnrollment]]:
     """The patient's answerable group offers and their enrolments (newest first)."""
-    open_offers = [o for o in session.scalars(
-        select(Offer).join(GroupProgram, GroupProgram.id == Offer.group_id)
-        .where(Offer.patient_id == patient.id, Offer.status == OfferStatus.PENDING, Offer.expires_at > now,
-               GroupProgram.status.in_(LIVE_GROUP))
-        .options(selectinload(Offer.group).selectinload(GroupProgram.practice))
-        .order_by(Offer.expires_at, Offer.id)) if now < offer_deadline(o.group)]
-    enrollments = list(session.scalars(
-        select(GroupEnrollment).join(GroupProgram, GroupProgram.id == GroupEnrollment.group_id)
-        .where(GroupEnrollment.patient_id == patient.id)
-        .options(selectinload(GroupEnrollment.group).selectinload(GroupProgram.practice))
-        .order_by(GroupProgram.first_session_at.desc(), GroupEnrollment.id.desc()).limit(50)))
+    open_offers = [
+        o
+        for o in session.scalars(
+            select(Offer)
+            .join(GroupProgram, GroupProgram.id == Offer.group_id)
+            .where(
+                Offer.patient_id == patient.id,
+                Offer.status == OfferStatus.PENDING,
+                Offer.expires_at > now,
+                GroupProgram.status.in_(LIVE_GROUP),
+            )
+            .options(selectinload(Offer.group).selectinload(GroupProgram.practice))
+            .order_by(Offer.expires_at, Offer.id)
+        )
+        if now < offer_deadline(o.group)
+    ]
+    enrollments = list(
+        session.scalars(
+            select(GroupEnrollment)
+            .join(GroupProgram, GroupProgram.id == GroupEnrollment.group_id)
+            .where(GroupEnrollment.patient_id == patient.id)
+            .options(selectinload(GroupEnrollment.group).selectinload(GroupProgram.practice))
+            .order_by(GroupProgram.first_session_at.desc(), GroupEnrollment.id.desc())
+            .limit(50)
+        )
+    )
     return open_offers, enrollments

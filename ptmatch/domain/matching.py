@@ -90,7 +90,12 @@ VIDEO_POINTS = 10
 DISTANCE_POINTS = ((5, 15), (10, 10), (20, 5))
 
 # Age-based populations: (code, youngest age, age limit exclusive).
-POPULATION_AGES = (("children", 0, 14), ("adolescents", 14, 18), ("adults", 18, 65), ("seniors", 65, 200))
+POPULATION_AGES = (
+    ("children", 0, 14),
+    ("adolescents", 14, 18),
+    ("adults", 18, 65),
+    ("seniors", 65, 200),
+)
 OVERLAP_LOOKBACK = dt.timedelta(days=1)  # no session is longer than a day
 
 
@@ -169,6 +174,7 @@ class Context:
 
 # --- context ---------------------------------------------------------------------------------
 
+
 def _years_before(day: dt.date, years: int) -> dt.date:
     try:
         return day.replace(year=day.year - years)
@@ -179,9 +185,11 @@ def _years_before(day: dt.date, years: int) -> dt.date:
 def _overlapping_slot_ids(session: Session, slot: Slot) -> tuple[int, ...]:
     """Offering slots (this one included) whose time overlaps this slot's."""
     rows = session.execute(
-        select(Slot.id, Slot.start_at, Slot.minutes)
-        .where(Slot.status == SlotStatus.OFFERING, Slot.start_at < slot.end_at,
-               Slot.start_at > slot.start_at - OVERLAP_LOOKBACK)
+        select(Slot.id, Slot.start_at, Slot.minutes).where(
+            Slot.status == SlotStatus.OFFERING,
+            Slot.start_at < slot.end_at,
+            Slot.start_at > slot.start_at - OVERLAP_LOOKBACK,
+        )
     ).all()
     ids = {slot.id} if slot.id is not None else set()
     for row_id, start, minutes in rows:
@@ -207,15 +215,27 @@ def build_context(session: Session, slot: Slot, now: dt.datetime) -> Context:
     has_coords = practice.lat is not None and practice.lon is not None
     pool = bool(practice.accepts_pool and has_coords)
     return Context(
-        slot_id=slot.id, practice_id=practice.id, now=now, start_at=slot.start_at, end_at=slot.end_at,
-        weekday=local.weekday(), start_min=start_min, end_min=start_min + slot.minutes, day=local.date(),
-        today=now.astimezone(BERLIN).date(), video=slot.modality == Modality.VIDEO,
+        slot_id=slot.id,
+        practice_id=practice.id,
+        now=now,
+        start_at=slot.start_at,
+        end_at=slot.end_at,
+        weekday=local.weekday(),
+        start_min=start_min,
+        end_min=start_min + slot.minutes,
+        day=local.date(),
+        today=now.astimezone(BERLIN).date(),
+        video=slot.modality == Modality.VIDEO,
         pool=pool,
-        lat=practice.lat, lon=practice.lon,
+        lat=practice.lat,
+        lon=practice.lon,
         km_per_lon=KM_PER_DEGREE * math.cos(math.radians(practice.lat)) if has_coords else 0.0,
-        therapist_gender=therapist.gender, exclusions_mask=therapist.exclusions_mask or 0,
-        specialties_mask=therapist.specialties_mask or 0, methods_mask=therapist.methods_mask or 0,
-        languages_mask=therapist.languages_mask or 0, insurances_mask=therapist.insurances_mask or 0,
+        therapist_gender=therapist.gender,
+        exclusions_mask=therapist.exclusions_mask or 0,
+        specialties_mask=therapist.specialties_mask or 0,
+        methods_mask=therapist.methods_mask or 0,
+        languages_mask=therapist.languages_mask or 0,
+        insurances_mask=therapist.insurances_mask or 0,
         populations_mask=therapist.populations_mask or 0,
         overlapping_slot_ids=_overlapping_slot_ids(session, slot),
         reposted_chain_ids=_reposted_chain(session, slot),
@@ -225,6 +245,7 @@ def build_context(session: Session, slot: Slot, now: dt.datetime) -> Context:
 
 
 # --- pure scoring ------------------------------------------------------------------------------
+
 
 def waiting_months(added_at: dt.datetime, now: dt.datetime) -> int:
     return max(0, min((now - added_at).days // WAIT_MONTH_DAYS, WAIT_MAX_MONTHS))
@@ -253,12 +274,20 @@ def score(facts: Facts, ctx: Context) -> tuple[int, list[Reason]]:
     reasons: list[Reason] = []
     months = waiting_months(facts.added_at, ctx.now)
     if months:
-        reasons.append(Reason(N_("Wartet seit %(months)s Monat(en)"), months * WAIT_POINTS, {"months": months}))
+        reasons.append(
+            Reason(N_("Wartet seit %(months)s Monat(en)"), months * WAIT_POINTS, {"months": months})
+        )
     if facts.urgent:
         reasons.append(Reason(N_("Dringlich (PTV 11)"), URGENT_POINTS, clinical=True))
     priority = max(0, min(facts.priority, PRIORITY_MAX)) if facts.on_list else 0
     if priority:
-        reasons.append(Reason(N_("Priorität der Praxis: %(level)s"), priority * PRIORITY_POINTS, {"level": priority}))
+        reasons.append(
+            Reason(
+                N_("Priorität der Praxis: %(level)s"),
+                priority * PRIORITY_POINTS,
+                {"level": priority},
+            )
+        )
     if facts.on_list and facts.via_link:
         reasons.append(Reason(N_("Über den Link der Praxis angemeldet"), LINK_POINTS))
     if facts.problems_mask & ctx.specialties_mask:
@@ -266,11 +295,15 @@ def score(facts: Facts, ctx: Context) -> tuple[int, list[Reason]]:
     shared_methods = facts.methods_mask & ctx.methods_mask
     if shared_methods:
         labels = ", ".join(m.upper() for m in METHODS.from_mask(shared_methods))
-        reasons.append(Reason(N_("Wunschverfahren: %(methods)s"), METHOD_POINTS, {"methods": labels}))
+        reasons.append(
+            Reason(N_("Wunschverfahren: %(methods)s"), METHOD_POINTS, {"methods": labels})
+        )
     d2 = distance_sq(ctx, facts.lat, facts.lon)
     points = distance_points(d2)
     if points:
-        reasons.append(Reason(N_("Entfernung: etwa %(km)s km"), points, {"km": max(1, round(math.sqrt(d2)))}))
+        reasons.append(
+            Reason(N_("Entfernung: etwa %(km)s km"), points, {"km": max(1, round(math.sqrt(d2)))})
+        )
     if ctx.video and facts.video_pref == Preference.WANTED:
         reasons.append(Reason(N_("Wünscht Video"), VIDEO_POINTS))
     return sum(r.points for r in reasons), reasons
@@ -278,15 +311,21 @@ def score(facts: Facts, ctx: Context) -> tuple[int, list[Reason]]:
 
 # --- SQL -----------------------------------------------------------------------------------------
 
+
 def _problems():
     return func.coalesce(PatientClinical.problems_mask, 0)
 
 
 def _population_condition(ctx: Context):
     wanted = set(POPULATIONS.from_mask(ctx.populations_mask))
-    ranges = [and_(Patient.birth_date <= _years_before(ctx.day, youngest),
-                   Patient.birth_date > _years_before(ctx.day, limit))
-              for code, youngest, limit in POPULATION_AGES if code in wanted]
+    ranges = [
+        and_(
+            Patient.birth_date <= _years_before(ctx.day, youngest),
+            Patient.birth_date > _years_before(ctx.day, limit),
+        )
+        for code, youngest, limit in POPULATION_AGES
+        if code in wanted
+    ]
     if not ranges:
         return None
     return or_(Patient.birth_date.is_(None), *ranges)
@@ -343,13 +382,17 @@ def _reach_condition(ctx: Context):
     for values, radius in groups:
         box_lat = radius / KM_PER_DEGREE
         box_lon = radius / max(ctx.km_per_lon, 1.0)
-        arms.append(and_(
-            active,
-            Patient.max_distance_km == values[0] if len(values) == 1 else Patient.max_distance_km.in_(values),
-            Patient.lat.between(ctx.lat - box_lat, ctx.lat + box_lat),
-            Patient.lon.between(ctx.lon - box_lon, ctx.lon + box_lon),
-            exact,
-        ))
+        arms.append(
+            and_(
+                active,
+                Patient.max_distance_km == values[0]
+                if len(values) == 1
+                else Patient.max_distance_km.in_(values),
+                Patient.lat.between(ctx.lat - box_lat, ctx.lat + box_lat),
+                Patient.lon.between(ctx.lon - box_lon, ctx.lon + box_lon),
+                exact,
+            )
+        )
     arms.append(and_(active, Patient.lat.is_(None)))  # no coordinates: no distance test (see geo)
     return or_(*arms)
 
@@ -361,15 +404,23 @@ def _common_conditions(ctx: Context) -> list:
         or_(Patient.paused_until.is_(None), Patient.paused_until <= ctx.today),
         Patient.consent_health_at.is_not(None),
         Patient.consent_rules_at.is_not(None),
-        or_(and_(User.id.is_not(None), User.email_verified_at.is_not(None), User.is_enabled.is_(True)),
-            and_(Patient.user_id.is_(None), Patient.consent_recorded_by_id.is_not(None))),
+        or_(
+            and_(
+                User.id.is_not(None), User.email_verified_at.is_not(None), User.is_enabled.is_(True)
+            ),
+            and_(Patient.user_id.is_(None), Patient.consent_recorded_by_id.is_not(None)),
+        ),
         Patient.therapist_gender_wish.in_(["any", ctx.therapist_gender]),
         Patient.languages_mask.bitwise_and(ctx.languages_mask) != 0,
         Patient.insurance.in_(INSURANCES.from_mask(ctx.insurances_mask) or ["-"]),
-        select(Availability.id).where(
-            Availability.patient_id == Patient.id, Availability.weekday == ctx.weekday,
-            Availability.start_min <= ctx.start_min, Availability.end_min >= ctx.end_min,
-        ).exists(),
+        select(Availability.id)
+        .where(
+            Availability.patient_id == Patient.id,
+            Availability.weekday == ctx.weekday,
+            Availability.start_min <= ctx.start_min,
+            Availability.end_min >= ctx.end_min,
+        )
+        .exists(),
     ]
     if ctx.exclusions_mask:
         conds.append(_problems().bitwise_and(ctx.exclusions_mask) == 0)
@@ -381,11 +432,20 @@ def _common_conditions(ctx: Context) -> list:
     # A group's context (ptmatch.domain.groups) has no slot: its own filter replaces this one.
     busy = [Offer.slot_id == ctx.slot_id] if ctx.slot_id is not None else []
     if ctx.overlapping_slot_ids:
-        busy.append(and_(Offer.slot_id.in_(ctx.overlapping_slot_ids), Offer.status == OfferStatus.PENDING,
-                         Offer.expires_at > ctx.now))
+        busy.append(
+            and_(
+                Offer.slot_id.in_(ctx.overlapping_slot_ids),
+                Offer.status == OfferStatus.PENDING,
+                Offer.expires_at > ctx.now,
+            )
+        )
     if ctx.reposted_chain_ids:
-        busy.append(and_(Offer.slot_id.in_(ctx.reposted_chain_ids),
-                         Offer.status.in_([OfferStatus.ACCEPTED, OfferStatus.DECLINED])))
+        busy.append(
+            and_(
+                Offer.slot_id.in_(ctx.reposted_chain_ids),
+                Offer.status.in_([OfferStatus.ACCEPTED, OfferStatus.DECLINED]),
+            )
+        )
     if busy:
         conds.append(~select(Offer.id).where(Offer.patient_id == Patient.id, or_(*busy)).exists())
     return conds
@@ -395,23 +455,42 @@ def _score_sql(ctx: Context, *, on_list: bool):
     """The score of ``score()`` as a SQL expression (same constants and thresholds)."""
     added = WaitlistEntry.added_at
     waiting = case(
-        *[(added <= ctx.now - dt.timedelta(days=WAIT_MONTH_DAYS * m), m * WAIT_POINTS)
-          for m in range(WAIT_MAX_MONTHS, 0, -1)],
+        *[
+            (added <= ctx.now - dt.timedelta(days=WAIT_MONTH_DAYS * m), m * WAIT_POINTS)
+            for m in range(WAIT_MAX_MONTHS, 0, -1)
+        ],
         else_=0,
     )
     parts = [waiting, case((PatientClinical.urgent.is_(True), URGENT_POINTS), else_=0)]
     if on_list:
-        parts.append(case(*[(WaitlistEntry.priority >= level, level * PRIORITY_POINTS)
-                            for level in range(PRIORITY_MAX, 0, -1)], else_=0))
+        parts.append(
+            case(
+                *[
+                    (WaitlistEntry.priority >= level, level * PRIORITY_POINTS)
+                    for level in range(PRIORITY_MAX, 0, -1)
+                ],
+                else_=0,
+            )
+        )
         parts.append(case((WaitlistEntry.via_practice_link.is_(True), LINK_POINTS), else_=0))
     if ctx.specialties_mask:
-        parts.append(case((_problems().bitwise_and(ctx.specialties_mask) != 0, SPECIALTY_POINTS), else_=0))
+        parts.append(
+            case((_problems().bitwise_and(ctx.specialties_mask) != 0, SPECIALTY_POINTS), else_=0)
+        )
     if ctx.methods_mask:
-        parts.append(case((Patient.methods_mask.bitwise_and(ctx.methods_mask) != 0, METHOD_POINTS), else_=0))
+        parts.append(
+            case((Patient.methods_mask.bitwise_and(ctx.methods_mask) != 0, METHOD_POINTS), else_=0)
+        )
     if ctx.lat is not None and ctx.lon is not None:
         d2 = _distance_sq_sql(ctx)
-        parts.append(case((Patient.lat.is_(None), 0), (Patient.lon.is_(None), 0),
-                          *[(d2 <= limit * limit, points) for limit, points in DISTANCE_POINTS], else_=0))
+        parts.append(
+            case(
+                (Patient.lat.is_(None), 0),
+                (Patient.lon.is_(None), 0),
+                *[(d2 <= limit * limit, points) for limit, points in DISTANCE_POINTS],
+                else_=0,
+            )
+        )
     if ctx.video:
         parts.append(case((Patient.video_pref == Preference.WANTED, VIDEO_POINTS), else_=0))
     total = parts[0]
@@ -442,11 +521,14 @@ def _branches(ctx: Context, *, with_facts: bool, only_ids=None) -> list:
         ]
 
     def base(on_list: bool):
-        query = (select(*columns(on_list)).select_from(WaitlistEntry)
-                 .join(Patient, Patient.id == WaitlistEntry.patient_id)
-                 .outerjoin(User, User.id == Patient.user_id)
-                 .outerjoin(PatientClinical, PatientClinical.patient_id == Patient.id)
-                 .where(WaitlistEntry.status == EntryStatus.ACTIVE, *_common_conditions(ctx)))
+        query = (
+            select(*columns(on_list))
+            .select_from(WaitlistEntry)
+            .join(Patient, Patient.id == WaitlistEntry.patient_id)
+            .outerjoin(User, User.id == Patient.user_id)
+            .outerjoin(PatientClinical, PatientClinical.patient_id == Patient.id)
+            .where(WaitlistEntry.status == EntryStatus.ACTIVE, *_common_conditions(ctx))
+        )
         if only_ids is not None:
             query = query.where(Patient.id.in_(list(only_ids) or [-1]))
         return query
@@ -454,20 +536,33 @@ def _branches(ctx: Context, *, with_facts: bool, only_ids=None) -> list:
     branches = [base(True).where(WaitlistEntry.practice_id == ctx.practice_id)]
     if ctx.pool:
         own = aliased(WaitlistEntry)
-        on_own_list = select(own.id).where(own.patient_id == Patient.id, own.practice_id == ctx.practice_id,
-                                           own.status == EntryStatus.ACTIVE).exists()
-        branches.append(base(False).where(
-            # SQLite would walk the whole pool from the entries' index for "practice_id IS NULL";
-            # hiding the column in an expression leaves it the patients' reach index. PostgreSQL
-            # needs the plain test for its row estimates.
-            func.coalesce(WaitlistEntry.practice_id, 0) == 0 if ctx.sqlite else WaitlistEntry.practice_id.is_(None),
-            _reach_condition(ctx),
-            ~on_own_list,
-        ))
+        on_own_list = (
+            select(own.id)
+            .where(
+                own.patient_id == Patient.id,
+                own.practice_id == ctx.practice_id,
+                own.status == EntryStatus.ACTIVE,
+            )
+            .exists()
+        )
+        branches.append(
+            base(False).where(
+                # SQLite would walk the whole pool from the entries' index for "practice_id IS NULL";
+                # hiding the column in an expression leaves it the patients' reach index. PostgreSQL
+                # needs the plain test for its row estimates.
+                func.coalesce(WaitlistEntry.practice_id, 0) == 0
+                if ctx.sqlite
+                else WaitlistEntry.practice_id.is_(None),
+                _reach_condition(ctx),
+                ~on_own_list,
+            )
+        )
     return branches
 
 
-def candidate_ids_query(session: Session, slot: Slot, now: dt.datetime, *, context: Context | None = None):
+def candidate_ids_query(
+    session: Session, slot: Slot, now: dt.datetime, *, context: Context | None = None
+):
     """The bare SQL prefilter (hard filters only, no score): a SELECT of patient ids."""
     ctx = context or build_context(session, slot, now)
     branches = _branches(ctx, with_facts=False)
@@ -479,8 +574,9 @@ def prefilter(session: Session, slot: Slot, now: dt.datetime) -> list[int]:
     return list(session.scalars(candidate_ids_query(session, slot, now)))
 
 
-def rank_candidates(session: Session, slot: Slot, now: dt.datetime, limit: int | None = None, *,
-                    only_ids=None) -> list[Candidate]:
+def rank_candidates(
+    session: Session, slot: Slot, now: dt.datetime, limit: int | None = None, *, only_ids=None
+) -> list[Candidate]:
     """Candidates for a slot, best first, with score and reasons.
 
     The database filters, scores and orders; only the `limit` best rows come back.
@@ -489,27 +585,46 @@ def rank_candidates(session: Session, slot: Slot, now: dt.datetime, limit: int |
     return rank_context(session, build_context(session, slot, now), limit, only_ids=only_ids)
 
 
-def rank_context(session: Session, ctx: Context, limit: int | None = None, *, only_ids=None,
-                 extra=()) -> list[Candidate]:
+def rank_context(
+    session: Session, ctx: Context, limit: int | None = None, *, only_ids=None, extra=()
+) -> list[Candidate]:
     """`rank_candidates` for any Context (a group builds its own from a probe slot), with
     `extra` hard filters (SQL conditions on Patient / PatientClinical) added to every branch."""
-    branches = [branch.where(*extra) if extra else branch
-                for branch in _branches(ctx, with_facts=True, only_ids=only_ids)]
+    branches = [
+        branch.where(*extra) if extra else branch
+        for branch in _branches(ctx, with_facts=True, only_ids=only_ids)
+    ]
     union = (branches[0] if len(branches) == 1 else union_all(*branches)).subquery("candidates")
     query = select(union).order_by(union.c.score.desc(), union.c.added_at, union.c.patient_id)
     if limit is not None:
         query = query.limit(limit)
     result = []
     for row in session.execute(query):
-        facts = Facts(patient_id=row.patient_id, added_at=row.added_at, on_list=bool(row.on_list),
-                      priority=row.priority or 0, via_link=bool(row.via_link), urgent=bool(row.urgent),
-                      problems_mask=row.problems_mask or 0, methods_mask=row.methods_mask or 0,
-                      video_pref=str(row.video_pref), lat=row.lat, lon=row.lon)
+        facts = Facts(
+            patient_id=row.patient_id,
+            added_at=row.added_at,
+            on_list=bool(row.on_list),
+            priority=row.priority or 0,
+            via_link=bool(row.via_link),
+            urgent=bool(row.urgent),
+            problems_mask=row.problems_mask or 0,
+            methods_mask=row.methods_mask or 0,
+            video_pref=str(row.video_pref),
+            lat=row.lat,
+            lon=row.lon,
+        )
         total, reasons = score(facts, ctx)
         d2 = distance_sq(ctx, facts.lat, facts.lon)
-        result.append(Candidate(patient_id=facts.patient_id, score=total, reasons=reasons,
-                                on_practice_list=facts.on_list, waiting_since=facts.added_at,
-                                distance_km=math.sqrt(d2) if d2 is not None else None))
+        result.append(
+            Candidate(
+                patient_id=facts.patient_id,
+                score=total,
+                reasons=reasons,
+                on_practice_list=facts.on_list,
+                waiting_since=facts.added_at,
+                distance_km=math.sqrt(d2) if d2 is not None else None,
+            )
+        )
     # The SQL order and the Python score agree (tested); sorting again keeps it total even so.
     result.sort(key=lambda c: (-c.score, c.waiting_since, c.patient_id))
     return result

@@ -89,7 +89,6 @@ MSG_CLASH = "Überschneidung (inklusive Pufferzeit) mit: %(what)s"
 # --- small helpers -----------------------------------------------------------------------------
 
 
-
 def _therapist_user(session: Session, slot: Slot) -> User | None:
     therapist = slot.therapist or session.get(Therapist, slot.therapist_id)
     return therapist.user if therapist else None
@@ -106,6 +105,7 @@ def _require_manager(session: Session, actor: User | None, slot: Slot) -> None:
 
 
 # --- posting -------------------------------------------------------------------------------------
+
 
 def check_therapist_may_post(session: Session, actor: User | None, therapist: Therapist) -> None:
     """Approved, assigned to an active practice, with two-factor login; the actor is that
@@ -128,9 +128,20 @@ def check_therapist_may_post(session: Session, actor: User | None, therapist: Th
         raise NotAllowed("Ohne Zwei-Faktor-Anmeldung können keine Termine angeboten werden.")
 
 
-def post_slot(session: Session, now: dt.datetime, actor: User | None, therapist: Therapist, *,
-              start_at: dt.datetime, minutes: int, kind=SlotKind.SPRECHSTUNDE, modality=Modality.IN_PERSON,
-              mode=OfferMode.AUTO, settings: Settings, reposted_from: Slot | None = None) -> Slot:
+def post_slot(
+    session: Session,
+    now: dt.datetime,
+    actor: User | None,
+    therapist: Therapist,
+    *,
+    start_at: dt.datetime,
+    minutes: int,
+    kind=SlotKind.SPRECHSTUNDE,
+    modality=Modality.IN_PERSON,
+    mode=OfferMode.AUTO,
+    settings: Settings,
+    reposted_from: Slot | None = None,
+) -> Slot:
     """Post a free slot. Auto mode sends the first wave in this same transaction.
 
     Refused: a time in the past or too close to offer it (start minus the practice's
@@ -142,37 +153,69 @@ def post_slot(session: Session, now: dt.datetime, actor: User | None, therapist:
     kind = enum_value(SlotKind, kind, "kind")
     modality = enum_value(Modality, modality, "modality")
     mode = enum_value(OfferMode, mode, "mode")
-    if isinstance(minutes, bool) or not isinstance(minutes, int) or not SLOT_MINUTES[0] <= minutes <= SLOT_MINUTES[1]:
+    if (
+        isinstance(minutes, bool)
+        or not isinstance(minutes, int)
+        or not SLOT_MINUTES[0] <= minutes <= SLOT_MINUTES[1]
+    ):
         raise InvalidInput("Erlaubt sind 25 bis 180 Minuten.", "minutes")
     if start_at is None or start_at.tzinfo is None:
         raise InvalidInput("Bitte Datum und Uhrzeit angeben.", "start_time")
     if start_at <= now:
         raise InvalidInput("Der Termin liegt in der Vergangenheit.", "start_time")
     if start_at > now + MAX_LEAD:
-        raise InvalidInput("Termine können höchstens ein Jahr im Voraus angeboten werden.", "start_time")
+        raise InvalidInput(
+            "Termine können höchstens ein Jahr im Voraus angeboten werden.", "start_time"
+        )
     practice = therapist.practice
     deadline = start_at - dt.timedelta(minutes=practice.offer_cutoff_minutes or 0)
     if deadline <= now:
-        raise InvalidInput("Zu kurzfristig: bis zum Beginn bleibt keine Zeit mehr für Angebote.", "start_time")
+        raise InvalidInput(
+            "Zu kurzfristig: bis zum Beginn bleibt keine Zeit mehr für Angebote.", "start_time"
+        )
     if (modality == Modality.VIDEO and not therapist.offers_video) or (
-            modality == Modality.IN_PERSON and not therapist.offers_in_person):
+        modality == Modality.IN_PERSON and not therapist.offers_in_person
+    ):
         raise InvalidInput("Diese Form bieten Sie laut Profil nicht an.", "modality")
-    what = find_clash(session, therapist, start_at, minutes, modality,
-                      weekly=kind == SlotKind.THERAPY_PLACE)
+    what = find_clash(
+        session, therapist, start_at, minutes, modality, weekly=kind == SlotKind.THERAPY_PLACE
+    )
     if what is not None:
         err = Clash(MSG_CLASH % {"what": what}, "start_time")
         err.msgid, err.params = MSG_CLASH, {"what": what}
         raise err
     size, ttl = offer_machine.wave_params(practice, start_at, now, settings)
-    slot = Slot(practice_id=practice.id, therapist_id=therapist.id, start_at=start_at, minutes=minutes, kind=kind,
-                modality=modality, status=SlotStatus.OFFERING, offer_mode=mode, wave_size=size,
-                offer_ttl_minutes=ttl, offer_deadline_at=deadline, current_wave=0,
-                created_by_id=actor.id, created_at=now,
-                reposted_from_id=reposted_from.id if reposted_from is not None else None)
+    slot = Slot(
+        practice_id=practice.id,
+        therapist_id=therapist.id,
+        start_at=start_at,
+        minutes=minutes,
+        kind=kind,
+        modality=modality,
+        status=SlotStatus.OFFERING,
+        offer_mode=mode,
+        wave_size=size,
+        offer_ttl_minutes=ttl,
+        offer_deadline_at=deadline,
+        current_wave=0,
+        created_by_id=actor.id,
+        created_at=now,
+        reposted_from_id=reposted_from.id if reposted_from is not None else None,
+    )
     session.add(slot)
     session.flush()
-    audit.record(session, now, "slot.posted", actor, practice_id=practice.id, slot_id=slot.id, kind=str(kind),
-                 modality=str(modality), mode=str(mode), reposted_from=slot.reposted_from_id)
+    audit.record(
+        session,
+        now,
+        "slot.posted",
+        actor,
+        practice_id=practice.id,
+        slot_id=slot.id,
+        kind=str(kind),
+        modality=str(modality),
+        mode=str(mode),
+        reposted_from=slot.reposted_from_id,
+    )
     if mode == OfferMode.AUTO:
         send_next_wave(session, now, slot, settings)
     return slot
@@ -180,15 +223,20 @@ def post_slot(session: Session, now: dt.datetime, actor: User | None, therapist:
 
 # --- sending offers ----------------------------------------------------------------------------
 
+
 def _offer_mail(slot: Slot) -> offer_machine.OfferMail:
-    return offer_machine.OfferMail("offer", links.offer, lambda offer: f"offer:{offer.id}", slot.start_at)
+    return offer_machine.OfferMail(
+        "offer", links.offer, lambda offer: f"offer:{offer.id}", slot.start_at
+    )
 
 
-def _write_offers(session: Session, now: dt.datetime, slot: Slot, candidates, ttl: int,
-                  actor: User | None) -> list[Offer]:
+def _write_offers(
+    session: Session, now: dt.datetime, slot: Slot, candidates, ttl: int, actor: User | None
+) -> list[Offer]:
     expires = offer_machine.offer_expiry(now, ttl, slot.offer_deadline_at)
-    return offer_machine.write_offers(session, now, slot, candidates, expires=expires,
-                                      mail=_offer_mail(slot), actor=actor)
+    return offer_machine.write_offers(
+        session, now, slot, candidates, expires=expires, mail=_offer_mail(slot), actor=actor
+    )
 
 
 def send_next_wave(session: Session, now: dt.datetime, slot: Slot, settings: Settings) -> int:
@@ -217,8 +265,16 @@ def send_next_wave(session: Session, now: dt.datetime, slot: Slot, settings: Set
     if not offer_machine.claim_wave(session, slot, size, ttl, live=LIVE_SLOT):
         return 0
     offers = _write_offers(session, now, slot, candidates, ttl, None)
-    audit.record(session, now, "slot.wave_sent", None, practice_id=slot.practice_id, slot_id=slot.id,
-                 wave=slot.current_wave, offers=len(offers))
+    audit.record(
+        session,
+        now,
+        "slot.wave_sent",
+        None,
+        practice_id=slot.practice_id,
+        slot_id=slot.id,
+        wave=slot.current_wave,
+        offers=len(offers),
+    )
     return len(offers)
 
 
@@ -228,31 +284,50 @@ def move_on(session: Session, now: dt.datetime, slot_ids, settings: Settings) ->
     for slot_id in sorted(set(slot_ids)):
         slot = session.get(Slot, slot_id)
         if slot is not None:
-            sent += offer_machine.in_savepoint(session, slot, lambda slot=slot: send_next_wave(
-                session, now, slot, settings))
+            sent += offer_machine.in_savepoint(
+                session, slot, lambda slot=slot: send_next_wave(session, now, slot, settings)
+            )
     return sent
 
 
-def withdraw_patient_offers(session: Session, now: dt.datetime, patient: Patient, *, reason: str,
-                            actor: User | None = None, settings: Settings) -> int:
+def withdraw_patient_offers(
+    session: Session,
+    now: dt.datetime,
+    patient: Patient,
+    *,
+    reason: str,
+    actor: User | None = None,
+    settings: Settings,
+) -> int:
     """Withdraw every pending offer of a patient who stops looking (pause, check-in silence,
     erasure): one audit event per offer, and those slots move on to their next wave at once.
     The caller sets the patient's new status first, so the next waves pass them by."""
-    pending = session.scalars(select(Offer).where(Offer.patient_id == patient.id,
-                                                  Offer.status == OfferStatus.PENDING)).all()
+    pending = session.scalars(
+        select(Offer).where(Offer.patient_id == patient.id, Offer.status == OfferStatus.PENDING)
+    ).all()
     moved: set[int] = set()
     for offer in pending:
         if offer_machine.set_offer_status(session, offer.id, OfferStatus.WITHDRAWN, now):
-            audit.record(session, now, "offer.withdrawn", actor, patient_id=patient.id, offer_id=offer.id,
-                         slot_id=offer.slot_id, group_id=offer.group_id, reason=reason)
+            audit.record(
+                session,
+                now,
+                "offer.withdrawn",
+                actor,
+                patient_id=patient.id,
+                offer_id=offer.id,
+                slot_id=offer.slot_id,
+                group_id=offer.group_id,
+                reason=reason,
+            )
             if offer.slot_id is not None:
                 moved.add(offer.slot_id)
     move_on(session, now, moved, settings)
     return len(pending)
 
 
-def send_offers(session: Session, now: dt.datetime, slot: Slot, patients, actor: User | None,
-                settings: Settings) -> list[Offer]:
+def send_offers(
+    session: Session, now: dt.datetime, slot: Slot, patients, actor: User | None, settings: Settings
+) -> list[Offer]:
     """Manual mode: offer the slot to hand-picked patients (re-checked against every hard filter).
 
     `patients`: Patient objects or ids. Those no longer eligible are skipped; none eligible
@@ -269,20 +344,36 @@ def send_offers(session: Session, now: dt.datetime, slot: Slot, patients, actor:
     if now >= slot.offer_deadline_at:
         raise OfferExpired("Für diesen Termin können keine Angebote mehr verschickt werden.")
     if not offer_machine.lock_target(session, slot) or slot.status != SlotStatus.OFFERING:
-        raise OfferClosed("Dieser Termin wird gerade bearbeitet. Bitte versuchen Sie es gleich noch einmal.")
+        raise OfferClosed(
+            "Dieser Termin wird gerade bearbeitet. Bitte versuchen Sie es gleich noch einmal."
+        )
     candidates = matching.rank_candidates(session, slot, now, only_ids=ids)
     if not candidates:
-        raise InvalidInput("Keine der ausgewählten Personen kommt für diesen Termin (noch) in Frage.", "patients")
+        raise InvalidInput(
+            "Keine der ausgewählten Personen kommt für diesen Termin (noch) in Frage.", "patients"
+        )
     _size, ttl = offer_machine.wave_params(slot.practice, slot.start_at, now, settings)
     if not offer_machine.claim_wave(session, slot, max(slot.wave_size, 1), ttl, live=LIVE_SLOT):
-        raise OfferClosed("Dieser Termin wird gerade bearbeitet. Bitte versuchen Sie es gleich noch einmal.")
+        raise OfferClosed(
+            "Dieser Termin wird gerade bearbeitet. Bitte versuchen Sie es gleich noch einmal."
+        )
     offers = _write_offers(session, now, slot, candidates, ttl, actor)
-    audit.record(session, now, "slot.wave_sent", actor, practice_id=slot.practice_id, slot_id=slot.id,
-                 wave=slot.current_wave, offers=len(offers), manual=True)
+    audit.record(
+        session,
+        now,
+        "slot.wave_sent",
+        actor,
+        practice_id=slot.practice_id,
+        slot_id=slot.id,
+        wave=slot.current_wave,
+        offers=len(offers),
+        manual=True,
+    )
     return offers
 
 
 # --- answering -------------------------------------------------------------------------------------
+
 
 def _slot_of(session: Session, offer: Offer) -> Slot:
     if offer.slot_id is None:
@@ -293,7 +384,9 @@ def _slot_of(session: Session, offer: Offer) -> Slot:
 def check_answerable(offer: Offer, slot: Slot, now: dt.datetime) -> None:
     """Raise the typed error that says why this offer cannot be answered now (if it cannot)."""
     status = offer.effective_status(now)
-    if status == OfferStatus.TAKEN or (status == OfferStatus.PENDING and slot.status == SlotStatus.BOOKED):
+    if status == OfferStatus.TAKEN or (
+        status == OfferStatus.PENDING and slot.status == SlotStatus.BOOKED
+    ):
         raise SlotTaken(MSG_TAKEN)
     if status == OfferStatus.EXPIRED:
         raise OfferExpired(MSG_EXPIRED)
@@ -313,8 +406,9 @@ def is_answerable(offer: Offer, now: dt.datetime) -> bool:
     return True
 
 
-def accept_offer(session: Session, now: dt.datetime, offer: Offer, actor: User | None,
-                 settings: Settings) -> Booking:
+def accept_offer(
+    session: Session, now: dt.datetime, offer: Offer, actor: User | None, settings: Settings
+) -> Booking:
     """First answer wins: book the slot for this offer's patient, or raise SlotTaken /
     OfferExpired / OfferClosed leaving the transaction exactly as it was."""
     patient = session.get(Patient, offer.patient_id)
@@ -336,50 +430,111 @@ def accept_offer(session: Session, now: dt.datetime, offer: Offer, actor: User |
     return booking
 
 
-def _book(session: Session, now: dt.datetime, offer: Offer, slot: Slot, patient: Patient,
-          actor: User) -> tuple[Booking, set[int]]:
+def _book(
+    session: Session, now: dt.datetime, offer: Offer, slot: Slot, patient: Patient, actor: User
+) -> tuple[Booking, set[int]]:
     # 1. The race: exactly one transaction flips the slot.
     won = session.execute(
-        update(Slot).where(Slot.id == slot.id, Slot.status == SlotStatus.OFFERING, Slot.offer_deadline_at > now)
-        .values(status=SlotStatus.BOOKED, closed_at=now).execution_options(synchronize_session=False)
+        update(Slot)
+        .where(Slot.id == slot.id, Slot.status == SlotStatus.OFFERING, Slot.offer_deadline_at > now)
+        .values(status=SlotStatus.BOOKED, closed_at=now)
+        .execution_options(synchronize_session=False)
     ).rowcount
     if won != 1:
         raise SlotTaken(MSG_TAKEN)
-    others = list(session.scalars(select(Offer).where(
-        Offer.slot_id == slot.id, Offer.id != offer.id, Offer.status == OfferStatus.PENDING)))
+    others = list(
+        session.scalars(
+            select(Offer).where(
+                Offer.slot_id == slot.id, Offer.id != offer.id, Offer.status == OfferStatus.PENDING
+            )
+        )
+    )
     # Only other *slot* offers: a group seat is an addition to individual therapy, so a
     # pending group offer stays open when the patient books an individual slot.
-    elsewhere = list(session.scalars(select(Offer).where(
-        Offer.patient_id == patient.id, Offer.id != offer.id, Offer.slot_id.is_not(None),
-        Offer.status == OfferStatus.PENDING)))
-    offer_machine.lock_offers(session, {offer.id} | {o.id for o in others} | {o.id for o in elsewhere})
+    elsewhere = list(
+        session.scalars(
+            select(Offer).where(
+                Offer.patient_id == patient.id,
+                Offer.id != offer.id,
+                Offer.slot_id.is_not(None),
+                Offer.status == OfferStatus.PENDING,
+            )
+        )
+    )
+    offer_machine.lock_offers(
+        session, {offer.id} | {o.id for o in others} | {o.id for o in elsewhere}
+    )
     # 2. The offer itself must still be open (a withdrawal may have beaten us to it).
-    if not offer_machine.set_offer_status(session, offer.id, OfferStatus.ACCEPTED, now, live=True,
-                                          actor=actor):
+    if not offer_machine.set_offer_status(
+        session, offer.id, OfferStatus.ACCEPTED, now, live=True, actor=actor
+    ):
         session.refresh(offer)
-        raise OfferExpired(MSG_EXPIRED) if offer.effective_status(now) == OfferStatus.EXPIRED else OfferClosed(MSG_CLOSED)
+        raise (
+            OfferExpired(MSG_EXPIRED)
+            if offer.effective_status(now) == OfferStatus.EXPIRED
+            else OfferClosed(MSG_CLOSED)
+        )
     # 3. The booking; the unique constraint on slot_id backs the UPDATE above.
-    booking = Booking(slot_id=slot.id, patient_id=patient.id, offer_id=offer.id, status=BookingStatus.CONFIRMED,
-                      created_at=now, booked_by_id=actor.id, cancelled_by="")
+    booking = Booking(
+        slot_id=slot.id,
+        patient_id=patient.id,
+        offer_id=offer.id,
+        status=BookingStatus.CONFIRMED,
+        created_at=now,
+        booked_by_id=actor.id,
+        cancelled_by="",
+    )
     session.add(booking)
     session.flush()
     session.refresh(slot)
-    audit.record(session, now, "offer.accepted", actor, patient_id=patient.id, practice_id=slot.practice_id,
-                 slot_id=slot.id, offer_id=offer.id)
-    audit.record(session, now, "booking.created", actor, patient_id=patient.id, practice_id=slot.practice_id,
-                 slot_id=slot.id, booking_id=booking.id)
+    audit.record(
+        session,
+        now,
+        "offer.accepted",
+        actor,
+        patient_id=patient.id,
+        practice_id=slot.practice_id,
+        slot_id=slot.id,
+        offer_id=offer.id,
+    )
+    audit.record(
+        session,
+        now,
+        "booking.created",
+        actor,
+        patient_id=patient.id,
+        practice_id=slot.practice_id,
+        slot_id=slot.id,
+        booking_id=booking.id,
+    )
     # 4. Everyone else who was offered this slot: taken (told, keeps their place).
     for other in others:
-        offer_machine.close_offer(session, now, other.id, other.patient_id, OfferStatus.TAKEN,
-                                  mail=("offer_taken", f"offer_taken:{other.id}", links.patient_home()),
-                                  practice_id=slot.practice_id, slot_id=slot.id, offer_id=other.id)
+        offer_machine.close_offer(
+            session,
+            now,
+            other.id,
+            other.patient_id,
+            OfferStatus.TAKEN,
+            mail=("offer_taken", f"offer_taken:{other.id}", links.patient_home()),
+            practice_id=slot.practice_id,
+            slot_id=slot.id,
+            offer_id=other.id,
+        )
     # 5. The winner's other open offers: withdrawn, so those slots move on.
     moved: set[int] = set()
     for other in elsewhere:
         closed = offer_machine.close_offer(
-            session, now, other.id, patient.id, OfferStatus.WITHDRAWN,
+            session,
+            now,
+            other.id,
+            patient.id,
+            OfferStatus.WITHDRAWN,
             mail=("offer_withdrawn", f"offer_withdrawn:{other.id}", links.patient_home()),
-            reason="booked_elsewhere", offer_id=other.id, slot_id=other.slot_id, group_id=other.group_id)
+            reason="booked_elsewhere",
+            offer_id=other.id,
+            slot_id=other.slot_id,
+            group_id=other.group_id,
+        )
         if closed is not None and other.slot_id is not None:
             moved.add(other.slot_id)
     # 6. The patient is booked and leaves every list (kept with a reason, for a release).
@@ -387,69 +542,119 @@ def _book(session: Session, now: dt.datetime, offer: Offer, slot: Slot, patient:
     patient.status = PatientStatus.BOOKED
     patient.status_changed_at = now
     session.flush()
-    audit.record(session, now, "patient.status_changed", actor, patient_id=patient.id,
-                 previous=str(previous), status=str(PatientStatus.BOOKED))
+    audit.record(
+        session,
+        now,
+        "patient.status_changed",
+        actor,
+        patient_id=patient.id,
+        previous=str(previous),
+        status=str(PatientStatus.BOOKED),
+    )
     waitlist.leave_all_for_booking(session, now, patient)
-    offer_machine.mail_patient(session, now, patient, "booking_confirmed",
-                               f"booking_confirmed:{booking.id}", links.booking(booking.id),
-                               when=slot.start_at)
+    offer_machine.mail_patient(
+        session,
+        now,
+        patient,
+        "booking_confirmed",
+        f"booking_confirmed:{booking.id}",
+        links.booking(booking.id),
+        when=slot.start_at,
+    )
     notify_outcome(session, now, slot)
     session.refresh(offer)
     return booking, moved
 
 
-def decline_offer(session: Session, now: dt.datetime, offer: Offer, actor: User | None,
-                  settings: Settings) -> Offer:
+def decline_offer(
+    session: Session, now: dt.datetime, offer: Offer, actor: User | None, settings: Settings
+) -> Offer:
     """Say no: the place in the wave goes to the next candidate at once (auto mode)."""
     patient = session.get(Patient, offer.patient_id)
     offer_machine.require_answerer(session, actor, patient)
     slot = _slot_of(session, offer)
     check_answerable(offer, slot, now)
-    if not offer_machine.set_offer_status(session, offer.id, OfferStatus.DECLINED, now, live=True,
-                                          actor=actor):
+    if not offer_machine.set_offer_status(
+        session, offer.id, OfferStatus.DECLINED, now, live=True, actor=actor
+    ):
         session.refresh(offer)
         check_answerable(offer, slot, now)
         raise OfferClosed(MSG_CLOSED)
     session.refresh(offer)
-    audit.record(session, now, "offer.declined", actor, patient_id=patient.id, practice_id=slot.practice_id,
-                 slot_id=slot.id, offer_id=offer.id)
+    audit.record(
+        session,
+        now,
+        "offer.declined",
+        actor,
+        patient_id=patient.id,
+        practice_id=slot.practice_id,
+        slot_id=slot.id,
+        offer_id=offer.id,
+    )
     move_on(session, now, [slot.id], settings)
     return offer
 
 
 # --- outcomes -------------------------------------------------------------------------------------
 
+
 def notify_outcome(session: Session, now: dt.datetime, slot: Slot) -> bool:
     """Tell the practice (the slot's therapist) once that the slot was booked or stayed empty."""
     if slot.status not in (SlotStatus.BOOKED, SlotStatus.UNFILLED):
         return False
     claimed = session.execute(
-        update(Slot).where(Slot.id == slot.id, Slot.outcome_notified_at.is_(None))
-        .values(outcome_notified_at=now).execution_options(synchronize_session="fetch")
+        update(Slot)
+        .where(Slot.id == slot.id, Slot.outcome_notified_at.is_(None))
+        .values(outcome_notified_at=now)
+        .execution_options(synchronize_session="fetch")
     ).rowcount
     if claimed != 1:
         return False
     user = _therapist_user(session, slot)
     if user is not None:
-        kind = "practice_outcome_booked" if slot.status == SlotStatus.BOOKED else "practice_outcome_unfilled"
-        outbox.enqueue(session, now, kind=kind, dedupe_key=f"slot_outcome:{slot.id}", link_path=links.slot(slot.id),
-                       to_user=user, when=slot.start_at)
+        kind = (
+            "practice_outcome_booked"
+            if slot.status == SlotStatus.BOOKED
+            else "practice_outcome_unfilled"
+        )
+        outbox.enqueue(
+            session,
+            now,
+            kind=kind,
+            dedupe_key=f"slot_outcome:{slot.id}",
+            link_path=links.slot(slot.id),
+            to_user=user,
+            when=slot.start_at,
+        )
     return True
 
 
 def close_unfilled(session: Session, now: dt.datetime, slot: Slot) -> bool:
     """OFFERING → UNFILLED (time ran out or nobody is left); open offers die; the practice is told."""
     changed = session.execute(
-        update(Slot).where(Slot.id == slot.id, Slot.status == SlotStatus.OFFERING)
-        .values(status=SlotStatus.UNFILLED, closed_at=now).execution_options(synchronize_session="fetch")
+        update(Slot)
+        .where(Slot.id == slot.id, Slot.status == SlotStatus.OFFERING)
+        .values(status=SlotStatus.UNFILLED, closed_at=now)
+        .execution_options(synchronize_session="fetch")
     ).rowcount
     if changed != 1:
         return False
-    for offer_id, patient_id in session.execute(select(Offer.id, Offer.patient_id).where(
-            Offer.slot_id == slot.id, Offer.status == OfferStatus.PENDING)).all():
+    for offer_id, patient_id in session.execute(
+        select(Offer.id, Offer.patient_id).where(
+            Offer.slot_id == slot.id, Offer.status == OfferStatus.PENDING
+        )
+    ).all():
         if offer_machine.set_offer_status(session, offer_id, OfferStatus.EXPIRED, now):
-            audit.record(session, now, "offer.expired", None, patient_id=patient_id, practice_id=slot.practice_id,
-                         slot_id=slot.id, offer_id=offer_id)
+            audit.record(
+                session,
+                now,
+                "offer.expired",
+                None,
+                patient_id=patient_id,
+                practice_id=slot.practice_id,
+                slot_id=slot.id,
+                offer_id=offer_id,
+            )
     audit.record(session, now, "slot.unfilled", None, practice_id=slot.practice_id, slot_id=slot.id)
     notify_outcome(session, now, slot)
     return True
@@ -457,14 +662,24 @@ def close_unfilled(session: Session, now: dt.datetime, slot: Slot) -> bool:
 
 # --- the practice side ---------------------------------------------------------------------------
 
-def _restore_patient(session: Session, now: dt.datetime, patient: Patient, actor: User | None) -> None:
+
+def _restore_patient(
+    session: Session, now: dt.datetime, patient: Patient, actor: User | None
+) -> None:
     """After a booking ends without treatment: the patient waits again, on the lists they had."""
     if patient.status == PatientStatus.BOOKED:
         patient.status = PatientStatus.ACTIVE
         patient.status_changed_at = now
         session.flush()
-        audit.record(session, now, "patient.status_changed", actor, patient_id=patient.id,
-                     previous=str(PatientStatus.BOOKED), status=str(PatientStatus.ACTIVE))
+        audit.record(
+            session,
+            now,
+            "patient.status_changed",
+            actor,
+            patient_id=patient.id,
+            previous=str(PatientStatus.BOOKED),
+            status=str(PatientStatus.ACTIVE),
+        )
     waitlist.restore_after_release(session, now, patient)
 
 
@@ -478,23 +693,45 @@ def cancel_slot(session: Session, now: dt.datetime, actor: User | None, slot: Sl
     _require_manager(session, actor, slot)
     if slot.status == SlotStatus.OFFERING:
         changed = session.execute(
-            update(Slot).where(Slot.id == slot.id, Slot.status == SlotStatus.OFFERING)
-            .values(status=SlotStatus.CANCELLED, closed_at=now).execution_options(synchronize_session="fetch")
+            update(Slot)
+            .where(Slot.id == slot.id, Slot.status == SlotStatus.OFFERING)
+            .values(status=SlotStatus.CANCELLED, closed_at=now)
+            .execution_options(synchronize_session="fetch")
         ).rowcount
         if changed != 1:
             session.refresh(slot)
             raise OfferClosed("Der Termin hat sich gerade geändert. Bitte laden Sie die Seite neu.")
-        for offer in list(session.scalars(select(Offer).where(
-                Offer.slot_id == slot.id, Offer.status == OfferStatus.PENDING).order_by(Offer.id))):
+        for offer in list(
+            session.scalars(
+                select(Offer)
+                .where(Offer.slot_id == slot.id, Offer.status == OfferStatus.PENDING)
+                .order_by(Offer.id)
+            )
+        ):
             offer_machine.close_offer(
-                session, now, offer.id, offer.patient_id, OfferStatus.WITHDRAWN, actor=actor,
+                session,
+                now,
+                offer.id,
+                offer.patient_id,
+                OfferStatus.WITHDRAWN,
+                actor=actor,
                 mail=("offer_withdrawn", f"offer_withdrawn:{offer.id}", links.patient_home()),
-                reason="slot_cancelled", practice_id=slot.practice_id, slot_id=slot.id, offer_id=offer.id)
-        audit.record(session, now, "slot.cancelled", actor, practice_id=slot.practice_id, slot_id=slot.id)
+                reason="slot_cancelled",
+                practice_id=slot.practice_id,
+                slot_id=slot.id,
+                offer_id=offer.id,
+            )
+        audit.record(
+            session, now, "slot.cancelled", actor, practice_id=slot.practice_id, slot_id=slot.id
+        )
         return slot
     booking = get_booking(session, slot)
-    if slot.status == SlotStatus.BOOKED and booking is not None and booking.status == BookingStatus.CONFIRMED \
-            and slot.start_at > now:
+    if (
+        slot.status == SlotStatus.BOOKED
+        and booking is not None
+        and booking.status == BookingStatus.CONFIRMED
+        and slot.start_at > now
+    ):
         booking.status = BookingStatus.CANCELLED
         booking.cancelled_by = "practice"
         booking.changed_at = now
@@ -502,26 +739,48 @@ def cancel_slot(session: Session, now: dt.datetime, actor: User | None, slot: Sl
         slot.closed_at = now
         session.flush()
         patient = session.get(Patient, booking.patient_id)
-        audit.record(session, now, "booking.cancelled", actor, patient_id=patient.id, practice_id=slot.practice_id,
-                     slot_id=slot.id, booking_id=booking.id, by="practice")
-        audit.record(session, now, "slot.cancelled", actor, practice_id=slot.practice_id, slot_id=slot.id)
+        audit.record(
+            session,
+            now,
+            "booking.cancelled",
+            actor,
+            patient_id=patient.id,
+            practice_id=slot.practice_id,
+            slot_id=slot.id,
+            booking_id=booking.id,
+            by="practice",
+        )
+        audit.record(
+            session, now, "slot.cancelled", actor, practice_id=slot.practice_id, slot_id=slot.id
+        )
         _restore_patient(session, now, patient, actor)
-        offer_machine.mail_patient(session, now, patient, "booking_cancelled",
-                                   f"booking_cancelled:{booking.id}", links.booking(booking.id),
-                                   when=slot.start_at)
+        offer_machine.mail_patient(
+            session,
+            now,
+            patient,
+            "booking_cancelled",
+            f"booking_cancelled:{booking.id}",
+            links.booking(booking.id),
+            when=slot.start_at,
+        )
         return slot
     raise InvalidInput("Dieser Termin kann nicht mehr abgesagt werden.")
 
 
-def mark_booking(session: Session, now: dt.datetime, actor: User | None, booking: Booking,
-                 status) -> Booking:
+def mark_booking(
+    session: Session, now: dt.datetime, actor: User | None, booking: Booking, status
+) -> Booking:
     """After the appointment: attended or no-show (a mistake can be corrected)."""
     status = enum_value(BookingStatus, status, "status")
     slot = booking.slot or session.get(Slot, booking.slot_id)
     _require_manager(session, actor, slot)
     if status not in (BookingStatus.ATTENDED, BookingStatus.NO_SHOW):
         raise InvalidInput("Bitte „erschienen“ oder „nicht erschienen“ wählen.", "status")
-    if booking.status not in (BookingStatus.CONFIRMED, BookingStatus.ATTENDED, BookingStatus.NO_SHOW):
+    if booking.status not in (
+        BookingStatus.CONFIRMED,
+        BookingStatus.ATTENDED,
+        BookingStatus.NO_SHOW,
+    ):
         raise InvalidInput("Diese Buchung ist abgeschlossen.")
     if now < slot.start_at:
         raise InvalidInput("Das geht erst nach Beginn des Termins.")
@@ -529,13 +788,25 @@ def mark_booking(session: Session, now: dt.datetime, actor: User | None, booking
     booking.status = status
     booking.changed_at = now
     session.flush()
-    audit.record(session, now, "booking.marked", actor, patient_id=booking.patient_id, practice_id=slot.practice_id,
-                 slot_id=slot.id, booking_id=booking.id, previous=str(previous), status=str(status))
+    audit.record(
+        session,
+        now,
+        "booking.marked",
+        actor,
+        patient_id=booking.patient_id,
+        practice_id=slot.practice_id,
+        slot_id=slot.id,
+        booking_id=booking.id,
+        previous=str(previous),
+        status=str(status),
+    )
     return booking
 
 
-def release_booking(session: Session, now: dt.datetime, actor: User | None, booking: Booking) -> Booking:
-    """"No fit": the practice lets the patient go. They wait again and get their lists back."""
+def release_booking(
+    session: Session, now: dt.datetime, actor: User | None, booking: Booking
+) -> Booking:
+    """ "No fit": the practice lets the patient go. They wait again and get their lists back."""
     slot = booking.slot or session.get(Slot, booking.slot_id)
     _require_manager(session, actor, slot)
     if booking.status not in (BookingStatus.CONFIRMED, BookingStatus.ATTENDED):
@@ -545,15 +816,31 @@ def release_booking(session: Session, now: dt.datetime, actor: User | None, book
     booking.changed_at = now
     session.flush()
     patient = session.get(Patient, booking.patient_id)
-    audit.record(session, now, "booking.released", actor, patient_id=patient.id, practice_id=slot.practice_id,
-                 slot_id=slot.id, booking_id=booking.id, previous=str(previous))
+    audit.record(
+        session,
+        now,
+        "booking.released",
+        actor,
+        patient_id=patient.id,
+        practice_id=slot.practice_id,
+        slot_id=slot.id,
+        booking_id=booking.id,
+        previous=str(previous),
+    )
     _restore_patient(session, now, patient, actor)
-    offer_machine.mail_patient(session, now, patient, "booking_released", f"booking_released:{booking.id}",
-                               links.patient_home())
+    offer_machine.mail_patient(
+        session,
+        now,
+        patient,
+        "booking_released",
+        f"booking_released:{booking.id}",
+        links.patient_home(),
+    )
     return booking
 
 
 # --- the patient side -------------------------------------------------------------------------------
+
 
 def can_cancel_booking(booking: Booking, now: dt.datetime) -> bool:
     """Within the practice's notice period (cancel_notice_hours before the start)."""
@@ -564,8 +851,9 @@ def can_cancel_booking(booking: Booking, now: dt.datetime) -> bool:
     return now <= slot.start_at - notice
 
 
-def cancel_booking_by_patient(session: Session, now: dt.datetime, actor: User | None, booking: Booking,
-                              settings: Settings) -> Slot | None:
+def cancel_booking_by_patient(
+    session: Session, now: dt.datetime, actor: User | None, booking: Booking, settings: Settings
+) -> Slot | None:
     """The patient (or the secretariat for a caller) cancels within the practice's notice.
 
     The patient waits again with their lists back; the slot is re-posted as a NEW slot
@@ -579,7 +867,8 @@ def cancel_booking_by_patient(session: Session, now: dt.datetime, actor: User | 
     if not can_cancel_booking(booking, now):
         raise InvalidInput("Die Absagefrist der Praxis ist vorbei. Bitte rufen Sie die Praxis an.")
     changed = session.execute(
-        update(Booking).where(Booking.id == booking.id, Booking.status == BookingStatus.CONFIRMED)
+        update(Booking)
+        .where(Booking.id == booking.id, Booking.status == BookingStatus.CONFIRMED)
         .values(status=BookingStatus.CANCELLED, cancelled_by="patient", changed_at=now)
         .execution_options(synchronize_session="fetch")
     ).rowcount
@@ -588,16 +877,38 @@ def cancel_booking_by_patient(session: Session, now: dt.datetime, actor: User | 
     slot.status = SlotStatus.CANCELLED
     slot.closed_at = now
     session.flush()
-    audit.record(session, now, "booking.cancelled", actor, patient_id=patient.id, practice_id=slot.practice_id,
-                 slot_id=slot.id, booking_id=booking.id, by="patient")
+    audit.record(
+        session,
+        now,
+        "booking.cancelled",
+        actor,
+        patient_id=patient.id,
+        practice_id=slot.practice_id,
+        slot_id=slot.id,
+        booking_id=booking.id,
+        by="patient",
+    )
     _restore_patient(session, now, patient, actor)
-    offer_machine.mail_patient(session, now, patient, "booking_cancelled", f"booking_cancelled:{booking.id}",
-                               links.booking(booking.id), when=slot.start_at)
+    offer_machine.mail_patient(
+        session,
+        now,
+        patient,
+        "booking_cancelled",
+        f"booking_cancelled:{booking.id}",
+        links.booking(booking.id),
+        when=slot.start_at,
+    )
     therapist_user = _therapist_user(session, slot)
     if therapist_user is not None:
-        outbox.enqueue(session, now, kind="booking_cancelled_practice", to_user=therapist_user,
-                       dedupe_key=f"booking_cancelled_practice:{booking.id}", link_path=links.slot(slot.id),
-                       when=slot.start_at)
+        outbox.enqueue(
+            session,
+            now,
+            kind="booking_cancelled_practice",
+            to_user=therapist_user,
+            dedupe_key=f"booking_cancelled_practice:{booking.id}",
+            link_path=links.slot(slot.id),
+            when=slot.start_at,
+        )
     return repost(session, now, slot, settings)
 
 
@@ -608,62 +919,115 @@ def repost(session: Session, now: dt.datetime, slot: Slot, settings: Settings) -
     if now >= slot.start_at - dt.timedelta(minutes=practice.offer_cutoff_minutes or 0):
         return None
     size, ttl = offer_machine.wave_params(practice, slot.start_at, now, settings)
-    new = Slot(practice_id=slot.practice_id, therapist_id=slot.therapist_id, start_at=slot.start_at,
-               minutes=slot.minutes, kind=slot.kind, modality=slot.modality, status=SlotStatus.OFFERING,
-               offer_mode=OfferMode.AUTO, wave_size=size, offer_ttl_minutes=ttl,
-               offer_deadline_at=slot.offer_deadline_at, current_wave=0, created_by_id=slot.created_by_id,
-               created_at=now, reposted_from_id=slot.id)
+    new = Slot(
+        practice_id=slot.practice_id,
+        therapist_id=slot.therapist_id,
+        start_at=slot.start_at,
+        minutes=slot.minutes,
+        kind=slot.kind,
+        modality=slot.modality,
+        status=SlotStatus.OFFERING,
+        offer_mode=OfferMode.AUTO,
+        wave_size=size,
+        offer_ttl_minutes=ttl,
+        offer_deadline_at=slot.offer_deadline_at,
+        current_wave=0,
+        created_by_id=slot.created_by_id,
+        created_at=now,
+        reposted_from_id=slot.id,
+    )
     session.add(new)
     session.flush()
-    audit.record(session, now, "slot.reposted", None, practice_id=new.practice_id, slot_id=new.id,
-                 reposted_from=slot.id)
+    audit.record(
+        session,
+        now,
+        "slot.reposted",
+        None,
+        practice_id=new.practice_id,
+        slot_id=new.id,
+        reposted_from=slot.id,
+    )
     send_next_wave(session, now, new, settings)
     return new
 
 
 # --- lookups for the pages ---------------------------------------------------------------------------
 
+
 def get_offer_by_token(session: Session, token: str | None) -> Offer | None:
     """The offer a mailed token opens, or None (malformed or unknown). Lookup by hash only."""
     if not token or not TOKEN_RE.match(token):
         return None
     # One query for what the offer page shows (slot, practice, patient and account).
-    return session.scalar(select(Offer).where(Offer.token_hash == hash_token(token)).options(
-        joinedload(Offer.slot).joinedload(Slot.practice), joinedload(Offer.patient).joinedload(Patient.user)))
+    return session.scalar(
+        select(Offer)
+        .where(Offer.token_hash == hash_token(token))
+        .options(
+            joinedload(Offer.slot).joinedload(Slot.practice),
+            joinedload(Offer.patient).joinedload(Patient.user),
+        )
+    )
 
 
 def get_patient_offer(session: Session, user: User | None, offer_id: int) -> Offer:
     """One of the logged-in patient's own slot offers; anything else is NotFound."""
     offer = session.get(Offer, offer_id)
-    if (user is None or user.role != Role.PATIENT or offer is None or offer.slot_id is None
-            or offer.patient is None or offer.patient.user_id != user.id):
+    if (
+        user is None
+        or user.role != Role.PATIENT
+        or offer is None
+        or offer.slot_id is None
+        or offer.patient is None
+        or offer.patient.user_id != user.id
+    ):
         raise NotFound("Nicht gefunden.")
     return offer
 
 
 def get_patient_booking(session: Session, user: User | None, booking_id: int) -> Booking:
     booking = session.get(Booking, booking_id)
-    if user is None or user.role != Role.PATIENT or booking is None or booking.patient.user_id != user.id:
+    if (
+        user is None
+        or user.role != Role.PATIENT
+        or booking is None
+        or booking.patient.user_id != user.id
+    ):
         raise NotFound("Nicht gefunden.")
     return booking
 
 
 def open_offers(session: Session, patient: Patient, now: dt.datetime) -> list[Offer]:
     """The patient's slot offers that can be answered right now (for the dashboard)."""
-    return list(session.scalars(
-        select(Offer).join(Slot, Slot.id == Offer.slot_id)
-        .where(Offer.patient_id == patient.id, Offer.status == OfferStatus.PENDING, Offer.expires_at > now,
-               Slot.status == SlotStatus.OFFERING)
-        .options(selectinload(Offer.slot).selectinload(Slot.practice))
-        .order_by(Offer.expires_at, Offer.id)
-    ))
+    return list(
+        session.scalars(
+            select(Offer)
+            .join(Slot, Slot.id == Offer.slot_id)
+            .where(
+                Offer.patient_id == patient.id,
+                Offer.status == OfferStatus.PENDING,
+                Offer.expires_at > now,
+                Slot.status == SlotStatus.OFFERING,
+            )
+            .options(selectinload(Offer.slot).selectinload(Slot.practice))
+            .order_by(Offer.expires_at, Offer.id)
+        )
+    )
 
 
-def patient_bookings(session: Session, patient: Patient, now: dt.datetime, *, upcoming_only: bool = True) -> list[Booking]:
-    query = (select(Booking).join(Slot, Slot.id == Booking.slot_id).where(Booking.patient_id == patient.id)
-             .options(selectinload(Booking.slot).selectinload(Slot.practice)).order_by(Slot.start_at.desc()))
+def patient_bookings(
+    session: Session, patient: Patient, now: dt.datetime, *, upcoming_only: bool = True
+) -> list[Booking]:
+    query = (
+        select(Booking)
+        .join(Slot, Slot.id == Booking.slot_id)
+        .where(Booking.patient_id == patient.id)
+        .options(selectinload(Booking.slot).selectinload(Slot.practice))
+        .order_by(Slot.start_at.desc())
+    )
     if upcoming_only:
-        query = query.where(Slot.start_at >= now - dt.timedelta(hours=12), Booking.status == BookingStatus.CONFIRMED)
+        query = query.where(
+            Slot.start_at >= now - dt.timedelta(hours=12), Booking.status == BookingStatus.CONFIRMED
+        )
     return list(session.scalars(query.limit(50)))
 
 
@@ -673,8 +1037,9 @@ def video_link(booking: Booking) -> str | None:
     template = slot.practice.video_link_template if slot and slot.practice else ""
     if slot is None or slot.modality != Modality.VIDEO or not template:
         return None
-    room = hashlib.sha256(f"ptmatch-video:{booking.id}:{booking.created_at.isoformat()}:{booking.offer_id}".encode()
-                          ).hexdigest()[:20]
+    room = hashlib.sha256(
+        f"ptmatch-video:{booking.id}:{booking.created_at.isoformat()}:{booking.offer_id}".encode()
+    ).hexdigest()[:20]
     try:
         return template.format(slot_id=slot.id, token=room)
     except (KeyError, IndexError, ValueError):
@@ -682,6 +1047,7 @@ def video_link(booking: Booking) -> str | None:
 
 
 # --- the slot list -----------------------------------------------------------------------------------
+
 
 @dataclass
 class SlotState:
@@ -702,8 +1068,12 @@ def slot_states(session: Session, now: dt.datetime, slots: list[Slot]) -> list[S
     if not states:
         return []
     rows = session.execute(
-        select(Offer.slot_id, Offer.status, func.count(Offer.id),
-               func.coalesce(func.sum(case((Offer.expires_at > now, 1), else_=0)), 0))
+        select(
+            Offer.slot_id,
+            Offer.status,
+            func.count(Offer.id),
+            func.coalesce(func.sum(case((Offer.expires_at > now, 1), else_=0)), 0),
+        )
         .where(Offer.slot_id.in_(list(states)))
         .group_by(Offer.slot_id, Offer.status)
     ).all()
@@ -722,21 +1092,38 @@ def slot_states(session: Session, now: dt.datetime, slots: list[Slot]) -> list[S
         elif status == OfferStatus.WITHDRAWN:
             state.withdrawn += count
     for booking, patient in session.execute(
-            select(Booking, Patient).join(Patient, Patient.id == Booking.patient_id)
-            .where(Booking.slot_id.in_(list(states)))).all():
+        select(Booking, Patient)
+        .join(Patient, Patient.id == Booking.patient_id)
+        .where(Booking.slot_id.in_(list(states)))
+    ).all():
         states[booking.slot_id].booking = booking
         states[booking.slot_id].patient = patient
     return [states[s.id] for s in slots]
 
 
-def list_slots(session: Session, now: dt.datetime, practice_ids, *, therapist_id: int | None = None,
-               days_back: int = 14, limit: int = 100) -> list[Slot]:
+def list_slots(
+    session: Session,
+    now: dt.datetime,
+    practice_ids,
+    *,
+    therapist_id: int | None = None,
+    days_back: int = 14,
+    limit: int = 100,
+) -> list[Slot]:
     if not practice_ids:
         return []
-    query = (select(Slot).where(Slot.practice_id.in_(list(practice_ids)),
-                                Slot.start_at >= now - dt.timedelta(days=days_back))
-             .options(selectinload(Slot.therapist).selectinload(Therapist.user), selectinload(Slot.practice))
-             .order_by(Slot.start_at, Slot.id).limit(limit))
+    query = (
+        select(Slot)
+        .where(
+            Slot.practice_id.in_(list(practice_ids)),
+            Slot.start_at >= now - dt.timedelta(days=days_back),
+        )
+        .options(
+            selectinload(Slot.therapist).selectinload(Therapist.user), selectinload(Slot.practice)
+        )
+        .order_by(Slot.start_at, Slot.id)
+        .limit(limit)
+    )
     if therapist_id is not None:
         query = query.where(Slot.therapist_id == therapist_id)
     return list(session.scalars(query))
@@ -744,5 +1131,9 @@ def list_slots(session: Session, now: dt.datetime, practice_ids, *, therapist_id
 
 def last_slot(session: Session, therapist: Therapist) -> Slot | None:
     """The therapist's most recently posted slot (for "repeat last slot")."""
-    return session.scalar(select(Slot).where(Slot.therapist_id == therapist.id)
-                          .order_by(Slot.created_at.desc(), Slot.id.desc()).limit(1))
+    return session.scalar(
+        select(Slot)
+        .where(Slot.therapist_id == therapist.id)
+        .order_by(Slot.created_at.desc(), Slot.id.desc())
+        .limit(1)
+    )

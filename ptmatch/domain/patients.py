@@ -64,6 +64,7 @@ GRID_DAYS = tuple(range(6))
 
 # --- input ---------------------------------------------------------------------------------
 
+
 @dataclass
 class Profile:
     """What a patient enters about themselves (registration and edit), already parsed."""
@@ -81,7 +82,9 @@ class Profile:
     insurance: str = "gkv"
     video_pref: str = Preference.ACCEPTABLE.value
     group_pref: str = Preference.NO.value
-    windows: list[tuple[int, int, int]] = field(default_factory=list)  # (weekday, start_min, end_min)
+    windows: list[tuple[int, int, int]] = field(
+        default_factory=list
+    )  # (weekday, start_min, end_min)
 
 
 @dataclass
@@ -200,21 +203,32 @@ def validate_profile(profile: Profile, today: dt.date) -> Profile:
     if not geo.is_valid_postcode(profile.postcode):
         raise InvalidInput("Bitte eine fünfstellige Postleitzahl angeben.", "postcode")
     if profile.max_distance_km is None or not 1 <= profile.max_distance_km <= 300:
-        raise InvalidInput("Bitte eine Entfernung zwischen 1 und 300 km angeben.", "max_distance_km")
+        raise InvalidInput(
+            "Bitte eine Entfernung zwischen 1 und 300 km angeben.", "max_distance_km"
+        )
     if not profile.languages:
         raise InvalidInput("Bitte mindestens eine Sprache wählen.", "languages")
     for code in profile.languages:
         _choice(code, LANGUAGES.by_code, "Ungültige Auswahl.", "languages")
     for code in profile.methods:
         _choice(code, METHODS.by_code, "Ungültige Auswahl.", "methods")
-    _choice(profile.therapist_gender_wish, THERAPIST_GENDER_CODES, "Ungültige Auswahl.", "therapist_gender_wish")
-    _choice(profile.insurance, INSURANCES.by_code, "Bitte wählen Sie Ihre Versicherung.", "insurance")
+    _choice(
+        profile.therapist_gender_wish,
+        THERAPIST_GENDER_CODES,
+        "Ungültige Auswahl.",
+        "therapist_gender_wish",
+    )
+    _choice(
+        profile.insurance, INSURANCES.by_code, "Bitte wählen Sie Ihre Versicherung.", "insurance"
+    )
     prefs = {p.value for p in Preference}
     _choice(profile.video_pref, prefs, "Ungültige Auswahl.", "video_pref")
     _choice(profile.group_pref, prefs, "Ungültige Auswahl.", "group_pref")
     if not profile.windows:
-        raise InvalidInput("Bitte wählen Sie mindestens ein Zeitfenster, in dem Sie Termine wahrnehmen können.",
-                           "availability")
+        raise InvalidInput(
+            "Bitte wählen Sie mindestens ein Zeitfenster, in dem Sie Termine wahrnehmen können.",
+            "availability",
+        )
     for weekday, start, end in profile.windows:
         if not (0 <= weekday <= 6 and 0 <= start < end <= 24 * 60):
             raise InvalidInput("Ungültige Zeitauswahl.", "availability")
@@ -229,13 +243,16 @@ def validate_intake(intake: Intake) -> Intake:
         raise InvalidInput("Höchstens 4000 Zeichen.", "description")
     intake.urgency_code = (intake.urgency_code or "").strip().upper()
     if intake.urgency_code and not URGENCY_CODE_RE.match(intake.urgency_code):
-        raise InvalidInput("Bitte den Code so eingeben, wie er auf dem Formular PTV 11 steht.", "urgency_code")
+        raise InvalidInput(
+            "Bitte den Code so eingeben, wie er auf dem Formular PTV 11 steht.", "urgency_code"
+        )
     if intake.urgent and not intake.urgency_code:
         raise InvalidInput("Bitte geben Sie den Code von Ihrem Formular PTV 11 an.", "urgency_code")
     return intake
 
 
 # --- registration ----------------------------------------------------------------------------
+
 
 @dataclass
 class Registration:
@@ -270,7 +287,9 @@ def _replace_windows(session: Session, patient: Patient, windows) -> None:
         session.execute(delete(Availability).where(Availability.patient_id == patient.id))
         session.expire(patient, ["availability"])
     for weekday, start, end in windows:
-        session.add(Availability(patient_id=patient.id, weekday=weekday, start_min=start, end_min=end))
+        session.add(
+            Availability(patient_id=patient.id, weekday=weekday, start_min=start, end_min=end)
+        )
 
 
 def _apply_intake(session: Session, now: dt.datetime, patient: Patient, intake: Intake) -> None:
@@ -310,17 +329,27 @@ def register_patient(
     validate_profile(profile, now.date())
     validate_intake(intake)
     if not consent_health:
-        raise InvalidInput("Ohne diese Einwilligung können wir Ihnen keine Termine vermitteln.", "consent_health")
+        raise InvalidInput(
+            "Ohne diese Einwilligung können wir Ihnen keine Termine vermitteln.", "consent_health"
+        )
     if not consent_rules:
         raise InvalidInput("Bitte bestätigen Sie die Absage- und Ausfallregeln.", "consent_rules")
     existing = session.scalar(select(User).where(User.email == email))
     if existing is not None:
         hash_password(password)  # the same work as a real registration: timing reveals nothing
-        outbox.enqueue(session, now, kind="already_registered", to_user=existing, link_path=links.login(),
-                       dedupe_key=f"already_registered:{existing.id}:{now:%Y%m%d%H}")
+        outbox.enqueue(
+            session,
+            now,
+            kind="already_registered",
+            to_user=existing,
+            link_path=links.login(),
+            dedupe_key=f"already_registered:{existing.id}:{now:%Y%m%d%H}",
+        )
         audit.record(session, now, "patient.register_existing", None, subject_user_id=existing.id)
         return Registration(None, None)
-    user = accounts.create_user(session, now, email=email, password=password, role=Role.PATIENT, locale=locale)
+    user = accounts.create_user(
+        session, now, email=email, password=password, role=Role.PATIENT, locale=locale
+    )
     patient = Patient(
         user_id=user.id,
         status=PatientStatus.ACTIVE,
@@ -337,9 +366,18 @@ def register_patient(
     _replace_windows(session, patient, profile.windows)
     _apply_intake(session, now, patient, intake)
     session.flush()
-    audit.record(session, now, "patient.registered", user, patient_id=patient.id,
-                 via=str(patient.registered_via), practice_id=practice.id if practice else None)
-    audit.record(session, now, "patient.consented", user, patient_id=patient.id, health=True, rules=True)
+    audit.record(
+        session,
+        now,
+        "patient.registered",
+        user,
+        patient_id=patient.id,
+        via=str(patient.registered_via),
+        practice_id=practice.id if practice else None,
+    )
+    audit.record(
+        session, now, "patient.consented", user, patient_id=patient.id, health=True, rules=True
+    )
     if practice is not None:
         waitlist.join_list(session, now, patient, practice, via_practice_link=True, actor=user)
     send_verification(session, now, user)
@@ -351,9 +389,14 @@ def send_verification(session: Session, now: dt.datetime, user: User) -> None:
     if user.email_verified_at is not None:
         return
     token = accounts.issue_user_token(session, now, user, TokenPurpose.VERIFY_EMAIL, VERIFY_VALID)
-    outbox.enqueue(session, now, kind="verify_email", to_user=user,
-                   link_path=links.verify_email(token),
-                   dedupe_key=f"verify_email:{user.id}:{hash_token(token)[:16]}")
+    outbox.enqueue(
+        session,
+        now,
+        kind="verify_email",
+        to_user=user,
+        link_path=links.verify_email(token),
+        dedupe_key=f"verify_email:{user.id}:{hash_token(token)[:16]}",
+    )
 
 
 def verify_email(session: Session, now: dt.datetime, token: str) -> User | None:
@@ -369,6 +412,7 @@ def verify_email(session: Session, now: dt.datetime, token: str) -> User | None:
 
 
 # --- lookups --------------------------------------------------------------------------------
+
 
 def get_patient_for_user(session: Session, user: User) -> Patient | None:
     return session.scalar(select(Patient).where(Patient.user_id == user.id))
@@ -401,8 +445,10 @@ def location_of(session: Session, patient: Patient) -> geo.Location:
 
 # --- profile ---------------------------------------------------------------------------------
 
-def update_profile(session: Session, now: dt.datetime, patient: Patient, profile: Profile,
-                   actor: User | None) -> None:
+
+def update_profile(
+    session: Session, now: dt.datetime, patient: Patient, profile: Profile, actor: User | None
+) -> None:
     """Save the edited profile and availability (an edit also confirms the patient is still looking)."""
     validate_profile(profile, now.date())
     _apply_profile(session, patient, profile)
@@ -412,7 +458,9 @@ def update_profile(session: Session, now: dt.datetime, patient: Patient, profile
     audit.record(session, now, "patient.profile_updated", actor, patient_id=patient.id)
 
 
-def update_intake(session: Session, now: dt.datetime, patient: Patient, intake: Intake, actor: User | None) -> None:
+def update_intake(
+    session: Session, now: dt.datetime, patient: Patient, intake: Intake, actor: User | None
+) -> None:
     validate_intake(intake)
     _apply_intake(session, now, patient, intake)
     session.flush()
@@ -422,25 +470,45 @@ def update_intake(session: Session, now: dt.datetime, patient: Patient, intake: 
 def intake_of(clinical: PatientClinical | None) -> Intake:
     if clinical is None:
         return Intake()
-    return Intake(problems=PROBLEM_AREAS.from_mask(clinical.problems_mask), description=clinical.description,
-                  urgent=clinical.urgent, urgency_code=clinical.urgency_code)
+    return Intake(
+        problems=PROBLEM_AREAS.from_mask(clinical.problems_mask),
+        description=clinical.description,
+        urgent=clinical.urgent,
+        urgency_code=clinical.urgency_code,
+    )
 
 
 def profile_of(patient: Patient) -> Profile:
     return Profile(
-        first_name=patient.first_name, last_name=patient.last_name, birth_date=patient.birth_date,
-        postcode=patient.postcode, phone=patient.phone, gender=patient.gender,
-        max_distance_km=patient.max_distance_km, languages=LANGUAGES.from_mask(patient.languages_mask),
-        therapist_gender_wish=patient.therapist_gender_wish, methods=METHODS.from_mask(patient.methods_mask),
-        insurance=patient.insurance, video_pref=str(patient.video_pref), group_pref=str(patient.group_pref),
+        first_name=patient.first_name,
+        last_name=patient.last_name,
+        birth_date=patient.birth_date,
+        postcode=patient.postcode,
+        phone=patient.phone,
+        gender=patient.gender,
+        max_distance_km=patient.max_distance_km,
+        languages=LANGUAGES.from_mask(patient.languages_mask),
+        therapist_gender_wish=patient.therapist_gender_wish,
+        methods=METHODS.from_mask(patient.methods_mask),
+        insurance=patient.insurance,
+        video_pref=str(patient.video_pref),
+        group_pref=str(patient.group_pref),
         windows=[(w.weekday, w.start_min, w.end_min) for w in patient.availability],
     )
 
 
 # --- status ------------------------------------------------------------------------------------
 
-def pause(session: Session, now: dt.datetime, patient: Patient, until: dt.date | None,
-          actor: User | None, *, settings: Settings) -> None:
+
+def pause(
+    session: Session,
+    now: dt.datetime,
+    patient: Patient,
+    until: dt.date | None,
+    actor: User | None,
+    *,
+    settings: Settings,
+) -> None:
     """Stop offers, optionally until a date (the check-in job resumes on that day). Lists stay."""
     if patient.status not in (PatientStatus.ACTIVE, PatientStatus.PAUSED):
         raise NotAllowed("Ihre Suche kann gerade nicht pausiert werden.")
@@ -449,26 +517,41 @@ def pause(session: Session, now: dt.datetime, patient: Patient, until: dt.date |
     patient.status = PatientStatus.PAUSED
     patient.paused_until = until
     patient.status_changed_at = now
-    withdrawn = offers.withdraw_patient_offers(session, now, patient, reason="paused", settings=settings)
+    withdrawn = offers.withdraw_patient_offers(
+        session, now, patient, reason="paused", settings=settings
+    )
     session.flush()
-    audit.record(session, now, "patient.paused", actor, patient_id=patient.id,
-                 until=until.isoformat() if until else None, offers_withdrawn=withdrawn)
+    audit.record(
+        session,
+        now,
+        "patient.paused",
+        actor,
+        patient_id=patient.id,
+        until=until.isoformat() if until else None,
+        offers_withdrawn=withdrawn,
+    )
 
 
 def _live_booking(session: Session, now: dt.datetime, patient: Patient) -> Booking | None:
     return session.scalar(
-        select(Booking).join(Slot, Slot.id == Booking.slot_id)
+        select(Booking)
+        .join(Slot, Slot.id == Booking.slot_id)
         .where(Booking.patient_id == patient.id, Booking.status == BookingStatus.CONFIRMED)
-        .order_by(Slot.start_at.desc()).limit(1)
+        .order_by(Slot.start_at.desc())
+        .limit(1)
     )
 
 
 def _restorable_entries(session: Session, patient: Patient) -> int:
-    return len(session.scalars(
-        select(WaitlistEntry.id).where(WaitlistEntry.patient_id == patient.id,
-                                       WaitlistEntry.status == EntryStatus.REMOVED,
-                                       WaitlistEntry.removed_reason == RemovalReason.BOOKED_ELSEWHERE)
-    ).all())
+    return len(
+        session.scalars(
+            select(WaitlistEntry.id).where(
+                WaitlistEntry.patient_id == patient.id,
+                WaitlistEntry.status == EntryStatus.REMOVED,
+                WaitlistEntry.removed_reason == RemovalReason.BOOKED_ELSEWHERE,
+            )
+        ).all()
+    )
 
 
 def can_reactivate(session: Session, now: dt.datetime, patient: Patient) -> bool:
@@ -495,11 +578,15 @@ def reactivate(session: Session, now: dt.datetime, patient: Patient, actor: User
     patient.last_confirmed_at = now
     restored = waitlist.restore_after_release(session, now, patient)
     session.flush()
-    audit.record(session, now, "patient.reactivated", actor, patient_id=patient.id, lists_restored=restored)
+    audit.record(
+        session, now, "patient.reactivated", actor, patient_id=patient.id, lists_restored=restored
+    )
     return restored
 
 
-def confirm_still_looking(session: Session, now: dt.datetime, patient: Patient, actor: User | None) -> None:
+def confirm_still_looking(
+    session: Session, now: dt.datetime, patient: Patient, actor: User | None
+) -> None:
     """The patient answered a check-in. If the check-in itself had paused them, they are active again."""
     patient.last_confirmed_at = now
     if (
@@ -517,25 +604,40 @@ def confirm_still_looking(session: Session, now: dt.datetime, patient: Patient, 
 
 # --- dashboard --------------------------------------------------------------------------------
 
+
 def pending_offers(session: Session, now: dt.datetime, patient: Patient) -> list[Offer]:
     """Live offers (expiry derived on read), soonest deadline first."""
-    return list(session.scalars(
-        select(Offer).where(Offer.patient_id == patient.id, Offer.status == OfferStatus.PENDING,
-                            Offer.expires_at > now)
-        .options(selectinload(Offer.slot).selectinload(Slot.practice), selectinload(Offer.group))
-        .order_by(Offer.expires_at, Offer.id)
-    ))
+    return list(
+        session.scalars(
+            select(Offer)
+            .where(
+                Offer.patient_id == patient.id,
+                Offer.status == OfferStatus.PENDING,
+                Offer.expires_at > now,
+            )
+            .options(
+                selectinload(Offer.slot).selectinload(Slot.practice), selectinload(Offer.group)
+            )
+            .order_by(Offer.expires_at, Offer.id)
+        )
+    )
 
 
 def bookings(session: Session, patient: Patient, limit: int = 20) -> list[Booking]:
-    return list(session.scalars(
-        select(Booking).join(Slot, Slot.id == Booking.slot_id).where(Booking.patient_id == patient.id)
-        .options(selectinload(Booking.slot).selectinload(Slot.practice))
-        .order_by(Slot.start_at.desc()).limit(limit)
-    ))
+    return list(
+        session.scalars(
+            select(Booking)
+            .join(Slot, Slot.id == Booking.slot_id)
+            .where(Booking.patient_id == patient.id)
+            .options(selectinload(Booking.slot).selectinload(Slot.practice))
+            .order_by(Slot.start_at.desc())
+            .limit(limit)
+        )
+    )
 
 
 # --- export -------------------------------------------------------------------------------------
+
 
 def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
@@ -546,66 +648,115 @@ def export_data(session: Session, now: dt.datetime, patient: Patient, user: User
     clinical = session.get(PatientClinical, patient.id)
     entries = waitlist.list_entries(session, patient)
     offer_rows = session.execute(
-        select(Offer, Slot).outerjoin(Slot, Slot.id == Offer.slot_id).where(Offer.patient_id == patient.id)
+        select(Offer, Slot)
+        .outerjoin(Slot, Slot.id == Offer.slot_id)
+        .where(Offer.patient_id == patient.id)
         .order_by(Offer.sent_at)
     ).all()
     booking_rows = session.execute(
-        select(Booking, Slot, Practice).join(Slot, Slot.id == Booking.slot_id)
-        .join(Practice, Practice.id == Slot.practice_id).where(Booking.patient_id == patient.id)
+        select(Booking, Slot, Practice)
+        .join(Slot, Slot.id == Booking.slot_id)
+        .join(Practice, Practice.id == Slot.practice_id)
+        .where(Booking.patient_id == patient.id)
         .order_by(Slot.start_at)
     ).all()
-    practice_names = dict(session.execute(select(Practice.id, Practice.name)).all()) if offer_rows else {}
-    enrollments = session.scalars(select(GroupEnrollment).where(GroupEnrollment.patient_id == patient.id)).all()
+    practice_names = (
+        dict(session.execute(select(Practice.id, Practice.name)).all()) if offer_rows else {}
+    )
+    enrollments = session.scalars(
+        select(GroupEnrollment).where(GroupEnrollment.patient_id == patient.id)
+    ).all()
     data = {
         "exported_at": now.isoformat(),
-        "account": None if user is None else {
-            "email": user.email, "locale": user.locale, "created_at": _iso(user.created_at),
-            "email_verified_at": _iso(user.email_verified_at), "last_login_at": _iso(user.last_login_at),
+        "account": None
+        if user is None
+        else {
+            "email": user.email,
+            "locale": user.locale,
+            "created_at": _iso(user.created_at),
+            "email_verified_at": _iso(user.email_verified_at),
+            "last_login_at": _iso(user.last_login_at),
             "two_factor": user.has_totp,
         },
         "profile": {
-            "first_name": patient.first_name, "last_name": patient.last_name, "phone": patient.phone,
-            "birth_date": _iso(patient.birth_date), "gender": patient.gender, "postcode": patient.postcode,
+            "first_name": patient.first_name,
+            "last_name": patient.last_name,
+            "phone": patient.phone,
+            "birth_date": _iso(patient.birth_date),
+            "gender": patient.gender,
+            "postcode": patient.postcode,
             "max_distance_km": patient.max_distance_km,
             "languages": LANGUAGES.from_mask(patient.languages_mask),
             "therapist_gender_wish": patient.therapist_gender_wish,
-            "methods": METHODS.from_mask(patient.methods_mask), "insurance": patient.insurance,
-            "video": str(patient.video_pref), "group": str(patient.group_pref),
-            "status": str(patient.status), "paused_until": _iso(patient.paused_until),
-            "registered_via": str(patient.registered_via), "created_at": _iso(patient.created_at),
+            "methods": METHODS.from_mask(patient.methods_mask),
+            "insurance": patient.insurance,
+            "video": str(patient.video_pref),
+            "group": str(patient.group_pref),
+            "status": str(patient.status),
+            "paused_until": _iso(patient.paused_until),
+            "registered_via": str(patient.registered_via),
+            "created_at": _iso(patient.created_at),
             "last_confirmed_at": _iso(patient.last_confirmed_at),
         },
-        "consents": {"health_data_at": _iso(patient.consent_health_at),
-                     "no_show_rules_at": _iso(patient.consent_rules_at)},
+        "consents": {
+            "health_data_at": _iso(patient.consent_health_at),
+            "no_show_rules_at": _iso(patient.consent_rules_at),
+        },
         "availability": [
-            {"weekday": w.weekday, "from": f"{w.start_min // 60:02d}:{w.start_min % 60:02d}",
-             "to": f"{w.end_min // 60:02d}:{w.end_min % 60:02d}"} for w in patient.availability
+            {
+                "weekday": w.weekday,
+                "from": f"{w.start_min // 60:02d}:{w.start_min % 60:02d}",
+                "to": f"{w.end_min // 60:02d}:{w.end_min % 60:02d}",
+            }
+            for w in patient.availability
         ],
-        "clinical": None if clinical is None else {
+        "clinical": None
+        if clinical is None
+        else {
             "problem_areas": PROBLEM_AREAS.from_mask(clinical.problems_mask),
-            "description": clinical.description, "urgent": clinical.urgent,
-            "urgency_code": clinical.urgency_code, "updated_at": _iso(clinical.updated_at),
+            "description": clinical.description,
+            "urgent": clinical.urgent,
+            "urgency_code": clinical.urgency_code,
+            "updated_at": _iso(clinical.updated_at),
         },
         "waitlists": [
-            {"practice": e.practice.name if e.practice else None, "regional_pool": e.practice_id is None,
-             "status": str(e.status), "joined_at": _iso(e.added_at), "via_practice_link": e.via_practice_link,
-             "removed_at": _iso(e.removed_at), "removed_reason": str(e.removed_reason) if e.removed_reason else None}
+            {
+                "practice": e.practice.name if e.practice else None,
+                "regional_pool": e.practice_id is None,
+                "status": str(e.status),
+                "joined_at": _iso(e.added_at),
+                "via_practice_link": e.via_practice_link,
+                "removed_at": _iso(e.removed_at),
+                "removed_reason": str(e.removed_reason) if e.removed_reason else None,
+            }
             for e in entries
         ],
         "offers": [
-            {"practice": practice_names.get(slot.practice_id) if slot else None,
-             "starts_at": _iso(slot.start_at) if slot else None, "group_id": offer.group_id,
-             "status": str(offer.effective_status(now)), "sent_at": _iso(offer.sent_at),
-             "expires_at": _iso(offer.expires_at), "responded_at": _iso(offer.responded_at)}
+            {
+                "practice": practice_names.get(slot.practice_id) if slot else None,
+                "starts_at": _iso(slot.start_at) if slot else None,
+                "group_id": offer.group_id,
+                "status": str(offer.effective_status(now)),
+                "sent_at": _iso(offer.sent_at),
+                "expires_at": _iso(offer.expires_at),
+                "responded_at": _iso(offer.responded_at),
+            }
             for offer, slot in offer_rows
         ],
         "bookings": [
-            {"practice": practice.name, "starts_at": _iso(slot.start_at), "minutes": slot.minutes,
-             "modality": str(slot.modality), "status": str(booking.status), "booked_at": _iso(booking.created_at)}
+            {
+                "practice": practice.name,
+                "starts_at": _iso(slot.start_at),
+                "minutes": slot.minutes,
+                "modality": str(slot.modality),
+                "status": str(booking.status),
+                "booked_at": _iso(booking.created_at),
+            }
             for booking, slot, practice in booking_rows
         ],
         "group_enrollments": [
-            {"group_id": e.group_id, "status": str(e.status), "since": _iso(e.created_at)} for e in enrollments
+            {"group_id": e.group_id, "status": str(e.status), "since": _iso(e.created_at)}
+            for e in enrollments
         ],
     }
     audit.record(session, now, "patient.exported", user, patient_id=patient.id)
@@ -614,8 +765,17 @@ def export_data(session: Session, now: dt.datetime, patient: Patient, user: User
 
 # --- erasure ------------------------------------------------------------------------------------
 
-def erase_personal_data(session: Session, now: dt.datetime, patient: Patient, actor: User | None, *,
-                        reason: str, keep_address: bool = False, settings: Settings) -> None:
+
+def erase_personal_data(
+    session: Session,
+    now: dt.datetime,
+    patient: Patient,
+    actor: User | None,
+    *,
+    reason: str,
+    keep_address: bool = False,
+    settings: Settings,
+) -> None:
     """Erase everything personal and clinical about a patient; keep an anonymous shell.
 
     What stays: the patient row with status DELETED, its dates, insurance and registration
@@ -632,7 +792,9 @@ def erase_personal_data(session: Session, now: dt.datetime, patient: Patient, ac
     patient.paused_until = None
     session.flush()
     cancelled = _cancel_future_bookings(session, now, patient, actor, settings)
-    withdrawn = offers.withdraw_patient_offers(session, now, patient, reason="erased", settings=settings)
+    withdrawn = offers.withdraw_patient_offers(
+        session, now, patient, reason="erased", settings=settings
+    )
     patient.first_name = ""
     patient.last_name = ""
     patient.phone = ""
@@ -650,13 +812,17 @@ def erase_personal_data(session: Session, now: dt.datetime, patient: Patient, ac
     session.execute(delete(CallNote).where(CallNote.patient_id == patient.id))
     session.expire(patient, ["availability", "clinical"])
     session.execute(
-        update(WaitlistEntry).where(WaitlistEntry.patient_id == patient.id, WaitlistEntry.status == EntryStatus.ACTIVE)
+        update(WaitlistEntry)
+        .where(WaitlistEntry.patient_id == patient.id, WaitlistEntry.status == EntryStatus.ACTIVE)
         .values(status=EntryStatus.REMOVED, removed_at=now, removed_reason=RemovalReason.PURGED)
         .execution_options(synchronize_session="fetch")
     )
     session.execute(
-        update(GroupEnrollment).where(GroupEnrollment.patient_id == patient.id,
-                                      GroupEnrollment.status == EnrollmentStatus.WAITLISTED)
+        update(GroupEnrollment)
+        .where(
+            GroupEnrollment.patient_id == patient.id,
+            GroupEnrollment.status == EnrollmentStatus.WAITLISTED,
+        )
         .values(status=EnrollmentStatus.WITHDRAWN, changed_at=now, position=None)
         .execution_options(synchronize_session="fetch")
     )
@@ -668,27 +834,44 @@ def erase_personal_data(session: Session, now: dt.datetime, patient: Patient, ac
         user.totp_confirmed_at = None
         session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
         session.execute(delete(UserToken).where(UserToken.user_id == user.id))
-        session.execute(update(User).where(User.id == user.id)
-                        .values(session_version=User.session_version + 1)
-                        .execution_options(synchronize_session="fetch"))
+        session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(session_version=User.session_version + 1)
+            .execution_options(synchronize_session="fetch")
+        )
         if not keep_address:
             _delete_account(session, patient, user)
     session.flush()
     # The patient's own account may be gone by now: record the role, not the id.
     staff_actor = actor if actor is not None and (user is None or actor.id != user.id) else None
-    event = audit.record(session, now, "patient.erased", staff_actor, patient_id=patient.id, reason=reason,
-                         offers_withdrawn=withdrawn, bookings_cancelled=cancelled)
+    event = audit.record(
+        session,
+        now,
+        "patient.erased",
+        staff_actor,
+        patient_id=patient.id,
+        reason=reason,
+        offers_withdrawn=withdrawn,
+        bookings_cancelled=cancelled,
+    )
     if staff_actor is None and actor is not None:
         event.actor_role = str(actor.role)
 
 
-def _cancel_future_bookings(session: Session, now: dt.datetime, patient: Patient, actor: User | None,
-                            settings: Settings) -> int:
+def _cancel_future_bookings(
+    session: Session, now: dt.datetime, patient: Patient, actor: User | None, settings: Settings
+) -> int:
     """Cancel bookings still ahead. Within the practice's notice, through the offer engine (the
     practice is told, the time is offered again); otherwise the booking is just marked."""
     rows = session.scalars(
-        select(Booking).join(Slot, Slot.id == Booking.slot_id)
-        .where(Booking.patient_id == patient.id, Booking.status == BookingStatus.CONFIRMED, Slot.start_at > now)
+        select(Booking)
+        .join(Slot, Slot.id == Booking.slot_id)
+        .where(
+            Booking.patient_id == patient.id,
+            Booking.status == BookingStatus.CONFIRMED,
+            Slot.start_at > now,
+        )
     ).all()
     for booking in rows:
         try:
@@ -702,15 +885,26 @@ def _cancel_future_bookings(session: Session, now: dt.datetime, patient: Patient
         booking.status = BookingStatus.CANCELLED
         booking.cancelled_by = "patient"
         booking.changed_at = now
-        audit.record(session, now, "booking.cancelled", None, patient_id=patient.id, booking_id=booking.id,
-                     slot_id=booking.slot_id, reason="erasure")
+        audit.record(
+            session,
+            now,
+            "booking.cancelled",
+            None,
+            patient_id=patient.id,
+            booking_id=booking.id,
+            slot_id=booking.slot_id,
+            reason="erasure",
+        )
     return len(rows)
 
 
 def _delete_account(session: Session, patient: Patient, user: User) -> None:
     """Remove the account row and every mail to its address (sent or not)."""
-    session.execute(delete(OutboxMessage).where(or_(OutboxMessage.user_id == user.id,
-                                                    OutboxMessage.to_addr == user.email)))
+    session.execute(
+        delete(OutboxMessage).where(
+            or_(OutboxMessage.user_id == user.id, OutboxMessage.to_addr == user.email)
+        )
+    )
     patient.user_id = None
     session.flush()
     session.delete(user)
@@ -725,8 +919,15 @@ def finish_erasure(session: Session, now: dt.datetime, patient: Patient) -> None
     audit.record(session, now, "patient.erasure_completed", None, patient_id=patient.id)
 
 
-def delete_account(session: Session, now: dt.datetime, user: User, patient: Patient, password: str, *,
-                   settings: Settings) -> None:
+def delete_account(
+    session: Session,
+    now: dt.datetime,
+    user: User,
+    patient: Patient,
+    password: str,
+    *,
+    settings: Settings,
+) -> None:
     """The patient deletes their account: password check, then immediate, complete erasure."""
     if patient.user_id != user.id:
         raise NotAllowed("Nicht erlaubt.")

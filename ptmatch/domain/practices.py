@@ -45,6 +45,7 @@ _TRANSLITERATE = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 
 # --- lookups ---------------------------------------------------------------------------------
 
+
 def get_therapist(session: Session, user: User | None) -> Therapist | None:
     """The therapist record of a user (approved or not), or None."""
     if user is None or user.role != Role.THERAPIST:
@@ -100,6 +101,7 @@ def unique_slug(session: Session, name: str) -> str:
 
 # --- validation helpers ----------------------------------------------------------------------
 
+
 def _text(value: str | None, field: str, max_len: int, *, required: bool = False) -> str:
     value = (value or "").strip()
     if required and not value:
@@ -142,7 +144,9 @@ def _video_template(value: str | None, field: str = "video_link_template") -> st
     try:
         names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
     except ValueError as exc:
-        raise InvalidInput("Nur die Platzhalter {slot_id} und {token} sind erlaubt.", field) from exc
+        raise InvalidInput(
+            "Nur die Platzhalter {slot_id} und {token} sind erlaubt.", field
+        ) from exc
     if not names <= VIDEO_PLACEHOLDERS:
         raise InvalidInput("Nur die Platzhalter {slot_id} und {token} sind erlaubt.", field)
     return value
@@ -175,8 +179,12 @@ def _minutes(value, bounds: tuple[int, int], field: str) -> int:
         raise InvalidInput("Bitte eine ganze Zahl angeben.", field)
     if not bounds[0] <= value <= bounds[1]:
         # Fixed msgids (translatable), one per range.
-        raise InvalidInput("Erlaubt sind 25 bis 120 Minuten." if bounds == SESSION_MINUTES
-                           else "Erlaubt sind 0 bis 60 Minuten.", field)
+        raise InvalidInput(
+            "Erlaubt sind 25 bis 120 Minuten."
+            if bounds == SESSION_MINUTES
+            else "Erlaubt sind 0 bis 60 Minuten.",
+            field,
+        )
     return value
 
 
@@ -186,6 +194,7 @@ def _require_admin(actor: User | None) -> None:
 
 
 # --- sign-up and administration ----------------------------------------------------------------
+
 
 def request_therapist_account(
     session: Session,
@@ -214,22 +223,45 @@ def request_therapist_account(
     check_password_policy(password)
     existing = session.scalar(select(User).where(User.email == email))
     if existing is not None:
-        outbox.enqueue(session, now, kind="already_registered", to_user=existing, link_path=links.login(),
-                       dedupe_key=f"already_registered:{existing.id}:{now:%Y%m%d}")
+        outbox.enqueue(
+            session,
+            now,
+            kind="already_registered",
+            to_user=existing,
+            link_path=links.login(),
+            dedupe_key=f"already_registered:{existing.id}:{now:%Y%m%d}",
+        )
         return None
-    user = accounts.create_user(session, now, email=email, password=password, role=Role.THERAPIST,
-                                display_name=display_name, locale=locale)
-    therapist = Therapist(user_id=user.id, practice_id=None, title=title, gender=gender,
-                          approbation=approbation, lanr=lanr, approved_at=None,
-                          languages_mask=LANGUAGES.to_mask(["de"]), insurances_mask=INSURANCES.all_mask,
-                          populations_mask=POPULATIONS.to_mask(["adults"]))
+    user = accounts.create_user(
+        session,
+        now,
+        email=email,
+        password=password,
+        role=Role.THERAPIST,
+        display_name=display_name,
+        locale=locale,
+    )
+    therapist = Therapist(
+        user_id=user.id,
+        practice_id=None,
+        title=title,
+        gender=gender,
+        approbation=approbation,
+        lanr=lanr,
+        approved_at=None,
+        languages_mask=LANGUAGES.to_mask(["de"]),
+        insurances_mask=INSURANCES.all_mask,
+        populations_mask=POPULATIONS.to_mask(["adults"]),
+    )
     session.add(therapist)
     session.flush()
     audit.record(session, now, "therapist.requested", user, subject_user_id=user.id)
     return therapist
 
 
-def approve_therapist(session: Session, now: dt.datetime, admin: User, therapist: Therapist) -> Therapist:
+def approve_therapist(
+    session: Session, now: dt.datetime, admin: User, therapist: Therapist
+) -> Therapist:
     """Approve a requested therapist account (idempotent: a second call changes nothing)."""
     _require_admin(admin)
     if therapist.approved_at is not None:
@@ -237,11 +269,23 @@ def approve_therapist(session: Session, now: dt.datetime, admin: User, therapist
     therapist.approved_at = now
     therapist.approved_by_id = admin.id
     session.flush()
-    audit.record(session, now, "therapist.approved", admin, subject_user_id=therapist.user_id,
-                 practice_id=therapist.practice_id)
+    audit.record(
+        session,
+        now,
+        "therapist.approved",
+        admin,
+        subject_user_id=therapist.user_id,
+        practice_id=therapist.practice_id,
+    )
     user = therapist.user or session.get(User, therapist.user_id)
-    outbox.enqueue(session, now, kind="therapist_approved", to_user=user, link_path=links.login(),
-                   dedupe_key=f"therapist_approved:{therapist.id}")
+    outbox.enqueue(
+        session,
+        now,
+        kind="therapist_approved",
+        to_user=user,
+        link_path=links.login(),
+        dedupe_key=f"therapist_approved:{therapist.id}",
+    )
     return therapist
 
 
@@ -275,17 +319,28 @@ def create_practice(
     else:
         slug = unique_slug(session, name)
     practice = Practice(name=name, slug=slug, created_at=now, is_active=True)
-    _apply_practice_fields(session, practice, street=street, postcode=postcode, city=city, phone=phone,
-                           website=website, booking_info=booking_info, cancellation_policy=cancellation_policy,
-                           video_link_template=video_link_template, accepts_pool=accepts_pool)
+    _apply_practice_fields(
+        session,
+        practice,
+        street=street,
+        postcode=postcode,
+        city=city,
+        phone=phone,
+        website=website,
+        booking_info=booking_info,
+        cancellation_policy=cancellation_policy,
+        video_link_template=video_link_template,
+        accepts_pool=accepts_pool,
+    )
     session.add(practice)
     session.flush()
     audit.record(session, now, "practice.created", admin, practice_id=practice.id)
     return practice
 
 
-def assign_therapist(session: Session, now: dt.datetime, admin: User, therapist: Therapist,
-                     practice: Practice | None) -> Therapist:
+def assign_therapist(
+    session: Session, now: dt.datetime, admin: User, therapist: Therapist, practice: Practice | None
+) -> Therapist:
     """Assign a therapist to a practice (several therapists share its waitlist); None unassigns."""
     _require_admin(admin)
     if practice is not None and not practice.is_active:
@@ -293,15 +348,32 @@ def assign_therapist(session: Session, now: dt.datetime, admin: User, therapist:
     previous = therapist.practice_id
     therapist.practice = practice
     session.flush()
-    audit.record(session, now, "therapist.assigned", admin, subject_user_id=therapist.user_id,
-                 practice_id=therapist.practice_id, previous_practice_id=previous)
+    audit.record(
+        session,
+        now,
+        "therapist.assigned",
+        admin,
+        subject_user_id=therapist.user_id,
+        practice_id=therapist.practice_id,
+        previous_practice_id=previous,
+    )
     return therapist
 
 
 # --- profiles ------------------------------------------------------------------------------
 
-_PRACTICE_FIELDS = ("name", "street", "postcode", "city", "phone", "website", "booking_info",
-                    "cancellation_policy", "video_link_template", "accepts_pool")
+_PRACTICE_FIELDS = (
+    "name",
+    "street",
+    "postcode",
+    "city",
+    "phone",
+    "website",
+    "booking_info",
+    "cancellation_policy",
+    "video_link_template",
+    "accepts_pool",
+)
 
 
 def _apply_practice_fields(session: Session, practice: Practice, **fields) -> None:
@@ -345,8 +417,9 @@ def can_edit_practice(session: Session, actor: User | None, practice: Practice) 
     return therapist is not None and therapist.practice_id == practice.id
 
 
-def update_practice_profile(session: Session, now: dt.datetime, actor: User, practice: Practice,
-                            **fields) -> Practice:
+def update_practice_profile(
+    session: Session, now: dt.datetime, actor: User, practice: Practice, **fields
+) -> Practice:
     """Update the practice profile (a therapist of the practice, or an admin).
 
     Fields left out (or None) stay as they are. A given postcode sets the coordinates with
@@ -396,28 +469,57 @@ def update_therapist_profile(
     new = {
         "title": therapist.title if title is None else _text(title, "title", 60),
         "gender": therapist.gender if gender is None else _gender(gender),
-        "methods_mask": therapist.methods_mask if methods is None else _mask(METHODS, methods, "methods"),
-        "specialties_mask": (therapist.specialties_mask if specialties is None
-                             else _mask(PROBLEM_AREAS, specialties, "specialties")),
-        "exclusions_mask": (therapist.exclusions_mask if exclusions is None
-                            else _mask(PROBLEM_AREAS, exclusions, "exclusions")),
-        "populations_mask": (therapist.populations_mask if populations is None
-                             else _mask(POPULATIONS, populations, "populations")),
-        "languages_mask": therapist.languages_mask if languages is None else _mask(LANGUAGES, languages, "languages"),
-        "insurances_mask": (therapist.insurances_mask if insurances is None
-                            else _mask(INSURANCES, insurances, "insurances")),
-        "offers_in_person": therapist.offers_in_person if offers_in_person is None else bool(offers_in_person),
+        "methods_mask": therapist.methods_mask
+        if methods is None
+        else _mask(METHODS, methods, "methods"),
+        "specialties_mask": (
+            therapist.specialties_mask
+            if specialties is None
+            else _mask(PROBLEM_AREAS, specialties, "specialties")
+        ),
+        "exclusions_mask": (
+            therapist.exclusions_mask
+            if exclusions is None
+            else _mask(PROBLEM_AREAS, exclusions, "exclusions")
+        ),
+        "populations_mask": (
+            therapist.populations_mask
+            if populations is None
+            else _mask(POPULATIONS, populations, "populations")
+        ),
+        "languages_mask": therapist.languages_mask
+        if languages is None
+        else _mask(LANGUAGES, languages, "languages"),
+        "insurances_mask": (
+            therapist.insurances_mask
+            if insurances is None
+            else _mask(INSURANCES, insurances, "insurances")
+        ),
+        "offers_in_person": therapist.offers_in_person
+        if offers_in_person is None
+        else bool(offers_in_person),
         "offers_video": therapist.offers_video if offers_video is None else bool(offers_video),
         "offers_group": therapist.offers_group if offers_group is None else bool(offers_group),
-        "session_minutes": (therapist.session_minutes if session_minutes is None
-                            else _minutes(session_minutes, SESSION_MINUTES, "session_minutes")),
-        "buffer_minutes": (therapist.buffer_minutes if buffer_minutes is None
-                           else _minutes(buffer_minutes, BUFFER_MINUTES, "buffer_minutes")),
-        "switch_buffer_minutes": (therapist.switch_buffer_minutes if switch_buffer_minutes is None
-                                  else _minutes(switch_buffer_minutes, BUFFER_MINUTES, "switch_buffer_minutes")),
+        "session_minutes": (
+            therapist.session_minutes
+            if session_minutes is None
+            else _minutes(session_minutes, SESSION_MINUTES, "session_minutes")
+        ),
+        "buffer_minutes": (
+            therapist.buffer_minutes
+            if buffer_minutes is None
+            else _minutes(buffer_minutes, BUFFER_MINUTES, "buffer_minutes")
+        ),
+        "switch_buffer_minutes": (
+            therapist.switch_buffer_minutes
+            if switch_buffer_minutes is None
+            else _minutes(switch_buffer_minutes, BUFFER_MINUTES, "switch_buffer_minutes")
+        ),
     }
     if new["specialties_mask"] & new["exclusions_mask"]:
-        raise InvalidInput("Ein Bereich kann nicht zugleich Schwerpunkt und Ausschluss sein.", "exclusions")
+        raise InvalidInput(
+            "Ein Bereich kann nicht zugleich Schwerpunkt und Ausschluss sein.", "exclusions"
+        )
     if not (new["offers_in_person"] or new["offers_video"]):
         raise InvalidInput("Bitte Präsenz, Video oder beides anbieten.", "offers_in_person")
     if not new["languages_mask"]:
@@ -429,6 +531,12 @@ def update_therapist_profile(
     for key, value in new.items():
         setattr(therapist, key, value)
     session.flush()
-    audit.record(session, now, "therapist.profile_updated", actor, subject_user_id=therapist.user_id,
-                 practice_id=therapist.practice_id)
+    audit.record(
+        session,
+        now,
+        "therapist.profile_updated",
+        actor,
+        subject_user_id=therapist.user_id,
+        practice_id=therapist.practice_id,
+    )
     return therapist

@@ -77,6 +77,7 @@ def get_caller(session: Session, actor: User, patient_id: int) -> Patient:
 
 # --- search ------------------------------------------------------------------------------
 
+
 def parse_birth_date(text: str) -> dt.date | None:
     text = (text or "").strip()
     for pattern in _DATE_PATTERNS:
@@ -109,7 +110,9 @@ class CallerHit:
     email: str | None
 
 
-def search_callers(session: Session, actor: User, query: str, limit: int = SEARCH_LIMIT) -> list[CallerHit]:
+def search_callers(
+    session: Session, actor: User, query: str, limit: int = SEARCH_LIMIT
+) -> list[CallerHit]:
     """Callers this secretary may see, matching a name, phone number, e-mail or birth date.
 
     The query may combine a name and a birth date ("Müller 17.05.1990"). A query that is
@@ -121,7 +124,11 @@ def search_callers(session: Session, actor: User, query: str, limit: int = SEARC
     if not query:
         return []
     conditions = []
-    if _PHONE_RE.match(query) and len(re.sub(r"\D", "", query)) >= 4 and parse_birth_date(query) is None:
+    if (
+        _PHONE_RE.match(query)
+        and len(re.sub(r"\D", "", query)) >= 4
+        and parse_birth_date(query) is None
+    ):
         digits = _phone_digits(query)
         if not digits:
             return []
@@ -137,13 +144,15 @@ def search_callers(session: Session, actor: User, query: str, limit: int = SEARC
             else:
                 low = f"%{_like(token.lower())}%"
                 cap = f"%{_like(token[:1].upper() + token[1:].lower())}%"
-                conditions.append(or_(
-                    func.lower(Patient.first_name).like(low, escape="\\"),
-                    func.lower(Patient.last_name).like(low, escape="\\"),
-                    # SQLite's lower() folds ASCII only: also try the capitalised form for "Özdemir".
-                    Patient.first_name.like(cap, escape="\\"),
-                    Patient.last_name.like(cap, escape="\\"),
-                ))
+                conditions.append(
+                    or_(
+                        func.lower(Patient.first_name).like(low, escape="\\"),
+                        func.lower(Patient.last_name).like(low, escape="\\"),
+                        # SQLite's lower() folds ASCII only: also try the capitalised form for "Özdemir".
+                        Patient.first_name.like(cap, escape="\\"),
+                        Patient.last_name.like(cap, escape="\\"),
+                    )
+                )
     rows = session.execute(
         select(Patient, User.email)
         .outerjoin(User, User.id == Patient.user_id)
@@ -155,6 +164,7 @@ def search_callers(session: Session, actor: User, query: str, limit: int = SEARC
 
 
 # --- the caller card -----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class OfferLine:
@@ -203,7 +213,11 @@ def caller_card(session: Session, now: dt.datetime, actor: User, patient: Patien
     if not acc.identity:
         raise NotFound("Nicht gefunden.")
     user = session.get(User, patient.user_id) if patient.user_id else None
-    consent_by = session.get(User, patient.consent_recorded_by_id) if patient.consent_recorded_by_id else None
+    consent_by = (
+        session.get(User, patient.consent_recorded_by_id)
+        if patient.consent_recorded_by_id
+        else None
+    )
     card = CallerCard(
         patient=patient,
         email=user.email if user else None,
@@ -213,14 +227,20 @@ def caller_card(session: Session, now: dt.datetime, actor: User, patient: Patien
         served_practice_ids=access.served_practice_ids(session, actor),
         phone_display=patients.display_phone(patient.phone),
     )
-    card.lists = list(session.scalars(
-        select(WaitlistEntry).where(WaitlistEntry.patient_id == patient.id)
-        .order_by(WaitlistEntry.status, WaitlistEntry.added_at)
-    ))
-    card.availability = list(session.scalars(
-        select(Availability).where(Availability.patient_id == patient.id)
-        .order_by(Availability.weekday, Availability.start_min)
-    ))
+    card.lists = list(
+        session.scalars(
+            select(WaitlistEntry)
+            .where(WaitlistEntry.patient_id == patient.id)
+            .order_by(WaitlistEntry.status, WaitlistEntry.added_at)
+        )
+    )
+    card.availability = list(
+        session.scalars(
+            select(Availability)
+            .where(Availability.patient_id == patient.id)
+            .order_by(Availability.weekday, Availability.start_min)
+        )
+    )
     rows = session.execute(
         select(Offer, Slot, Practice)
         .outerjoin(Slot, Slot.id == Offer.slot_id)
@@ -231,25 +251,42 @@ def caller_card(session: Session, now: dt.datetime, actor: User, patient: Patien
     ).all()
     for offer, slot, practice in rows:
         status = offer.effective_status(now)
-        card.offers.append(OfferLine(offer, slot, practice, status,
-                                     can_answer=acc.act and slot is not None and status == OfferStatus.PENDING))
-    card.bookings = [BookingLine(b, s, p) for b, s, p in session.execute(
-        select(Booking, Slot, Practice)
-        .join(Slot, Slot.id == Booking.slot_id)
-        .join(Practice, Practice.id == Slot.practice_id)
-        .where(Booking.patient_id == patient.id)
-        .order_by(Slot.start_at.desc())
-        .limit(50)
-    ).all()]
-    card.notes = [NoteLine(n, email) for n, email in session.execute(
-        select(CallNote, User.email)
-        .outerjoin(User, User.id == CallNote.author_id)
-        .where(CallNote.patient_id == patient.id)
-        .order_by(CallNote.created_at.desc(), CallNote.id.desc())
-        .limit(50)
-    ).all()]
-    card.intake_recorded = session.scalar(
-        select(PatientClinical.patient_id).where(PatientClinical.patient_id == patient.id)) is not None
+        card.offers.append(
+            OfferLine(
+                offer,
+                slot,
+                practice,
+                status,
+                can_answer=acc.act and slot is not None and status == OfferStatus.PENDING,
+            )
+        )
+    card.bookings = [
+        BookingLine(b, s, p)
+        for b, s, p in session.execute(
+            select(Booking, Slot, Practice)
+            .join(Slot, Slot.id == Booking.slot_id)
+            .join(Practice, Practice.id == Slot.practice_id)
+            .where(Booking.patient_id == patient.id)
+            .order_by(Slot.start_at.desc())
+            .limit(50)
+        ).all()
+    ]
+    card.notes = [
+        NoteLine(n, email)
+        for n, email in session.execute(
+            select(CallNote, User.email)
+            .outerjoin(User, User.id == CallNote.author_id)
+            .where(CallNote.patient_id == patient.id)
+            .order_by(CallNote.created_at.desc(), CallNote.id.desc())
+            .limit(50)
+        ).all()
+    ]
+    card.intake_recorded = (
+        session.scalar(
+            select(PatientClinical.patient_id).where(PatientClinical.patient_id == patient.id)
+        )
+        is not None
+    )
     audit.record(session, now, "secretariat.caller_viewed", actor, patient_id=patient.id)
     return card
 
@@ -259,8 +296,16 @@ def caller_card(session: Session, now: dt.datetime, actor: User, patient: Patien
 SET_PASSWORD_VALID_FOR = dt.timedelta(days=30)
 
 
-def register_caller(session: Session, now: dt.datetime, actor: User, *, profile: patients.Profile,
-                    email: str | None, consent_health: bool, consent_rules: bool) -> Patient:
+def register_caller(
+    session: Session,
+    now: dt.datetime,
+    actor: User,
+    *,
+    profile: patients.Profile,
+    email: str | None,
+    consent_health: bool,
+    consent_rules: bool,
+) -> Patient:
     """Register a caller on the phone (profile and availability as in self-registration).
 
     The secretary read out the consent texts; the verbal consent is stored with who
@@ -278,33 +323,69 @@ def register_caller(session: Session, now: dt.datetime, actor: User, *, profile:
     if not consent_rules:
         raise InvalidInput("Ohne Einwilligung können wir nicht vermitteln.", "consent_rules")
     if not profile.phone:
-        raise InvalidInput("Bitte eine Telefonnummer angeben: so erreicht das Sekretariat die Person.", "phone")
+        raise InvalidInput(
+            "Bitte eine Telefonnummer angeben: so erreicht das Sekretariat die Person.", "phone"
+        )
     user = None
     if email and email.strip():
-        user = accounts.create_user(session, now, email=email, password=None, role=Role.PATIENT, actor=actor)
+        user = accounts.create_user(
+            session, now, email=email, password=None, role=Role.PATIENT, actor=actor
+        )
         user.email_verified_at = now
     patient = Patient(
-        user_id=user.id if user else None, first_name=profile.first_name, last_name=profile.last_name,
-        status=PatientStatus.ACTIVE, status_changed_at=now, created_at=now, last_confirmed_at=now,
-        registered_via=RegisteredVia.SECRETARIAT, registered_by_id=actor.id,
-        consent_health_at=now, consent_rules_at=now, consent_recorded_by_id=actor.id,
+        user_id=user.id if user else None,
+        first_name=profile.first_name,
+        last_name=profile.last_name,
+        status=PatientStatus.ACTIVE,
+        status_changed_at=now,
+        created_at=now,
+        last_confirmed_at=now,
+        registered_via=RegisteredVia.SECRETARIAT,
+        registered_by_id=actor.id,
+        consent_health_at=now,
+        consent_rules_at=now,
+        consent_recorded_by_id=actor.id,
     )
     session.add(patient)
     session.flush()
     patients.update_profile(session, now, patient, profile, actor)
-    audit.record(session, now, "patient.registered", actor, patient_id=patient.id, via="secretariat",
-                 with_account=user is not None)
-    audit.record(session, now, "patient.consented", actor, patient_id=patient.id, health=True, rules=True,
-                 verbal=True)
+    audit.record(
+        session,
+        now,
+        "patient.registered",
+        actor,
+        patient_id=patient.id,
+        via="secretariat",
+        with_account=user is not None,
+    )
+    audit.record(
+        session,
+        now,
+        "patient.consented",
+        actor,
+        patient_id=patient.id,
+        health=True,
+        rules=True,
+        verbal=True,
+    )
     if user is not None:
-        token = accounts.issue_user_token(session, now, user, TokenPurpose.SET_PASSWORD, SET_PASSWORD_VALID_FOR)
-        outbox.enqueue(session, now, kind="set_password", dedupe_key=f"caller-welcome:{user.id}", to_user=user,
-                       link_path=links.set_password(token))
+        token = accounts.issue_user_token(
+            session, now, user, TokenPurpose.SET_PASSWORD, SET_PASSWORD_VALID_FOR
+        )
+        outbox.enqueue(
+            session,
+            now,
+            kind="set_password",
+            dedupe_key=f"caller-welcome:{user.id}",
+            to_user=user,
+            link_path=links.set_password(token),
+        )
     return patient
 
 
-def update_caller_profile(session: Session, now: dt.datetime, actor: User, patient: Patient,
-                          profile: patients.Profile) -> None:
+def update_caller_profile(
+    session: Session, now: dt.datetime, actor: User, patient: Patient, profile: patients.Profile
+) -> None:
     """Change a caller's contact, preferences and weekly times on their behalf."""
     _require_act(session, actor, patient)
     patients.update_profile(session, now, patient, profile, actor)
@@ -312,7 +393,10 @@ def update_caller_profile(session: Session, now: dt.datetime, actor: User, patie
 
 # --- write-only clinical intake ------------------------------------------------------------------
 
-def record_intake(session: Session, now: dt.datetime, actor: User, patient: Patient, intake: patients.Intake) -> None:
+
+def record_intake(
+    session: Session, now: dt.datetime, actor: User, patient: Patient, intake: patients.Intake
+) -> None:
     """Record what a caller says about their problem, write-only.
 
     Validation is the patient area's (`patients.validate_intake`). The secretariat never
@@ -326,13 +410,16 @@ def record_intake(session: Session, now: dt.datetime, actor: User, patient: Pati
         raise InvalidInput("Bitte mindestens eine Angabe machen.", "description")
     clinical = session.get(PatientClinical, patient.id)
     if clinical is None:
-        clinical = PatientClinical(patient_id=patient.id, problems_mask=0, description="", urgent=False,
-                                   urgency_code="")
+        clinical = PatientClinical(
+            patient_id=patient.id, problems_mask=0, description="", urgent=False, urgency_code=""
+        )
         session.add(clinical)
     clinical.problems_mask = (clinical.problems_mask or 0) | PROBLEM_AREAS.to_mask(intake.problems)
     if intake.description:
         previous = (clinical.description or "").strip()
-        clinical.description = f"{previous}\n\n{intake.description}" if previous else intake.description
+        clinical.description = (
+            f"{previous}\n\n{intake.description}" if previous else intake.description
+        )
     clinical.urgent = bool(clinical.urgent) or intake.urgent
     if intake.urgency_code:
         clinical.urgency_code = intake.urgency_code
@@ -344,7 +431,10 @@ def record_intake(session: Session, now: dt.datetime, actor: User, patient: Pati
 
 # --- call notes ----------------------------------------------------------------------------------
 
-def add_call_note(session: Session, now: dt.datetime, actor: User, patient: Patient, text: str) -> CallNote:
+
+def add_call_note(
+    session: Session, now: dt.datetime, actor: User, patient: Patient, text: str
+) -> CallNote:
     """A non-clinical note about a call ("call back after 4 pm")."""
     _require_act(session, actor, patient)
     text = (text or "").strip()
@@ -360,6 +450,7 @@ def add_call_note(session: Session, now: dt.datetime, actor: User, patient: Pati
 
 
 # --- slots of the served practices -----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SlotLine:
@@ -386,11 +477,21 @@ def served_practices(session: Session, actor: User) -> list[Practice]:
     ids = access.served_practice_ids(session, actor)
     if not ids:
         return []
-    return list(session.scalars(select(Practice).where(Practice.id.in_(ids)).order_by(Practice.name)))
+    return list(
+        session.scalars(select(Practice).where(Practice.id.in_(ids)).order_by(Practice.name))
+    )
 
 
-def slots_overview(session: Session, now: dt.datetime, actor: User, *, start: dt.datetime, end: dt.datetime,
-                   statuses: tuple[SlotStatus, ...] | None = None, limit: int = 200) -> list[SlotLine]:
+def slots_overview(
+    session: Session,
+    now: dt.datetime,
+    actor: User,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    statuses: tuple[SlotStatus, ...] | None = None,
+    limit: int = 200,
+) -> list[SlotLine]:
     """Slots of the served practices starting in [start, end), with their outcome: who booked
     (the booked caller's identity is visible to the secretariat serving that practice) and how
     many offers are still open. Four queries whatever the number of slots."""
@@ -416,32 +517,50 @@ def slots_overview(session: Session, now: dt.datetime, actor: User, *, start: dt
     pending: dict[int, int] = {}
     if slot_ids:
         for booking, patient in session.execute(
-            select(Booking, Patient).join(Patient, Patient.id == Booking.patient_id)
+            select(Booking, Patient)
+            .join(Patient, Patient.id == Booking.patient_id)
             .where(Booking.slot_id.in_(slot_ids))
         ).all():
             bookings[booking.slot_id] = (booking, patient)
-        pending = dict(session.execute(
-            select(Offer.slot_id, func.count(Offer.id))
-            .where(Offer.slot_id.in_(slot_ids), Offer.status == OfferStatus.PENDING, Offer.expires_at > now)
-            .group_by(Offer.slot_id)
-        ).all())
+        pending = dict(
+            session.execute(
+                select(Offer.slot_id, func.count(Offer.id))
+                .where(
+                    Offer.slot_id.in_(slot_ids),
+                    Offer.status == OfferStatus.PENDING,
+                    Offer.expires_at > now,
+                )
+                .group_by(Offer.slot_id)
+            ).all()
+        )
     lines = []
     for slot, practice, therapist_name in rows:
         booking, patient = bookings.get(slot.id, (None, None))
-        lines.append(SlotLine(slot, practice, therapist_name or "", booking, patient, pending.get(slot.id, 0)))
+        lines.append(
+            SlotLine(
+                slot, practice, therapist_name or "", booking, patient, pending.get(slot.id, 0)
+            )
+        )
     return lines
 
 
 def active_entry_practice_ids(session: Session, patient: Patient) -> set[int | None]:
     """The lists (practice ids, None = pool) the patient is actively on."""
-    return set(session.scalars(select(WaitlistEntry.practice_id).where(
-        WaitlistEntry.patient_id == patient.id, WaitlistEntry.status == EntryStatus.ACTIVE)))
+    return set(
+        session.scalars(
+            select(WaitlistEntry.practice_id).where(
+                WaitlistEntry.patient_id == patient.id, WaitlistEntry.status == EntryStatus.ACTIVE
+            )
+        )
+    )
 
 
 # --- lists ------------------------------------------------------------------------------------------
 
-def put_on_list(session: Session, now: dt.datetime, actor: User, patient: Patient,
-                practice_id: int | None) -> WaitlistEntry:
+
+def put_on_list(
+    session: Session, now: dt.datetime, actor: User, patient: Patient, practice_id: int | None
+) -> WaitlistEntry:
     """Put a caller on the list of a served practice, or in the regional pool (None)."""
     _require_act(session, actor, patient)
     practice = None
@@ -452,21 +571,33 @@ def put_on_list(session: Session, now: dt.datetime, actor: User, patient: Patien
     return waitlist.join_list(session, now, patient, practice, actor=actor)
 
 
-def take_off_list(session: Session, now: dt.datetime, actor: User, patient: Patient, entry_id: int) -> WaitlistEntry:
+def take_off_list(
+    session: Session, now: dt.datetime, actor: User, patient: Patient, entry_id: int
+) -> WaitlistEntry:
     """Take a caller off a list at their request (a served practice's list or the pool)."""
     _require_act(session, actor, patient)
     entry = session.get(WaitlistEntry, entry_id)
     if entry is None or entry.patient_id != patient.id:
         raise NotFound("Nicht gefunden.")
-    if entry.practice_id is not None and entry.practice_id not in access.served_practice_ids(session, actor):
+    if entry.practice_id is not None and entry.practice_id not in access.served_practice_ids(
+        session, actor
+    ):
         raise NotAllowed("Diese Praxis betreut Ihr Sekretariat nicht.")
     return waitlist.leave_list(session, now, patient, entry, actor=actor)
 
 
 # --- offers on a caller's behalf -----------------------------------------------------------------------
 
-def answer_offer(session: Session, now: dt.datetime, actor: User, offer: Offer, *, accept: bool,
-                 settings: Settings):
+
+def answer_offer(
+    session: Session,
+    now: dt.datetime,
+    actor: User,
+    offer: Offer,
+    *,
+    accept: bool,
+    settings: Settings,
+):
     """Accept (returns the Booking) or decline an offer for a caller on the phone.
 
     The offer engine applies the same first-answer-wins rules as on the web and records the
@@ -476,7 +607,9 @@ def answer_offer(session: Session, now: dt.datetime, actor: User, offer: Offer, 
     patient = session.get(Patient, offer.patient_id)
     _require_act(session, actor, patient)
     if offer.slot_id is None:
-        raise InvalidInput("Gruppenplätze bestätigt die Person selbst über den Link in ihrer E-Mail.")
+        raise InvalidInput(
+            "Gruppenplätze bestätigt die Person selbst über den Link in ihrer E-Mail."
+        )
     if accept:
         return offers.accept_offer(session, now, offer, actor, settings)
     return offers.decline_offer(session, now, offer, actor, settings)

@@ -37,7 +37,9 @@ from ptmatch.models import (
 FINDER_LIMIT = 50
 
 
-def get_entry(session: Session, patient: Patient, practice: Practice | None) -> WaitlistEntry | None:
+def get_entry(
+    session: Session, patient: Patient, practice: Practice | None
+) -> WaitlistEntry | None:
     """The patient's row for that practice (or the pool when practice is None), any status."""
     practice_id = practice.id if practice is not None else None
     query = select(WaitlistEntry).where(WaitlistEntry.patient_id == patient.id)
@@ -48,7 +50,9 @@ def get_entry(session: Session, patient: Patient, practice: Practice | None) -> 
     return session.scalar(query)
 
 
-def list_entries(session: Session, patient: Patient, *, active_only: bool = False) -> list[WaitlistEntry]:
+def list_entries(
+    session: Session, patient: Patient, *, active_only: bool = False
+) -> list[WaitlistEntry]:
     """The patient's entries (practice loaded), pool first, then by date joined."""
     query = (
         select(WaitlistEntry)
@@ -101,8 +105,16 @@ def join_list(
         entry.referred_to_id = None
         entry.via_practice_link = entry.via_practice_link or via_practice_link
     session.flush()
-    audit.record(session, now, "waitlist.joined", actor, patient_id=patient.id, practice_id=practice_id,
-                 pool=practice_id is None, via_practice_link=entry.via_practice_link)
+    audit.record(
+        session,
+        now,
+        "waitlist.joined",
+        actor,
+        patient_id=patient.id,
+        practice_id=practice_id,
+        pool=practice_id is None,
+        via_practice_link=entry.via_practice_link,
+    )
     return entry
 
 
@@ -113,7 +125,11 @@ def _remove(entry: WaitlistEntry, now: dt.datetime, reason: RemovalReason) -> No
 
 
 def leave_list(
-    session: Session, now: dt.datetime, patient: Patient, entry: WaitlistEntry, actor: User | None = None
+    session: Session,
+    now: dt.datetime,
+    patient: Patient,
+    entry: WaitlistEntry,
+    actor: User | None = None,
 ) -> WaitlistEntry:
     """The patient leaves one list (reason LEFT). Leaving twice is a no-op."""
     if entry.patient_id != patient.id:
@@ -122,43 +138,65 @@ def leave_list(
         return entry
     _remove(entry, now, RemovalReason.LEFT)
     session.flush()
-    audit.record(session, now, "waitlist.left", actor, patient_id=patient.id, practice_id=entry.practice_id,
-                 pool=entry.practice_id is None)
+    audit.record(
+        session,
+        now,
+        "waitlist.left",
+        actor,
+        patient_id=patient.id,
+        practice_id=entry.practice_id,
+        pool=entry.practice_id is None,
+    )
     return entry
 
 
-def leave_all_for_booking(session: Session, now: dt.datetime, patient: Patient) -> list[WaitlistEntry]:
+def leave_all_for_booking(
+    session: Session, now: dt.datetime, patient: Patient
+) -> list[WaitlistEntry]:
     """A booking took the patient: every ACTIVE entry → REMOVED (BOOKED_ELSEWHERE), kept so a
     "no fit" release can restore them. Returns the entries changed."""
-    entries = list(session.scalars(
-        select(WaitlistEntry)
-        .where(WaitlistEntry.patient_id == patient.id)
-        .where(WaitlistEntry.status == EntryStatus.ACTIVE)
-    ))
+    entries = list(
+        session.scalars(
+            select(WaitlistEntry)
+            .where(WaitlistEntry.patient_id == patient.id)
+            .where(WaitlistEntry.status == EntryStatus.ACTIVE)
+        )
+    )
     for entry in entries:
         _remove(entry, now, RemovalReason.BOOKED_ELSEWHERE)
     session.flush()
     if entries:
-        audit.record(session, now, "waitlist.left_for_booking", None, patient_id=patient.id, entries=len(entries))
+        audit.record(
+            session,
+            now,
+            "waitlist.left_for_booking",
+            None,
+            patient_id=patient.id,
+            entries=len(entries),
+        )
     return entries
 
 
 def restore_after_release(session: Session, now: dt.datetime, patient: Patient) -> int:
     """Re-activate the entries a booking removed (BOOKED_ELSEWHERE). Keeps the original join
     date: the patient did not lose their waiting time. Returns how many were restored."""
-    entries = list(session.scalars(
-        select(WaitlistEntry)
-        .where(WaitlistEntry.patient_id == patient.id)
-        .where(WaitlistEntry.status == EntryStatus.REMOVED)
-        .where(WaitlistEntry.removed_reason == RemovalReason.BOOKED_ELSEWHERE)
-    ))
+    entries = list(
+        session.scalars(
+            select(WaitlistEntry)
+            .where(WaitlistEntry.patient_id == patient.id)
+            .where(WaitlistEntry.status == EntryStatus.REMOVED)
+            .where(WaitlistEntry.removed_reason == RemovalReason.BOOKED_ELSEWHERE)
+        )
+    )
     for entry in entries:
         entry.status = EntryStatus.ACTIVE
         entry.removed_at = None
         entry.removed_reason = None
     session.flush()
     if entries:
-        audit.record(session, now, "waitlist.restored", None, patient_id=patient.id, entries=len(entries))
+        audit.record(
+            session, now, "waitlist.restored", None, patient_id=patient.id, entries=len(entries)
+        )
     return len(entries)
 
 
@@ -171,6 +209,7 @@ def get_own_entry(session: Session, patient: Patient, entry_id: int) -> Waitlist
 
 
 # --- the practice finder ------------------------------------------------------------------
+
 
 @dataclass
 class FinderFilters:
@@ -203,8 +242,9 @@ def _has_bit(column, catalogue, code: str):
     return column.op("&")(1 << catalogue.by_code[code].bit) != 0
 
 
-def find_practices(session: Session, patient: Patient, problems_mask: int, filters: FinderFilters,
-                   today: dt.date) -> list[PracticeHit]:
+def find_practices(
+    session: Session, patient: Patient, problems_mask: int, filters: FinderFilters, today: dt.date
+) -> list[PracticeHit]:
     """Active practices with at least one approved therapist who fits the patient and the filters.
 
     Always applied (the matcher would never offer across them anyway): no therapist exclusion
@@ -237,13 +277,22 @@ def find_practices(session: Session, patient: Patient, problems_mask: int, filte
         conditions.append(t.offers_group.is_(True))
     located = patient.lat is not None and patient.lon is not None
     if located:
-        min_lat, max_lat, min_lon, max_lon = geo.bounding_box(patient.lat, patient.lon, filters.distance_km)
-        conditions.append(or_(
-            Practice.lat.is_(None),
-            and_(Practice.lat.between(min_lat, max_lat), Practice.lon.between(min_lon, max_lon)),
-        ))
+        min_lat, max_lat, min_lon, max_lon = geo.bounding_box(
+            patient.lat, patient.lon, filters.distance_km
+        )
+        conditions.append(
+            or_(
+                Practice.lat.is_(None),
+                and_(
+                    Practice.lat.between(min_lat, max_lat), Practice.lon.between(min_lon, max_lon)
+                ),
+            )
+        )
     rows = session.execute(
-        select(Practice, t).join(t, t.practice_id == Practice.id).where(*conditions).order_by(Practice.id)
+        select(Practice, t)
+        .join(t, t.practice_id == Practice.id)
+        .where(*conditions)
+        .order_by(Practice.id)
     ).all()
     hits: dict[int, PracticeHit] = {}
     for practice, therapist in rows:
@@ -254,18 +303,26 @@ def find_practices(session: Session, patient: Patient, problems_mask: int, filte
                 continue
             hit = hits[practice.id] = PracticeHit(practice, distance)
         hit.therapists += 1
-        hit.methods = sorted(set(hit.methods) | set(METHODS.from_mask(therapist.methods_mask)),
-                             key=METHODS.codes().index)
-        hit.languages = sorted(set(hit.languages) | set(LANGUAGES.from_mask(therapist.languages_mask)),
-                               key=LANGUAGES.codes().index)
+        hit.methods = sorted(
+            set(hit.methods) | set(METHODS.from_mask(therapist.methods_mask)),
+            key=METHODS.codes().index,
+        )
+        hit.languages = sorted(
+            set(hit.languages) | set(LANGUAGES.from_mask(therapist.languages_mask)),
+            key=LANGUAGES.codes().index,
+        )
         hit.video = hit.video or therapist.offers_video
         hit.group = hit.group or therapist.offers_group
-    ordered = sorted(hits.values(), key=lambda h: (h.distance_km is None, h.distance_km or 0, h.practice.name))
+    ordered = sorted(
+        hits.values(), key=lambda h: (h.distance_km is None, h.distance_km or 0, h.practice.name)
+    )
     ordered = ordered[:FINDER_LIMIT]
     if ordered:
         entries = session.scalars(
-            select(WaitlistEntry).where(WaitlistEntry.patient_id == patient.id,
-                                        WaitlistEntry.practice_id.in_([h.practice.id for h in ordered]))
+            select(WaitlistEntry).where(
+                WaitlistEntry.patient_id == patient.id,
+                WaitlistEntry.practice_id.in_([h.practice.id for h in ordered]),
+            )
         ).all()
         by_practice = {e.practice_id: e for e in entries}
         for hit in ordered:

@@ -68,19 +68,35 @@ REMOVE_REASONS = [
 PREFERENCE_FILTERS = ("", "ok", "wanted")  # any / wanted or acceptable / wanted only
 
 AGE_BANDS = [
-    (0, 18, N_("unter 18")), (18, 25, N_("18–24")), (25, 35, N_("25–34")), (35, 45, N_("35–44")),
-    (45, 55, N_("45–54")), (55, 65, N_("55–64")), (65, 200, N_("65 und älter")),
+    (0, 18, N_("unter 18")),
+    (18, 25, N_("18–24")),
+    (25, 35, N_("25–34")),
+    (35, 45, N_("35–44")),
+    (45, 55, N_("45–54")),
+    (55, 65, N_("55–64")),
+    (65, 200, N_("65 und älter")),
 ]
-DISTANCE_BANDS = [(5, N_("unter 5 km")), (10, N_("5–10 km")), (20, N_("10–20 km")), (50, N_("20–50 km"))]
+DISTANCE_BANDS = [
+    (5, N_("unter 5 km")),
+    (10, N_("5–10 km")),
+    (20, N_("10–20 km")),
+    (50, N_("20–50 km")),
+]
 DISTANCE_FAR = N_("über 50 km")
 DISTANCE_UNKNOWN = N_("Entfernung unbekannt")
 UNKNOWN_DISTANCE_SQ = 1e12
 AGE_UNKNOWN = N_("Alter unbekannt")
 # Age-based populations: (code, youngest age, age limit exclusive).
-POPULATION_AGES = [("children", 0, 14), ("adolescents", 14, 18), ("adults", 18, 65), ("seniors", 65, 200)]
+POPULATION_AGES = [
+    ("children", 0, 14),
+    ("adolescents", 14, 18),
+    ("adults", 18, 65),
+    ("seniors", 65, 200),
+]
 
 
 # --- filters and pages ---------------------------------------------------------------------------
+
 
 @dataclass
 class Filters:
@@ -171,6 +187,7 @@ class PatientFile:
 
 # --- small helpers -------------------------------------------------------------------------------
 
+
 def local_today(now: dt.datetime) -> dt.date:
     return now.astimezone(BERLIN).date()
 
@@ -185,7 +202,11 @@ def _years_before(day: dt.date, years: int) -> dt.date:
 def _age(birth_date: dt.date | None, today: dt.date) -> int | None:
     if birth_date is None:
         return None
-    return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
+    return (
+        today.year
+        - birth_date.year
+        - ((today.month, today.day) < (birth_date.month, birth_date.day))
+    )
 
 
 def _local_day_start(day: dt.date) -> dt.datetime:
@@ -277,7 +298,9 @@ def _joined(query, conds: list, *, count: bool = False, user: bool = False):
         query = query.outerjoin(User, User.id == Patient.user_id)
     clinical = PatientClinical.__table__
     if not count or any(clinical in find_tables(c, check_columns=True) for c in conds):
-        query = query.outerjoin(PatientClinical, PatientClinical.patient_id == WaitlistEntry.patient_id)
+        query = query.outerjoin(
+            PatientClinical, PatientClinical.patient_id == WaitlistEntry.patient_id
+        )
     return query.where(*conds)
 
 
@@ -289,8 +312,15 @@ def _paginate(total: int, page: int, per_page: int) -> tuple[int, int]:
 
 # --- the practice's own list ---------------------------------------------------------------------
 
-def list_waitlist(session: Session, now: dt.datetime, therapist: Therapist, filters: Filters,
-                  page: int = 1, per_page: int = PER_PAGE) -> Page:
+
+def list_waitlist(
+    session: Session,
+    now: dt.datetime,
+    therapist: Therapist,
+    filters: Filters,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> Page:
     """One page of the practice's active waitlist, filtered and sorted in SQL; audited once."""
     today = local_today(now)
     conds = [
@@ -312,29 +342,66 @@ def list_waitlist(session: Session, now: dt.datetime, therapist: Therapist, filt
         order = (WaitlistEntry.priority.desc(), WaitlistEntry.added_at, WaitlistEntry.id)
     else:
         order = (WaitlistEntry.added_at, WaitlistEntry.id)
-    query = _joined(select(
-        WaitlistEntry.id, WaitlistEntry.patient_id, WaitlistEntry.priority, WaitlistEntry.via_practice_link,
-        WaitlistEntry.added_at, Patient.first_name, Patient.last_name, Patient.birth_date, Patient.gender,
-        Patient.status, PatientClinical.problems_mask, PatientClinical.urgent,
-    ), conds).order_by(*order).limit(per_page).offset(offset)
+    query = (
+        _joined(
+            select(
+                WaitlistEntry.id,
+                WaitlistEntry.patient_id,
+                WaitlistEntry.priority,
+                WaitlistEntry.via_practice_link,
+                WaitlistEntry.added_at,
+                Patient.first_name,
+                Patient.last_name,
+                Patient.birth_date,
+                Patient.gender,
+                Patient.status,
+                PatientClinical.problems_mask,
+                PatientClinical.urgent,
+            ),
+            conds,
+        )
+        .order_by(*order)
+        .limit(per_page)
+        .offset(offset)
+    )
     rows = [
-        ListRow(entry_id=r.id, patient_id=r.patient_id, first_name=r.first_name, last_name=r.last_name,
-                age=_age(r.birth_date, today), gender=r.gender, patient_status=r.status, priority=r.priority,
-                via_link=r.via_practice_link, added_at=r.added_at, waiting_days=(now - r.added_at).days,
-                problems=PROBLEM_AREAS.from_mask(r.problems_mask), urgent=bool(r.urgent))
+        ListRow(
+            entry_id=r.id,
+            patient_id=r.patient_id,
+            first_name=r.first_name,
+            last_name=r.last_name,
+            age=_age(r.birth_date, today),
+            gender=r.gender,
+            patient_status=r.status,
+            priority=r.priority,
+            via_link=r.via_practice_link,
+            added_at=r.added_at,
+            waiting_days=(now - r.added_at).days,
+            problems=PROBLEM_AREAS.from_mask(r.problems_mask),
+            urgent=bool(r.urgent),
+        )
         for r in session.execute(query)
     ]
     if rows:
-        audit.record(session, now, "workbench.list_viewed", therapist.user, practice_id=therapist.practice_id,
-                     patient_ids=[r.patient_id for r in rows])
+        audit.record(
+            session,
+            now,
+            "workbench.list_viewed",
+            therapist.user,
+            practice_id=therapist.practice_id,
+            patient_ids=[r.patient_id for r in rows],
+        )
     return Page(items=rows, total=total, page=page, per_page=per_page)
 
 
 # --- the regional pool ---------------------------------------------------------------------------
 
+
 def pool_available(therapist: Therapist) -> bool:
     practice = therapist.practice
-    return bool(practice and practice.accepts_pool and practice.lat is not None and practice.lon is not None)
+    return bool(
+        practice and practice.accepts_pool and practice.lat is not None and practice.lon is not None
+    )
 
 
 def _population_condition(therapist: Therapist, today: dt.date):
@@ -343,8 +410,12 @@ def _population_condition(therapist: Therapist, today: dt.date):
     ranges = []
     for code, youngest, limit in POPULATION_AGES:
         if code in wanted:
-            ranges.append(and_(Patient.birth_date <= _years_before(today, youngest),
-                               Patient.birth_date > _years_before(today, limit)))
+            ranges.append(
+                and_(
+                    Patient.birth_date <= _years_before(today, youngest),
+                    Patient.birth_date > _years_before(today, limit),
+                )
+            )
     if not ranges:
         return None
     return or_(Patient.birth_date.is_(None), *ranges)
@@ -358,8 +429,12 @@ def _matchable_conditions(today: dt.date) -> list:
         or_(Patient.paused_until.is_(None), Patient.paused_until <= today),
         Patient.consent_health_at.is_not(None),
         Patient.consent_rules_at.is_not(None),
-        or_(and_(User.id.is_not(None), User.email_verified_at.is_not(None), User.is_enabled.is_(True)),
-            and_(Patient.user_id.is_(None), Patient.consent_recorded_by_id.is_not(None))),
+        or_(
+            and_(
+                User.id.is_not(None), User.email_verified_at.is_not(None), User.is_enabled.is_(True)
+            ),
+            and_(Patient.user_id.is_(None), Patient.consent_recorded_by_id.is_not(None)),
+        ),
     ]
 
 
@@ -383,8 +458,14 @@ def _pool_fit_conditions(therapist: Therapist, today: dt.date) -> list:
     return conds
 
 
-def list_pool(session: Session, now: dt.datetime, therapist: Therapist, filters: Filters,
-              page: int = 1, per_page: int = PER_PAGE) -> Page:
+def list_pool(
+    session: Session,
+    now: dt.datetime,
+    therapist: Therapist,
+    filters: Filters,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> Page:
     """One page of pool patients within reach of the practice who fit the therapist, pseudonymised.
 
     Reach is the patient's own radius (max_distance_km) around the practice, tested in SQL
@@ -405,9 +486,15 @@ def list_pool(session: Session, now: dt.datetime, therapist: Therapist, filters:
     box_lat = POOL_MAX_KM / KM_PER_DEGREE
     box_lon = POOL_MAX_KM / max(km_per_lon, 1.0)
     own = aliased(WaitlistEntry)
-    on_own_list = (select(own.id).where(own.patient_id == WaitlistEntry.patient_id,
-                                        own.practice_id == practice.id, own.status == EntryStatus.ACTIVE)
-                   .exists())
+    on_own_list = (
+        select(own.id)
+        .where(
+            own.patient_id == WaitlistEntry.patient_id,
+            own.practice_id == practice.id,
+            own.status == EntryStatus.ACTIVE,
+        )
+        .exists()
+    )
     within = and_(
         Patient.lat.between(lat0 - box_lat, lat0 + box_lat),
         Patient.lon.between(lon0 - box_lon, lon0 + box_lon),
@@ -428,29 +515,63 @@ def list_pool(session: Session, now: dt.datetime, therapist: Therapist, filters:
     page, offset = _paginate(total, page, per_page)
     if filters.sort == "distance":
         # Unknown locations last on both engines (NULL ordering differs between them).
-        order = (func.coalesce(dist2, UNKNOWN_DISTANCE_SQ), WaitlistEntry.added_at, WaitlistEntry.id)
+        order = (
+            func.coalesce(dist2, UNKNOWN_DISTANCE_SQ),
+            WaitlistEntry.added_at,
+            WaitlistEntry.id,
+        )
     else:
         order = (WaitlistEntry.added_at, WaitlistEntry.id)
-    query = _joined(select(
-        Patient.id, Patient.birth_date, Patient.gender, Patient.lat, Patient.lon, Patient.methods_mask,
-        Patient.languages_mask, Patient.insurance, Patient.video_pref, Patient.group_pref,
-        Patient.therapist_gender_wish, WaitlistEntry.added_at, PatientClinical.problems_mask,
-    ), conds, user=True).order_by(*order).limit(per_page).offset(offset)
+    query = (
+        _joined(
+            select(
+                Patient.id,
+                Patient.birth_date,
+                Patient.gender,
+                Patient.lat,
+                Patient.lon,
+                Patient.methods_mask,
+                Patient.languages_mask,
+                Patient.insurance,
+                Patient.video_pref,
+                Patient.group_pref,
+                Patient.therapist_gender_wish,
+                WaitlistEntry.added_at,
+                PatientClinical.problems_mask,
+            ),
+            conds,
+            user=True,
+        )
+        .order_by(*order)
+        .limit(per_page)
+        .offset(offset)
+    )
     rows = [
-        PoolRow(pseudonym=pseudonym(r.id), age_band=age_band(_age(r.birth_date, today)), gender=r.gender,
-                problems=PROBLEM_AREAS.from_mask(r.problems_mask), methods=METHODS.from_mask(r.methods_mask),
-                languages=LANGUAGES.from_mask(r.languages_mask), insurance=r.insurance,
-                video_pref=str(r.video_pref), group_pref=str(r.group_pref),
-                therapist_gender_wish=r.therapist_gender_wish,
-                distance_band=(DISTANCE_UNKNOWN if r.lat is None or r.lon is None
-                               else distance_band(great_circle_km(lat0, lon0, r.lat, r.lon))),
-                waiting_weeks=max(0, (now - r.added_at).days // 7))
+        PoolRow(
+            pseudonym=pseudonym(r.id),
+            age_band=age_band(_age(r.birth_date, today)),
+            gender=r.gender,
+            problems=PROBLEM_AREAS.from_mask(r.problems_mask),
+            methods=METHODS.from_mask(r.methods_mask),
+            languages=LANGUAGES.from_mask(r.languages_mask),
+            insurance=r.insurance,
+            video_pref=str(r.video_pref),
+            group_pref=str(r.group_pref),
+            therapist_gender_wish=r.therapist_gender_wish,
+            distance_band=(
+                DISTANCE_UNKNOWN
+                if r.lat is None or r.lon is None
+                else distance_band(great_circle_km(lat0, lon0, r.lat, r.lon))
+            ),
+            waiting_weeks=max(0, (now - r.added_at).days // 7),
+        )
         for r in session.execute(query)
     ]
     return Page(items=rows, total=total, page=page, per_page=per_page)
 
 
 # --- the patient file ------------------------------------------------------------------------------
+
 
 def _require_therapist(session: Session, actor: User) -> Therapist:
     therapist = get_active_therapist(session, actor)
@@ -459,7 +580,9 @@ def _require_therapist(session: Session, actor: User) -> Therapist:
     return therapist
 
 
-def load_patient_file(session: Session, now: dt.datetime, actor: User, patient_id: int) -> PatientFile:
+def load_patient_file(
+    session: Session, now: dt.datetime, actor: User, patient_id: int
+) -> PatientFile:
     """The full record for a therapist whose practice may see it (audited clinical load).
 
     NotFound when the patient does not exist or is not visible at all; NotAllowed when only
@@ -475,19 +598,36 @@ def load_patient_file(session: Session, now: dt.datetime, actor: User, patient_i
     if not (allowed.identity and allowed.clinical):
         raise NotAllowed("Nur als Pseudonym sichtbar.")
     clinical = access.load_clinical(session, actor, patient, now, purpose="patient_file")
-    entries = list(session.scalars(
-        select(WaitlistEntry).where(WaitlistEntry.patient_id == patient.id,
-                                    WaitlistEntry.practice_id == therapist.practice_id)
-        .order_by(WaitlistEntry.added_at)
-    ))
-    notes = list(session.scalars(
-        select(ClinicalNote).where(ClinicalNote.patient_id == patient.id,
-                                   ClinicalNote.practice_id == therapist.practice_id)
-        .order_by(ClinicalNote.created_at.desc(), ClinicalNote.id.desc())
-    ))
+    entries = list(
+        session.scalars(
+            select(WaitlistEntry)
+            .where(
+                WaitlistEntry.patient_id == patient.id,
+                WaitlistEntry.practice_id == therapist.practice_id,
+            )
+            .order_by(WaitlistEntry.added_at)
+        )
+    )
+    notes = list(
+        session.scalars(
+            select(ClinicalNote)
+            .where(
+                ClinicalNote.patient_id == patient.id,
+                ClinicalNote.practice_id == therapist.practice_id,
+            )
+            .order_by(ClinicalNote.created_at.desc(), ClinicalNote.id.desc())
+        )
+    )
     active = next((e for e in entries if e.status == EntryStatus.ACTIVE), None)
-    return PatientFile(patient=patient, clinical=clinical, age=_age(patient.birth_date, local_today(now)),
-                       availability=list(patient.availability), entries=entries, active_entry=active, notes=notes)
+    return PatientFile(
+        patient=patient,
+        clinical=clinical,
+        age=_age(patient.birth_date, local_today(now)),
+        availability=list(patient.availability),
+        entries=entries,
+        active_entry=active,
+        notes=notes,
+    )
 
 
 def referral_targets(session: Session, therapist: Therapist) -> list[tuple[int, str]]:
@@ -502,16 +642,23 @@ def referral_targets(session: Session, therapist: Therapist) -> list[tuple[int, 
 
 # --- actions on an entry ---------------------------------------------------------------------------
 
+
 def get_own_entry(session: Session, actor: User, entry_id: int) -> tuple[Therapist, WaitlistEntry]:
     """The active entry `entry_id` on the actor's practice list, or NotFound."""
     therapist = _require_therapist(session, actor)
     entry = session.get(WaitlistEntry, entry_id)
-    if entry is None or entry.practice_id != therapist.practice_id or entry.status != EntryStatus.ACTIVE:
+    if (
+        entry is None
+        or entry.practice_id != therapist.practice_id
+        or entry.status != EntryStatus.ACTIVE
+    ):
         raise NotFound("Nicht gefunden.")
     return therapist, entry
 
 
-def set_priority(session: Session, now: dt.datetime, actor: User, entry_id: int, priority: int) -> WaitlistEntry:
+def set_priority(
+    session: Session, now: dt.datetime, actor: User, entry_id: int, priority: int
+) -> WaitlistEntry:
     """Set the practice's priority for a patient on its list (0 = normal ... 3 = very high)."""
     therapist, entry = get_own_entry(session, actor, entry_id)
     if isinstance(priority, bool) or priority not in {value for value, _ in PRIORITIES}:
@@ -519,12 +666,23 @@ def set_priority(session: Session, now: dt.datetime, actor: User, entry_id: int,
     previous = entry.priority
     entry.priority = priority
     session.flush()
-    audit.record(session, now, "waitlist.priority_set", actor, patient_id=entry.patient_id,
-                 practice_id=therapist.practice_id, entry_id=entry.id, previous=previous, priority=priority)
+    audit.record(
+        session,
+        now,
+        "waitlist.priority_set",
+        actor,
+        patient_id=entry.patient_id,
+        practice_id=therapist.practice_id,
+        entry_id=entry.id,
+        previous=previous,
+        priority=priority,
+    )
     return entry
 
 
-def add_clinical_note(session: Session, now: dt.datetime, actor: User, patient_id: int, text: str) -> ClinicalNote:
+def add_clinical_note(
+    session: Session, now: dt.datetime, actor: User, patient_id: int, text: str
+) -> ClinicalNote:
     """A therapist's clinical note on a patient the practice may see clinically."""
     therapist = _require_therapist(session, actor)
     patient = session.get(Patient, patient_id)
@@ -537,21 +695,44 @@ def add_clinical_note(session: Session, now: dt.datetime, actor: User, patient_i
         raise InvalidInput("Bitte ausfüllen.", "text")
     if len(text) > 5000:
         raise InvalidInput("Der Text ist zu lang.", "text")
-    note = ClinicalNote(patient_id=patient.id, practice_id=therapist.practice_id, author_id=actor.id, text=text,
-                        created_at=now)
+    note = ClinicalNote(
+        patient_id=patient.id,
+        practice_id=therapist.practice_id,
+        author_id=actor.id,
+        text=text,
+        created_at=now,
+    )
     session.add(note)
     session.flush()
-    audit.record(session, now, "clinical.note_added", actor, patient_id=patient.id,
-                 practice_id=therapist.practice_id, note_id=note.id)
+    audit.record(
+        session,
+        now,
+        "clinical.note_added",
+        actor,
+        patient_id=patient.id,
+        practice_id=therapist.practice_id,
+        note_id=note.id,
+    )
     return note
 
 
-def _mail_patient(session: Session, now: dt.datetime, patient: Patient, kind: str, key: str) -> None:
+def _mail_patient(
+    session: Session, now: dt.datetime, patient: Patient, kind: str, key: str
+) -> None:
     if patient.user is not None:
-        outbox.enqueue(session, now, kind=kind, to_user=patient.user, link_path=links.patient_home(), dedupe_key=key)
+        outbox.enqueue(
+            session,
+            now,
+            kind=kind,
+            to_user=patient.user,
+            link_path=links.patient_home(),
+            dedupe_key=key,
+        )
 
 
-def refer_entry(session: Session, now: dt.datetime, actor: User, entry_id: int, target_practice_id: int) -> WaitlistEntry:
+def refer_entry(
+    session: Session, now: dt.datetime, actor: User, entry_id: int, target_practice_id: int
+) -> WaitlistEntry:
     """Move a patient from this practice's list to another practice's list.
 
     The old entry is kept (REMOVED, reason REFERRED, pointing at the target); at the target
@@ -559,18 +740,29 @@ def refer_entry(session: Session, now: dt.datetime, actor: User, entry_id: int, 
     time carries over. The patient gets a generic mail.
     """
     therapist, entry = get_own_entry(session, actor, entry_id)
-    target = session.get(Practice, target_practice_id) if isinstance(target_practice_id, int) else None
+    target = (
+        session.get(Practice, target_practice_id) if isinstance(target_practice_id, int) else None
+    )
     if target is None or not target.is_active or target.id == therapist.practice_id:
         raise InvalidInput("Bitte eine andere Praxis wählen.", "target")
     entry.status = EntryStatus.REMOVED
     entry.removed_at = now
     entry.removed_reason = RemovalReason.REFERRED
     entry.referred_to_id = target.id
-    moved = session.scalar(select(WaitlistEntry).where(WaitlistEntry.patient_id == entry.patient_id,
-                                                       WaitlistEntry.practice_id == target.id))
+    moved = session.scalar(
+        select(WaitlistEntry).where(
+            WaitlistEntry.patient_id == entry.patient_id, WaitlistEntry.practice_id == target.id
+        )
+    )
     if moved is None:
-        moved = WaitlistEntry(patient_id=entry.patient_id, practice_id=target.id, status=EntryStatus.ACTIVE,
-                              priority=0, via_practice_link=False, added_at=entry.added_at)
+        moved = WaitlistEntry(
+            patient_id=entry.patient_id,
+            practice_id=target.id,
+            status=EntryStatus.ACTIVE,
+            priority=0,
+            via_practice_link=False,
+            added_at=entry.added_at,
+        )
         session.add(moved)
     elif moved.status != EntryStatus.ACTIVE:
         moved.status = EntryStatus.ACTIVE
@@ -579,15 +771,30 @@ def refer_entry(session: Session, now: dt.datetime, actor: User, entry_id: int, 
         moved.referred_to_id = None
         moved.added_at = min(moved.added_at, entry.added_at)
     session.flush()
-    audit.record(session, now, "waitlist.referred", actor, patient_id=entry.patient_id,
-                 practice_id=therapist.practice_id, entry_id=entry.id, target_practice_id=target.id,
-                 target_entry_id=moved.id)
-    _mail_patient(session, now, entry.patient, "waitlist_referred",
-                  f"waitlist_referred:{entry.id}:{now:%Y%m%d%H%M%S}")
+    audit.record(
+        session,
+        now,
+        "waitlist.referred",
+        actor,
+        patient_id=entry.patient_id,
+        practice_id=therapist.practice_id,
+        entry_id=entry.id,
+        target_practice_id=target.id,
+        target_entry_id=moved.id,
+    )
+    _mail_patient(
+        session,
+        now,
+        entry.patient,
+        "waitlist_referred",
+        f"waitlist_referred:{entry.id}:{now:%Y%m%d%H%M%S}",
+    )
     return moved
 
 
-def remove_entry(session: Session, now: dt.datetime, actor: User, entry_id: int, reason: str) -> WaitlistEntry:
+def remove_entry(
+    session: Session, now: dt.datetime, actor: User, entry_id: int, reason: str
+) -> WaitlistEntry:
     """Take a patient off this practice's list with a reason; the entry is kept, the patient
     gets a generic mail."""
     therapist, entry = get_own_entry(session, actor, entry_id)
@@ -597,8 +804,21 @@ def remove_entry(session: Session, now: dt.datetime, actor: User, entry_id: int,
     entry.removed_at = now
     entry.removed_reason = RemovalReason.REMOVED_BY_PRACTICE
     session.flush()
-    audit.record(session, now, "waitlist.removed", actor, patient_id=entry.patient_id,
-                 practice_id=therapist.practice_id, entry_id=entry.id, reason=reason)
-    _mail_patient(session, now, entry.patient, "waitlist_removed",
-                  f"waitlist_removed:{entry.id}:{now:%Y%m%d%H%M%S}")
+    audit.record(
+        session,
+        now,
+        "waitlist.removed",
+        actor,
+        patient_id=entry.patient_id,
+        practice_id=therapist.practice_id,
+        entry_id=entry.id,
+        reason=reason,
+    )
+    _mail_patient(
+        session,
+        now,
+        entry.patient,
+        "waitlist_removed",
+        f"waitlist_removed:{entry.id}:{now:%Y%m%d%H%M%S}",
+    )
     return entry

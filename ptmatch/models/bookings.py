@@ -25,9 +25,13 @@ class Booking(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slot_id: Mapped[int] = mapped_column(ForeignKey("slots.id", ondelete="CASCADE"), unique=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
     offer_id: Mapped[int | None] = mapped_column(ForeignKey("offers.id", ondelete="SET NULL"))
-    status: Mapped[BookingStatus] = mapped_column(enum_column(BookingStatus), default=BookingStatus.CONFIRMED)
+    status: Mapped[BookingStatus] = mapped_column(
+        enum_column(BookingStatus), default=BookingStatus.CONFIRMED
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     booked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

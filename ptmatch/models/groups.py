@@ -30,8 +30,12 @@ class GroupProgram(Base):
     __tablename__ = "group_programs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"), index=True)
-    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id", ondelete="CASCADE"), index=True)
+    practice_id: Mapped[int] = mapped_column(
+        ForeignKey("practices.id", ondelete="CASCADE"), index=True
+    )
+    therapist_id: Mapped[int] = mapped_column(
+        ForeignKey("therapists.id", ondelete="CASCADE"), index=True
+    )
     title: Mapped[str] = mapped_column(String(200))
     method: Mapped[str] = mapped_column(String(20), default="")
     problems_mask: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -59,8 +63,12 @@ class GroupEnrollment(Base):
     __table_args__ = (UniqueConstraint("group_id", "patient_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    group_id: Mapped[int] = mapped_column(ForeignKey("group_programs.id", ondelete="CASCADE"), index=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("group_programs.id", ondelete="CASCADE"), index=True
+    )
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
     status: Mapped[EnrollmentStatus] = mapped_column(enum_column(EnrollmentStatus))
     position: Mapped[int | None] = mapped_column(Integer)  # waitlist order
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -33,11 +33,15 @@ class Offer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slot_id: Mapped[int | None] = mapped_column(ForeignKey("slots.id", ondelete="CASCADE"))
-    group_id: Mapped[int | None] = mapped_column(ForeignKey("group_programs.id", ondelete="CASCADE"))
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("group_programs.id", ondelete="CASCADE")
+    )
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     wave: Mapped[int] = mapped_column(Integer, default=1)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    status: Mapped[OfferStatus] = mapped_column(enum_column(OfferStatus), default=OfferStatus.PENDING)
+    status: Mapped[OfferStatus] = mapped_column(
+        enum_column(OfferStatus), default=OfferStatus.PENDING
+    )
     score: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

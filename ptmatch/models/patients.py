@@ -60,17 +60,27 @@ class Patient(Base):
     therapist_gender_wish: Mapped[str] = mapped_column(String(3), default="any")
     methods_mask: Mapped[int] = mapped_column(BigInteger, default=0)
     insurance: Mapped[str] = mapped_column(String(10), default="gkv")
-    video_pref: Mapped[Preference] = mapped_column(enum_column(Preference), default=Preference.ACCEPTABLE)
+    video_pref: Mapped[Preference] = mapped_column(
+        enum_column(Preference), default=Preference.ACCEPTABLE
+    )
     group_pref: Mapped[Preference] = mapped_column(enum_column(Preference), default=Preference.NO)
-    status: Mapped[PatientStatus] = mapped_column(enum_column(PatientStatus), default=PatientStatus.ACTIVE)
+    status: Mapped[PatientStatus] = mapped_column(
+        enum_column(PatientStatus), default=PatientStatus.ACTIVE
+    )
     paused_until: Mapped[dt.date | None] = mapped_column(Date)
     status_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    registered_via: Mapped[RegisteredVia] = mapped_column(enum_column(RegisteredVia), default=RegisteredVia.SELF)
-    registered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    registered_via: Mapped[RegisteredVia] = mapped_column(
+        enum_column(RegisteredVia), default=RegisteredVia.SELF
+    )
+    registered_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
     consent_health_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     consent_rules_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Set when the secretariat recorded a caller's verbal consent.
-    consent_recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    consent_recorded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     # "Still looking?" check-ins.
     last_confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -81,7 +91,9 @@ class Patient(Base):
         back_populates="patient", cascade="all, delete-orphan", passive_deletes=True, uselist=False
     )
     availability: Mapped[list[Availability]] = relationship(
-        back_populates="patient", cascade="all, delete-orphan", passive_deletes=True,
+        back_populates="patient",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
         order_by="(Availability.weekday, Availability.start_min)",
     )
 
@@ -105,7 +117,9 @@ class PatientClinical(Base):
 
     __tablename__ = "patient_clinical"
 
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True
+    )
     problems_mask: Mapped[int] = mapped_column(BigInteger, default=0)
     description: Mapped[str] = mapped_column(Text, default="")
     urgent: Mapped[bool] = mapped_column(default=False)  # PTV 11 "zeitnah erforderlich"
@@ -127,7 +141,9 @@ class Availability(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
     weekday: Mapped[int] = mapped_column(Integer)
     start_min: Mapped[int] = mapped_column(Integer)
     end_min: Mapped[int] = mapped_column(Integer)
@@ -141,7 +157,9 @@ class ClinicalNote(Base):
     __tablename__ = "clinical_notes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
     practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
@@ -154,7 +172,9 @@ class CallNote(Base):
     __tablename__ = "call_notes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -62,7 +62,9 @@ class Slot(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # A slot a patient cancelled is re-posted as a new slot pointing back here.
-    reposted_from_id: Mapped[int | None] = mapped_column(ForeignKey("slots.id", ondelete="SET NULL"))
+    reposted_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("slots.id", ondelete="SET NULL")
+    )
     outcome_notified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     practice = relationship("Practice")

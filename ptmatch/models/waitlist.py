@@ -42,13 +42,17 @@ class WaitlistEntry(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     practice_id: Mapped[int | None] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
-    status: Mapped[EntryStatus] = mapped_column(enum_column(EntryStatus), default=EntryStatus.ACTIVE)
+    status: Mapped[EntryStatus] = mapped_column(
+        enum_column(EntryStatus), default=EntryStatus.ACTIVE
+    )
     priority: Mapped[int] = mapped_column(Integer, default=0)
     via_practice_link: Mapped[bool] = mapped_column(default=False)
     added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     removed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     removed_reason: Mapped[RemovalReason | None] = mapped_column(enum_column(RemovalReason))
-    referred_to_id: Mapped[int | None] = mapped_column(ForeignKey("practices.id", ondelete="SET NULL"))
+    referred_to_id: Mapped[int | None] = mapped_column(
+        ForeignKey("practices.id", ondelete="SET NULL")
+    )
 
     patient: Mapped[Patient] = relationship()
     practice: Mapped[Practice | None] = relationship(foreign_keys=[practice_id])

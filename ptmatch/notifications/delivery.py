@@ -47,6 +47,7 @@ from ptmatch.notifications.senders import (
 
 log = logging.getLogger("ptmatch.outbox")
 
+
 def backoff(attempts: int, settings: Settings) -> dt.timedelta:
     """Delay before the next attempt after `attempts` failed ones: base * 2^(attempts-1), capped."""
     base = settings.OUTBOX_BACKOFF_SECONDS
@@ -68,11 +69,15 @@ def _claimable(now: dt.datetime, settings: Settings):
     stale_before = now - dt.timedelta(seconds=settings.OUTBOX_CLAIM_TIMEOUT_SECONDS)
     return or_(
         and_(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now),
-        and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.claimed_at <= stale_before),
+        and_(
+            OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.claimed_at <= stale_before
+        ),
     )
 
 
-def lock_due(session: Session, now: dt.datetime, settings: Settings, limit: int) -> list[OutboxMessage]:
+def lock_due(
+    session: Session, now: dt.datetime, settings: Settings, limit: int
+) -> list[OutboxMessage]:
     """Take up to `limit` due rows (PENDING and due, or SENDING with an expired claim) and
     flip them to SENDING. Flushes, does not commit: the caller commits to publish the claim.
 
@@ -93,34 +98,59 @@ def lock_due(session: Session, now: dt.datetime, settings: Settings, limit: int)
         return OutboxMessage.id.in_(stmt.scalar_subquery())
 
     # A stale claim on the last allowed attempt never reported back: give up, do not loop forever.
-    given_up = session.execute(
-        update(OutboxMessage)
-        .where(ids(and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.claimed_at <= stale_before,
-                        OutboxMessage.attempts >= max_attempts)))
-        .values(status=OutboxStatus.DEAD, claimed_at=None,
-                last_error="sender stopped before recording the result (claim expired)")
-        .returning(OutboxMessage.id)
-        .execution_options(synchronize_session=False)
-    ).scalars().all()
+    given_up = (
+        session.execute(
+            update(OutboxMessage)
+            .where(
+                ids(
+                    and_(
+                        OutboxMessage.status == OutboxStatus.SENDING,
+                        OutboxMessage.claimed_at <= stale_before,
+                        OutboxMessage.attempts >= max_attempts,
+                    )
+                )
+            )
+            .values(
+                status=OutboxStatus.DEAD,
+                claimed_at=None,
+                last_error="sender stopped before recording the result (claim expired)",
+            )
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+        .scalars()
+        .all()
+    )
     for outbox_id in given_up:
         log.warning("outbox message %s dead: claim expired on the last attempt", outbox_id)
-    claimed = session.execute(
-        update(OutboxMessage)
-        .where(ids(_claimable(now, settings), limit))
-        .values(status=OutboxStatus.SENDING, claimed_at=now, attempts=OutboxMessage.attempts + 1)
-        .returning(OutboxMessage.id)
-        .execution_options(synchronize_session=False)
-    ).scalars().all()
+    claimed = (
+        session.execute(
+            update(OutboxMessage)
+            .where(ids(_claimable(now, settings), limit))
+            .values(
+                status=OutboxStatus.SENDING, claimed_at=now, attempts=OutboxMessage.attempts + 1
+            )
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+        .scalars()
+        .all()
+    )
     if not claimed:
         return []
-    return list(session.scalars(
-        select(OutboxMessage).where(OutboxMessage.id.in_(claimed))
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .execution_options(populate_existing=True)
-    ))
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.id.in_(claimed))
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .execution_options(populate_existing=True)
+        )
+    )
 
 
-def claim_due(session: Session, now: dt.datetime, settings: Settings, limit: int | None = None) -> list[Claim]:
+def claim_due(
+    session: Session, now: dt.datetime, settings: Settings, limit: int | None = None
+) -> list[Claim]:
     """Claim due rows and commit the claim; returns detached envelopes ready to send."""
     limit = limit or settings.OUTBOX_BATCH
     mail_from = settings.MAIL_FROM
@@ -135,42 +165,59 @@ def claim_due(session: Session, now: dt.datetime, settings: Settings, limit: int
 
 
 def _mine(claim: Claim):
-    return and_(OutboxMessage.id == claim.outbox_id, OutboxMessage.status == OutboxStatus.SENDING,
-                OutboxMessage.claimed_at == claim.claimed_at)
+    return and_(
+        OutboxMessage.id == claim.outbox_id,
+        OutboxMessage.status == OutboxStatus.SENDING,
+        OutboxMessage.claimed_at == claim.claimed_at,
+    )
 
 
 def mark_sent(session: Session, claim: Claim, now: dt.datetime) -> bool:
     """Record a delivery. False if our claim was taken over meanwhile (the other run marks)."""
     result = session.execute(
-        update(OutboxMessage).where(_mine(claim))
+        update(OutboxMessage)
+        .where(_mine(claim))
         .values(status=OutboxStatus.SENT, sent_at=now, claimed_at=None, last_error="")
     )
     session.commit()
     return result.rowcount == 1
 
 
-def _record_failure(session: Session, claim: Claim, now: dt.datetime, settings: Settings, error: SendError) -> bool:
+def _record_failure(
+    session: Session, claim: Claim, now: dt.datetime, settings: Settings, error: SendError
+) -> bool:
     dead = isinstance(error, PermanentError) or claim.attempts >= settings.OUTBOX_MAX_ATTEMPTS
     values = {"claimed_at": None, "last_error": str(error)[:500] or type(error).__name__}
     if dead:
         values["status"] = OutboxStatus.DEAD
     else:
-        values.update(status=OutboxStatus.PENDING, next_attempt_at=now + backoff(claim.attempts, settings))
+        values.update(
+            status=OutboxStatus.PENDING, next_attempt_at=now + backoff(claim.attempts, settings)
+        )
     result = session.execute(update(OutboxMessage).where(_mine(claim)).values(**values))
     # Addresses and bodies stay out of the log: the id leads to the row.
-    log.warning("outbox message %s attempt %s failed%s: %s", claim.outbox_id, claim.attempts,
-                " (dead)" if dead else "", type(error).__name__)
+    log.warning(
+        "outbox message %s attempt %s failed%s: %s",
+        claim.outbox_id,
+        claim.attempts,
+        " (dead)" if dead else "",
+        type(error).__name__,
+    )
     return result.rowcount == 1
 
 
-def mark_failed(session: Session, claims: list[Claim], now: dt.datetime, settings: Settings, error: SendError) -> None:
+def mark_failed(
+    session: Session, claims: list[Claim], now: dt.datetime, settings: Settings, error: SendError
+) -> None:
     """Back off (PENDING with a later next_attempt_at), or DEAD after the last attempt."""
     for claim in claims:
         _record_failure(session, claim, now, settings, error)
     session.commit()
 
 
-def deliver_due(session: Session, now: dt.datetime, settings: Settings, sender: Sender | None = None) -> int:
+def deliver_due(
+    session: Session, now: dt.datetime, settings: Settings, sender: Sender | None = None
+) -> int:
     """Deliver every due message (up to OUTBOX_PER_RUN). Returns how many were sent.
 
     A transport failure (server down, login refused) backs off the rest of the batch and ends
@@ -197,7 +244,13 @@ def deliver_due(session: Session, now: dt.datetime, settings: Settings, sender: 
                     continue
                 except Exception as err:  # a bug in a sender must not stop the other mails
                     log.exception("outbox message %s: unexpected error", claim.outbox_id)
-                    mark_failed(session, [claim], now, settings, TemporaryError(f"{type(err).__name__}: {err}"))
+                    mark_failed(
+                        session,
+                        [claim],
+                        now,
+                        settings,
+                        TemporaryError(f"{type(err).__name__}: {err}"),
+                    )
                     continue
                 mark_sent(session, claim, now)
                 sent += 1
@@ -211,23 +264,33 @@ def deliver_due(session: Session, now: dt.datetime, settings: Settings, sender: 
 
 
 def status_counts(session: Session) -> dict[OutboxStatus, int]:
-    rows = session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
+    rows = session.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    )
     counts = dict.fromkeys(OutboxStatus, 0)
     counts.update({OutboxStatus(status): n for status, n in rows})
     return counts
 
 
 def dead_messages(session: Session, *, page: int = 1, per_page: int = 50) -> list[OutboxMessage]:
-    return list(session.scalars(
-        select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD)
-        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
-        .offset((max(page, 1) - 1) * per_page).limit(per_page)
-    ))
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.DEAD)
+            .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+            .offset((max(page, 1) - 1) * per_page)
+            .limit(per_page)
+        )
+    )
 
 
 def retrying_messages(session: Session, *, limit: int = 20) -> list[OutboxMessage]:
     """Pending rows that already failed at least once, next attempt first."""
-    return list(session.scalars(
-        select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.attempts > 0)
-        .order_by(OutboxMessage.next_attempt_at).limit(limit)
-    ))
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.attempts > 0)
+            .order_by(OutboxMessage.next_attempt_at)
+            .limit(limit)
+        )
+    )

@@ -68,8 +68,13 @@ def format_when(when: dt.datetime, locale: str) -> str:
     return format_datetime(when.astimezone(BERLIN), pattern, locale=locale)
 
 
-def render(kind: str, locale: str, link: str, when: dt.datetime | None = None,
-           deadline: dt.datetime | None = None) -> tuple[str, str, str]:
+def render(
+    kind: str,
+    locale: str,
+    link: str,
+    when: dt.datetime | None = None,
+    deadline: dt.datetime | None = None,
+) -> tuple[str, str, str]:
     """Return (subject, text, html) for a kind in a locale."""
     spec = KINDS[kind]
     gettext = translations(locale).gettext
@@ -123,7 +128,9 @@ def enqueue(
     if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
         return None
     settings = settings_of(session)
-    subject, text, html = render(kind, locale, absolute_link(settings.BASE_URL, link_path), when, deadline)
+    subject, text, html = render(
+        kind, locale, absolute_link(settings.BASE_URL, link_path), when, deadline
+    )
     message = OutboxMessage(
         dedupe_key=dedupe_key,
         kind=kind,

@@ -74,8 +74,12 @@ def build_message(row: OutboxMessage, mail_from: str) -> EmailMessage:
 
 
 def envelope_for(row: OutboxMessage, mail_from: str) -> Envelope:
-    return Envelope(outbox_id=row.id, to_addr=row.to_addr, created_at=row.created_at,
-                    message=build_message(row, mail_from))
+    return Envelope(
+        outbox_id=row.id,
+        to_addr=row.to_addr,
+        created_at=row.created_at,
+        message=build_message(row, mail_from),
+    )
 
 
 class Sender:
@@ -106,7 +110,9 @@ class FileSender(Sender):
 
     @staticmethod
     def filename(envelope: Envelope) -> str:
-        return f"{envelope.created_at.astimezone(dt.UTC):%Y%m%d-%H%M%S}-{envelope.outbox_id:08d}.eml"
+        return (
+            f"{envelope.created_at.astimezone(dt.UTC):%Y%m%d-%H%M%S}-{envelope.outbox_id:08d}.eml"
+        )
 
     def send(self, envelope: Envelope) -> None:
         try:
@@ -141,8 +147,9 @@ class SmtpSender(Sender):
     def _connect(self) -> smtplib.SMTP:
         try:
             if self.security == "tls":
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                                      context=self._tls_context())
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=self._tls_context()
+                )
             else:
                 conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             try:
@@ -158,14 +165,18 @@ class SmtpSender(Sender):
         except smtplib.SMTPAuthenticationError as err:
             raise TransportError(f"SMTP authentication failed ({err.smtp_code})") from err
         except (smtplib.SMTPException, OSError) as err:
-            raise TransportError(f"cannot connect to {self.host}:{self.port}: {_describe(err)}") from err
+            raise TransportError(
+                f"cannot connect to {self.host}:{self.port}: {_describe(err)}"
+            ) from err
         return conn
 
     def send(self, envelope: Envelope) -> None:
         if self._conn is None:
             self._conn = self._connect()
         try:
-            self._conn.send_message(envelope.message, from_addr=self.envelope_from, to_addrs=[envelope.to_addr])
+            self._conn.send_message(
+                envelope.message, from_addr=self.envelope_from, to_addrs=[envelope.to_addr]
+            )
         except smtplib.SMTPRecipientsRefused as err:
             code, text = next(iter(err.recipients.values()), (0, b""))
             raise _by_code(code, f"recipient refused: {code} {_text(text)}") from err

@@ -37,7 +37,9 @@ def run_once(settings: Settings) -> dict[str, int]:
 def run(settings: Settings, standby_poll_seconds: float = 5.0) -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(message)s"
+    )
     apply_process_settings(settings)
     engine = make_engine(settings.DATABASE_URL)
     sessions = make_session_factory(engine, settings)
@@ -51,8 +53,16 @@ def run(settings: Settings, standby_poll_seconds: float = 5.0) -> None:
     log.info("scheduler active")
     scheduler = BlockingScheduler(timezone="UTC")
     for job in all_jobs():
-        scheduler.add_job(run_job, "interval", seconds=job.interval(settings), args=[sessions, job, settings],
-                          id=job.name, max_instances=1, coalesce=True, next_run_time=clock.now())
+        scheduler.add_job(
+            run_job,
+            "interval",
+            seconds=job.interval(settings),
+            args=[sessions, job, settings],
+            id=job.name,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=clock.now(),
+        )
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

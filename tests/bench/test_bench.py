@@ -27,19 +27,27 @@ from ptmatch.models import (
 SIZE = 200
 # GeoNames rows (tab separated) around Bonn; 53111 twice (weight 2).
 ROWS = [
-    ("53111", "Bonn", 50.7374, 7.0982), ("53111", "Bonn Zentrum", 50.7360, 7.1000),
-    ("53113", "Bonn", 50.7250, 7.1100), ("53115", "Bonn", 50.7200, 7.0800),
-    ("53225", "Bonn Beuel", 50.7380, 7.1300), ("53757", "Sankt Augustin", 50.7700, 7.1900),
-    ("53173", "Bonn Bad Godesberg", 50.6800, 7.1600), ("53332", "Bornheim", 50.7600, 6.9900),
+    ("53111", "Bonn", 50.7374, 7.0982),
+    ("53111", "Bonn Zentrum", 50.7360, 7.1000),
+    ("53113", "Bonn", 50.7250, 7.1100),
+    ("53115", "Bonn", 50.7200, 7.0800),
+    ("53225", "Bonn Beuel", 50.7380, 7.1300),
+    ("53757", "Sankt Augustin", 50.7700, 7.1900),
+    ("53173", "Bonn Bad Godesberg", 50.6800, 7.1600),
+    ("53332", "Bornheim", 50.7600, 6.9900),
 ]
 
 
 @pytest.fixture
 def postcodes(tmp_path):
     path = tmp_path / "postcodes-DE.txt"
-    path.write_text("".join(
-        f"DE\t{code}\t{place}\tNordrhein-Westfalen\tNW\t\t\t\t\t{lat}\t{lon}\t4\n" for code, place, lat, lon in ROWS
-    ), encoding="utf-8")
+    path.write_text(
+        "".join(
+            f"DE\t{code}\t{place}\tNordrhein-Westfalen\tNW\t\t\t\t\t{lat}\t{lon}\t4\n"
+            for code, place, lat, lon in ROWS
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -49,25 +57,38 @@ def region(engine, now, postcodes):
 
 
 def test_generator_writes_the_requested_number_of_active_patients(region, session):
-    active = session.scalar(select(func.count(Patient.id)).where(Patient.status == PatientStatus.ACTIVE))
+    active = session.scalar(
+        select(func.count(Patient.id)).where(Patient.status == PatientStatus.ACTIVE)
+    )
     assert active == SIZE
     assert region.rows["patients"] == SIZE + int(SIZE * 0.2)
     assert session.scalar(select(func.count(PatientClinical.patient_id))) == region.rows["patients"]
 
 
 def test_every_active_patient_waits_somewhere_and_has_availability(region, session):
-    without_list = session.scalar(select(func.count(Patient.id)).where(
-        Patient.status == PatientStatus.ACTIVE,
-        ~select(WaitlistEntry.id).where(WaitlistEntry.patient_id == Patient.id,
-                                        WaitlistEntry.status == EntryStatus.ACTIVE).exists()))
-    without_windows = session.scalar(select(func.count(Patient.id)).where(
-        ~select(Availability.id).where(Availability.patient_id == Patient.id).exists()))
+    without_list = session.scalar(
+        select(func.count(Patient.id)).where(
+            Patient.status == PatientStatus.ACTIVE,
+            ~select(WaitlistEntry.id)
+            .where(
+                WaitlistEntry.patient_id == Patient.id, WaitlistEntry.status == EntryStatus.ACTIVE
+            )
+            .exists(),
+        )
+    )
+    without_windows = session.scalar(
+        select(func.count(Patient.id)).where(
+            ~select(Availability.id).where(Availability.patient_id == Patient.id).exists()
+        )
+    )
     assert (without_list, without_windows) == (0, 0)
 
 
 def test_generated_places_come_from_the_postcode_file(region, session):
     codes = {code for code, *_ in ROWS}
-    used = set(session.scalars(select(Patient.postcode).distinct())) | set(session.scalars(select(Practice.postcode)))
+    used = set(session.scalars(select(Patient.postcode).distinct())) | set(
+        session.scalars(select(Practice.postcode))
+    )
     assert region.region_source == "postcodes-DE.txt"
     assert used <= codes
 
@@ -123,14 +144,41 @@ def test_matching_figure_reports_floor_rank_and_ratio(region, sessions, now):
 def _doc(status_of_service: str) -> dict:
     na = {"status": "n/a", "reason": "ptmatch.domain.offers not built yet"}
     stats = {"n": 2, "p50_ms": 1.0, "p95_ms": 2.0, "max_ms": 2.0}
-    service = {"size": 10_000, "post_to_offers": na, "contention": na, "throughput": na,
-               "memory": {"status": "ok", "workers": 4, "peak_rss_mb": 90.0, "per_worker_mb": [90.0] * 4,
-                          "after_offer_traffic": False}}
+    service = {
+        "size": 10_000,
+        "post_to_offers": na,
+        "contention": na,
+        "throughput": na,
+        "memory": {
+            "status": "ok",
+            "workers": 4,
+            "peak_rss_mb": 90.0,
+            "per_worker_mb": [90.0] * 4,
+            "after_offer_traffic": False,
+        },
+    }
     if status_of_service == "error":
         service["contention"] = {"status": "error", "reason": "RuntimeError: boom"}
-    return {"engine": "sqlite", "seed": 1, "quick": True, "sizes": {"10000": {"matching": {
-        "status": "ok", "floor": stats, "rank": stats, "rank_top10": stats, "ratio": 1.0, "same_ids": True,
-        "mismatched_slots": 0, "candidates": {"p50": 5, "max": 9}}}}, "service": service}
+    return {
+        "engine": "sqlite",
+        "seed": 1,
+        "quick": True,
+        "sizes": {
+            "10000": {
+                "matching": {
+                    "status": "ok",
+                    "floor": stats,
+                    "rank": stats,
+                    "rank_top10": stats,
+                    "ratio": 1.0,
+                    "same_ids": True,
+                    "mismatched_slots": 0,
+                    "candidates": {"p50": 5, "max": 9},
+                }
+            }
+        },
+        "service": service,
+    }
 
 
 def test_table_prints_every_figure_and_marks_what_is_not_built():

@@ -65,7 +65,9 @@ def _attempt(sessions, offer_id: int, user_id: int) -> str:
     """One accept in its own session and transaction, as a request would do it."""
     with sessions() as s:
         try:
-            offers.accept_offer(s, NOW, s.get(Offer, offer_id), s.get(User, user_id), settings_of(s))
+            offers.accept_offer(
+                s, NOW, s.get(Offer, offer_id), s.get(User, user_id), settings_of(s)
+            )
             s.commit()
             return "booked"
         except SlotTaken:
@@ -85,9 +87,13 @@ def _check(sessions, slot_id: int, results: list[str]) -> None:
         assert s.get(Slot, slot_id).status == SlotStatus.BOOKED
         statuses = sorted(s.scalars(select(Offer.status).where(Offer.slot_id == slot_id)))
         assert statuses == sorted([OfferStatus.ACCEPTED] + [OfferStatus.TAKEN] * (N - 1))
-        booked = s.scalar(select(func.count(Patient.id)).where(Patient.status == PatientStatus.BOOKED))
+        booked = s.scalar(
+            select(func.count(Patient.id)).where(Patient.status == PatientStatus.BOOKED)
+        )
         assert booked == 1
-        kinds = dict(s.execute(select(OutboxMessage.kind, func.count()).group_by(OutboxMessage.kind)).all())
+        kinds = dict(
+            s.execute(select(OutboxMessage.kind, func.count()).group_by(OutboxMessage.kind)).all()
+        )
         assert kinds == {"booking_confirmed": 1, "offer_taken": N - 1, "practice_outcome_booked": 1}
 
 
@@ -148,8 +154,10 @@ def test_fifty_accepts_from_several_processes(sessions, database_url, settings, 
     barrier = ctx.Barrier(N)
     queue = ctx.Queue()
     chunks = [pairs[i::PROCESSES] for i in range(PROCESSES)]
-    procs = [ctx.Process(target=_process_main, args=(database_url, settings, chunk, barrier, queue))
-             for chunk in chunks]
+    procs = [
+        ctx.Process(target=_process_main, args=(database_url, settings, chunk, barrier, queue))
+        for chunk in chunks
+    ]
     for p in procs:
         p.start()
     results = [queue.get(timeout=120) for _ in range(N)]

@@ -30,9 +30,16 @@ THREADS = 10
 
 
 def _offer(s, group, patient, **overrides):
-    fields = dict(group_id=group.id, patient_id=patient.id, wave=1, token_hash=new_token()[1],
-                  status=OfferStatus.PENDING, score=0, sent_at=group.created_at,
-                  expires_at=group.created_at + dt.timedelta(hours=24))
+    fields = dict(
+        group_id=group.id,
+        patient_id=patient.id,
+        wave=1,
+        token_hash=new_token()[1],
+        status=OfferStatus.PENDING,
+        score=0,
+        sent_at=group.created_at,
+        expires_at=group.created_at + dt.timedelta(hours=24),
+    )
     fields.update(overrides)
     offer = Offer(**fields)
     s.add(offer)
@@ -84,13 +91,24 @@ def test_last_seat_goes_to_exactly_one_of_ten(sessions, now):
     outcomes, errors = _race(sessions, now, pairs)
 
     assert errors == []
-    assert sorted(outcomes) == sorted([EnrollmentStatus.ENROLLED] + [EnrollmentStatus.WAITLISTED] * (THREADS - 1))
+    assert sorted(outcomes) == sorted(
+        [EnrollmentStatus.ENROLLED] + [EnrollmentStatus.WAITLISTED] * (THREADS - 1)
+    )
     with sessions() as s:
         assert s.get(GroupProgram, group_id).enrolled_count == 3
-        positions = s.scalars(select(GroupEnrollment.position).where(
-            GroupEnrollment.group_id == group_id, GroupEnrollment.status == EnrollmentStatus.WAITLISTED)).all()
+        positions = s.scalars(
+            select(GroupEnrollment.position).where(
+                GroupEnrollment.group_id == group_id,
+                GroupEnrollment.status == EnrollmentStatus.WAITLISTED,
+            )
+        ).all()
         assert sorted(positions) == list(range(1, THREADS))
-        assert s.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.kind == "group_enrolled")) == 1
+        assert (
+            s.scalar(
+                select(func.count(OutboxMessage.id)).where(OutboxMessage.kind == "group_enrolled")
+            )
+            == 1
+        )
         s.commit()
 
 
@@ -102,9 +120,18 @@ def test_freed_seat_goes_to_exactly_one_waitlisted(sessions, now):
         pairs = []
         for position in range(1, THREADS + 1):
             patient = make_patient(s, lists=[practice])
-            offer = _offer(s, group, patient)  # a seat offer: the waitlisted patient's own row, re-opened
-            s.add(GroupEnrollment(group_id=group.id, patient_id=patient.id, status=EnrollmentStatus.WAITLISTED,
-                                  position=position, created_at=now))
+            offer = _offer(
+                s, group, patient
+            )  # a seat offer: the waitlisted patient's own row, re-opened
+            s.add(
+                GroupEnrollment(
+                    group_id=group.id,
+                    patient_id=patient.id,
+                    status=EnrollmentStatus.WAITLISTED,
+                    position=position,
+                    created_at=now,
+                )
+            )
             pairs.append((offer.id, patient.user_id))
         s.commit()
         group_id = group.id
@@ -112,11 +139,19 @@ def test_freed_seat_goes_to_exactly_one_waitlisted(sessions, now):
     outcomes, errors = _race(sessions, now, pairs)
 
     assert errors == []
-    assert sorted(outcomes, key=str) == sorted([EnrollmentStatus.ENROLLED] + ["taken"] * (THREADS - 1), key=str)
+    assert sorted(outcomes, key=str) == sorted(
+        [EnrollmentStatus.ENROLLED] + ["taken"] * (THREADS - 1), key=str
+    )
     with sessions() as s:
         assert s.get(GroupProgram, group_id).enrolled_count == 3
-        statuses = s.scalars(select(GroupEnrollment.status).where(GroupEnrollment.group_id == group_id)).all()
-        assert sorted(statuses) == sorted([EnrollmentStatus.ENROLLED] + [EnrollmentStatus.WAITLISTED] * (THREADS - 1))
+        statuses = s.scalars(
+            select(GroupEnrollment.status).where(GroupEnrollment.group_id == group_id)
+        ).all()
+        assert sorted(statuses) == sorted(
+            [EnrollmentStatus.ENROLLED] + [EnrollmentStatus.WAITLISTED] * (THREADS - 1)
+        )
         offer_statuses = s.scalars(select(Offer.status).where(Offer.group_id == group_id)).all()
-        assert sorted(offer_statuses) == sorted([OfferStatus.ACCEPTED] + [OfferStatus.TAKEN] * (THREADS - 1))
+        assert sorted(offer_statuses) == sorted(
+            [OfferStatus.ACCEPTED] + [OfferStatus.TAKEN] * (THREADS - 1)
+        )
         s.commit()

@@ -37,11 +37,30 @@ def _world(sessions) -> list[int]:
         ids = []
         for i in range(4):
             therapist = make_therapist(s, practice)
-            ids.append(offers.post_slot(s, NOW, therapist.user, therapist, start_at=START + i * 90 * MINUTE,
-                                        minutes=50, settings=settings_of(s)).id)
+            ids.append(
+                offers.post_slot(
+                    s,
+                    NOW,
+                    therapist.user,
+                    therapist,
+                    start_at=START + i * 90 * MINUTE,
+                    minutes=50,
+                    settings=settings_of(s),
+                ).id
+            )
         late = make_therapist(s, practice)
-        ids.append(offers.post_slot(s, NOW, late.user, late, start_at=NOW + 3 * HOUR, minutes=50,
-                                    mode=OfferMode.MANUAL, settings=settings_of(s)).id)
+        ids.append(
+            offers.post_slot(
+                s,
+                NOW,
+                late.user,
+                late,
+                start_at=NOW + 3 * HOUR,
+                minutes=50,
+                mode=OfferMode.MANUAL,
+                settings=settings_of(s),
+            ).id
+        )
         s.commit()
         return ids
 
@@ -74,15 +93,26 @@ def test_two_sweeps_at_once(sessions, settings, run):
         pairs = s.execute(select(Offer.slot_id, Offer.patient_id)).all()
         assert len(pairs) == len(set(pairs))
         for slot_id in slot_ids[:4]:
-            live = s.scalar(select(func.count(Offer.id)).where(Offer.slot_id == slot_id,
-                                                               Offer.status == OfferStatus.PENDING))
+            live = s.scalar(
+                select(func.count(Offer.id)).where(
+                    Offer.slot_id == slot_id, Offer.status == OfferStatus.PENDING
+                )
+            )
             assert live == 4  # one second wave, not two
             assert s.get(Slot, slot_id).current_wave == 2
         assert s.get(Slot, slot_ids[4]).status == SlotStatus.UNFILLED
-        offer_mails = s.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.kind == "offer"))
+        offer_mails = s.scalar(
+            select(func.count(OutboxMessage.id)).where(OutboxMessage.kind == "offer")
+        )
         assert offer_mails == s.scalar(select(func.count(Offer.id)))
-        assert s.scalar(select(func.count(OutboxMessage.id))
-                        .where(OutboxMessage.kind == "practice_outcome_unfilled")) == 1
+        assert (
+            s.scalar(
+                select(func.count(OutboxMessage.id)).where(
+                    OutboxMessage.kind == "practice_outcome_unfilled"
+                )
+            )
+            == 1
+        )
     # And a third run later changes nothing.
     with sessions() as s:
         assert sweep(s, later, settings) == 0

@@ -35,7 +35,8 @@ def world(session):
     x = make_practice(session, name="Praxis X")
     y = make_practice(session, name="Praxis Y")
     w = {
-        "x": x, "y": y,
+        "x": x,
+        "y": y,
         "ther_x": make_therapist(session, x).user,
         "ther_y": make_therapist(session, y).user,
         "sec_x": make_secretary(session, [x]),
@@ -118,7 +119,11 @@ def test_load_clinical_audits_a_therapist_view_with_the_practice(session, now, w
     clinical = access.load_clinical(session, world["ther_x"], world["a"], now)
     assert clinical is not None
     event = session.scalar(select(AuditEvent).where(AuditEvent.action == "clinical.viewed"))
-    assert (event.actor_id, event.patient_id, event.practice_id) == (world["ther_x"].id, world["a"].id, world["x"].id)
+    assert (event.actor_id, event.patient_id, event.practice_id) == (
+        world["ther_x"].id,
+        world["a"].id,
+        world["x"].id,
+    )
 
 
 @pytest.mark.parametrize("key", ["sec_x", "admin", "ther_y"])
@@ -139,7 +144,11 @@ def test_sql_clause_agrees_with_the_policy_for_every_pair(session, world):
     world["b"].status = PatientStatus.DELETED
     session.flush()
     for actor in actors:
-        visible = set(session.scalars(select(Patient.id).where(access.identity_visible_clause(session, actor))))
+        visible = set(
+            session.scalars(
+                select(Patient.id).where(access.identity_visible_clause(session, actor))
+            )
+        )
         expected = {p.id for p in patients if access.patient_access(session, actor, p).identity}
         assert visible == expected, actor.role
 
@@ -148,9 +157,17 @@ def test_record_views_list_practices_not_secretariat_or_admin(session, now, worl
     access.load_clinical(session, world["ther_x"], world["a"], now)
     access.load_clinical(session, world["sec_x"], world["a"], now)
     later = now + dt.timedelta(hours=2)
-    audit.record(session, later, "patient.viewed", world["ther_x"], patient_id=world["a"].id,
-                 practice_id=world["x"].id)
-    audit.record(session, later, "secretariat.caller_viewed", world["sec_x"], patient_id=world["a"].id)
+    audit.record(
+        session,
+        later,
+        "patient.viewed",
+        world["ther_x"],
+        patient_id=world["a"].id,
+        practice_id=world["x"].id,
+    )
+    audit.record(
+        session, later, "secretariat.caller_viewed", world["sec_x"], patient_id=world["a"].id
+    )
     session.flush()
     views = access.record_views_for_patient(session, world["a"])
     assert views == [("Praxis X", later), ("Praxis X", now)]
@@ -164,6 +181,7 @@ def test_record_views_are_only_the_patients_own(session, now, world):
 
 # --- what the manual pick shows of a slot's candidates ------------------------------------------
 
+
 def _reason(label, clinical):
     from ptmatch.domain.matching import Reason
 
@@ -173,25 +191,43 @@ def _reason(label, clinical):
 def _candidate(patient, on_list):
     from ptmatch.domain.matching import Candidate
 
-    return Candidate(patient_id=patient.id, score=2, on_practice_list=on_list, waiting_since=NOW,
-                     distance_km=None, reasons=[_reason("Dringlich (PTV 11)", True), _reason("Video", False)])
+    return Candidate(
+        patient_id=patient.id,
+        score=2,
+        on_practice_list=on_list,
+        waiting_since=NOW,
+        distance_km=None,
+        reasons=[_reason("Dringlich (PTV 11)", True), _reason("Video", False)],
+    )
 
 
-@pytest.mark.parametrize(("who", "named", "clinical"), [
-    ("ther_x", True, True),  # the slot's own practice: names of its list, the intake's reasons
-    ("sec_x", True, False),  # the secretariat serving it: names, never clinical reasons
-    ("ther_y", False, False),  # anyone else: pseudonyms only, no clinical reasons
-    ("sec_y", False, False),
-    ("admin", False, False),
-])
+@pytest.mark.parametrize(
+    ("who", "named", "clinical"),
+    [
+        ("ther_x", True, True),  # the slot's own practice: names of its list, the intake's reasons
+        ("sec_x", True, False),  # the secretariat serving it: names, never clinical reasons
+        ("ther_y", False, False),  # anyone else: pseudonyms only, no clinical reasons
+        ("sec_y", False, False),
+        ("admin", False, False),
+    ],
+)
 def test_shown_candidates_follow_the_policy(session, world, who, named, clinical):
-    slot = make_slot(session, make_therapist(session, world["x"]), start_at=NOW + dt.timedelta(days=2))
-    shown = access.show_candidates(session, world[who], NOW, slot,
-                                   [_candidate(world["a"], True), _candidate(world["pool"], False)])
+    slot = make_slot(
+        session, make_therapist(session, world["x"]), start_at=NOW + dt.timedelta(days=2)
+    )
+    shown = access.show_candidates(
+        session,
+        world[who],
+        NOW,
+        slot,
+        [_candidate(world["a"], True), _candidate(world["pool"], False)],
+    )
     listed, pooled = shown
     assert listed.label == (world["a"].full_name if named else access.pseudonym(world["a"].id))
     assert pooled.label == access.pseudonym(world["pool"].id)  # the pool stays pseudonymous
     assert [r.clinical for r in listed.reasons] == ([True, False] if clinical else [False])
     assert access.sees_clinical_reasons(session, world[who], slot.practice_id) is clinical
-    (event,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "slot.candidates_viewed"))
+    (event,) = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "slot.candidates_viewed")
+    )
     assert event.details == {"slot_id": slot.id, "shown": 2} and event.practice_id == world["x"].id

@@ -17,20 +17,26 @@ from tests.factories import PASSWORD, make_user
 SETTINGS = Settings(LOCKOUT_FAILURES=5, LOCKOUT_WINDOW_MINUTES=15, LOCKOUT_MINUTES=15)
 
 
-@pytest.mark.parametrize("pw", ["short", "x" * 9, "y" * 129, "password123", "Passwort123", "abc\x00defghijk"])
+@pytest.mark.parametrize(
+    "pw", ["short", "x" * 9, "y" * 129, "password123", "Passwort123", "abc\x00defghijk"]
+)
 def test_password_policy_refuses(pw):
     with pytest.raises(InvalidInput):
         passwords.check_password_policy(pw)
 
 
-@pytest.mark.parametrize("pw", ["x" * 10, "y" * 128, "  leading and trailing  ", "Grüße aus Bonn 2026 ✓"])
+@pytest.mark.parametrize(
+    "pw", ["x" * 10, "y" * 128, "  leading and trailing  ", "Grüße aus Bonn 2026 ✓"]
+)
 def test_password_policy_accepts(pw):
     passwords.check_password_policy(pw)
 
 
 def test_password_is_not_trimmed_or_truncated(session, now):
     pw = " " + "a" * 126 + " "
-    user = accounts.create_user(session, now, email="trim@example.org", password=pw, role=Role.PATIENT)
+    user = accounts.create_user(
+        session, now, email="trim@example.org", password=pw, role=Role.PATIENT
+    )
     assert accounts.authenticate(session, now, "trim@example.org", pw, SETTINGS) is not None
     assert accounts.authenticate(session, now, "trim@example.org", pw.strip(), SETTINGS) is None
     assert accounts.authenticate(session, now, "trim@example.org", pw[:-1], SETTINGS) is None
@@ -38,16 +44,24 @@ def test_password_is_not_trimmed_or_truncated(session, now):
 
 
 def test_email_is_normalised(session, now):
-    user = accounts.create_user(session, now, email="  Anna.Muster@Example.ORG ", password=PASSWORD,
-                                role=Role.PATIENT)
+    user = accounts.create_user(
+        session, now, email="  Anna.Muster@Example.ORG ", password=PASSWORD, role=Role.PATIENT
+    )
     assert user.email == "anna.muster@example.org"
-    assert accounts.authenticate(session, now, "ANNA.muster@example.org", PASSWORD, SETTINGS) is not None
+    assert (
+        accounts.authenticate(session, now, "ANNA.muster@example.org", PASSWORD, SETTINGS)
+        is not None
+    )
     with pytest.raises(InvalidInput) as err:
-        accounts.create_user(session, now, email="anna.muster@EXAMPLE.org", password=PASSWORD, role=Role.PATIENT)
+        accounts.create_user(
+            session, now, email="anna.muster@EXAMPLE.org", password=PASSWORD, role=Role.PATIENT
+        )
     assert err.value.field == "email"
 
 
-@pytest.mark.parametrize("email", ["", "no-at-sign", "a@", "@b.de", "a b@c.de", "x" * 250 + "@a.de", "a\x00@b.de"])
+@pytest.mark.parametrize(
+    "email", ["", "no-at-sign", "a@", "@b.de", "a b@c.de", "x" * 250 + "@a.de", "a\x00@b.de"]
+)
 def test_invalid_emails_refused(email):
     with pytest.raises(InvalidInput):
         accounts.normalise_email(email)
@@ -71,7 +85,9 @@ def test_unknown_user_and_wrong_password_cost_the_same_work(session, now, monkey
         return real(self, hash_, password)
 
     monkeypatch.setattr(PasswordHasher, "verify", spy)
-    assert accounts.authenticate(session, now, "nobody@example.org", "whatever-123", SETTINGS) is None
+    assert (
+        accounts.authenticate(session, now, "nobody@example.org", "whatever-123", SETTINGS) is None
+    )
     unknown_calls = len(calls)
     calls.clear()
     assert accounts.authenticate(session, now, user.email, "wrong-password-1", SETTINGS) is None
@@ -81,18 +97,37 @@ def test_unknown_user_and_wrong_password_cost_the_same_work(session, now, monkey
 def test_lockout_after_five_failures_within_window(session, now):
     user = make_user(session, Role.PATIENT)
     for i in range(5):
-        assert accounts.authenticate(session, now + dt.timedelta(minutes=i), user.email, "wrong-password!", SETTINGS) is None
+        assert (
+            accounts.authenticate(
+                session, now + dt.timedelta(minutes=i), user.email, "wrong-password!", SETTINGS
+            )
+            is None
+        )
     with pytest.raises(AccountLocked):
-        accounts.authenticate(session, now + dt.timedelta(minutes=5), user.email, PASSWORD, SETTINGS)
+        accounts.authenticate(
+            session, now + dt.timedelta(minutes=5), user.email, PASSWORD, SETTINGS
+        )
     # 15 minutes after locking, the right password works again.
-    assert accounts.authenticate(session, now + dt.timedelta(minutes=20), user.email, PASSWORD, SETTINGS) is not None
+    assert (
+        accounts.authenticate(
+            session, now + dt.timedelta(minutes=20), user.email, PASSWORD, SETTINGS
+        )
+        is not None
+    )
 
 
 def test_failures_spread_beyond_the_window_do_not_lock(session, now):
     user = make_user(session, Role.PATIENT)
     for i in range(8):
-        accounts.authenticate(session, now + dt.timedelta(minutes=16 * i), user.email, "wrong-password!", SETTINGS)
-    assert accounts.authenticate(session, now + dt.timedelta(minutes=130), user.email, PASSWORD, SETTINGS) is not None
+        accounts.authenticate(
+            session, now + dt.timedelta(minutes=16 * i), user.email, "wrong-password!", SETTINGS
+        )
+    assert (
+        accounts.authenticate(
+            session, now + dt.timedelta(minutes=130), user.email, PASSWORD, SETTINGS
+        )
+        is not None
+    )
 
 
 def test_lockout_leaves_other_accounts_alone(session, now):
@@ -155,11 +190,18 @@ def test_malformed_totp_codes(session, now, code):
 def test_enrolment_gives_ten_single_use_hashed_recovery_codes(session, now):
     user = make_user(session, Role.THERAPIST, totp=False)
     secret = accounts.start_totp_enrolment(user)
-    assert accounts.confirm_totp(session, now, user, "000000" if pyotp.TOTP(secret).at(now) != "000000" else "111111") is None
+    assert (
+        accounts.confirm_totp(
+            session, now, user, "000000" if pyotp.TOTP(secret).at(now) != "000000" else "111111"
+        )
+        is None
+    )
     codes = accounts.confirm_totp(session, now, user, pyotp.TOTP(secret).at(now))
     assert codes is not None and len(codes) == 10 and len(set(codes)) == 10
     assert user.has_totp
-    assert all(code.replace("-", "") not in rc.code_hash for code in codes for rc in user.recovery_codes)
+    assert all(
+        code.replace("-", "") not in rc.code_hash for code in codes for rc in user.recovery_codes
+    )
     assert accounts.use_recovery_code(session, now, user, codes[0])
     assert not accounts.use_recovery_code(session, now, user, codes[0])
     assert accounts.use_recovery_code(session, now, user, codes[1].upper())
@@ -176,12 +218,21 @@ def test_reset_totp_ends_sessions(session, now):
 
 def test_user_tokens_single_use_and_expire(session, now):
     user = make_user(session, Role.PATIENT)
-    token = accounts.issue_user_token(session, now, user, TokenPurpose.VERIFY_EMAIL, dt.timedelta(hours=1))
+    token = accounts.issue_user_token(
+        session, now, user, TokenPurpose.VERIFY_EMAIL, dt.timedelta(hours=1)
+    )
     assert accounts.consume_user_token(session, now, token, TokenPurpose.SET_PASSWORD) is None
     assert accounts.consume_user_token(session, now, token, TokenPurpose.VERIFY_EMAIL) == user
     assert accounts.consume_user_token(session, now, token, TokenPurpose.VERIFY_EMAIL) is None
-    late = accounts.issue_user_token(session, now, user, TokenPurpose.VERIFY_EMAIL, dt.timedelta(hours=1))
-    assert accounts.consume_user_token(session, now + dt.timedelta(hours=2), late, TokenPurpose.VERIFY_EMAIL) is None
+    late = accounts.issue_user_token(
+        session, now, user, TokenPurpose.VERIFY_EMAIL, dt.timedelta(hours=1)
+    )
+    assert (
+        accounts.consume_user_token(
+            session, now + dt.timedelta(hours=2), late, TokenPurpose.VERIFY_EMAIL
+        )
+        is None
+    )
     assert accounts.consume_user_token(session, now, "x" * 500, TokenPurpose.VERIFY_EMAIL) is None
 
 

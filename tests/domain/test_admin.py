@@ -64,9 +64,14 @@ def test_reset_two_factor_removes_totp_and_ends_sessions(session, now, boss):
 
 
 def test_invite_staff_sends_a_set_password_link(session, now, boss):
-    user = admin.invite_staff(session, now, boss, email="New.Sec@Example.org", role=Role.SECRETARY,
-                              display_name="Neu")
-    assert user.role == Role.SECRETARY and user.password_hash is None and user.email == "new.sec@example.org"
+    user = admin.invite_staff(
+        session, now, boss, email="New.Sec@Example.org", role=Role.SECRETARY, display_name="Neu"
+    )
+    assert (
+        user.role == Role.SECRETARY
+        and user.password_hash is None
+        and user.email == "new.sec@example.org"
+    )
     mail = session.scalar(select(OutboxMessage).where(OutboxMessage.user_id == user.id))
     assert mail.kind == "set_password"
     assert "/auth/set-password/" in mail.body_text
@@ -83,10 +88,17 @@ def test_set_served_practices_adds_and_removes_with_audit(session, now, boss):
     x, y, z = make_practice(session), make_practice(session), make_practice(session)
     secretary = make_secretary(session, [x, y])
     admin.set_served_practices(session, now, boss, secretary, {y.id, z.id})
-    served = set(session.scalars(select(SecretariatAssignment.practice_id)
-                                 .where(SecretariatAssignment.user_id == secretary.id)))
+    served = set(
+        session.scalars(
+            select(SecretariatAssignment.practice_id).where(
+                SecretariatAssignment.user_id == secretary.id
+            )
+        )
+    )
     assert served == {y.id, z.id}
-    events = session.execute(select(AuditEvent.action, AuditEvent.practice_id).order_by(AuditEvent.id)).all()
+    events = session.execute(
+        select(AuditEvent.action, AuditEvent.practice_id).order_by(AuditEvent.id)
+    ).all()
     assert events == [("role.secretariat_assigned", z.id), ("role.secretariat_unassigned", x.id)]
 
 
@@ -141,12 +153,17 @@ def test_list_users_treats_like_wildcards_literally(session):
 
 # --- audit log ----------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def log(session, now, boss):
     other = make_user(session, Role.SECRETARY, email="sec@example.org")
     patient = make_patient(session)
-    audit.record(session, now - dt.timedelta(days=2), "offer.accepted", other, patient_id=patient.id)
-    audit.record(session, now - dt.timedelta(days=1), "offer.declined", other, patient_id=patient.id)
+    audit.record(
+        session, now - dt.timedelta(days=2), "offer.accepted", other, patient_id=patient.id
+    )
+    audit.record(
+        session, now - dt.timedelta(days=1), "offer.declined", other, patient_id=patient.id
+    )
     audit.record(session, now, "account.deactivated", boss, subject_user_id=other.id)
     audit.record(session, now, "scheduler.swept", None)
     session.flush()
@@ -165,12 +182,16 @@ def test_audit_log_newest_first_with_emails(session, log, boss):
 def test_audit_log_filters_by_actor_email_or_id(session, log):
     assert admin.audit_log(session, actor="SEC@").total == 2
     assert admin.audit_log(session, actor=str(log["other"].id)).total == 2
-    assert [r.event.action for r in admin.audit_log(session, actor="system").items] == ["scheduler.swept"]
+    assert [r.event.action for r in admin.audit_log(session, actor="system").items] == [
+        "scheduler.swept"
+    ]
 
 
 def test_audit_log_filters_by_action_prefix(session, log):
     assert {r.event.action for r in admin.audit_log(session, action="offer.").items} == {
-        "offer.accepted", "offer.declined"}
+        "offer.accepted",
+        "offer.declined",
+    }
 
 
 def test_audit_log_filters_by_patient(session, log):
@@ -188,7 +209,12 @@ def test_audit_log_date_range_includes_late_evening_in_berlin(session, now, boss
     # 23:30 Berlin on the 24th is 22:30 UTC: it belongs to the 24th.
     audit.record(session, dt.datetime(2026, 11, 24, 22, 30, tzinfo=dt.UTC), "late", boss)
     session.flush()
-    assert admin.audit_log(session, date_from=dt.date(2026, 11, 24), date_to=dt.date(2026, 11, 24)).total == 1
+    assert (
+        admin.audit_log(
+            session, date_from=dt.date(2026, 11, 24), date_to=dt.date(2026, 11, 24)
+        ).total
+        == 1
+    )
     assert admin.audit_log(session, date_from=dt.date(2026, 11, 25)).total == 0
 
 
@@ -201,4 +227,3 @@ def test_audit_log_pages(session, now, boss):
     assert first.pages == 3 and first.has_next and not first.has_prev
     assert [r.event.action for r in first.items] == ["a.6", "a.5", "a.4"]
     assert [r.event.action for r in third.items] == ["a.0"] and not third.has_next
-

@@ -26,8 +26,16 @@ def _events(ics: bytes):
 
 
 def _booking(session, start_at, **kwargs):
-    practice = make_practice(session, name="Praxis Sonnenschein", street="Hauptstr. 1", postcode="53111", city="Bonn")
-    return make_booking(session, make_patient(session), make_therapist(session, practice), start_at=start_at, **kwargs)
+    practice = make_practice(
+        session, name="Praxis Sonnenschein", street="Hauptstr. 1", postcode="53111", city="Bonn"
+    )
+    return make_booking(
+        session,
+        make_patient(session),
+        make_therapist(session, practice),
+        start_at=start_at,
+        **kwargs,
+    )
 
 
 def test_booking_ics_holds_the_right_times_across_dst(session):
@@ -37,7 +45,10 @@ def test_booking_ics_holds_the_right_times_across_dst(session):
         ics = calendar.booking_ics(booking)
         [event] = _events(ics)
         start, end = event.decoded("dtstart"), event.decoded("dtend")
-        assert (start.hour, start.minute) == (10, 0)  # wall clock in Berlin, both sides of the change
+        assert (start.hour, start.minute) == (
+            10,
+            0,
+        )  # wall clock in Berlin, both sides of the change
         assert start.astimezone(dt.UTC).hour == utc_hour
         assert end - start == dt.timedelta(minutes=50)
         # The embedded VTIMEZONE agrees (clients that do not know the TZID use it).
@@ -76,10 +87,14 @@ def test_feed_shows_slots_and_bookings_with_initials_only(session, now):
     patient = make_patient(session, first_name="Zora", last_name="Quast", phone="+4917099999")
     booked = make_booking(session, patient, therapist, start_at=now + dt.timedelta(days=2))
     free = make_slot(session, therapist, start_at=now + dt.timedelta(days=3))
-    unfilled = make_slot(session, therapist, start_at=now - dt.timedelta(days=1), status=SlotStatus.UNFILLED)
+    unfilled = make_slot(
+        session, therapist, start_at=now - dt.timedelta(days=1), status=SlotStatus.UNFILLED
+    )
     make_slot(session, therapist, start_at=now + dt.timedelta(days=4), status=SlotStatus.CANCELLED)
     make_slot(session, therapist, start_at=now - dt.timedelta(days=60))  # too old for the feed
-    make_slot(session, make_therapist(session), start_at=now + dt.timedelta(days=1))  # a colleague's
+    make_slot(
+        session, make_therapist(session), start_at=now + dt.timedelta(days=1)
+    )  # a colleague's
     ics = calendar.therapist_feed(session, therapist, now)
     events = {str(e["uid"]).split("@")[0]: e for e in _events(ics)}
     assert set(events) == {f"slot-{booked.slot_id}", f"slot-{free.id}", f"slot-{unfilled.id}"}
@@ -92,8 +107,13 @@ def test_feed_shows_slots_and_bookings_with_initials_only(session, now):
 
 def test_feed_marks_a_cancelled_booking(session, now):
     therapist = make_therapist(session)
-    booking = make_booking(session, make_patient(session), therapist, start_at=now + dt.timedelta(days=2),
-                           status=BookingStatus.CANCELLED)
+    booking = make_booking(
+        session,
+        make_patient(session),
+        therapist,
+        start_at=now + dt.timedelta(days=2),
+        status=BookingStatus.CANCELLED,
+    )
     [event] = _events(calendar.therapist_feed(session, therapist, now))
     assert str(event["status"]) == "CANCELLED" and "." not in str(event["summary"]).split(":")[0]
     assert str(event["uid"]).startswith(f"slot-{booking.slot_id}@")
@@ -102,12 +122,19 @@ def test_feed_marks_a_cancelled_booking(session, now):
 def test_rotate_stores_only_the_hash_and_replaces_the_old_token(session, now):
     therapist = make_therapist(session)
     first = calendar.rotate_feed_token(session, therapist, now=now, actor=therapist.user)
-    assert therapist.calendar_token_hash == hash_token(first) and first not in therapist.calendar_token_hash
+    assert (
+        therapist.calendar_token_hash == hash_token(first)
+        and first not in therapist.calendar_token_hash
+    )
     assert calendar.get_feed_therapist(session, first) is therapist
     second = calendar.rotate_feed_token(session, therapist, now=now, actor=therapist.user)
     assert calendar.get_feed_therapist(session, first) is None
     assert calendar.get_feed_therapist(session, second) is therapist
-    rotated = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "calendar.feed_rotated")
+    rotated = (
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.action == "calendar.feed_rotated")
+    )
     assert session.scalar(rotated) == 2
 
 

@@ -72,7 +72,9 @@ def test_ignore_slot_id(session):
 
 def test_weekly_therapy_place_blocks_the_same_time_in_later_weeks(session):
     therapist = make_therapist(session)
-    make_slot(session, therapist, start_at=START, kind=SlotKind.THERAPY_PLACE, status=SlotStatus.BOOKED)
+    make_slot(
+        session, therapist, start_at=START, kind=SlotKind.THERAPY_PLACE, status=SlotStatus.BOOKED
+    )
     three_weeks = START + dt.timedelta(weeks=3)
     assert _clash(session, therapist, three_weeks) is not None
     assert _clash(session, therapist, three_weeks + dt.timedelta(days=1)) is None
@@ -82,7 +84,9 @@ def test_weekly_therapy_place_blocks_the_same_time_in_later_weeks(session):
 def test_weekly_place_keeps_local_time_across_dst(session):
     therapist = make_therapist(session)
     march = dt.datetime(2027, 3, 17, 13, 0, tzinfo=dt.UTC)  # Wed 14:00 CET
-    make_slot(session, therapist, start_at=march, kind=SlotKind.THERAPY_PLACE, offer_deadline_at=march)
+    make_slot(
+        session, therapist, start_at=march, kind=SlotKind.THERAPY_PLACE, offer_deadline_at=march
+    )
     april_same_local = dt.datetime(2027, 4, 7, 12, 0, tzinfo=dt.UTC)  # Wed 14:00 CEST
     assert _clash(session, therapist, april_same_local) is not None
     assert _clash(session, therapist, april_same_local + 60 * MIN) is None
@@ -99,8 +103,14 @@ def test_released_therapy_place_no_longer_recurs(session):
     from ptmatch.models import Booking
 
     therapist = make_therapist(session)
-    slot = make_slot(session, therapist, start_at=START, kind=SlotKind.THERAPY_PLACE, status=SlotStatus.BOOKED)
+    slot = make_slot(
+        session, therapist, start_at=START, kind=SlotKind.THERAPY_PLACE, status=SlotStatus.BOOKED
+    )
     patient = make_patient(session)
-    session.add(Booking(slot_id=slot.id, patient_id=patient.id, status=BookingStatus.RELEASED, created_at=START))
+    session.add(
+        Booking(
+            slot_id=slot.id, patient_id=patient.id, status=BookingStatus.RELEASED, created_at=START
+        )
+    )
     session.flush()
     assert _clash(session, therapist, START + dt.timedelta(weeks=2)) is None

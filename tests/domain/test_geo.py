@@ -14,8 +14,34 @@ ROWS = [
     # country, code, place, state, state code, county, code, community, code, lat, lon, accuracy
     ["DE", "53111", "Bonn", "Nordrhein-Westfalen", "NW", "", "", "", "", "50.7374", "7.0982", "4"],
     ["DE", "53113", "Bonn", "Nordrhein-Westfalen", "NW", "", "", "", "", "50.7249", "7.1128", "4"],
-    ["DE", "53840", "Troisdorf", "Nordrhein-Westfalen", "NW", "", "", "", "", "50.8150", "7.1560", "4"],
-    ["DE", "53840", "Troisdorf Spich", "Nordrhein-Westfalen", "NW", "", "", "", "", "50.8350", "7.1360", "4"],
+    [
+        "DE",
+        "53840",
+        "Troisdorf",
+        "Nordrhein-Westfalen",
+        "NW",
+        "",
+        "",
+        "",
+        "",
+        "50.8150",
+        "7.1560",
+        "4",
+    ],
+    [
+        "DE",
+        "53840",
+        "Troisdorf Spich",
+        "Nordrhein-Westfalen",
+        "NW",
+        "",
+        "",
+        "",
+        "",
+        "50.8350",
+        "7.1360",
+        "4",
+    ],
     ["DE", "50667", "Köln", "Nordrhein-Westfalen", "NW", "", "", "", "", "50.9375", "6.9603", "4"],
 ]
 
@@ -58,9 +84,12 @@ def test_import_replaces_the_table(session, tmp_path):
 
 
 def test_import_skips_malformed_lines_and_reports_progress(session, tmp_path):
-    path = write_file(tmp_path / "pc.txt", extra="DE\t12345\tkaputt\n\nDE\t\tleer\tx\tx\tx\tx\tx\tx\t1\t2\t4\n"
-                                                   "DE\t12345\tOrt\tx\tx\tx\tx\tx\tx\tnan\t2\t4\n"
-                                                   "DE\t12345\tOrt\tx\tx\tx\tx\tx\tx\tnan-ish\t2\t4\n")
+    path = write_file(
+        tmp_path / "pc.txt",
+        extra="DE\t12345\tkaputt\n\nDE\t\tleer\tx\tx\tx\tx\tx\tx\t1\t2\t4\n"
+        "DE\t12345\tOrt\tx\tx\tx\tx\tx\tx\tnan\t2\t4\n"
+        "DE\t12345\tOrt\tx\tx\tx\tx\tx\tx\tnan-ish\t2\t4\n",
+    )
     seen = []
     assert geo.import_postcodes(session, path, batch_size=2, progress=seen.append) == 5
     assert seen == [2, 2, 1]
@@ -69,7 +98,11 @@ def test_import_skips_malformed_lines_and_reports_progress(session, tmp_path):
 def test_locate_exact_averages_repeated_codes(session, tmp_path):
     geo.import_postcodes(session, write_file(tmp_path / "pc.txt"))
     loc = geo.locate(session, "53840")
-    assert loc.precision == "exact" and loc.lat == pytest.approx(50.825) and loc.lon == pytest.approx(7.146)
+    assert (
+        loc.precision == "exact"
+        and loc.lat == pytest.approx(50.825)
+        and loc.lon == pytest.approx(7.146)
+    )
 
 
 def test_locate_falls_back_to_three_digits(session, tmp_path):
@@ -100,7 +133,9 @@ def test_fill_missing_coordinates(session, tmp_path):
     assert practice.lat == pytest.approx(50.9375) and patient.lat == pytest.approx(50.7249)
 
 
-@pytest.mark.parametrize(("code", "valid"), [("53111", True), ("5311", False), ("531111", False), ("5311a", False)])
+@pytest.mark.parametrize(
+    ("code", "valid"), [("53111", True), ("5311", False), ("531111", False), ("5311a", False)]
+)
 def test_postcode_format(code, valid):
     assert geo.is_valid_postcode(code) is valid
 

@@ -48,9 +48,16 @@ def _clean_database(engine):
 @pytest.fixture
 def world(session):
     practice = make_practice(session)
-    therapist = make_therapist(session, practice, specialties=("depression",), exclusions=("psychosis",),
-                               methods=("vt",), populations=("adults",), languages=("de", "en"),
-                               insurances=("gkv", "pkv"))
+    therapist = make_therapist(
+        session,
+        practice,
+        specialties=("depression",),
+        exclusions=("psychosis",),
+        methods=("vt",),
+        populations=("adults",),
+        languages=("de", "en"),
+        insurances=("gkv", "pkv"),
+    )
     slot = make_slot(session, therapist, start_at=TOMORROW_14)
     return practice, therapist, slot
 
@@ -112,9 +119,24 @@ def _spoil(session, patient, practice, what):
     session.flush()
 
 
-HARD_FILTERS = ["paused", "booked", "inactive", "paused_until", "email_unverified", "user_disabled", "no_consent",
-                "left_list", "wrong_weekday", "window_too_short", "window_starts_late", "exclusion", "child",
-                "language", "gender_wish", "insurance"]
+HARD_FILTERS = [
+    "paused",
+    "booked",
+    "inactive",
+    "paused_until",
+    "email_unverified",
+    "user_disabled",
+    "no_consent",
+    "left_list",
+    "wrong_weekday",
+    "window_too_short",
+    "window_starts_late",
+    "exclusion",
+    "child",
+    "language",
+    "gender_wish",
+    "insurance",
+]
 
 
 def test_each_hard_filter_excludes(session, world):
@@ -162,7 +184,9 @@ def test_pool_patient_within_their_distance_is_a_candidate(session, world):
     _, _, slot = world
     near = make_patient(session, pool=True, lat=50.75, lon=7.10, max_distance_km=10)
     make_patient(session, pool=True, lat=KOELN[0], lon=KOELN[1], max_distance_km=20)  # 25 km away
-    far_but_willing = make_patient(session, pool=True, lat=KOELN[0], lon=KOELN[1], max_distance_km=30)
+    far_but_willing = make_patient(
+        session, pool=True, lat=KOELN[0], lon=KOELN[1], max_distance_km=30
+    )
     assert sorted(ids(session, slot)) == sorted([near.id, far_but_willing.id])
 
 
@@ -207,7 +231,9 @@ def test_already_offered_this_slot_is_excluded_whatever_the_answer(session, worl
 def test_pending_offer_for_an_overlapping_slot_excludes(session, world):
     practice, therapist, slot = world
     other_therapist = make_therapist(session, practice)
-    overlapping = make_slot(session, other_therapist, start_at=TOMORROW_14 + dt.timedelta(minutes=30))
+    overlapping = make_slot(
+        session, other_therapist, start_at=TOMORROW_14 + dt.timedelta(minutes=30)
+    )
     patient = make_patient(session, lists=[practice])
     make_offer(session, overlapping, patient)
     assert ids(session, slot) == []
@@ -217,7 +243,9 @@ def test_expired_or_non_overlapping_offers_do_not_exclude(session, world):
     practice, therapist, slot = world
     other_therapist = make_therapist(session, practice)
     later = make_slot(session, other_therapist, start_at=TOMORROW_14 + dt.timedelta(minutes=50))
-    overlapping = make_slot(session, other_therapist, start_at=TOMORROW_14 - dt.timedelta(minutes=20))
+    overlapping = make_slot(
+        session, other_therapist, start_at=TOMORROW_14 - dt.timedelta(minutes=20)
+    )
     patient = make_patient(session, lists=[practice])
     make_offer(session, later, patient)
     make_offer(session, overlapping, patient, expires_at=NOW - dt.timedelta(minutes=1))
@@ -239,13 +267,18 @@ def test_reposted_slot_skips_who_accepted_or_declined_the_original(session, worl
 
 # --- score -----------------------------------------------------------------------------------------
 
+
 def test_score_orders_by_the_documented_parts(session, world):
     practice, _, slot = world
     base = dict(problems=("anxiety",), added_at=NOW - 5 * DAY)
     plain = make_patient(session, lists=[practice], **base)
     urgent = make_patient(session, lists=[practice], urgent=True, **base)  # +40
-    waited = make_patient(session, lists=[practice], problems=("anxiety",), added_at=NOW - 200 * DAY)  # 6 months: +24
-    specialty = make_patient(session, lists=[practice], problems=("depression",), added_at=NOW - 5 * DAY)  # +25
+    waited = make_patient(
+        session, lists=[practice], problems=("anxiety",), added_at=NOW - 200 * DAY
+    )  # 6 months: +24
+    specialty = make_patient(
+        session, lists=[practice], problems=("depression",), added_at=NOW - 5 * DAY
+    )  # +25
     method = make_patient(session, lists=[practice], methods=("vt",), **base)  # +15
     linked = make_patient(session, **base)
     add_to_list(session, linked, practice, via_practice_link=True)  # +20
@@ -271,8 +304,13 @@ def test_ties_break_by_waiting_since_then_id(session, world):
 
 def test_reasons_are_listed_for_the_therapist(session, world):
     practice, _, slot = world
-    patient = make_patient(session, problems=("depression",), methods=("vt", "tp"), urgent=True,
-                           added_at=NOW - 65 * DAY)
+    patient = make_patient(
+        session,
+        problems=("depression",),
+        methods=("vt", "tp"),
+        urgent=True,
+        added_at=NOW - 65 * DAY,
+    )
     add_to_list(session, patient, practice, via_practice_link=True, priority=2)
     candidate = matching.rank_candidates(session, slot, NOW)[0]
     reasons = {r.msgid: r for r in candidate.reasons}
@@ -300,7 +338,9 @@ def test_limit_returns_the_best(session, world):
     practice, _, slot = world
     make_patient(session, lists=[practice], problems=("anxiety",))
     best = make_patient(session, lists=[practice], urgent=True)
-    assert [c.patient_id for c in matching.rank_candidates(session, slot, NOW, limit=1)] == [best.id]
+    assert [c.patient_id for c in matching.rank_candidates(session, slot, NOW, limit=1)] == [
+        best.id
+    ]
 
 
 def test_sql_score_equals_python_score(session, world):
@@ -309,10 +349,18 @@ def test_sql_score_equals_python_score(session, world):
     coords = [(50.7374, 7.0982), (50.77, 7.10), (50.82, 7.16), (50.90, 7.02), (None, None)]
     for i in range(30):
         lat, lon = coords[i % len(coords)]
-        patient = make_patient(session, lists=[] if i % 3 == 0 else [practice], pool=i % 3 == 0,
-                               urgent=i % 4 == 0, problems=("depression",) if i % 5 == 0 else ("anxiety",),
-                               methods=METHODS.from_mask(1 << (i % 3)), lat=lat, lon=lon, max_distance_km=40,
-                               added_at=NOW - (i * 23 % 400) * DAY - dt.timedelta(hours=i))
+        patient = make_patient(
+            session,
+            lists=[] if i % 3 == 0 else [practice],
+            pool=i % 3 == 0,
+            urgent=i % 4 == 0,
+            problems=("depression",) if i % 5 == 0 else ("anxiety",),
+            methods=METHODS.from_mask(1 << (i % 3)),
+            lat=lat,
+            lon=lon,
+            max_distance_km=40,
+            added_at=NOW - (i * 23 % 400) * DAY - dt.timedelta(hours=i),
+        )
         if i % 3 and i % 2:
             entry = session.query(WaitlistEntry).filter_by(patient_id=patient.id).one()
             entry.priority = i % 4
@@ -323,10 +371,19 @@ def test_sql_score_equals_python_score(session, world):
     rows = session.execute(select(union)).all()
     assert len(rows) == 30
     for row in rows:
-        facts = matching.Facts(patient_id=row.patient_id, added_at=row.added_at, on_list=bool(row.on_list),
-                               priority=row.priority, via_link=bool(row.via_link), urgent=bool(row.urgent),
-                               problems_mask=row.problems_mask, methods_mask=row.methods_mask,
-                               video_pref=str(row.video_pref), lat=row.lat, lon=row.lon)
+        facts = matching.Facts(
+            patient_id=row.patient_id,
+            added_at=row.added_at,
+            on_list=bool(row.on_list),
+            priority=row.priority,
+            via_link=bool(row.via_link),
+            urgent=bool(row.urgent),
+            problems_mask=row.problems_mask,
+            methods_mask=row.methods_mask,
+            video_pref=str(row.video_pref),
+            lat=row.lat,
+            lon=row.lon,
+        )
         assert row.score == matching.score(facts, ctx)[0], row
 
 
@@ -344,7 +401,9 @@ def test_pool_reach_per_radius_and_per_band(session, world, distinct):
     expected = set()
     for i in range(distinct):
         radius = 20 + i * 3
-        lat = 50.7374 + (radius + (1 if i % 2 else -1)) / matching.KM_PER_DEGREE  # just outside / inside
+        lat = (
+            50.7374 + (radius + (1 if i % 2 else -1)) / matching.KM_PER_DEGREE
+        )  # just outside / inside
         patient = make_patient(session, pool=True, lat=lat, lon=7.0982, max_distance_km=radius)
         if i % 2 == 0:
             expected.add(patient.id)

@@ -52,9 +52,14 @@ from tests.factories import (
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
 # Start times (UTC) to post at: weekday afternoons and mornings over the next days.
-STARTS = [dt.datetime(2026, 11, 25, 13, 0, tzinfo=dt.UTC), dt.datetime(2026, 11, 25, 15, 0, tzinfo=dt.UTC),
-          dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC), dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC),
-          dt.datetime(2026, 11, 24, 13, 0, tzinfo=dt.UTC), dt.datetime(2026, 12, 1, 14, 0, tzinfo=dt.UTC)]
+STARTS = [
+    dt.datetime(2026, 11, 25, 13, 0, tzinfo=dt.UTC),
+    dt.datetime(2026, 11, 25, 15, 0, tzinfo=dt.UTC),
+    dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC),
+    dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC),
+    dt.datetime(2026, 11, 24, 13, 0, tzinfo=dt.UTC),
+    dt.datetime(2026, 12, 1, 14, 0, tzinfo=dt.UTC),
+]
 ACTIVE_BOOKING = (BookingStatus.CONFIRMED, BookingStatus.ATTENDED, BookingStatus.NO_SHOW)
 
 
@@ -88,21 +93,36 @@ class OfferMachine(RuleBasedStateMachine):
         self.therapists = [make_therapist(self.s, self.practice) for _ in range(2)]
         self.secretary = make_secretary(self.s, practices=[self.practice])
         for i in range(4):
-            make_patient(self.s, lists=[self.practice], pool=i % 2 == 0, added_at=NOW - (50 + i) * DAY)
+            make_patient(
+                self.s, lists=[self.practice], pool=i % 2 == 0, added_at=NOW - (50 + i) * DAY
+            )
 
     # --- rules -------------------------------------------------------------------------------
 
     @rule(pool=st.booleans(), urgent=st.booleans(), days=st.integers(0, 400))
     def register(self, pool, urgent, days):
-        make_patient(self.s, lists=[] if pool else [self.practice], pool=pool, urgent=urgent,
-                     added_at=NOW - days * DAY)
+        make_patient(
+            self.s,
+            lists=[] if pool else [self.practice],
+            pool=pool,
+            urgent=urgent,
+            added_at=NOW - days * DAY,
+        )
 
     @rule(start=st.integers(0, len(STARTS) - 1), who=st.integers(0, 1), manual=st.booleans())
     def post(self, start, who, manual):
         therapist = self.therapists[who]
         try:
-            offers.post_slot(self.s, self.now, therapist.user, therapist, start_at=STARTS[start], minutes=50,
-                             mode=OfferMode.MANUAL if manual else OfferMode.AUTO, settings=self.app_settings)
+            offers.post_slot(
+                self.s,
+                self.now,
+                therapist.user,
+                therapist,
+                start_at=STARTS[start],
+                minutes=50,
+                mode=OfferMode.MANUAL if manual else OfferMode.AUTO,
+                settings=self.app_settings,
+            )
         except DomainError:
             pass
 
@@ -113,8 +133,14 @@ class OfferMachine(RuleBasedStateMachine):
         if slot is None or not patients:
             return
         try:
-            offers.send_offers(self.s, self.now, slot, [_pick(patients, i) for i in picks], self.therapists[0].user,
-                               self.app_settings)
+            offers.send_offers(
+                self.s,
+                self.now,
+                slot,
+                [_pick(patients, i) for i in picks],
+                self.therapists[0].user,
+                self.app_settings,
+            )
         except DomainError:
             pass
 
@@ -170,7 +196,9 @@ class OfferMachine(RuleBasedStateMachine):
         if booking is None:
             return
         try:
-            offers.cancel_booking_by_patient(self.s, self.now, booking.patient.user, booking, self.app_settings)
+            offers.cancel_booking_by_patient(
+                self.s, self.now, booking.patient.user, booking, self.app_settings
+            )
         except DomainError:
             pass
 
@@ -194,14 +222,21 @@ class OfferMachine(RuleBasedStateMachine):
     def one_active_booking_per_slot(self):
         if not hasattr(self, "practice"):
             return
-        rows = self.s.execute(select(Booking.slot_id, func.count()).where(Booking.status.in_(ACTIVE_BOOKING))
-                              .group_by(Booking.slot_id)).all()
+        rows = self.s.execute(
+            select(Booking.slot_id, func.count())
+            .where(Booking.status.in_(ACTIVE_BOOKING))
+            .group_by(Booking.slot_id)
+        ).all()
         assert all(n == 1 for _, n in rows)
         for slot in self.s.scalars(select(Slot).where(Slot.status == SlotStatus.BOOKED)):
-            assert self.s.scalar(select(func.count(Booking.id)).where(Booking.slot_id == slot.id)) == 1
-        per_patient = self.s.execute(select(Booking.patient_id, func.count())
-                                     .where(Booking.status == BookingStatus.CONFIRMED)
-                                     .group_by(Booking.patient_id)).all()
+            assert (
+                self.s.scalar(select(func.count(Booking.id)).where(Booking.slot_id == slot.id)) == 1
+            )
+        per_patient = self.s.execute(
+            select(Booking.patient_id, func.count())
+            .where(Booking.status == BookingStatus.CONFIRMED)
+            .group_by(Booking.patient_id)
+        ).all()
         assert all(n == 1 for _, n in per_patient)
 
     @invariant()
@@ -209,26 +244,56 @@ class OfferMachine(RuleBasedStateMachine):
         if not hasattr(self, "practice"):
             return
         booked = select(Patient.id).where(Patient.status == PatientStatus.BOOKED)
-        assert self.s.scalar(select(func.count(Offer.id)).where(
-            Offer.patient_id.in_(booked), Offer.status == OfferStatus.PENDING, Offer.expires_at > self.now)) == 0
-        assert self.s.scalar(select(func.count(WaitlistEntry.id)).where(
-            WaitlistEntry.patient_id.in_(booked), WaitlistEntry.status == EntryStatus.ACTIVE)) == 0
+        assert (
+            self.s.scalar(
+                select(func.count(Offer.id)).where(
+                    Offer.patient_id.in_(booked),
+                    Offer.status == OfferStatus.PENDING,
+                    Offer.expires_at > self.now,
+                )
+            )
+            == 0
+        )
+        assert (
+            self.s.scalar(
+                select(func.count(WaitlistEntry.id)).where(
+                    WaitlistEntry.patient_id.in_(booked), WaitlistEntry.status == EntryStatus.ACTIVE
+                )
+            )
+            == 0
+        )
 
     @invariant()
     def offers_of_closed_slots_are_closed(self):
         if not hasattr(self, "practice"):
             return
         closed = select(Slot.id).where(Slot.status != SlotStatus.OFFERING)
-        assert self.s.scalar(select(func.count(Offer.id)).where(
-            Offer.slot_id.in_(closed), Offer.status == OfferStatus.PENDING)) == 0
-        late = select(func.count(Offer.id)).join(Slot, Slot.id == Offer.slot_id).where(
-            Offer.expires_at > Slot.offer_deadline_at)
+        assert (
+            self.s.scalar(
+                select(func.count(Offer.id)).where(
+                    Offer.slot_id.in_(closed), Offer.status == OfferStatus.PENDING
+                )
+            )
+            == 0
+        )
+        late = (
+            select(func.count(Offer.id))
+            .join(Slot, Slot.id == Offer.slot_id)
+            .where(Offer.expires_at > Slot.offer_deadline_at)
+        )
         assert self.s.scalar(late) == 0
 
 
 def test_offer_engine_invariants(sessions, settings):
     OfferMachine.sessions = sessions
     OfferMachine.app_settings = settings
-    run_state_machine_as_test(OfferMachine, settings=hypothesis_settings(
-        max_examples=15, stateful_step_count=25, deadline=None, database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+    run_state_machine_as_test(
+        OfferMachine,
+        settings=hypothesis_settings(
+            max_examples=15,
+            stateful_step_count=25,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )

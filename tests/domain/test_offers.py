@@ -71,15 +71,27 @@ def therapist(session, practice):
 
 
 def post(session, therapist, start=TOMORROW_14, mode=OfferMode.AUTO, now=NOW, **kwargs):
-    return offers.post_slot(session, now, therapist.user, therapist, start_at=start, minutes=50,
-                            kind=kwargs.pop("kind", SlotKind.SPRECHSTUNDE),
-                            modality=kwargs.pop("modality", Modality.IN_PERSON), mode=mode,
-                            settings=kwargs.pop("settings", settings_of(session)), **kwargs)
+    return offers.post_slot(
+        session,
+        now,
+        therapist.user,
+        therapist,
+        start_at=start,
+        minutes=50,
+        kind=kwargs.pop("kind", SlotKind.SPRECHSTUNDE),
+        modality=kwargs.pop("modality", Modality.IN_PERSON),
+        mode=mode,
+        settings=kwargs.pop("settings", settings_of(session)),
+        **kwargs,
+    )
 
 
 def people(session, practice, n, **kwargs):
     """n fitting patients on the list, the first waiting longest (so rank = creation order)."""
-    return [make_patient(session, lists=[practice], added_at=NOW - (100 - i) * DAY, **kwargs) for i in range(n)]
+    return [
+        make_patient(session, lists=[practice], added_at=NOW - (100 - i) * DAY, **kwargs)
+        for i in range(n)
+    ]
 
 
 def offers_of(session, slot, status=None):
@@ -98,9 +110,16 @@ def mails(session, kind, user=None):
 
 # --- wave sizing ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("lead", "expected"), [
-    (3 * HOUR, (5, 60)), (30 * HOUR, (4, 240)), (4 * DAY, (3, 720)), (21 * DAY, (2, 1440)),
-])
+
+@pytest.mark.parametrize(
+    ("lead", "expected"),
+    [
+        (3 * HOUR, (5, 60)),
+        (30 * HOUR, (4, 240)),
+        (4 * DAY, (3, 720)),
+        (21 * DAY, (2, 1440)),
+    ],
+)
 def test_default_wave_rules_follow_lead_time(lead, expected, settings):
     assert offer_machine.wave_params(None, NOW + lead, NOW, settings) == expected
 
@@ -120,15 +139,21 @@ def test_configured_wave_rules_apply_unless_the_practice_has_its_own(practice, s
     assert offer_machine.wave_params(practice, NOW + 3 * DAY, NOW, configured) == (1, 600)
 
 
-def test_configured_wave_rules_apply_to_auto_and_hand_picked_offers(session, practice, therapist, settings):
+def test_configured_wave_rules_apply_to_auto_and_hand_picked_offers(
+    session, practice, therapist, settings
+):
     """WAVE_RULES set for the network give every wave its answer time, also a manual one
     (hand-picked offers once took the built-in rules: 4 hours for this slot, not 45 minutes)."""
     configured = replace(settings, WAVE_RULES=((None, 2, 45),))
     patients = people(session, practice, 3)
     auto = post(session, therapist, settings=configured)
     assert [o.expires_at for o in offers_of(session, auto)] == [NOW + 45 * MINUTE] * 2
-    manual = post(session, make_therapist(session, practice), mode=OfferMode.MANUAL, settings=configured)
-    (offer,) = offers.send_offers(session, NOW, manual, [patients[2]], manual.therapist.user, configured)
+    manual = post(
+        session, make_therapist(session, practice), mode=OfferMode.MANUAL, settings=configured
+    )
+    (offer,) = offers.send_offers(
+        session, NOW, manual, [patients[2]], manual.therapist.user, configured
+    )
     assert offer.expires_at == NOW + 45 * MINUTE
     assert manual.offer_ttl_minutes == 45
 
@@ -144,6 +169,7 @@ def test_deadline_never_after_start_minus_cutoff(session, practice, therapist):
 
 # --- posting --------------------------------------------------------------------------------------
 
+
 def test_auto_post_sends_the_first_wave_in_the_same_transaction(session, practice, therapist):
     patients = people(session, practice, 6)
     slot = post(session, therapist)
@@ -152,16 +178,23 @@ def test_auto_post_sends_the_first_wave_in_the_same_transaction(session, practic
     assert all(o.expires_at == NOW + 4 * HOUR and o.wave == 1 for o in sent)
     assert slot.current_wave == 1 and slot.wave_size == 4
     assert mails(session, "offer") == 4
-    body = session.scalar(select(OutboxMessage.body_text).where(OutboxMessage.kind == "offer").limit(1))
+    body = session.scalar(
+        select(OutboxMessage.body_text).where(OutboxMessage.kind == "offer").limit(1)
+    )
     assert "https://ptmatch.test/o/" in body or "/o/" in body
-    assert session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "offer.sent")) == 4
+    assert (
+        session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "offer.sent"))
+        == 4
+    )
 
 
 def test_manual_post_sends_nothing_until_picked(session, practice, therapist, settings):
     patients = people(session, practice, 3)
     slot = post(session, therapist, mode=OfferMode.MANUAL)
     assert offers_of(session, slot) == []
-    sent = offers.send_offers(session, NOW, slot, [patients[2], patients[0].id], therapist.user, settings=settings)
+    sent = offers.send_offers(
+        session, NOW, slot, [patients[2], patients[0].id], therapist.user, settings=settings
+    )
     assert sorted(o.patient_id for o in sent) == sorted([patients[0].id, patients[2].id])
     assert mails(session, "offer") == 2
 
@@ -172,11 +205,15 @@ def test_manual_pick_skips_ineligible_and_refuses_none(session, practice, therap
     slot = post(session, therapist, mode=OfferMode.MANUAL)
     with pytest.raises(InvalidInput):
         offers.send_offers(session, NOW, slot, [stranger], therapist.user, settings=settings)
-    sent = offers.send_offers(session, NOW, slot, [stranger, eligible], therapist.user, settings=settings)
+    sent = offers.send_offers(
+        session, NOW, slot, [stranger, eligible], therapist.user, settings=settings
+    )
     assert [o.patient_id for o in sent] == [eligible.id]
 
 
-@pytest.mark.parametrize(("start", "field"), [(NOW - HOUR, "start_time"), (NOW + HOUR, "start_time")])
+@pytest.mark.parametrize(
+    ("start", "field"), [(NOW - HOUR, "start_time"), (NOW + HOUR, "start_time")]
+)
 def test_refuses_past_and_too_short_notice(session, therapist, start, field):
     with pytest.raises(InvalidInput) as err:
         post(session, therapist, start=start)
@@ -186,7 +223,12 @@ def test_refuses_past_and_too_short_notice(session, therapist, start, field):
 def test_refuses_a_clash_and_names_it(session, practice, therapist):
     post(session, therapist, mode=OfferMode.MANUAL)
     with pytest.raises(Clash) as err:
-        post(session, therapist, start=TOMORROW_14 + dt.timedelta(minutes=55), modality=Modality.VIDEO)
+        post(
+            session,
+            therapist,
+            start=TOMORROW_14 + dt.timedelta(minutes=55),
+            modality=Modality.VIDEO,
+        )
     assert "14:00 bis 14:50" in err.value.message
     assert err.value.msgid == offers.MSG_CLASH and "Sprechstunde" in err.value.params["what"]
 
@@ -203,9 +245,13 @@ def test_refuses_unapproved_or_without_2fa(session, practice):
 def test_secretary_posts_only_for_served_practices(session, practice, therapist, settings):
     outsider = make_secretary(session, practices=[make_practice(session)])
     with pytest.raises(NotAllowed):
-        offers.post_slot(session, NOW, outsider, therapist, start_at=TOMORROW_14, minutes=50, settings=settings)
+        offers.post_slot(
+            session, NOW, outsider, therapist, start_at=TOMORROW_14, minutes=50, settings=settings
+        )
     serving = make_secretary(session, practices=[practice])
-    slot = offers.post_slot(session, NOW, serving, therapist, start_at=TOMORROW_14, minutes=50, settings=settings)
+    slot = offers.post_slot(
+        session, NOW, serving, therapist, start_at=TOMORROW_14, minutes=50, settings=settings
+    )
     assert slot.created_by_id == serving.id
 
 
@@ -217,6 +263,7 @@ def test_refuses_a_modality_the_therapist_does_not_offer(session, practice):
 
 
 # --- the full flow --------------------------------------------------------------------------------
+
 
 def test_full_flow_first_answer_wins(session, practice, therapist, settings):
     colleague = make_therapist(session, practice)
@@ -241,10 +288,14 @@ def test_full_flow_first_answer_wins(session, practice, therapist, settings):
     assert sorted(o.patient_id for o in taken) == sorted(p.id for p in patients[1:4])
     assert all(mails(session, "offer_taken", p.user) == 1 for p in patients[1:4])
     # The winner left every list, kept with the reason.
-    entries = session.scalars(select(WaitlistEntry).where(WaitlistEntry.patient_id == winner.id)).all()
+    entries = session.scalars(
+        select(WaitlistEntry).where(WaitlistEntry.patient_id == winner.id)
+    ).all()
     assert len(entries) == 3
-    assert all(e.status == EntryStatus.REMOVED and e.removed_reason == RemovalReason.BOOKED_ELSEWHERE
-               for e in entries)
+    assert all(
+        e.status == EntryStatus.REMOVED and e.removed_reason == RemovalReason.BOOKED_ELSEWHERE
+        for e in entries
+    )
     assert winner.status == PatientStatus.BOOKED
     # The winner's offer for the second slot: withdrawn, and the second slot moved on at once.
     withdrawn = offers_of(session, second, OfferStatus.WITHDRAWN)
@@ -257,8 +308,14 @@ def test_full_flow_first_answer_wins(session, practice, therapist, settings):
     assert mails(session, "booking_confirmed", winner.user) == 1
     assert mails(session, "practice_outcome_booked", therapist.user) == 1
     actions = set(session.scalars(select(AuditEvent.action)))
-    assert {"offer.accepted", "booking.created", "offer.taken", "offer.withdrawn",
-            "waitlist.left_for_booking", "patient.status_changed"} <= actions
+    assert {
+        "offer.accepted",
+        "booking.created",
+        "offer.taken",
+        "offer.withdrawn",
+        "waitlist.left_for_booking",
+        "patient.status_changed",
+    } <= actions
 
 
 def test_loser_gets_slot_taken_and_keeps_their_place(session, practice, therapist, settings):
@@ -269,7 +326,10 @@ def test_loser_gets_slot_taken_and_keeps_their_place(session, practice, therapis
     with pytest.raises(SlotTaken):
         offers.accept_offer(session, NOW, offer_b, b.user, settings=settings)
     assert b.status == PatientStatus.ACTIVE
-    assert session.scalar(select(WaitlistEntry.status).where(WaitlistEntry.patient_id == b.id)) == EntryStatus.ACTIVE
+    assert (
+        session.scalar(select(WaitlistEntry.status).where(WaitlistEntry.patient_id == b.id))
+        == EntryStatus.ACTIVE
+    )
     assert session.scalar(select(func.count(Booking.id))) == 1
 
 
@@ -278,13 +338,18 @@ def test_losing_race_leaves_no_trace(session, practice, therapist, settings):
     a, b = people(session, practice, 2)
     slot = post(session, therapist)
     offer_b = offers_of(session, slot)[1]
-    session.execute(Slot.__table__.update().where(Slot.__table__.c.id == slot.id).values(status="booked"))
+    session.execute(
+        Slot.__table__.update().where(Slot.__table__.c.id == slot.id).values(status="booked")
+    )
     session.expire_all()
     before = session.scalar(select(func.count(AuditEvent.id)))
     with pytest.raises(SlotTaken):
         offers.accept_offer(session, NOW, offer_b, b.user, settings=settings)
     assert session.scalar(select(func.count(AuditEvent.id))) == before
-    assert offer_b.status == OfferStatus.PENDING and session.scalar(select(func.count(Booking.id))) == 0
+    assert (
+        offer_b.status == OfferStatus.PENDING
+        and session.scalar(select(func.count(Booking.id))) == 0
+    )
 
 
 def test_double_accept_of_the_same_offer(session, practice, therapist, settings):
@@ -331,6 +396,7 @@ def test_accept_after_the_slot_was_cancelled(session, practice, therapist, setti
 
 # --- next waves -----------------------------------------------------------------------------------
 
+
 def test_decline_sends_the_next_candidate_at_once(session, practice, therapist, settings):
     patients = people(session, practice, 6)
     slot = post(session, therapist)
@@ -356,7 +422,9 @@ def test_expiry_and_sweep_send_the_next_wave(session, practice, therapist, setti
     assert sweep(session, later, settings) == 0  # idempotent
 
 
-def test_no_candidates_left_marks_unfilled_and_tells_the_practice(session, practice, therapist, settings):
+def test_no_candidates_left_marks_unfilled_and_tells_the_practice(
+    session, practice, therapist, settings
+):
     (a,) = people(session, practice, 1)
     slot = post(session, therapist)
     offers.decline_offer(session, NOW, offers_of(session, slot)[0], a.user, settings=settings)
@@ -381,10 +449,13 @@ def test_deadline_passing_marks_unfilled(session, practice, therapist, settings)
 
 # --- the practice side -----------------------------------------------------------------------------
 
+
 def _booked(session, practice, therapist, start=TOMORROW_14):
     patient = people(session, practice, 1)[0]
     slot = post(session, therapist, start=start)
-    booking = offers.accept_offer(session, NOW, offers_of(session, slot)[0], patient.user, settings_of(session))
+    booking = offers.accept_offer(
+        session, NOW, offers_of(session, slot)[0], patient.user, settings_of(session)
+    )
     return patient, slot, booking
 
 
@@ -393,8 +464,10 @@ def test_practice_cancels_a_booked_slot(session, practice, therapist):
     offers.cancel_slot(session, NOW, therapist.user, slot)
     assert slot.status == SlotStatus.CANCELLED and booking.status == BookingStatus.CANCELLED
     assert booking.cancelled_by == "practice" and patient.status == PatientStatus.ACTIVE
-    assert session.scalar(select(WaitlistEntry.status).where(WaitlistEntry.patient_id == patient.id)) \
+    assert (
+        session.scalar(select(WaitlistEntry.status).where(WaitlistEntry.patient_id == patient.id))
         == EntryStatus.ACTIVE
+    )
     assert mails(session, "booking_cancelled", patient.user) == 1
 
 
@@ -430,14 +503,21 @@ def test_release_as_no_fit_restores_the_lists(session, practice, therapist):
 
 # --- the patient cancels -----------------------------------------------------------------------------
 
+
 def test_patient_cancels_and_the_slot_is_offered_again(session, practice, therapist, settings):
     start = NOW + 3 * DAY
     patient, slot, booking = _booked(session, practice, therapist, start=start)
     others = people(session, practice, 2)
-    new = offers.cancel_booking_by_patient(session, NOW + HOUR, patient.user, booking, settings=settings)
+    new = offers.cancel_booking_by_patient(
+        session, NOW + HOUR, patient.user, booking, settings=settings
+    )
     assert booking.status == BookingStatus.CANCELLED and booking.cancelled_by == "patient"
     assert slot.status == SlotStatus.CANCELLED and patient.status == PatientStatus.ACTIVE
-    assert new.reposted_from_id == slot.id and new.start_at == start and new.status == SlotStatus.OFFERING
+    assert (
+        new.reposted_from_id == slot.id
+        and new.start_at == start
+        and new.status == SlotStatus.OFFERING
+    )
     assert sorted(o.patient_id for o in offers_of(session, new)) == sorted(p.id for p in others)
     assert mails(session, "booking_cancelled_practice", therapist.user) == 1
     assert mails(session, "booking_cancelled", patient.user) == 1
@@ -446,14 +526,21 @@ def test_patient_cancels_and_the_slot_is_offered_again(session, practice, therap
 def test_patient_cannot_cancel_inside_the_notice(session, practice, therapist, settings):
     patient, slot, booking = _booked(session, practice, therapist)  # 28 h ahead, notice 24 h
     with pytest.raises(InvalidInput):
-        offers.cancel_booking_by_patient(session, slot.start_at - 23 * HOUR, patient.user, booking, settings=settings)
+        offers.cancel_booking_by_patient(
+            session, slot.start_at - 23 * HOUR, patient.user, booking, settings=settings
+        )
     assert booking.status == BookingStatus.CONFIRMED
 
 
 def test_no_repost_when_time_ran_out(session, practice, therapist, settings):
     practice.cancel_notice_hours = 0
     patient, slot, booking = _booked(session, practice, therapist)
-    assert offers.cancel_booking_by_patient(session, slot.start_at - HOUR, patient.user, booking, settings=settings) is None
+    assert (
+        offers.cancel_booking_by_patient(
+            session, slot.start_at - HOUR, patient.user, booking, settings=settings
+        )
+        is None
+    )
     assert session.scalar(select(func.count(Slot.id)).where(Slot.reposted_from_id == slot.id)) == 0
 
 
@@ -477,6 +564,8 @@ def test_a_cancelled_manual_slot_is_reposted_in_auto_mode(session, practice, the
     (offer,) = offers.send_offers(session, NOW, slot, [patient], therapist.user, settings=settings)
     booking = offers.accept_offer(session, NOW, offer, patient.user, settings=settings)
     waiting = people(session, practice, 1)[0]
-    new = offers.cancel_booking_by_patient(session, NOW + HOUR, patient.user, booking, settings=settings)
+    new = offers.cancel_booking_by_patient(
+        session, NOW + HOUR, patient.user, booking, settings=settings
+    )
     assert new.offer_mode == OfferMode.AUTO
     assert [o.patient_id for o in offers_of(session, new)] == [waiting.id]

@@ -43,36 +43,61 @@ PASSWORD = "ein sehr gutes passwort"
 
 def a_profile(**overrides) -> patients.Profile:
     fields = dict(
-        first_name="Quirin", last_name="Zettelmeyer", birth_date=dt.date(1988, 3, 14), postcode="53111",
-        phone="0176 23456789", gender="m", max_distance_km=15, languages=["de", "en"],
-        therapist_gender_wish="f", methods=["vt", "emdr"], insurance="gkv", video_pref="wanted",
-        group_pref="acceptable", windows=[(0, 480, 720), (2, 960, 1200)],
+        first_name="Quirin",
+        last_name="Zettelmeyer",
+        birth_date=dt.date(1988, 3, 14),
+        postcode="53111",
+        phone="0176 23456789",
+        gender="m",
+        max_distance_km=15,
+        languages=["de", "en"],
+        therapist_gender_wish="f",
+        methods=["vt", "emdr"],
+        insurance="gkv",
+        video_pref="wanted",
+        group_pref="acceptable",
+        windows=[(0, 480, 720), (2, 960, 1200)],
     )
     fields.update(overrides)
     return patients.Profile(**fields)
 
 
 def an_intake(**overrides) -> patients.Intake:
-    fields = dict(problems=["anxiety", "trauma"], description="Schlafe schlecht seit dem Unfall.", urgent=True,
-                  urgency_code="PTV11ABC123")
+    fields = dict(
+        problems=["anxiety", "trauma"],
+        description="Schlafe schlecht seit dem Unfall.",
+        urgent=True,
+        urgency_code="PTV11ABC123",
+    )
     fields.update(overrides)
     return patients.Intake(**fields)
 
 
 def register(session, now, **overrides):
-    kwargs = dict(email=EMAIL, password=PASSWORD, profile=a_profile(), intake=an_intake(), consent_health=True,
-                  consent_rules=True)
+    kwargs = dict(
+        email=EMAIL,
+        password=PASSWORD,
+        profile=a_profile(),
+        intake=an_intake(),
+        consent_health=True,
+        consent_rules=True,
+    )
     kwargs.update(overrides)
     return patients.register_patient(session, now, **kwargs)
 
 
 # --- registration ----------------------------------------------------------------------------
 
+
 def test_registration_stores_everything_entered(session, now):
     result = register(session, now)
     patient, user = result.patient, result.user
     assert user.email == EMAIL and user.role == Role.PATIENT and user.email_verified_at is None
-    assert (patient.first_name, patient.last_name, patient.phone) == ("Quirin", "Zettelmeyer", "+4917623456789")
+    assert (patient.first_name, patient.last_name, patient.phone) == (
+        "Quirin",
+        "Zettelmeyer",
+        "+4917623456789",
+    )
     assert patient.birth_date == dt.date(1988, 3, 14) and patient.postcode == "53111"
     assert patient.max_distance_km == 15 and patient.therapist_gender_wish == "f"
     assert patient.video_pref == "wanted" and patient.group_pref == "acceptable"
@@ -81,8 +106,11 @@ def test_registration_stores_everything_entered(session, now):
     clinical = session.get(PatientClinical, patient.id)
     assert PROBLEM_AREAS.from_mask(clinical.problems_mask) == ["anxiety", "trauma"]
     assert clinical.urgent and clinical.urgency_code == "PTV11ABC123"
-    windows = session.execute(select(Availability.weekday, Availability.start_min, Availability.end_min)
-                              .where(Availability.patient_id == patient.id).order_by(Availability.weekday)).all()
+    windows = session.execute(
+        select(Availability.weekday, Availability.start_min, Availability.end_min)
+        .where(Availability.patient_id == patient.id)
+        .order_by(Availability.weekday)
+    ).all()
     assert [tuple(w) for w in windows] == [(0, 480, 720), (2, 960, 1200)]
 
 
@@ -176,14 +204,17 @@ def test_registration_rejects_bad_intake(session, now, overrides, field):
     assert err.value.field == field
 
 
-@pytest.mark.parametrize(("overrides", "field"), [
-    (dict(email="not-an-address"), "email"),
-    (dict(email=""), "email"),
-    (dict(password="short"), "password"),
-    (dict(password="password123"), "password"),
-    (dict(consent_health=False), "consent_health"),
-    (dict(consent_rules=False), "consent_rules"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        (dict(email="not-an-address"), "email"),
+        (dict(email=""), "email"),
+        (dict(password="short"), "password"),
+        (dict(password="password123"), "password"),
+        (dict(consent_health=False), "consent_health"),
+        (dict(consent_rules=False), "consent_rules"),
+    ],
+)
 def test_registration_rejects_bad_account_or_missing_consent(session, now, overrides, field):
     with pytest.raises(InvalidInput) as err:
         register(session, now, **overrides)
@@ -198,6 +229,7 @@ def test_phone_is_stored_in_e164():
 
 
 # --- the availability grid ------------------------------------------------------------------------
+
 
 def test_grid_cells_merge_into_windows():
     windows = patients.windows_from_grid(["0-480", "0-600", "0-840", "3-1080"])
@@ -223,6 +255,7 @@ def test_grid_shows_stored_windows():
 
 # --- verification and matchability ---------------------------------------------------------------
 
+
 def _token_from(mail: OutboxMessage, marker: str) -> str:
     start = mail.body_text.index(marker) + len(marker)
     return mail.body_text[start:].split()[0].strip()
@@ -247,10 +280,17 @@ def test_verified_active_patient_is_matchable(session, now):
     assert patients.is_matchable(patient, patient.user, now.date())
 
 
-@pytest.mark.parametrize("change", [
-    dict(status=PatientStatus.PAUSED), dict(status=PatientStatus.BOOKED), dict(status=PatientStatus.DELETED),
-    dict(consent_health_at=None), dict(consent_rules_at=None), dict(paused_until=dt.date(2026, 12, 24)),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(status=PatientStatus.PAUSED),
+        dict(status=PatientStatus.BOOKED),
+        dict(status=PatientStatus.DELETED),
+        dict(consent_health_at=None),
+        dict(consent_rules_at=None),
+        dict(paused_until=dt.date(2026, 12, 24)),
+    ],
+)
 def test_not_matchable(session, now, change):
     patient = make_patient(session, **change)
     assert not patients.is_matchable(patient, patient.user, now.date())
@@ -263,10 +303,13 @@ def test_disabled_account_is_not_matchable(session, now):
 
 # --- profile ----------------------------------------------------------------------------------
 
+
 def test_update_profile_replaces_windows_and_confirms(session, now):
     patient = make_patient(session)
     later = now + dt.timedelta(days=3)
-    patients.update_profile(session, later, patient, a_profile(windows=[(5, 480, 600)]), patient.user)
+    patients.update_profile(
+        session, later, patient, a_profile(windows=[(5, 480, 600)]), patient.user
+    )
     session.expire_all()
     assert [(w.weekday, w.start_min, w.end_min) for w in patient.availability] == [(5, 480, 600)]
     assert patient.first_name == "Quirin" and patient.last_confirmed_at == later
@@ -276,10 +319,12 @@ def test_profile_round_trip(session, now):
     patient = register(session, now).patient
     session.expire_all()
     assert dataclasses.asdict(patients.profile_of(patient)) == dataclasses.asdict(
-        a_profile(phone="+4917623456789"))
+        a_profile(phone="+4917623456789")
+    )
 
 
 # --- pause / reactivate -----------------------------------------------------------------------------
+
 
 def test_pause_and_reactivate(session, now, settings):
     patient = make_patient(session)
@@ -314,8 +359,15 @@ def test_pause_withdraws_pending_offers(session, now, settings):
 def _slot(session, now, practice=None, *, days=2):
     practice = practice or make_practice(session)
     therapist = make_therapist(session, practice)
-    slot = Slot(practice_id=practice.id, therapist_id=therapist.id, start_at=now + dt.timedelta(days=days),
-                minutes=50, status=SlotStatus.OFFERING, offer_deadline_at=now + dt.timedelta(days=1), created_at=now)
+    slot = Slot(
+        practice_id=practice.id,
+        therapist_id=therapist.id,
+        start_at=now + dt.timedelta(days=days),
+        minutes=50,
+        status=SlotStatus.OFFERING,
+        offer_deadline_at=now + dt.timedelta(days=1),
+        created_at=now,
+    )
     session.add(slot)
     session.flush()
     return slot
@@ -323,8 +375,14 @@ def _slot(session, now, practice=None, *, days=2):
 
 def _offer(session, now, patient, slot=None):
     slot = slot or _slot(session, now)
-    offer = Offer(slot_id=slot.id, patient_id=patient.id, token_hash=f"{patient.id:064d}"[-64:],
-                  status=OfferStatus.PENDING, sent_at=now, expires_at=now + dt.timedelta(hours=12))
+    offer = Offer(
+        slot_id=slot.id,
+        patient_id=patient.id,
+        token_hash=f"{patient.id:064d}"[-64:],
+        status=OfferStatus.PENDING,
+        sent_at=now,
+        expires_at=now + dt.timedelta(hours=12),
+    )
     session.add(offer)
     session.flush()
     return offer
@@ -334,7 +392,9 @@ def test_release_as_no_fit_restores_the_lists(session, now):
     practices = [make_practice(session), make_practice(session)]
     patient = make_patient(session, lists=practices, pool=True)
     slot = _slot(session, now, practices[0])
-    booking = Booking(slot_id=slot.id, patient_id=patient.id, status=BookingStatus.CONFIRMED, created_at=now)
+    booking = Booking(
+        slot_id=slot.id, patient_id=patient.id, status=BookingStatus.CONFIRMED, created_at=now
+    )
     session.add(booking)
     waitlist.leave_all_for_booking(session, now, patient)
     patient.status = PatientStatus.BOOKED
@@ -359,6 +419,7 @@ def test_a_left_list_is_not_restored_by_reactivation(session, now):
 
 # --- export -------------------------------------------------------------------------------------
 
+
 def test_export_contains_everything_entered(session, now):
     practice = make_practice(session, name="Praxis Sonnenschein")
     result = register(session, now, practice=practice)
@@ -367,15 +428,20 @@ def test_export_contains_everything_entered(session, now):
     data = json.loads(json.dumps(data))  # serialisable
     assert data["account"]["email"] == EMAIL
     profile = data["profile"]
-    assert (profile["first_name"], profile["last_name"], profile["phone"]) == ("Quirin", "Zettelmeyer",
-                                                                               "+4917623456789")
+    assert (profile["first_name"], profile["last_name"], profile["phone"]) == (
+        "Quirin",
+        "Zettelmeyer",
+        "+4917623456789",
+    )
     assert profile["birth_date"] == "1988-03-14" and profile["postcode"] == "53111"
     assert profile["gender"] == "m" and profile["max_distance_km"] == 15
     assert profile["languages"] == ["de", "en"] and profile["methods"] == ["vt", "emdr"]
     assert profile["therapist_gender_wish"] == "f" and profile["insurance"] == "gkv"
     assert profile["video"] == "wanted" and profile["group"] == "acceptable"
-    assert data["availability"] == [{"weekday": 0, "from": "08:00", "to": "12:00"},
-                                    {"weekday": 2, "from": "16:00", "to": "20:00"}]
+    assert data["availability"] == [
+        {"weekday": 0, "from": "08:00", "to": "12:00"},
+        {"weekday": 2, "from": "16:00", "to": "20:00"},
+    ]
     assert data["clinical"]["problem_areas"] == ["anxiety", "trauma"]
     assert data["clinical"]["description"] == "Schlafe schlecht seit dem Unfall."
     assert data["clinical"]["urgent"] is True and data["clinical"]["urgency_code"] == "PTV11ABC123"
@@ -387,10 +453,14 @@ def test_export_contains_everything_entered(session, now):
 def test_export_is_audited(session, now):
     patient = make_patient(session)
     patients.export_data(session, now, patient, patient.user)
-    assert session.scalar(select(AuditEvent.action).where(AuditEvent.patient_id == patient.id)) == "patient.exported"
+    assert (
+        session.scalar(select(AuditEvent.action).where(AuditEvent.patient_id == patient.id))
+        == "patient.exported"
+    )
 
 
 # --- erasure ----------------------------------------------------------------------------------
+
 
 def find_everywhere(session, needles: list[str]) -> list[tuple[str, str]]:
     """Every (table, column) whose text holds one of the needles: every text column of every table."""
@@ -403,7 +473,11 @@ def find_everywhere(session, needles: list[str]) -> list[tuple[str, str]]:
             for column, value in zip(columns, row, strict=True):
                 if value is None:
                     continue
-                text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+                text = (
+                    value
+                    if isinstance(value, str)
+                    else json.dumps(value, ensure_ascii=False, default=str)
+                )
                 hits.extend((table.name, column.name) for n in needles if n.lower() in text.lower())
     return hits
 
@@ -420,15 +494,30 @@ def _full_history(session, now):
     waitlist.join_list(session, now, patient, None)
     _offer(session, now, patient, _slot(session, now, practice))
     booked_slot = _slot(session, now, practice, days=5)
-    session.add(Booking(slot_id=booked_slot.id, patient_id=patient.id, status=BookingStatus.CONFIRMED,
-                        created_at=now, booked_by_id=user.id))
-    session.add(ClinicalNote(patient_id=patient.id, practice_id=practice.id, text="Quirin wirkt müde",
-                             created_at=now))
-    session.add(CallNote(patient_id=patient.id, text="Zettelmeyer ruft nach 16 Uhr zurück", created_at=now))
+    session.add(
+        Booking(
+            slot_id=booked_slot.id,
+            patient_id=patient.id,
+            status=BookingStatus.CONFIRMED,
+            created_at=now,
+            booked_by_id=user.id,
+        )
+    )
+    session.add(
+        ClinicalNote(
+            patient_id=patient.id, practice_id=practice.id, text="Quirin wirkt müde", created_at=now
+        )
+    )
+    session.add(
+        CallNote(patient_id=patient.id, text="Zettelmeyer ruft nach 16 Uhr zurück", created_at=now)
+    )
     patients.send_verification(session, now, user)
     session.flush()
-    assert set(find_everywhere(session, NEEDLES)) >= {("patients", "first_name"), ("users", "email"),
-                                                      ("outbox_messages", "to_addr")}
+    assert set(find_everywhere(session, NEEDLES)) >= {
+        ("patients", "first_name"),
+        ("users", "email"),
+        ("outbox_messages", "to_addr"),
+    }
     return patient, user
 
 
@@ -449,12 +538,30 @@ def test_delete_account_keeps_anonymous_counts(session, now, settings):
     session.flush()
     shell = session.get(Patient, patient.id)
     assert shell.status == PatientStatus.DELETED and shell.user_id is None
-    assert session.scalar(select(func.count(WaitlistEntry.id)).where(WaitlistEntry.patient_id == patient.id)) == 2
-    assert session.scalar(select(Booking.status).where(Booking.patient_id == patient.id)) == BookingStatus.CANCELLED
+    assert (
+        session.scalar(
+            select(func.count(WaitlistEntry.id)).where(WaitlistEntry.patient_id == patient.id)
+        )
+        == 2
+    )
+    assert (
+        session.scalar(select(Booking.status).where(Booking.patient_id == patient.id))
+        == BookingStatus.CANCELLED
+    )
     # Cancelled through the offer engine: the practice gets the time offered again.
-    assert session.scalar(select(func.count(Slot.id)).where(Slot.reposted_from_id.is_not(None))) == 1
-    assert session.scalar(select(Offer.status).where(Offer.patient_id == patient.id)) == OfferStatus.WITHDRAWN
-    assert session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "patient.erased")) == 1
+    assert (
+        session.scalar(select(func.count(Slot.id)).where(Slot.reposted_from_id.is_not(None))) == 1
+    )
+    assert (
+        session.scalar(select(Offer.status).where(Offer.patient_id == patient.id))
+        == OfferStatus.WITHDRAWN
+    )
+    assert (
+        session.scalar(
+            select(func.count(AuditEvent.id)).where(AuditEvent.action == "patient.erased")
+        )
+        == 1
+    )
 
 
 def test_delete_account_needs_the_password(session, now, settings):
@@ -471,7 +578,11 @@ def test_entries_of_an_erased_patient_are_closed(session, now, settings):
     add_to_list(session, patient, None)
     patients.erase_personal_data(session, now, patient, None, reason="test", settings=settings)
     session.flush()
-    reasons = set(session.scalars(select(WaitlistEntry.removed_reason).where(WaitlistEntry.patient_id == patient.id)))
+    reasons = set(
+        session.scalars(
+            select(WaitlistEntry.removed_reason).where(WaitlistEntry.patient_id == patient.id)
+        )
+    )
     assert reasons == {RemovalReason.PURGED}
 
 
@@ -483,15 +594,34 @@ def test_pause_audits_each_withdrawn_offer_and_the_slot_moves_on_at_once(session
     therapist = make_therapist(session, practice)
     first = make_patient(session, lists=[practice], added_at=now - dt.timedelta(days=90))
     second = make_patient(session, lists=[practice], added_at=now - dt.timedelta(days=10))
-    slot = offers.post_slot(session, now, therapist.user, therapist, start_at=now + dt.timedelta(hours=30),
-                            minutes=50, kind="sprechstunde", modality="in_person", mode="auto", settings=settings)
+    slot = offers.post_slot(
+        session,
+        now,
+        therapist.user,
+        therapist,
+        start_at=now + dt.timedelta(hours=30),
+        minutes=50,
+        kind="sprechstunde",
+        modality="in_person",
+        mode="auto",
+        settings=settings,
+    )
     offered = session.scalars(select(Offer).where(Offer.slot_id == slot.id)).all()
     assert [o.patient_id for o in offered] == [first.id]
 
     patients.pause(session, now, first, None, first.user, settings=settings)
 
-    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "offer.withdrawn",
-                                                    AuditEvent.patient_id == first.id))
-    assert event is not None and event.details["reason"] == "paused" and event.details["offer_id"] == offered[0].id
-    pending = session.scalars(select(Offer).where(Offer.slot_id == slot.id, Offer.status == OfferStatus.PENDING)).all()
+    event = session.scalar(
+        select(AuditEvent).where(
+            AuditEvent.action == "offer.withdrawn", AuditEvent.patient_id == first.id
+        )
+    )
+    assert (
+        event is not None
+        and event.details["reason"] == "paused"
+        and event.details["offer_id"] == offered[0].id
+    )
+    pending = session.scalars(
+        select(Offer).where(Offer.slot_id == slot.id, Offer.status == OfferStatus.PENDING)
+    ).all()
     assert [o.patient_id for o in pending] == [second.id]

@@ -43,11 +43,19 @@ def net(session):
     x, y = make_practice(session, name="Praxis X"), make_practice(session, name="Praxis Y")
     ther_x = make_therapist(session, x)
     return {
-        "x": x, "y": y, "ther_x": ther_x,
+        "x": x,
+        "y": y,
+        "ther_x": ther_x,
         "sec": make_secretary(session, [x]),
         "other_sec": make_secretary(session, [y]),
-        "a": make_patient(session, lists=[x], first_name="Anna", last_name="Özdemir", phone="+491701234567",
-                          birth_date=dt.date(1990, 5, 17)),
+        "a": make_patient(
+            session,
+            lists=[x],
+            first_name="Anna",
+            last_name="Özdemir",
+            phone="+491701234567",
+            birth_date=dt.date(1990, 5, 17),
+        ),
         "b": make_patient(session, lists=[y], first_name="Anna", last_name="Berger"),
     }
 
@@ -57,16 +65,34 @@ def _actions(session) -> list[str]:
 
 
 def _profile(**overrides) -> patients.Profile:
-    fields = dict(first_name="Karl", last_name="Anrufer", birth_date=dt.date(1960, 3, 1), postcode="53111",
-                  phone="0228 123456", windows=[(0, 8 * 60, 20 * 60), (2, 14 * 60, 18 * 60)])
+    fields = dict(
+        first_name="Karl",
+        last_name="Anrufer",
+        birth_date=dt.date(1960, 3, 1),
+        postcode="53111",
+        phone="0228 123456",
+        windows=[(0, 8 * 60, 20 * 60), (2, 14 * 60, 18 * 60)],
+    )
     fields.update(overrides)
     return patients.Profile(**fields)
 
 
 # --- search ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("query", ["özdemir", "Özdemir", "anna özd", "0170 1234567", "+49 170 1234567",
-                                   "17.05.1990", "1990-05-17", "Anna 17.05.1990"])
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "özdemir",
+        "Özdemir",
+        "anna özd",
+        "0170 1234567",
+        "+49 170 1234567",
+        "17.05.1990",
+        "1990-05-17",
+        "Anna 17.05.1990",
+    ],
+)
 def test_search_finds_a_visible_caller(session, net, query):
     hits = secretariat.search_callers(session, net["sec"], query)
     assert [h.patient for h in hits] == [net["a"]]
@@ -79,13 +105,19 @@ def test_search_by_email(session, net):
 
 
 def test_search_never_returns_callers_of_other_practices(session, net):
-    assert [h.patient for h in secretariat.search_callers(session, net["sec"], "Anna")] == [net["a"]]
-    assert [h.patient for h in secretariat.search_callers(session, net["other_sec"], "Anna")] == [net["b"]]
+    assert [h.patient for h in secretariat.search_callers(session, net["sec"], "Anna")] == [
+        net["a"]
+    ]
+    assert [h.patient for h in secretariat.search_callers(session, net["other_sec"], "Anna")] == [
+        net["b"]
+    ]
 
 
 def test_search_includes_pool_patients(session, net):
     pooled = make_patient(session, pool=True, last_name="Poolmann")
-    assert [h.patient for h in secretariat.search_callers(session, net["other_sec"], "poolmann")] == [pooled]
+    assert [
+        h.patient for h in secretariat.search_callers(session, net["other_sec"], "poolmann")
+    ] == [pooled]
 
 
 def test_search_treats_wildcards_literally(session, net):
@@ -108,10 +140,13 @@ def test_get_caller_hides_foreign_patients_as_not_found(session, net):
 
 # --- card ----------------------------------------------------------------------------------------
 
+
 def test_card_has_lists_offers_bookings_notes_and_is_audited(session, now, net):
     a = net["a"]
     offer = make_offer(session, make_slot(session, net["ther_x"]), a)
-    booked = make_slot(session, net["ther_x"], start_at=now + dt.timedelta(days=3), status=SlotStatus.BOOKED)
+    booked = make_slot(
+        session, net["ther_x"], start_at=now + dt.timedelta(days=3), status=SlotStatus.BOOKED
+    )
     session.add(Booking(slot_id=booked.id, patient_id=a.id, created_at=now))
     secretariat.add_call_note(session, now, net["sec"], a, "Rückruf ab 16 Uhr")
     card = secretariat.caller_card(session, now, net["sec"], a)
@@ -137,16 +172,29 @@ def test_card_refused_for_a_foreign_patient(session, now, net):
 
 # --- registration --------------------------------------------------------------------------------
 
+
 def test_register_caller_records_verbal_consent_and_mails_a_set_password_link(session, now, net):
-    patient = secretariat.register_caller(session, now, net["sec"], profile=_profile(), email="Karl@Example.org",
-                                          consent_health=True, consent_rules=True)
+    patient = secretariat.register_caller(
+        session,
+        now,
+        net["sec"],
+        profile=_profile(),
+        email="Karl@Example.org",
+        consent_health=True,
+        consent_rules=True,
+    )
     user = session.get(User, patient.user_id)
-    assert patient.registered_via == RegisteredVia.SECRETARIAT and patient.registered_by_id == net["sec"].id
+    assert (
+        patient.registered_via == RegisteredVia.SECRETARIAT
+        and patient.registered_by_id == net["sec"].id
+    )
     assert patient.consent_recorded_by_id == net["sec"].id
     assert patient.consent_health_at == now and patient.consent_rules_at == now
     assert patient.phone == "+49228123456"
     assert [(w.weekday, w.start_min) for w in patient.availability] == [(0, 480), (2, 840)]
-    assert user.role == Role.PATIENT and user.password_hash is None and user.email_verified_at == now
+    assert (
+        user.role == Role.PATIENT and user.password_hash is None and user.email_verified_at == now
+    )
     token = session.scalar(select(UserToken).where(UserToken.user_id == user.id))
     assert token.purpose == TokenPurpose.SET_PASSWORD
     mail = session.scalar(select(OutboxMessage).where(OutboxMessage.user_id == user.id))
@@ -156,46 +204,85 @@ def test_register_caller_records_verbal_consent_and_mails_a_set_password_link(se
 
 
 def test_register_caller_without_email_has_no_account_but_is_matchable(session, now, net):
-    patient = secretariat.register_caller(session, now, net["sec"], profile=_profile(), email="",
-                                          consent_health=True, consent_rules=True)
+    patient = secretariat.register_caller(
+        session,
+        now,
+        net["sec"],
+        profile=_profile(),
+        email="",
+        consent_health=True,
+        consent_rules=True,
+    )
     assert patient.user_id is None
     assert session.scalar(select(OutboxMessage.id)) is None
     assert patients.is_matchable(patient, None, now.date())
 
 
 def test_registered_caller_is_visible_to_every_secretary(session, now, net):
-    patient = secretariat.register_caller(session, now, net["sec"], profile=_profile(), email=None,
-                                          consent_health=True, consent_rules=True)
-    assert [h.patient for h in secretariat.search_callers(session, net["other_sec"], "Anrufer")] == [patient]
+    patient = secretariat.register_caller(
+        session,
+        now,
+        net["sec"],
+        profile=_profile(),
+        email=None,
+        consent_health=True,
+        consent_rules=True,
+    )
+    assert [
+        h.patient for h in secretariat.search_callers(session, net["other_sec"], "Anrufer")
+    ] == [patient]
 
 
 @pytest.mark.parametrize("field", ["consent_health", "consent_rules"])
 def test_register_caller_needs_both_consents(session, now, net, field):
     kwargs = {"consent_health": True, "consent_rules": True, field: False}
     with pytest.raises(InvalidInput) as err:
-        secretariat.register_caller(session, now, net["sec"], profile=_profile(), email=None, **kwargs)
+        secretariat.register_caller(
+            session, now, net["sec"], profile=_profile(), email=None, **kwargs
+        )
     assert err.value.field == field
 
 
 def test_register_caller_needs_a_phone(session, now, net):
     with pytest.raises(InvalidInput) as err:
-        secretariat.register_caller(session, now, net["sec"], profile=_profile(phone=""), email=None,
-                                    consent_health=True, consent_rules=True)
+        secretariat.register_caller(
+            session,
+            now,
+            net["sec"],
+            profile=_profile(phone=""),
+            email=None,
+            consent_health=True,
+            consent_rules=True,
+        )
     assert err.value.field == "phone"
 
 
 def test_register_caller_refuses_a_taken_email(session, now, net):
     taken = session.get(User, net["a"].user_id).email
     with pytest.raises(InvalidInput) as err:
-        secretariat.register_caller(session, now, net["sec"], profile=_profile(), email=taken,
-                                    consent_health=True, consent_rules=True)
+        secretariat.register_caller(
+            session,
+            now,
+            net["sec"],
+            profile=_profile(),
+            email=taken,
+            consent_health=True,
+            consent_rules=True,
+        )
     assert err.value.field == "email"
 
 
 def test_only_secretaries_register_callers(session, now, net):
     with pytest.raises(NotAllowed):
-        secretariat.register_caller(session, now, make_user(session, Role.ADMIN), profile=_profile(), email=None,
-                                    consent_health=True, consent_rules=True)
+        secretariat.register_caller(
+            session,
+            now,
+            make_user(session, Role.ADMIN),
+            profile=_profile(),
+            email=None,
+            consent_health=True,
+            consent_rules=True,
+        )
 
 
 def test_update_caller_profile_changes_times(session, now, net):
@@ -208,12 +295,14 @@ def test_update_caller_profile_changes_times(session, now, net):
 
 # --- intake ----------------------------------------------------------------------------------------
 
+
 def test_intake_appends_and_never_lowers(session, now, net):
     a = net["a"]
     clinical = session.get(PatientClinical, a.id)
     clinical.urgent, clinical.urgency_code = True, "OLD1"
-    secretariat.record_intake(session, now, net["sec"], a, patients.Intake(problems=["anxiety"],
-                                                                           description="Neu gesagt"))
+    secretariat.record_intake(
+        session, now, net["sec"], a, patients.Intake(problems=["anxiety"], description="Neu gesagt")
+    )
     assert set(PROBLEM_AREAS.from_mask(clinical.problems_mask)) == {"depression", "anxiety"}
     assert clinical.description == "Beschreibung\n\nNeu gesagt"
     assert clinical.urgent and clinical.urgency_code == "OLD1"
@@ -223,14 +312,17 @@ def test_intake_appends_and_never_lowers(session, now, net):
 def test_intake_creates_a_record_when_none_exists(session, now, net):
     session.delete(session.get(PatientClinical, net["a"].id))
     session.flush()
-    secretariat.record_intake(session, now, net["sec"], net["a"],
-                              patients.Intake(urgent=True, urgency_code="AB12"))
+    secretariat.record_intake(
+        session, now, net["sec"], net["a"], patients.Intake(urgent=True, urgency_code="AB12")
+    )
     clinical = session.get(PatientClinical, net["a"].id)
     assert clinical.urgent and clinical.urgency_code == "AB12"
 
 
 def test_intake_is_audited_without_content(session, now, net):
-    secretariat.record_intake(session, now, net["sec"], net["a"], patients.Intake(description="geheim"))
+    secretariat.record_intake(
+        session, now, net["sec"], net["a"], patients.Intake(description="geheim")
+    )
     event = session.scalar(select(AuditEvent).where(AuditEvent.action == "clinical.recorded"))
     assert event.actor_id == net["sec"].id and "geheim" not in str(event.details)
 
@@ -242,10 +334,13 @@ def test_intake_needs_something(session, now, net):
 
 def test_intake_refused_for_foreign_patient(session, now, net):
     with pytest.raises(NotAllowed):
-        secretariat.record_intake(session, now, net["sec"], net["b"], patients.Intake(description="x"))
+        secretariat.record_intake(
+            session, now, net["sec"], net["b"], patients.Intake(description="x")
+        )
 
 
 # --- notes and lists ---------------------------------------------------------------------------------
+
 
 def test_call_note_is_validated(session, now, net):
     with pytest.raises(InvalidInput):
@@ -256,13 +351,22 @@ def test_call_note_is_validated(session, now, net):
 
 
 def test_put_on_pool_and_served_list_only(session, now, net):
-    caller = secretariat.register_caller(session, now, net["sec"], profile=_profile(), email=None,
-                                         consent_health=True, consent_rules=True)
+    caller = secretariat.register_caller(
+        session,
+        now,
+        net["sec"],
+        profile=_profile(),
+        email=None,
+        consent_health=True,
+        consent_rules=True,
+    )
     secretariat.put_on_list(session, now, net["sec"], caller, None)
     secretariat.put_on_list(session, now, net["sec"], caller, net["x"].id)
     with pytest.raises(NotAllowed):
         secretariat.put_on_list(session, now, net["sec"], caller, net["y"].id)
-    entries = session.scalars(select(WaitlistEntry.practice_id).where(WaitlistEntry.patient_id == caller.id))
+    entries = session.scalars(
+        select(WaitlistEntry.practice_id).where(WaitlistEntry.patient_id == caller.id)
+    )
     assert set(entries) == {None, net["x"].id}
     joined = session.scalar(select(AuditEvent).where(AuditEvent.action == "waitlist.joined"))
     assert joined.actor_id == net["sec"].id
@@ -283,13 +387,20 @@ def test_take_off_list_refuses_another_patients_entry(session, now, net):
 
 # --- offers and slots ---------------------------------------------------------------------------------
 
+
 def test_accepting_for_a_caller_books_and_audits_the_secretary(session, now, net, settings):
     offer = make_offer(session, make_slot(session, net["ther_x"]), net["a"])
-    booking = secretariat.answer_offer(session, now, net["sec"], offer, accept=True, settings=settings)
+    booking = secretariat.answer_offer(
+        session, now, net["sec"], offer, accept=True, settings=settings
+    )
     assert booking.patient_id == net["a"].id and booking.booked_by_id == net["sec"].id
     assert offer.status == OfferStatus.ACCEPTED and offer.responded_by_id == net["sec"].id
     event = session.scalar(select(AuditEvent).where(AuditEvent.action == "offer.accepted"))
-    assert (event.actor_id, event.actor_role, event.patient_id) == (net["sec"].id, "secretary", net["a"].id)
+    assert (event.actor_id, event.actor_role, event.patient_id) == (
+        net["sec"].id,
+        "secretary",
+        net["a"].id,
+    )
 
 
 def test_declining_for_a_caller_is_audited(session, now, net, settings):

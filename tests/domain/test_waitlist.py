@@ -19,7 +19,11 @@ def test_join_creates_an_active_entry(session, now):
     patient = make_patient(session)
     entry = waitlist.join_list(session, now, patient, practice)
     assert (entry.practice_id, entry.status, entry.added_at, entry.via_practice_link) == (
-        practice.id, EntryStatus.ACTIVE, now, False)
+        practice.id,
+        EntryStatus.ACTIVE,
+        now,
+        False,
+    )
 
 
 def test_join_pool_is_the_entry_without_practice(session, now):
@@ -66,8 +70,15 @@ def test_leave_keeps_the_row_with_reason(session, now):
     patient = make_patient(session, lists=[practice])
     entry = waitlist.get_entry(session, patient, practice)
     waitlist.leave_list(session, now, patient, entry)
-    assert (entry.status, entry.removed_reason, entry.removed_at) == (EntryStatus.REMOVED, RemovalReason.LEFT, now)
-    assert session.scalar(select(AuditEvent.action).where(AuditEvent.action == "waitlist.left")) is not None
+    assert (entry.status, entry.removed_reason, entry.removed_at) == (
+        EntryStatus.REMOVED,
+        RemovalReason.LEFT,
+        now,
+    )
+    assert (
+        session.scalar(select(AuditEvent.action).where(AuditEvent.action == "waitlist.left"))
+        is not None
+    )
 
 
 def test_leave_someone_elses_entry_is_refused(session, now):
@@ -82,7 +93,9 @@ def test_get_own_entry_hides_other_patients_rows(session, now):
     practice = make_practice(session)
     owner = make_patient(session, lists=[practice])
     with pytest.raises(InvalidInput):
-        waitlist.get_own_entry(session, make_patient(session), waitlist.get_entry(session, owner, practice).id)
+        waitlist.get_own_entry(
+            session, make_patient(session), waitlist.get_entry(session, owner, practice).id
+        )
 
 
 def test_booking_removes_every_active_entry_and_release_restores_them(session, now):
@@ -121,8 +134,13 @@ BERLIN = (52.5200, 13.4050)
 
 
 def _finder(session, patient, problems=("depression",), **filters):
-    return waitlist.find_practices(session, patient, PROBLEM_AREAS.to_mask(problems),
-                                   waitlist.FinderFilters(**filters), dt.date(2026, 11, 24))
+    return waitlist.find_practices(
+        session,
+        patient,
+        PROBLEM_AREAS.to_mask(problems),
+        waitlist.FinderFilters(**filters),
+        dt.date(2026, 11, 24),
+    )
 
 
 def _practice_with(session, coords=BONN, **therapist):
@@ -156,30 +174,36 @@ def test_finder_hides_practices_whose_therapists_exclude_the_problem(session):
     assert len(_finder(session, patient, problems=("depression",))) == 1
 
 
-@pytest.mark.parametrize(("therapist", "filters"), [
-    (dict(methods=("tp",)), dict(method="vt")),
-    (dict(specialties=("anxiety",)), dict(specialty="trauma")),
-    (dict(languages=("de",)), dict(language="tr")),
-    (dict(gender="m"), dict(therapist_gender="f")),
-    (dict(offers_video=False), dict(video=True)),
-    (dict(offers_group=False), dict(group=True)),
-    (dict(insurances=("pkv",)), dict()),
-    (dict(populations=("children",)), dict()),
-    (dict(approved_at=None), dict()),
-])
+@pytest.mark.parametrize(
+    ("therapist", "filters"),
+    [
+        (dict(methods=("tp",)), dict(method="vt")),
+        (dict(specialties=("anxiety",)), dict(specialty="trauma")),
+        (dict(languages=("de",)), dict(language="tr")),
+        (dict(gender="m"), dict(therapist_gender="f")),
+        (dict(offers_video=False), dict(video=True)),
+        (dict(offers_group=False), dict(group=True)),
+        (dict(insurances=("pkv",)), dict()),
+        (dict(populations=("children",)), dict()),
+        (dict(approved_at=None), dict()),
+    ],
+)
 def test_finder_filter_excludes(session, therapist, filters):
     _practice_with(session, **therapist)
     assert _finder(session, make_patient(session), **filters) == []
 
 
-@pytest.mark.parametrize(("therapist", "filters"), [
-    (dict(methods=("vt", "emdr")), dict(method="emdr")),
-    (dict(specialties=("trauma",)), dict(specialty="trauma")),
-    (dict(languages=("de", "tr")), dict(language="tr")),
-    (dict(gender="f"), dict(therapist_gender="f")),
-    (dict(offers_video=True), dict(video=True)),
-    (dict(offers_group=True), dict(group=True)),
-])
+@pytest.mark.parametrize(
+    ("therapist", "filters"),
+    [
+        (dict(methods=("vt", "emdr")), dict(method="emdr")),
+        (dict(specialties=("trauma",)), dict(specialty="trauma")),
+        (dict(languages=("de", "tr")), dict(language="tr")),
+        (dict(gender="f"), dict(therapist_gender="f")),
+        (dict(offers_video=True), dict(video=True)),
+        (dict(offers_group=True), dict(group=True)),
+    ],
+)
 def test_finder_filter_keeps(session, therapist, filters):
     _practice_with(session, **therapist)
     assert len(_finder(session, make_patient(session), **filters)) == 1

@@ -35,90 +35,158 @@ BERLIN_CITY = (52.52, 13.405)
 def _world(session):
     """One practice list with four distinct patients and two that must never show."""
     practice = make_practice(session)
-    therapist = make_therapist(session, practice, specialties=("depression", "anxiety"),
-                               exclusions=("psychosis", "addiction"))
+    therapist = make_therapist(
+        session,
+        practice,
+        specialties=("depression", "anxiety"),
+        exclusions=("psychosis", "addiction"),
+    )
     people = {
-        "anna": make_patient(session, lists=[practice], birth_date=dt.date(1996, 5, 1), gender="f",
-                             problems=("depression",), description="Seit dem Umzug gedrückte Stimmung, Schlafprobleme",
-                             group_pref=Preference.NO, video_pref=Preference.ACCEPTABLE, insurance="gkv",
-                             added_at=NOW - 100 * DAY),
-        "ben": make_patient(session, birth_date=dt.date(2010, 3, 1), gender="m", problems=("anxiety", "addiction"),
-                            description="Prüfungsangst, Alkohol am Wochenende", group_pref=Preference.WANTED,
-                            video_pref=Preference.WANTED, insurance="pkv", urgent=True, added_at=NOW - 10 * DAY),
-        "cem": make_patient(session, lists=[practice], birth_date=dt.date(1956, 1, 10), gender="m", problems=("grief",),
-                            description="Trauer nach dem Tod der Ehefrau", group_pref=Preference.ACCEPTABLE,
-                            video_pref=Preference.NO, insurance="beihilfe", added_at=NOW - 50 * DAY),
-        "dora": make_patient(session, lists=[practice], birth_date=None, gender="d", problems=("psychosis",),
-                             description="Zu 100% erschöpft", group_pref=Preference.NO,
-                             video_pref=Preference.ACCEPTABLE, insurance="gkv", added_at=NOW - 5 * DAY),
+        "anna": make_patient(
+            session,
+            lists=[practice],
+            birth_date=dt.date(1996, 5, 1),
+            gender="f",
+            problems=("depression",),
+            description="Seit dem Umzug gedrückte Stimmung, Schlafprobleme",
+            group_pref=Preference.NO,
+            video_pref=Preference.ACCEPTABLE,
+            insurance="gkv",
+            added_at=NOW - 100 * DAY,
+        ),
+        "ben": make_patient(
+            session,
+            birth_date=dt.date(2010, 3, 1),
+            gender="m",
+            problems=("anxiety", "addiction"),
+            description="Prüfungsangst, Alkohol am Wochenende",
+            group_pref=Preference.WANTED,
+            video_pref=Preference.WANTED,
+            insurance="pkv",
+            urgent=True,
+            added_at=NOW - 10 * DAY,
+        ),
+        "cem": make_patient(
+            session,
+            lists=[practice],
+            birth_date=dt.date(1956, 1, 10),
+            gender="m",
+            problems=("grief",),
+            description="Trauer nach dem Tod der Ehefrau",
+            group_pref=Preference.ACCEPTABLE,
+            video_pref=Preference.NO,
+            insurance="beihilfe",
+            added_at=NOW - 50 * DAY,
+        ),
+        "dora": make_patient(
+            session,
+            lists=[practice],
+            birth_date=None,
+            gender="d",
+            problems=("psychosis",),
+            description="Zu 100% erschöpft",
+            group_pref=Preference.NO,
+            video_pref=Preference.ACCEPTABLE,
+            insurance="gkv",
+            added_at=NOW - 5 * DAY,
+        ),
     }
     add_to_list(session, people["ben"], practice, via_practice_link=True)
     elsewhere = make_patient(session, lists=[make_practice(session)], description="Stimmung")
     gone = make_patient(session, description="Stimmung")
-    add_to_list(session, gone, practice, status=EntryStatus.REMOVED, removed_at=NOW,
-                removed_reason=RemovalReason.LEFT)
+    add_to_list(
+        session,
+        gone,
+        practice,
+        status=EntryStatus.REMOVED,
+        removed_at=NOW,
+        removed_reason=RemovalReason.LEFT,
+    )
     session.flush()
-    names = {p.id: name for name, p in people.items()} | {elsewhere.id: "elsewhere", gone.id: "gone"}
+    names = {p.id: name for name, p in people.items()} | {
+        elsewhere.id: "elsewhere",
+        gone.id: "gone",
+    }
     return therapist, people, names
 
 
 def _shown(session, therapist, names, **filters) -> set[str]:
-    page = workbench.list_waitlist(session, NOW, therapist, workbench.Filters(**filters), per_page=100)
+    page = workbench.list_waitlist(
+        session, NOW, therapist, workbench.Filters(**filters), per_page=100
+    )
     return {names[row.patient_id] for row in page.items}
 
 
 TODAY = NOW.date()
 
 
-@pytest.mark.parametrize(("filters", "expected"), [
-    ({}, {"anna", "ben", "cem", "dora"}),
-    ({"age_min": 18}, {"anna", "cem"}),
-    ({"age_max": 17}, {"ben"}),
-    ({"age_min": 30, "age_max": 30}, {"anna"}),
-    ({"gender": "m"}, {"ben", "cem"}),
-    ({"problems": ("anxiety",)}, {"ben"}),
-    ({"problems": ("depression", "grief")}, {"anna", "cem"}),
-    ({"fits_profile": True}, {"anna"}),
-    ({"q": "Stimmung"}, {"anna"}),
-    ({"group": "wanted"}, {"ben"}),
-    ({"group": "ok"}, {"ben", "cem"}),
-    ({"video": "wanted"}, {"ben"}),
-    ({"video": "ok"}, {"anna", "ben", "dora"}),
-    ({"urgent": True}, {"ben"}),
-    ({"insurance": "pkv"}, {"ben"}),
-    ({"via_link": True}, {"ben"}),
-    ({"waiting_from": TODAY - 20 * DAY}, {"ben", "dora"}),
-    ({"waiting_to": TODAY - 20 * DAY}, {"anna", "cem"}),
-    ({"waiting_from": TODAY - 50 * DAY, "waiting_to": TODAY - 50 * DAY}, {"cem"}),
-])
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({}, {"anna", "ben", "cem", "dora"}),
+        ({"age_min": 18}, {"anna", "cem"}),
+        ({"age_max": 17}, {"ben"}),
+        ({"age_min": 30, "age_max": 30}, {"anna"}),
+        ({"gender": "m"}, {"ben", "cem"}),
+        ({"problems": ("anxiety",)}, {"ben"}),
+        ({"problems": ("depression", "grief")}, {"anna", "cem"}),
+        ({"fits_profile": True}, {"anna"}),
+        ({"q": "Stimmung"}, {"anna"}),
+        ({"group": "wanted"}, {"ben"}),
+        ({"group": "ok"}, {"ben", "cem"}),
+        ({"video": "wanted"}, {"ben"}),
+        ({"video": "ok"}, {"anna", "ben", "dora"}),
+        ({"urgent": True}, {"ben"}),
+        ({"insurance": "pkv"}, {"ben"}),
+        ({"via_link": True}, {"ben"}),
+        ({"waiting_from": TODAY - 20 * DAY}, {"ben", "dora"}),
+        ({"waiting_to": TODAY - 20 * DAY}, {"anna", "cem"}),
+        ({"waiting_from": TODAY - 50 * DAY, "waiting_to": TODAY - 50 * DAY}, {"cem"}),
+    ],
+)
 def test_each_filter_alone(session, filters, expected):
     therapist, _people, names = _world(session)
     assert _shown(session, therapist, names, **filters) == expected
 
 
-@pytest.mark.parametrize(("filters", "expected"), [
-    ({"gender": "m", "age_min": 18}, {"cem"}),
-    ({"fits_profile": True, "q": "Stimmung"}, {"anna"}),
-    ({"fits_profile": True, "q": "Prüfungsangst"}, set()),
-    ({"problems": ("anxiety",), "urgent": True, "via_link": True, "insurance": "pkv", "group": "wanted"}, {"ben"}),
-    ({"video": "ok", "insurance": "gkv", "age_max": 40}, {"anna"}),
-    ({"waiting_from": TODAY - 60 * DAY, "gender": "m"}, {"ben", "cem"}),
-])
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"gender": "m", "age_min": 18}, {"cem"}),
+        ({"fits_profile": True, "q": "Stimmung"}, {"anna"}),
+        ({"fits_profile": True, "q": "Prüfungsangst"}, set()),
+        (
+            {
+                "problems": ("anxiety",),
+                "urgent": True,
+                "via_link": True,
+                "insurance": "pkv",
+                "group": "wanted",
+            },
+            {"ben"},
+        ),
+        ({"video": "ok", "insurance": "gkv", "age_max": 40}, {"anna"}),
+        ({"waiting_from": TODAY - 60 * DAY, "gender": "m"}, {"ben", "cem"}),
+    ],
+)
 def test_filters_combined(session, filters, expected):
     therapist, _people, names = _world(session)
     assert _shown(session, therapist, names, **filters) == expected
 
 
-@pytest.mark.parametrize(("q", "expected"), [
-    ("stimmung", {"anna"}),  # case-insensitive
-    ("TRAUER", {"cem"}),
-    ("Prüfungsangst", {"ben"}),
-    ("umzug schlaf", {"anna"}),  # every word must occur
-    ("umzug trauer", set()),
-    ("%", {"dora"}),  # LIKE wildcards are matched literally
-    ("_", set()),
-    ("nirgends", set()),
-])
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("stimmung", {"anna"}),  # case-insensitive
+        ("TRAUER", {"cem"}),
+        ("Prüfungsangst", {"ben"}),
+        ("umzug schlaf", {"anna"}),  # every word must occur
+        ("umzug trauer", set()),
+        ("%", {"dora"}),  # LIKE wildcards are matched literally
+        ("_", set()),
+        ("nirgends", set()),
+    ],
+)
 def test_free_text_search(session, q, expected):
     therapist, _people, names = _world(session)
     assert _shown(session, therapist, names, q=q) == expected
@@ -127,18 +195,27 @@ def test_free_text_search(session, q, expected):
 def test_fits_profile_never_shows_an_excluded_problem(session):
     practice = make_practice(session)
     excluded = ("psychosis", "addiction", "eating")
-    therapist = make_therapist(session, practice, specialties=("depression", "anxiety", "trauma", "ocd"),
-                               exclusions=excluded)
-    patients = [make_patient(session, lists=[practice], problems=(code,)) for code in PROBLEM_AREAS.codes()]
+    therapist = make_therapist(
+        session,
+        practice,
+        specialties=("depression", "anxiety", "trauma", "ocd"),
+        exclusions=excluded,
+    )
+    patients = [
+        make_patient(session, lists=[practice], problems=(code,)) for code in PROBLEM_AREAS.codes()
+    ]
     for bad in excluded:  # a specialty plus an exclusion: still out
         patients.append(make_patient(session, lists=[practice], problems=("depression", bad)))
     patients.append(make_patient(session, lists=[practice], problems=("anxiety", "grief")))
-    page = workbench.list_waitlist(session, NOW, therapist, workbench.Filters(fits_profile=True), per_page=100)
+    page = workbench.list_waitlist(
+        session, NOW, therapist, workbench.Filters(fits_profile=True), per_page=100
+    )
     excl_mask = PROBLEM_AREAS.to_mask(excluded)
     for row in page.items:
         assert PROBLEM_AREAS.to_mask(row.problems) & excl_mask == 0
-    assert sorted(tuple(sorted(r.problems)) for r in page.items) == sorted([
-        ("depression",), ("anxiety",), ("trauma",), ("ocd",), ("anxiety", "grief")])
+    assert sorted(tuple(sorted(r.problems)) for r in page.items) == sorted(
+        [("depression",), ("anxiety",), ("trauma",), ("ocd",), ("anxiety", "grief")]
+    )
 
 
 def test_fits_profile_without_specialties_applies_only_exclusions(session):
@@ -150,8 +227,9 @@ def test_fits_profile_without_specialties_applies_only_exclusions(session):
     assert [r.patient_id for r in page.items] == [keep.id]
 
 
-@pytest.mark.parametrize("bad", [{"problems": ("aliens",)}, {"group": "maybe"}, {"insurance": "aok"},
-                                 {"q": "x" * 101}])
+@pytest.mark.parametrize(
+    "bad", [{"problems": ("aliens",)}, {"group": "maybe"}, {"insurance": "aok"}, {"q": "x" * 101}]
+)
 def test_filters_refuse_unknown_values(bad):
     with pytest.raises(InvalidInput):
         workbench.Filters(**bad)
@@ -176,14 +254,20 @@ def test_sort_by_waiting_time_and_priority(session):
 def test_pagination_covers_every_entry_once(session):
     practice = make_practice(session)
     therapist = make_therapist(session, practice)
-    ids = [make_patient(session, lists=[practice], added_at=NOW - (30 - i) * DAY).id for i in range(23)]
-    pages = [workbench.list_waitlist(session, NOW, therapist, workbench.Filters(), page=n, per_page=10)
-             for n in (1, 2, 3)]
+    ids = [
+        make_patient(session, lists=[practice], added_at=NOW - (30 - i) * DAY).id for i in range(23)
+    ]
+    pages = [
+        workbench.list_waitlist(session, NOW, therapist, workbench.Filters(), page=n, per_page=10)
+        for n in (1, 2, 3)
+    ]
     assert [p.total for p in pages] == [23, 23, 23]
     assert [len(p.items) for p in pages] == [10, 10, 3]
     assert [r.patient_id for p in pages for r in p.items] == ids
     assert pages[0].pages == 3 and pages[0].has_next and not pages[0].has_prev
-    beyond = workbench.list_waitlist(session, NOW, therapist, workbench.Filters(), page=99, per_page=10)
+    beyond = workbench.list_waitlist(
+        session, NOW, therapist, workbench.Filters(), page=99, per_page=10
+    )
     assert beyond.page == 3 and [r.patient_id for r in beyond.items] == ids[20:]
 
 
@@ -202,7 +286,9 @@ def test_list_page_uses_a_fixed_number_of_queries(session):
     bind = session.get_bind()
     event.listen(bind, "before_cursor_execute", count)
     try:
-        page = workbench.list_waitlist(session, NOW, therapist, workbench.Filters(problems=("anxiety",)), per_page=30)
+        page = workbench.list_waitlist(
+            session, NOW, therapist, workbench.Filters(problems=("anxiety",)), per_page=30
+        )
         session.flush()
     finally:
         event.remove(bind, "before_cursor_execute", count)
@@ -220,6 +306,7 @@ def test_list_view_is_audited_with_the_patient_ids(session):
 
 # --- pool ------------------------------------------------------------------------------------------
 
+
 def _pool_patient(session, *, at=BONN, **overrides):
     return make_patient(session, pool=True, lat=at[0], lon=at[1], **overrides)
 
@@ -231,8 +318,15 @@ def _pool_ids(session, therapist, **filters) -> set[int]:
 
 def test_pool_shows_only_fitting_patients_within_reach(session):
     practice = make_practice(session, lat=BONN[0], lon=BONN[1])
-    therapist = make_therapist(session, practice, gender="f", exclusions=("psychosis",), languages=("de",),
-                               insurances=("gkv",), populations=("adults",))
+    therapist = make_therapist(
+        session,
+        practice,
+        gender="f",
+        exclusions=("psychosis",),
+        languages=("de",),
+        insurances=("gkv",),
+        populations=("adults",),
+    )
     near = _pool_patient(session)
     koeln_ok = _pool_patient(session, at=KOELN, max_distance_km=30)
     unknown_age = _pool_patient(session, birth_date=None)
@@ -244,7 +338,9 @@ def test_pool_shows_only_fitting_patients_within_reach(session):
         _pool_patient(session, therapist_gender_wish="m"),
         _pool_patient(session, insurance="self"),
         _pool_patient(session, languages=("tr",)),
-        _pool_patient(session, birth_date=dt.date(2018, 1, 1)),  # a child, the therapist sees adults
+        _pool_patient(
+            session, birth_date=dt.date(2018, 1, 1)
+        ),  # a child, the therapist sees adults
         _pool_patient(session, status=PatientStatus.PAUSED),
         _pool_patient(session, paused_until=NOW.date() + 7 * DAY),
         _pool_patient(session, consent_rules_at=None),
@@ -253,7 +349,9 @@ def test_pool_shows_only_fitting_patients_within_reach(session):
         make_patient(session, lists=[make_practice(session)]),  # not in the pool
     ]
     shown = _pool_ids(session, therapist)
-    assert shown == {workbench.pseudonym(p.id) for p in (near, koeln_ok, unknown_age, unknown_place)}
+    assert shown == {
+        workbench.pseudonym(p.id) for p in (near, koeln_ok, unknown_age, unknown_place)
+    }
     assert not shown & {workbench.pseudonym(p.id) for p in out}
 
 
@@ -263,7 +361,10 @@ def test_pool_patient_without_location_shows_distance_unknown_and_sorts_last(ses
     nowhere = _pool_patient(session, at=(None, None), added_at=NOW - 300 * DAY)
     koeln = _pool_patient(session, at=KOELN, max_distance_km=30, added_at=NOW - 10 * DAY)
     rows = workbench.list_pool(session, NOW, therapist, workbench.Filters(sort="distance")).items
-    assert [r.pseudonym for r in rows] == [workbench.pseudonym(koeln.id), workbench.pseudonym(nowhere.id)]
+    assert [r.pseudonym for r in rows] == [
+        workbench.pseudonym(koeln.id),
+        workbench.pseudonym(nowhere.id),
+    ]
     assert rows[1].distance_band == "Entfernung unbekannt"
 
 
@@ -278,11 +379,28 @@ def test_pool_respects_video_only_therapists(session):
 def test_pool_rows_are_pseudonymous(session):
     practice = make_practice(session, lat=BONN[0], lon=BONN[1])
     therapist = make_therapist(session, practice)
-    patient = _pool_patient(session, at=KOELN, max_distance_km=30, birth_date=dt.date(1990, 5, 17),
-                            added_at=NOW - 22 * DAY)
+    patient = _pool_patient(
+        session,
+        at=KOELN,
+        max_distance_km=30,
+        birth_date=dt.date(1990, 5, 17),
+        added_at=NOW - 22 * DAY,
+    )
     (row,) = workbench.list_pool(session, NOW, therapist, workbench.Filters()).items
     assert {f.name for f in dataclasses.fields(row)}.isdisjoint(
-        {"first_name", "last_name", "name", "email", "phone", "birth_date", "postcode", "lat", "lon", "patient_id"})
+        {
+            "first_name",
+            "last_name",
+            "name",
+            "email",
+            "phone",
+            "birth_date",
+            "postcode",
+            "lat",
+            "lon",
+            "patient_id",
+        }
+    )
     values = " ".join(str(v) for v in dataclasses.astuple(row))
     for secret in (patient.first_name, patient.last_name, patient.phone, "1990"):
         assert secret not in values
@@ -295,13 +413,23 @@ def test_pool_rows_are_pseudonymous(session):
 def test_pool_filters_and_distance_sort(session):
     practice = make_practice(session, lat=BONN[0], lon=BONN[1])
     therapist = make_therapist(session, practice, specialties=("anxiety",))
-    far = _pool_patient(session, at=KOELN, max_distance_km=30, problems=("anxiety",), added_at=NOW - 80 * DAY)
+    far = _pool_patient(
+        session, at=KOELN, max_distance_km=30, problems=("anxiety",), added_at=NOW - 80 * DAY
+    )
     near = _pool_patient(session, problems=("anxiety",), added_at=NOW - 5 * DAY)
     _pool_patient(session, problems=("grief",))
-    page = workbench.list_pool(session, NOW, therapist, workbench.Filters(fits_profile=True, sort="distance"))
-    assert [r.pseudonym for r in page.items] == [workbench.pseudonym(near.id), workbench.pseudonym(far.id)]
+    page = workbench.list_pool(
+        session, NOW, therapist, workbench.Filters(fits_profile=True, sort="distance")
+    )
+    assert [r.pseudonym for r in page.items] == [
+        workbench.pseudonym(near.id),
+        workbench.pseudonym(far.id),
+    ]
     page = workbench.list_pool(session, NOW, therapist, workbench.Filters(problems=("anxiety",)))
-    assert [r.pseudonym for r in page.items] == [workbench.pseudonym(far.id), workbench.pseudonym(near.id)]
+    assert [r.pseudonym for r in page.items] == [
+        workbench.pseudonym(far.id),
+        workbench.pseudonym(near.id),
+    ]
 
 
 def test_no_pool_when_the_practice_does_not_take_pool_patients(session):
@@ -318,8 +446,10 @@ def test_pseudonym_is_stable_and_short():
     assert workbench.pseudonym(42).startswith("P-") and len(workbench.pseudonym(42)) == 8
 
 
-@pytest.mark.parametrize(("km", "band"), [(0.4, "unter 5 km"), (7, "5–10 km"), (19.9, "10–20 km"), (49, "20–50 km"),
-                                          (51, "über 50 km")])
+@pytest.mark.parametrize(
+    ("km", "band"),
+    [(0.4, "unter 5 km"), (7, "5–10 km"), (19.9, "10–20 km"), (49, "20–50 km"), (51, "über 50 km")],
+)
 def test_distance_bands(km, band):
     assert workbench.distance_band(km) == band
 
@@ -329,6 +459,7 @@ def test_great_circle_distance_bonn_koeln():
 
 
 # --- patient file ---------------------------------------------------------------------------------
+
 
 def test_patient_file_loads_clinical_data_audited(session):
     therapist, people, _names = _world(session)
@@ -356,9 +487,13 @@ def test_pool_patient_file_is_not_allowed(session):
 
 # --- actions ---------------------------------------------------------------------------------------
 
+
 def _entry(session, patient, practice) -> WaitlistEntry:
-    return session.scalar(select(WaitlistEntry).where(WaitlistEntry.patient_id == patient.id,
-                                                      WaitlistEntry.practice_id == practice.id))
+    return session.scalar(
+        select(WaitlistEntry).where(
+            WaitlistEntry.patient_id == patient.id, WaitlistEntry.practice_id == practice.id
+        )
+    )
 
 
 def test_set_priority(session):
@@ -366,7 +501,12 @@ def test_set_priority(session):
     entry = _entry(session, people["cem"], therapist.practice)
     workbench.set_priority(session, NOW, therapist.user, entry.id, 2)
     assert entry.priority == 2
-    assert session.scalar(select(AuditEvent.details).where(AuditEvent.action == "waitlist.priority_set"))["priority"] == 2
+    assert (
+        session.scalar(
+            select(AuditEvent.details).where(AuditEvent.action == "waitlist.priority_set")
+        )["priority"]
+        == 2
+    )
 
 
 @pytest.mark.parametrize("value", [-1, 4, True])
@@ -393,7 +533,9 @@ def test_actions_on_another_practice_entry_are_not_found(session):
 
 def test_add_clinical_note(session):
     therapist, people, _names = _world(session)
-    note = workbench.add_clinical_note(session, NOW, therapist.user, people["anna"].id, "  Erstgespräch geplant ")
+    note = workbench.add_clinical_note(
+        session, NOW, therapist.user, people["anna"].id, "  Erstgespräch geplant "
+    )
     assert note.text == "Erstgespräch geplant" and note.practice_id == therapist.practice_id
     audit_row = session.scalar(select(AuditEvent).where(AuditEvent.action == "clinical.note_added"))
     assert "Erstgespräch" not in str(audit_row.details)
@@ -422,17 +564,30 @@ def test_refer_moves_the_entry_and_keeps_its_history(session):
     mail = session.scalar(select(OutboxMessage))
     assert mail.kind == "waitlist_referred" and mail.user_id == anna.user_id
     assert target.name not in mail.body_text
-    assert session.scalar(select(AuditEvent.details).where(AuditEvent.action == "waitlist.referred"))[
-        "target_practice_id"] == target.id
+    assert (
+        session.scalar(select(AuditEvent.details).where(AuditEvent.action == "waitlist.referred"))[
+            "target_practice_id"
+        ]
+        == target.id
+    )
 
 
 def test_refer_reactivates_an_earlier_entry_at_the_target(session):
     therapist, people, _names = _world(session)
     target = make_practice(session)
     cem = people["cem"]
-    earlier = add_to_list(session, cem, target, added_at=NOW - 300 * DAY, status=EntryStatus.REMOVED,
-                          removed_at=NOW - 200 * DAY, removed_reason=RemovalReason.LEFT)
-    moved = workbench.refer_entry(session, NOW, therapist.user, _entry(session, cem, therapist.practice).id, target.id)
+    earlier = add_to_list(
+        session,
+        cem,
+        target,
+        added_at=NOW - 300 * DAY,
+        status=EntryStatus.REMOVED,
+        removed_at=NOW - 200 * DAY,
+        removed_reason=RemovalReason.LEFT,
+    )
+    moved = workbench.refer_entry(
+        session, NOW, therapist.user, _entry(session, cem, therapist.practice).id, target.id
+    )
     assert moved.id == earlier.id
     assert moved.status == EntryStatus.ACTIVE and moved.removed_reason is None
     assert moved.added_at == NOW - 300 * DAY
@@ -442,8 +597,11 @@ def test_refer_reactivates_an_earlier_entry_at_the_target(session):
 def test_refer_needs_another_active_practice(session, target):
     therapist, people, _names = _world(session)
     entry = _entry(session, people["anna"], therapist.practice)
-    target_id = {"own": therapist.practice_id, "inactive": make_practice(session, is_active=False).id,
-                 "missing": 999_999}[target]
+    target_id = {
+        "own": therapist.practice_id,
+        "inactive": make_practice(session, is_active=False).id,
+        "missing": 999_999,
+    }[target]
     with pytest.raises(InvalidInput) as err:
         workbench.refer_entry(session, NOW, therapist.user, entry.id, target_id)
     assert err.value.field == "target"
@@ -460,8 +618,12 @@ def test_remove_keeps_the_entry_with_its_reason(session):
     assert kept.removed_reason == RemovalReason.REMOVED_BY_PRACTICE and kept.removed_at == NOW
     assert kept.added_at == NOW - 5 * DAY
     assert session.scalar(select(OutboxMessage.kind)) == "waitlist_removed"
-    assert session.scalar(select(AuditEvent.details).where(AuditEvent.action == "waitlist.removed"))[
-        "reason"] == "unreachable"
+    assert (
+        session.scalar(select(AuditEvent.details).where(AuditEvent.action == "waitlist.removed"))[
+            "reason"
+        ]
+        == "unreachable"
+    )
     with pytest.raises(NotFound):  # no longer on the list: nothing more to do with it
         workbench.remove_entry(session, NOW, therapist.user, entry.id, "other")
 

@@ -40,9 +40,18 @@ def test_post_offer_first_accept_wins_on_demo_data(app, client, session, login_a
     session.commit()
     sommer = session.scalar(select(User).where(User.email == "sommer@demo.ptmatch.de"))
     login_as(sommer)
-    resp = client.post("/termine/neu", data={
-        "start_time": "15:00", "day": _weekday_within_a_week().isoformat(), "minutes": "50", "kind": "sprechstunde",
-        "modality": "in_person", "mode": "auto", "on_day": "1"})
+    resp = client.post(
+        "/termine/neu",
+        data={
+            "start_time": "15:00",
+            "day": _weekday_within_a_week().isoformat(),
+            "minutes": "50",
+            "kind": "sprechstunde",
+            "modality": "in_person",
+            "mode": "auto",
+            "on_day": "1",
+        },
+    )
     assert resp.status_code == 302, resp.get_data(as_text=True)[:2000]
     session.commit()
 
@@ -51,8 +60,11 @@ def test_post_offer_first_accept_wins_on_demo_data(app, client, session, login_a
     links = {}
     for offer in offers:
         user_id = session.get(Patient, offer.patient_id).user_id
-        body = session.scalar(select(OutboxMessage.body_text).where(OutboxMessage.kind == "offer",
-                                                                   OutboxMessage.user_id == user_id))
+        body = session.scalar(
+            select(OutboxMessage.body_text).where(
+                OutboxMessage.kind == "offer", OutboxMessage.user_id == user_id
+            )
+        )
         links[offer.patient_id] = re.search(r"https?://[^/\s]+(/o/\S+)", body).group(1)
 
     first, second, third = (app.test_client() for _ in range(3))
@@ -68,7 +80,11 @@ def test_post_offer_first_accept_wins_on_demo_data(app, client, session, login_a
     bookings = session.scalars(select(Booking)).all()
     assert [b.patient_id for b in bookings] == [winner_id]
     assert session.get(Patient, winner_id).status == PatientStatus.BOOKED
-    entries = session.scalars(select(WaitlistEntry).where(WaitlistEntry.patient_id == winner_id)).all()
+    entries = session.scalars(
+        select(WaitlistEntry).where(WaitlistEntry.patient_id == winner_id)
+    ).all()
     assert entries and all(e.status == EntryStatus.REMOVED for e in entries)
-    loser_entries = session.scalars(select(WaitlistEntry).where(WaitlistEntry.patient_id == loser_id)).all()
+    loser_entries = session.scalars(
+        select(WaitlistEntry).where(WaitlistEntry.patient_id == loser_id)
+    ).all()
     assert any(e.status == EntryStatus.ACTIVE for e in loser_entries), "the loser keeps their place"

@@ -39,8 +39,9 @@ class Inbox:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         self.envelopes.append(envelope)
-        self.messages.append(message_from_bytes(envelope.original_content or envelope.content,
-                                                policy=policy.default))
+        self.messages.append(
+            message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+        )
         return "250 Message accepted for delivery"
 
     def message_ids(self) -> list[str]:
@@ -57,7 +58,9 @@ class SmtpServer:
         self.controller: Controller | None = None
 
     def start(self) -> SmtpServer:
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **self.smtp_kwargs)
+        self.controller = Controller(
+            self.inbox, hostname="127.0.0.1", port=self.port, **self.smtp_kwargs
+        )
         self.controller.start()
         return self
 
@@ -68,13 +71,32 @@ class SmtpServer:
 
     def settings(self, settings: Settings, **extra) -> Settings:
         """`settings` pointing at this server (and `extra` changes)."""
-        return dataclasses.replace(settings, SMTP_HOST="127.0.0.1", SMTP_PORT=self.port, SMTP_TIMEOUT=5, **extra)
+        return dataclasses.replace(
+            settings, SMTP_HOST="127.0.0.1", SMTP_PORT=self.port, SMTP_TIMEOUT=5, **extra
+        )
 
 
-def enqueue_mail(session, now=NOW, *, user=None, key: str = "test:1", kind: str = "offer", to_addr=None,
-                 when=None, link_path: str = "/o/abc") -> OutboxMessage:
-    row = outbox.enqueue(session, now, kind=kind, dedupe_key=key, link_path=link_path, to_user=user,
-                         to_addr=to_addr, when=when)
+def enqueue_mail(
+    session,
+    now=NOW,
+    *,
+    user=None,
+    key: str = "test:1",
+    kind: str = "offer",
+    to_addr=None,
+    when=None,
+    link_path: str = "/o/abc",
+) -> OutboxMessage:
+    row = outbox.enqueue(
+        session,
+        now,
+        kind=kind,
+        dedupe_key=key,
+        link_path=link_path,
+        to_user=user,
+        to_addr=to_addr,
+        when=when,
+    )
     assert row is not None
     return row
 
@@ -89,24 +111,57 @@ def fresh(session, row_id: int) -> OutboxMessage:
     return row
 
 
-def make_booking(session, patient, therapist, *, start_at: dt.datetime, created_at: dt.datetime | None = None,
-                 minutes: int = 50, status: BookingStatus = BookingStatus.CONFIRMED, **slot_fields) -> Booking:
+def make_booking(
+    session,
+    patient,
+    therapist,
+    *,
+    start_at: dt.datetime,
+    created_at: dt.datetime | None = None,
+    minutes: int = 50,
+    status: BookingStatus = BookingStatus.CONFIRMED,
+    **slot_fields,
+) -> Booking:
     """A booked slot and its booking (no offer engine needed)."""
-    slot = Slot(practice_id=therapist.practice_id, therapist_id=therapist.id, start_at=start_at, minutes=minutes,
-                status=SlotStatus.BOOKED, offer_deadline_at=start_at - dt.timedelta(hours=2),
-                created_at=(created_at or NOW) - dt.timedelta(hours=1), **slot_fields)
+    slot = Slot(
+        practice_id=therapist.practice_id,
+        therapist_id=therapist.id,
+        start_at=start_at,
+        minutes=minutes,
+        status=SlotStatus.BOOKED,
+        offer_deadline_at=start_at - dt.timedelta(hours=2),
+        created_at=(created_at or NOW) - dt.timedelta(hours=1),
+        **slot_fields,
+    )
     session.add(slot)
     session.flush()
-    booking = Booking(slot_id=slot.id, patient_id=patient.id, status=status, created_at=created_at or NOW)
+    booking = Booking(
+        slot_id=slot.id, patient_id=patient.id, status=status, created_at=created_at or NOW
+    )
     session.add(booking)
     session.flush()
     return booking
 
 
-def make_slot(session, therapist, *, start_at: dt.datetime, status: SlotStatus = SlotStatus.OFFERING,
-              minutes: int = 50, **fields) -> Slot:
-    slot = Slot(practice_id=therapist.practice_id, therapist_id=therapist.id, start_at=start_at, minutes=minutes,
-                status=status, offer_deadline_at=start_at - dt.timedelta(hours=2), created_at=NOW, **fields)
+def make_slot(
+    session,
+    therapist,
+    *,
+    start_at: dt.datetime,
+    status: SlotStatus = SlotStatus.OFFERING,
+    minutes: int = 50,
+    **fields,
+) -> Slot:
+    slot = Slot(
+        practice_id=therapist.practice_id,
+        therapist_id=therapist.id,
+        start_at=start_at,
+        minutes=minutes,
+        status=status,
+        offer_deadline_at=start_at - dt.timedelta(hours=2),
+        created_at=NOW,
+        **fields,
+    )
     session.add(slot)
     session.flush()
     return slot
@@ -118,4 +173,6 @@ def post_with_host(client, url: str, host: str, data: dict | None = None):
     token = client.csrf_token()  # also puts the CSRF secret into the session cookie
     cookie = client.get_cookie("session")
     client.set_cookie("session", cookie.value, domain=host)
-    return client.post(url, headers={"Host": host}, data={**(data or {}), "csrf_token": token}, csrf=False)
+    return client.post(
+        url, headers={"Host": host}, data={**(data or {}), "csrf_token": token}, csrf=False
+    )

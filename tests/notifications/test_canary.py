@@ -39,7 +39,9 @@ from tests.notifications.helpers import make_booking
 MARKER = "Kanarienvogel7Q"
 PATIENT_ID = 987_654  # distinctive, so it can be looked for in links and text
 PROBLEMS = ("depression", "anxiety", "trauma", "self_harm")
-CLINICAL_WORDS = {word.strip() for code in PROBLEMS for word in PROBLEM_AREAS.label(code).split("/")}
+CLINICAL_WORDS = {
+    word.strip() for code in PROBLEMS for word in PROBLEM_AREAS.label(code).split("/")
+}
 CLINICAL_WORDS |= {"Suizid", "PTV 11", "Dringlichkeit"}
 
 
@@ -56,14 +58,30 @@ class World:
 
 @pytest.fixture
 def world(session, client, now, settings) -> World:
-    practice = make_practice(session, name=f"Praxis {MARKER}", street=f"{MARKER}straße 5",
-                             booking_info=f"Klingel bei {MARKER}", phone="+49 228 5550123")
-    therapist = make_therapist(session, practice, user=make_user(session, Role.THERAPIST, display_name=f"Dr. {MARKER}"))
-    patient = make_patient(session, user=make_user(session, display_name=f"Anna {MARKER}",
-                                                   email="anna.kanari@example.org"),
-                           id=PATIENT_ID, first_name=f"Anna{MARKER}", last_name=f"Muster{MARKER}", problems=PROBLEMS,
-                           phone="+4917055501234", birth_date=dt.date(1987, 3, 14), postcode="53229",
-                           description=f"Seit dem Unfall {MARKER} Suizidgedanken", urgent=True, lists=[practice])
+    practice = make_practice(
+        session,
+        name=f"Praxis {MARKER}",
+        street=f"{MARKER}straße 5",
+        booking_info=f"Klingel bei {MARKER}",
+        phone="+49 228 5550123",
+    )
+    therapist = make_therapist(
+        session, practice, user=make_user(session, Role.THERAPIST, display_name=f"Dr. {MARKER}")
+    )
+    patient = make_patient(
+        session,
+        user=make_user(session, display_name=f"Anna {MARKER}", email="anna.kanari@example.org"),
+        id=PATIENT_ID,
+        first_name=f"Anna{MARKER}",
+        last_name=f"Muster{MARKER}",
+        problems=PROBLEMS,
+        phone="+4917055501234",
+        birth_date=dt.date(1987, 3, 14),
+        postcode="53229",
+        description=f"Seit dem Unfall {MARKER} Suizidgedanken",
+        urgent=True,
+        lists=[practice],
+    )
     session.commit()
     return World(session, client, now, settings, practice, therapist, patient)
 
@@ -79,22 +97,48 @@ def flow(func: Callable[[World], None]) -> Callable[[World], None]:
 @flow
 def registration(w: World) -> None:
     patients.register_patient(
-        w.session, w.now, email="bert.canary@example.org", password="ein sehr gutes passwort",
-        profile=patients.Profile(first_name=f"Bert{MARKER}", last_name=f"Vogel{MARKER}", birth_date=dt.date(1990, 1, 2),
-                                 postcode="53111", windows=[(0, 480, 1200)]),
-        intake=patients.Intake(problems=list(PROBLEMS), description=f"Albträume {MARKER}", urgent=True,
-                               urgency_code="PTV11X"),
-        consent_health=True, consent_rules=True, practice=w.practice)
+        w.session,
+        w.now,
+        email="bert.canary@example.org",
+        password="ein sehr gutes passwort",
+        profile=patients.Profile(
+            first_name=f"Bert{MARKER}",
+            last_name=f"Vogel{MARKER}",
+            birth_date=dt.date(1990, 1, 2),
+            postcode="53111",
+            windows=[(0, 480, 1200)],
+        ),
+        intake=patients.Intake(
+            problems=list(PROBLEMS),
+            description=f"Albträume {MARKER}",
+            urgent=True,
+            urgency_code="PTV11X",
+        ),
+        consent_health=True,
+        consent_rules=True,
+        practice=w.practice,
+    )
 
 
 @flow
 def already_registered(w: World) -> None:
     patients.register_patient(
-        w.session, w.now, email=w.patient.user.email, password="ein sehr gutes passwort",
-        profile=patients.Profile(first_name=f"Anna{MARKER}", last_name=f"Muster{MARKER}",
-                                 birth_date=dt.date(1990, 1, 2), postcode="53111", windows=[(0, 480, 1200)]),
+        w.session,
+        w.now,
+        email=w.patient.user.email,
+        password="ein sehr gutes passwort",
+        profile=patients.Profile(
+            first_name=f"Anna{MARKER}",
+            last_name=f"Muster{MARKER}",
+            birth_date=dt.date(1990, 1, 2),
+            postcode="53111",
+            windows=[(0, 480, 1200)],
+        ),
         intake=patients.Intake(problems=["trauma"], description=f"{MARKER}"),
-        consent_health=True, consent_rules=True, practice=w.practice)
+        consent_health=True,
+        consent_rules=True,
+        practice=w.practice,
+    )
 
 
 @flow
@@ -104,8 +148,13 @@ def password_reset(w: World) -> None:
 
 @flow
 def reminder(w: World) -> None:
-    make_booking(w.session, w.patient, w.therapist, start_at=w.now + dt.timedelta(hours=20),
-                 created_at=w.now - dt.timedelta(days=5))
+    make_booking(
+        w.session,
+        w.patient,
+        w.therapist,
+        start_at=w.now + dt.timedelta(hours=20),
+        created_at=w.now - dt.timedelta(days=5),
+    )
     send_reminders(w.session, w.now, w.settings)
 
 
@@ -124,20 +173,38 @@ def still_looking_checkin(w: World) -> None:
 
 def _post_auto_slot(w: World, patients_, hours: int = 30, **kw):
     """Auto mode: the first wave (to `patients_`, who fit and wait here) goes out at once."""
-    return offers.post_slot(w.session, w.now, w.therapist.user, w.therapist,
-                            start_at=w.now + dt.timedelta(hours=hours), minutes=50, kind="sprechstunde",
-                            modality=kw.get("modality", "in_person"), mode="auto", settings=w.settings)
+    return offers.post_slot(
+        w.session,
+        w.now,
+        w.therapist.user,
+        w.therapist,
+        start_at=w.now + dt.timedelta(hours=hours),
+        minutes=50,
+        kind="sprechstunde",
+        modality=kw.get("modality", "in_person"),
+        mode="auto",
+        settings=w.settings,
+    )
 
 
 def _offer_of(w: World, slot, patient):
-    return w.session.scalar(select(Offer).where(Offer.slot_id == slot.id, Offer.patient_id == patient.id))
+    return w.session.scalar(
+        select(Offer).where(Offer.slot_id == slot.id, Offer.patient_id == patient.id)
+    )
 
 
 @flow
 def offer_accept_taken_booked(w: World) -> None:
     """Offer → accept → others taken → booking confirmed → practice told → other offer withdrawn."""
-    rival = make_patient(w.session, id=PATIENT_ID + 1, first_name=f"Rival{MARKER}", problems=PROBLEMS,
-                         phone="+4917055505678", birth_date=dt.date(1979, 11, 23), lists=[w.practice])
+    rival = make_patient(
+        w.session,
+        id=PATIENT_ID + 1,
+        first_name=f"Rival{MARKER}",
+        problems=PROBLEMS,
+        phone="+4917055505678",
+        birth_date=dt.date(1979, 11, 23),
+        lists=[w.practice],
+    )
     later = _post_auto_slot(w, [w.patient, rival], hours=80)
     slot = _post_auto_slot(w, [w.patient, rival], hours=30)
     offers.accept_offer(w.session, w.now, _offer_of(w, slot, w.patient), w.patient.user, w.settings)
@@ -149,7 +216,9 @@ def offer_accept_taken_booked(w: World) -> None:
 @flow
 def video_offer_and_patient_cancel(w: World) -> None:
     slot = _post_auto_slot(w, [w.patient], hours=54, modality="video")  # Thu 16:00 Berlin
-    booking = offers.accept_offer(w.session, w.now, _offer_of(w, slot, w.patient), w.patient.user, w.settings)
+    booking = offers.accept_offer(
+        w.session, w.now, _offer_of(w, slot, w.patient), w.patient.user, w.settings
+    )
     booking = booking[0] if isinstance(booking, tuple) else booking
     offers.cancel_booking_by_patient(w.session, w.now, w.patient.user, booking, w.settings)
 
@@ -157,12 +226,26 @@ def video_offer_and_patient_cancel(w: World) -> None:
 @flow
 def decline_expire_unfilled(w: World) -> None:
     slot = _post_auto_slot(w, [w.patient], hours=30)
-    offers.decline_offer(w.session, w.now, _offer_of(w, slot, w.patient), w.patient.user, w.settings)
+    offers.decline_offer(
+        w.session, w.now, _offer_of(w, slot, w.patient), w.patient.user, w.settings
+    )
     sweep(w.session, w.now + dt.timedelta(hours=29), w.settings)
 
 
-MONTHS_DE = ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September",
-             "Oktober", "November", "Dezember"]
+MONTHS_DE = [
+    "Januar",
+    "Februar",
+    "März",
+    "April",
+    "Mai",
+    "Juni",
+    "Juli",
+    "August",
+    "September",
+    "Oktober",
+    "November",
+    "Dezember",
+]
 
 
 def _date_spellings(day: dt.date) -> set[str]:
@@ -170,10 +253,20 @@ def _date_spellings(day: dt.date) -> set[str]:
     d, m, y = day.day, day.month, day.year
     en_month = day.strftime("%B")
     return {
-        day.isoformat(), f"{d:02d}.{m:02d}.{y}", f"{d}.{m}.{y}", f"{d:02d}.{m:02d}.{y % 100:02d}",
-        f"{m:02d}/{d:02d}/{y}", f"{d:02d}/{m:02d}/{y}", f"{m}/{d}/{y}", f"{d}/{m}/{y}", f"{y}{m:02d}{d:02d}",
-        f"{d}. {MONTHS_DE[m - 1]} {y}", f"{d:02d}. {MONTHS_DE[m - 1]} {y}", f"{en_month} {d}, {y}",
-        f"{day.strftime('%b')} {d}, {y}", f"{d} {en_month} {y}",
+        day.isoformat(),
+        f"{d:02d}.{m:02d}.{y}",
+        f"{d}.{m}.{y}",
+        f"{d:02d}.{m:02d}.{y % 100:02d}",
+        f"{m:02d}/{d:02d}/{y}",
+        f"{d:02d}/{m:02d}/{y}",
+        f"{m}/{d}/{y}",
+        f"{d}/{m}/{y}",
+        f"{y}{m:02d}{d:02d}",
+        f"{d}. {MONTHS_DE[m - 1]} {y}",
+        f"{d:02d}. {MONTHS_DE[m - 1]} {y}",
+        f"{en_month} {d}, {y}",
+        f"{day.strftime('%b')} {d}, {y}",
+        f"{d} {en_month} {y}",
     }
 
 
@@ -190,8 +283,15 @@ def _patients(w: World) -> list[Patient]:
 def _forbidden(w: World) -> list[str]:
     """Words no subject, body or link may contain (case-insensitive)."""
     therapist_user = w.session.get(User, w.therapist.user_id)
-    words = {MARKER, w.practice.name, w.practice.street, w.practice.phone, therapist_user.display_name,
-             therapist_user.email, *CLINICAL_WORDS}
+    words = {
+        MARKER,
+        w.practice.name,
+        w.practice.street,
+        w.practice.phone,
+        therapist_user.display_name,
+        therapist_user.email,
+        *CLINICAL_WORDS,
+    }
     for patient in _patients(w):
         words |= {patient.first_name, patient.last_name, pseudonym(patient.id)}
         if patient.user_id:
@@ -230,7 +330,9 @@ def _link_leaks(text: str, forbidden: list[str], ids: set[str]) -> list[str]:
     for url in _urls(text):
         parts = urlsplit(url)
         pieces = [seg for seg in parts.path.split("/") if seg]
-        pieces += [value for pair in parse_qsl(parts.query, keep_blank_values=True) for value in pair]
+        pieces += [
+            value for pair in parse_qsl(parts.query, keep_blank_values=True) for value in pair
+        ]
         pieces.append(parts.fragment)
         found += [f"{url}: {word}" for word in _leaks(url, forbidden, ids)]
         found += [f"{url}: id {piece}" for piece in pieces if piece in ids]
@@ -257,8 +359,12 @@ def test_no_name_practice_or_clinical_word_in_any_mail(run_flow, world, settings
     forbidden, ids = _forbidden(world), _patient_ids(world)
     for row in rows:
         for part in (row.subject, row.body_text, row.body_html):
-            assert not _leaks(part, forbidden, ids), f"{row.kind} mail contains {_leaks(part, forbidden, ids)}"
-            assert not _link_leaks(part, forbidden, ids), f"{row.kind} mail link: {_link_leaks(part, forbidden, ids)}"
+            assert not _leaks(part, forbidden, ids), (
+                f"{row.kind} mail contains {_leaks(part, forbidden, ids)}"
+            )
+            assert not _link_leaks(part, forbidden, ids), (
+                f"{row.kind} mail link: {_link_leaks(part, forbidden, ids)}"
+            )
         assert _urls(row.body_text), f"{row.kind} mail has no link: the link check proves nothing"
 
     memory = MemorySender()
@@ -273,8 +379,16 @@ def test_no_name_practice_or_clinical_word_in_any_mail(run_flow, world, settings
 def test_the_canary_sees_a_birth_date_or_postcode_in_a_link(world):
     """The checks themselves: a link carrying ?plz=...&geb=... is caught in every spelling."""
     forbidden, ids = _forbidden(world), _patient_ids(world)
-    for leak in ("?plz=53229", "?geb=14.03.1987", "?geb=1987-03-14", "?d=03%2F14%2F1987", f"/p/{PATIENT_ID}",
-                 "?m=anna.kanari%40example.org", "?t=%2B4917055501234", f"?ps={pseudonym(PATIENT_ID)}"):
+    for leak in (
+        "?plz=53229",
+        "?geb=14.03.1987",
+        "?geb=1987-03-14",
+        "?d=03%2F14%2F1987",
+        f"/p/{PATIENT_ID}",
+        "?m=anna.kanari%40example.org",
+        "?t=%2B4917055501234",
+        f"?ps={pseudonym(PATIENT_ID)}",
+    ):
         text = f"Ihr Angebot: https://ptmatch.test/o/abc{leak}\n"
         assert _link_leaks(text, forbidden, ids), leak
     assert not _link_leaks("Ihr Angebot: https://ptmatch.test/o/abc123\n", forbidden, ids)

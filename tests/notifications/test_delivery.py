@@ -36,16 +36,33 @@ def test_delivers_with_headers(session, now, smtp, smtp_settings):
     assert "https://ptmatch.test/o/abc" in text and 'href="https://ptmatch.test/o/abc"' in html
     assert "Donnerstag, 26. November 2026, 10:00 Uhr" in text
     stored = fresh(session, row.id)
-    assert (stored.status, stored.attempts, stored.sent_at, stored.claimed_at) == (OutboxStatus.SENT, 1, now, None)
+    assert (stored.status, stored.attempts, stored.sent_at, stored.claimed_at) == (
+        OutboxStatus.SENT,
+        1,
+        now,
+        None,
+    )
 
 
-@pytest.mark.parametrize(("locale", "subject", "greeting"), [
-    ("de", "Erinnerung an Ihren Termin", "Guten Tag,"),
-    ("en", "Reminder of your appointment", "Hello,"),
-])
-def test_delivers_in_the_recipients_language(session, now, smtp, smtp_settings, locale, subject, greeting):
+@pytest.mark.parametrize(
+    ("locale", "subject", "greeting"),
+    [
+        ("de", "Erinnerung an Ihren Termin", "Guten Tag,"),
+        ("en", "Reminder of your appointment", "Hello,"),
+    ],
+)
+def test_delivers_in_the_recipients_language(
+    session, now, smtp, smtp_settings, locale, subject, greeting
+):
     user = make_user(session, locale=locale)
-    enqueue_mail(session, now, user=user, kind="reminder", key="reminder:1", when=now + dt.timedelta(hours=25))
+    enqueue_mail(
+        session,
+        now,
+        user=user,
+        kind="reminder",
+        key="reminder:1",
+        when=now + dt.timedelta(hours=25),
+    )
     session.commit()
     delivery.deliver_due(session, now, smtp_settings)
     [msg] = smtp.inbox.messages
@@ -81,13 +98,19 @@ def test_outage_retries_with_backoff_then_delivers_everything_once(session, now,
 
     assert delivery.deliver_due(session, now, smtp_settings) == 0
     first = [fresh(session, r.id) for r in rows]
-    assert {(r.status, r.attempts, r.next_attempt_at) for r in first} == {(OutboxStatus.PENDING, 1, now + MIN)}
+    assert {(r.status, r.attempts, r.next_attempt_at) for r in first} == {
+        (OutboxStatus.PENDING, 1, now + MIN)
+    }
     assert "cannot connect" in first[0].last_error
 
-    assert delivery.deliver_due(session, now + 30 * dt.timedelta(seconds=1), smtp_settings) == 0  # not due yet
+    assert (
+        delivery.deliver_due(session, now + 30 * dt.timedelta(seconds=1), smtp_settings) == 0
+    )  # not due yet
     assert fresh(session, rows[0].id).attempts == 1
 
-    assert delivery.deliver_due(session, now + MIN, smtp_settings) == 0  # second failure: wait twice as long
+    assert (
+        delivery.deliver_due(session, now + MIN, smtp_settings) == 0
+    )  # second failure: wait twice as long
     assert {fresh(session, r.id).next_attempt_at for r in rows} == {now + 3 * MIN}
 
     server.start()
@@ -96,8 +119,12 @@ def test_outage_retries_with_backoff_then_delivers_everything_once(session, now,
         assert delivery.deliver_due(session, now + 60 * MIN, smtp_settings) == 0
     finally:
         server.stop()
-    assert sorted(server.inbox.message_ids()) == sorted(r.message_id for r in rows)  # nothing lost, no duplicate
-    assert {(fresh(session, r.id).status, fresh(session, r.id).attempts) for r in rows} == {(OutboxStatus.SENT, 3)}
+    assert sorted(server.inbox.message_ids()) == sorted(
+        r.message_id for r in rows
+    )  # nothing lost, no duplicate
+    assert {(fresh(session, r.id).status, fresh(session, r.id).attempts) for r in rows} == {
+        (OutboxStatus.SENT, 3)
+    }
 
 
 def test_refused_recipient_does_not_hold_back_the_others(session, now, smtp, smtp_settings):
@@ -107,7 +134,10 @@ def test_refused_recipient_does_not_hold_back_the_others(session, now, smtp, smt
     session.commit()
     assert delivery.deliver_due(session, now, smtp_settings) == 1
     assert smtp.inbox.message_ids() == [good.message_id]
-    assert (fresh(session, bad.id).status, fresh(session, bad.id).attempts) == (OutboxStatus.PENDING, 1)
+    assert (fresh(session, bad.id).status, fresh(session, bad.id).attempts) == (
+        OutboxStatus.PENDING,
+        1,
+    )
     assert "450" in fresh(session, bad.id).last_error
 
 
@@ -158,16 +188,30 @@ def test_sender_killed_between_send_and_mark(session, now, smtp, smtp_settings):
     assert fresh(session, row.id).status == OutboxStatus.SENDING  # sent, but never marked
 
     timeout = dt.timedelta(seconds=smtp_settings.OUTBOX_CLAIM_TIMEOUT_SECONDS)
-    assert delivery.deliver_due(session, now + timeout - MIN, smtp_settings) == 0  # claim still stands
+    assert (
+        delivery.deliver_due(session, now + timeout - MIN, smtp_settings) == 0
+    )  # claim still stands
     assert delivery.deliver_due(session, now + timeout, smtp_settings) == 1  # reclaimed and re-sent
     assert delivery.deliver_due(session, now + 2 * timeout, smtp_settings) == 0
 
-    assert smtp.inbox.message_ids() == [row.message_id, row.message_id]  # at most one duplicate, same id
+    assert smtp.inbox.message_ids() == [
+        row.message_id,
+        row.message_id,
+    ]  # at most one duplicate, same id
     stored = fresh(session, row.id)
     assert (stored.status, stored.attempts) == (OutboxStatus.SENT, 2)
     # The flow that caused the mail may run again: the dedupe key keeps the outbox clean.
-    assert outbox.enqueue(session, now + timeout, kind="booking_confirmed", dedupe_key="booking:5:confirmed",
-                          link_path="/patient/", to_user=user) is None
+    assert (
+        outbox.enqueue(
+            session,
+            now + timeout,
+            kind="booking_confirmed",
+            dedupe_key="booking:5:confirmed",
+            link_path="/patient/",
+            to_user=user,
+        )
+        is None
+    )
     session.commit()
     assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
 
@@ -200,7 +244,14 @@ def test_late_mark_of_a_reclaimed_row_is_ignored(session, now, settings):
 
 def test_backoff_doubles_and_is_capped(settings):
     settings = replace(settings, OUTBOX_BACKOFF_SECONDS=60, OUTBOX_BACKOFF_MAX_SECONDS=600)
-    assert [delivery.backoff(n, settings).total_seconds() for n in (1, 2, 3, 4, 5, 6)] == [60, 120, 240, 480, 600, 600]
+    assert [delivery.backoff(n, settings).total_seconds() for n in (1, 2, 3, 4, 5, 6)] == [
+        60,
+        120,
+        240,
+        480,
+        600,
+        600,
+    ]
 
 
 def test_a_broken_sender_fails_one_message_not_the_run(session, now, settings):

@@ -32,14 +32,20 @@ def test_commit_keeps_the_message_pending_and_due(sessions, session, now):
     session.commit()
     with sessions() as other:
         stored = other.get(OutboxMessage, row.id)
-        assert (stored.status, stored.attempts, stored.next_attempt_at) == (OutboxStatus.PENDING, 0, now)
+        assert (stored.status, stored.attempts, stored.next_attempt_at) == (
+            OutboxStatus.PENDING,
+            0,
+            now,
+        )
         assert stored.to_addr == user.email and stored.user_id == user.id
 
 
 def test_same_dedupe_key_enqueues_once(session, now):
     user = make_user(session)
     first = enqueue_mail(session, now, user=user, key="offer:7")
-    again = outbox.enqueue(session, now, kind="offer", dedupe_key="offer:7", link_path="/o/x", to_user=user)
+    again = outbox.enqueue(
+        session, now, kind="offer", dedupe_key="offer:7", link_path="/o/x", to_user=user
+    )
     session.commit()
     assert again is None
     assert _count(session) == 1 and first.id is not None
@@ -51,7 +57,12 @@ def test_dedupe_key_committed_elsewhere_is_respected(sessions, session, now):
     with sessions() as other:
         enqueue_mail(other, now, user=other.get(type(user), user.id), key="race:1")
         other.commit()
-    assert outbox.enqueue(session, now, kind="offer", dedupe_key="race:1", link_path="/o/x", to_user=user) is None
+    assert (
+        outbox.enqueue(
+            session, now, kind="offer", dedupe_key="race:1", link_path="/o/x", to_user=user
+        )
+        is None
+    )
 
 
 def test_message_id_is_unique_and_uses_mail_domain(session, now):
@@ -69,14 +80,18 @@ def test_links_use_base_url(session, now):
 
 
 def test_external_url_is_cut_to_its_path(session, now):
-    row = enqueue_mail(session, now, user=make_user(session), link_path="http://evil.example/o/tok?x=1")
+    row = enqueue_mail(
+        session, now, user=make_user(session), link_path="http://evil.example/o/tok?x=1"
+    )
     assert "https://ptmatch.test/o/tok?x=1" in row.body_text
     assert "evil.example" not in row.body_text + row.body_html
 
 
 def test_unknown_kind_is_refused(session, now):
     with pytest.raises(ValueError):
-        outbox.enqueue(session, now, kind="nope", dedupe_key="k", link_path="/", to_addr="a@example.org")
+        outbox.enqueue(
+            session, now, kind="nope", dedupe_key="k", link_path="/", to_addr="a@example.org"
+        )
 
 
 def test_no_address_no_mail(session, now):
@@ -112,5 +127,7 @@ def test_html_part_escapes_the_link():
 
 def test_staff_user_gets_mail_in_own_locale(session, now):
     therapist = make_user(session, Role.THERAPIST, locale="en")
-    row = enqueue_mail(session, now, user=therapist, kind="practice_outcome_unfilled", key="slot:1:unfilled")
+    row = enqueue_mail(
+        session, now, user=therapist, kind="practice_outcome_unfilled", key="slot:1:unfilled"
+    )
     assert row.subject == "A free appointment remained unfilled"

@@ -84,7 +84,9 @@ def test_smtp_login(session, now, settings):
 
     def authenticator(server, session_, envelope, mechanism, auth_data):
         seen.append((auth_data.login, auth_data.password))
-        return AuthResult(success=auth_data.login == b"ptm" and auth_data.password == b"s3cret", handled=False)
+        return AuthResult(
+            success=auth_data.login == b"ptm" and auth_data.password == b"s3cret", handled=False
+        )
 
     server = SmtpServer(authenticator=authenticator, auth_require_tls=False).start()
     try:
@@ -106,9 +108,28 @@ def certificate(tmp_path):
     if shutil.which("openssl") is None:
         pytest.skip("openssl not available to make a test certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -119,7 +140,9 @@ def test_smtp_starttls_with_private_ca(session, now, settings, certificate):
     server = SmtpServer(tls_context=context, require_starttls=True).start()
     try:
         row = enqueue_mail(session, now, user=make_user(session))
-        sender = SmtpSender(server.settings(settings, SMTP_SECURITY="starttls", SMTP_CA_FILE=str(cert)))
+        sender = SmtpSender(
+            server.settings(settings, SMTP_SECURITY="starttls", SMTP_CA_FILE=str(cert))
+        )
         sender.send(envelope_for(row, settings.MAIL_FROM))
         sender.close()
         untrusted = SmtpSender(server.settings(settings, SMTP_SECURITY="starttls"))

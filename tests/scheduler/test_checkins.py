@@ -28,8 +28,15 @@ DAY = dt.timedelta(days=1)
 
 @pytest.fixture
 def patient(session, now):
-    p = make_patient(session, first_name="Wendelin", last_name="Quastenberg", phone="+4915112345678",
-                     lists=[make_practice(session)], last_confirmed_at=now, created_at=now - 5 * DAY)
+    p = make_patient(
+        session,
+        first_name="Wendelin",
+        last_name="Quastenberg",
+        phone="+4915112345678",
+        lists=[make_practice(session)],
+        last_confirmed_at=now,
+        created_at=now - 5 * DAY,
+    )
     p.user.email = "wendelin.q@example.org"
     session.flush()
     return p
@@ -169,16 +176,27 @@ def test_a_login_during_the_pause_is_not_silence(session, now, settings, patient
 
 
 def test_pause_with_an_end_date_ends_on_that_day(session, now, settings, patient):
-    patients.pause(session, now, session.get(Patient, patient.id), dt.date(2026, 12, 10), None, settings=settings)
+    patients.pause(
+        session,
+        now,
+        session.get(Patient, patient.id),
+        dt.date(2026, 12, 10),
+        None,
+        settings=settings,
+    )
     session.commit()
     assert run(session, dt.datetime(2026, 12, 9, 22, 59, tzinfo=dt.UTC), settings) == 0
-    assert run(session, dt.datetime(2026, 12, 9, 23, 0, tzinfo=dt.UTC), settings) == 1  # midnight in Berlin
+    assert (
+        run(session, dt.datetime(2026, 12, 9, 23, 0, tzinfo=dt.UTC), settings) == 1
+    )  # midnight in Berlin
     p = session.get(Patient, patient.id)
     assert p.status == PatientStatus.ACTIVE and p.paused_until is None
 
 
 def test_pause_with_an_end_date_is_never_purged_before_it(session, now, settings, patient):
-    patients.pause(session, now, session.get(Patient, patient.id), dt.date(2028, 1, 1), None, settings=settings)
+    patients.pause(
+        session, now, session.get(Patient, patient.id), dt.date(2028, 1, 1), None, settings=settings
+    )
     session.commit()
     run(session, now + 400 * DAY, settings)
     assert session.get(Patient, patient.id).status == PatientStatus.PAUSED
@@ -199,4 +217,7 @@ def test_registration_counts_as_the_first_confirmation(session, now, settings):
     make_patient(session, last_confirmed_at=None, created_at=now - 31 * DAY)
     session.commit()
     assert run(session, now, settings) == 1
-    assert session.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.kind == "checkin")) == 1
+    assert (
+        session.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.kind == "checkin"))
+        == 1
+    )

@@ -19,7 +19,9 @@ def test_job_is_registered_with_outbox_seconds(settings):
     assert _job().interval(replace(settings, OUTBOX_SECONDS=7)) == 7
 
 
-def test_runner_delivers_to_mail_dir_without_smtp(sessions, session, now, settings, tmp_path, caplog):
+def test_runner_delivers_to_mail_dir_without_smtp(
+    sessions, session, now, settings, tmp_path, caplog
+):
     row = enqueue_mail(session, now, user=make_user(session), key="job:1")
     session.commit()
     assert run_job(sessions, _job(), settings, now=now) == 1

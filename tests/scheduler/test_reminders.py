@@ -82,8 +82,13 @@ def test_no_reminder_for_a_booking_made_inside_the_window(session, now, settings
 
 def test_reminder_in_the_patients_language(session, now, settings):
     user = make_user(session, Role.PATIENT, locale="en")
-    booking = make_booking(session, make_patient(session, user=user), make_therapist(session),
-                           start_at=now + 10 * H, created_at=BOOKED_EARLY)
+    booking = make_booking(
+        session,
+        make_patient(session, user=user),
+        make_therapist(session),
+        start_at=now + 10 * H,
+        created_at=BOOKED_EARLY,
+    )
     send_reminders(session, now, settings)
     [mail] = _mails(session)
     assert (mail.locale, mail.subject) == ("en", "Reminder of your appointment")

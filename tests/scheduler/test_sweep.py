@@ -44,11 +44,18 @@ def test_the_job_is_registered_with_its_interval(settings):
 def test_expired_offers_are_marked_and_audited(session, settings):
     practice = make_practice(session)
     slot = make_slot(session, make_therapist(session, practice), start_at=START)
-    offer = make_offer(session, slot, make_patient(session, lists=[practice]), expires_at=NOW + HOUR)
+    offer = make_offer(
+        session, slot, make_patient(session, lists=[practice]), expires_at=NOW + HOUR
+    )
     assert sweep(session, NOW, settings) == 0
     sweep(session, NOW + HOUR, settings)
     assert offer.status == OfferStatus.EXPIRED
-    assert session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "offer.expired")) == 1
+    assert (
+        session.scalar(
+            select(func.count(AuditEvent.id)).where(AuditEvent.action == "offer.expired")
+        )
+        == 1
+    )
 
 
 def test_outcome_notice_is_sent_once_even_if_the_inline_one_was_missed(session, settings):
@@ -58,8 +65,14 @@ def test_outcome_notice_is_sent_once_even_if_the_inline_one_was_missed(session, 
     sweep(session, NOW, settings)
     sweep(session, NOW + HOUR, settings)
     assert slot.outcome_notified_at == NOW
-    assert session.scalar(select(func.count(OutboxMessage.id))
-                          .where(OutboxMessage.kind == "practice_outcome_unfilled")) == 1
+    assert (
+        session.scalar(
+            select(func.count(OutboxMessage.id)).where(
+                OutboxMessage.kind == "practice_outcome_unfilled"
+            )
+        )
+        == 1
+    )
 
 
 def test_run_job_commits_a_full_cycle(sessions, settings):
@@ -68,7 +81,9 @@ def test_run_job_commits_a_full_cycle(sessions, settings):
         for i in range(6):
             make_patient(s, lists=[practice], added_at=NOW - (50 - i) * dt.timedelta(days=1))
         therapist = make_therapist(s, practice)
-        slot = offers.post_slot(s, NOW, therapist.user, therapist, start_at=START, minutes=50, settings=settings)
+        slot = offers.post_slot(
+            s, NOW, therapist.user, therapist, start_at=START, minutes=50, settings=settings
+        )
         s.commit()
         slot_id = slot.id
     job = next(j for j in all_jobs() if j.name == "offer_sweep")

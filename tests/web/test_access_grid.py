@@ -40,7 +40,15 @@ from tests.conftest import NOW
 from tests.factories import make_calendar_block, make_group, make_network, make_offer, make_slot
 
 ANON, PAT_A, PAT_B, THER_X, THER_Y, SEC_X, SEC_OTHER, ADMIN = ROLES = (
-    "anon", "patient_a", "patient_b", "therapist_x", "therapist_y", "secretariat_x", "secretariat_other", "admin")
+    "anon",
+    "patient_a",
+    "patient_b",
+    "therapist_x",
+    "therapist_y",
+    "secretariat_x",
+    "secretariat_other",
+    "admin",
+)
 LOGGED_IN = frozenset(ROLES) - {ANON}
 EVERYONE = frozenset(ROLES)
 NOBODY = frozenset()
@@ -212,6 +220,7 @@ ENDPOINT_PARAMS = {
 
 # --- the world ------------------------------------------------------------------------------------
 
+
 def build_world(session) -> dict:
     """Practices X and Y, the eight actors, and A's data at X (list entry, clinical record with
     the canary, a booking, a pending offer, notes, a mail). Committed."""
@@ -219,39 +228,94 @@ def build_world(session) -> dict:
     x, y, ther_x, ther_y, a, b = net.x, net.y, net.ther_x, net.ther_y, net.a, net.b
     sec_x, sec_other, admin = net.sec_x, net.sec_y, net.admin
     a.clinical.urgency_code = "CANARY-U1"
-    booked = make_slot(session, ther_x, start_at=NOW + dt.timedelta(days=1), status=SlotStatus.BOOKED)
+    booked = make_slot(
+        session, ther_x, start_at=NOW + dt.timedelta(days=1), status=SlotStatus.BOOKED
+    )
     offering = make_slot(session, ther_x, start_at=NOW + dt.timedelta(days=30))
     offer = make_offer(session, offering, a, expires_at=NOW + dt.timedelta(days=29))
     booking = Booking(slot_id=booked.id, patient_id=a.id, created_at=NOW)
     session.add(booking)
-    clinical_note = ClinicalNote(patient_id=a.id, practice_id=x.id, author_id=ther_x.user_id,
-                                 text=f"Notiz {CANARY}", created_at=NOW)
-    call_note = CallNote(patient_id=a.id, author_id=sec_x.id, text="Rückruf nach 16 Uhr", created_at=NOW)
-    mail = OutboxMessage(dedupe_key="grid:a", kind="offer", user_id=a.user_id, to_addr="a@example.org",
-                         locale="de", subject="s", body_text="t", body_html="", message_id="<m@x>",
-                         status=OutboxStatus.DEAD, attempts=8, next_attempt_at=NOW, created_at=NOW, last_error="")
+    clinical_note = ClinicalNote(
+        patient_id=a.id,
+        practice_id=x.id,
+        author_id=ther_x.user_id,
+        text=f"Notiz {CANARY}",
+        created_at=NOW,
+    )
+    call_note = CallNote(
+        patient_id=a.id, author_id=sec_x.id, text="Rückruf nach 16 Uhr", created_at=NOW
+    )
+    mail = OutboxMessage(
+        dedupe_key="grid:a",
+        kind="offer",
+        user_id=a.user_id,
+        to_addr="a@example.org",
+        locale="de",
+        subject="s",
+        body_text="t",
+        body_html="",
+        message_id="<m@x>",
+        status=OutboxStatus.DEAD,
+        attempts=8,
+        next_attempt_at=NOW,
+        created_at=NOW,
+        last_error="",
+    )
     session.add_all([clinical_note, call_note, mail])
     session.flush()
-    entry = session.scalar(select(WaitlistEntry).where(WaitlistEntry.patient_id == a.id,
-                                                       WaitlistEntry.practice_id == x.id))
-    group, block = make_group(session, ther_x, enrolled_count=1), make_calendar_block(session, ther_x)
-    group_offer = Offer(group_id=group.id, patient_id=a.id, token_hash="0" * 64, status=OfferStatus.ACCEPTED,
-                        sent_at=NOW, expires_at=NOW + dt.timedelta(days=1))
-    enrollment = GroupEnrollment(group_id=group.id, patient_id=a.id, status=EnrollmentStatus.ENROLLED, created_at=NOW)
+    entry = session.scalar(
+        select(WaitlistEntry).where(
+            WaitlistEntry.patient_id == a.id, WaitlistEntry.practice_id == x.id
+        )
+    )
+    group, block = (
+        make_group(session, ther_x, enrolled_count=1),
+        make_calendar_block(session, ther_x),
+    )
+    group_offer = Offer(
+        group_id=group.id,
+        patient_id=a.id,
+        token_hash="0" * 64,
+        status=OfferStatus.ACCEPTED,
+        sent_at=NOW,
+        expires_at=NOW + dt.timedelta(days=1),
+    )
+    enrollment = GroupEnrollment(
+        group_id=group.id, patient_id=a.id, status=EnrollmentStatus.ENROLLED, created_at=NOW
+    )
     session.add_all([group_offer, enrollment])
     session.flush()
     actors = {
-        ANON: None, PAT_A: session.get(User, a.user_id), PAT_B: session.get(User, b.user_id),
-        THER_X: ther_x.user, THER_Y: ther_y.user, SEC_X: sec_x, SEC_OTHER: sec_other, ADMIN: admin,
+        ANON: None,
+        PAT_A: session.get(User, a.user_id),
+        PAT_B: session.get(User, b.user_id),
+        THER_X: ther_x.user,
+        THER_Y: ther_y.user,
+        SEC_X: sec_x,
+        SEC_OTHER: sec_other,
+        ADMIN: admin,
     }
     world = {
-        "practice_x": x, "practice_y": y, "practice_x_slug": x.slug,
-        "patient_a": a, "patient_b": b, "user_a": session.get(User, a.user_id),
-        "therapist_x_row": ther_x, "secretary_other": sec_other,
-        "entry_a_x": entry, "offer_a_x": offer, "booking_a_x": booking,
-        "slot_offering_x": offering, "slot_booked_x": booked,
-        "mail_a": mail, "clinical_note_a": clinical_note, "call_note_a": call_note,
-        "group_x": group, "enrollment_a_x": enrollment, "block_x": block, "group_offer_a_x": group_offer,
+        "practice_x": x,
+        "practice_y": y,
+        "practice_x_slug": x.slug,
+        "patient_a": a,
+        "patient_b": b,
+        "user_a": session.get(User, a.user_id),
+        "therapist_x_row": ther_x,
+        "secretary_other": sec_other,
+        "entry_a_x": entry,
+        "offer_a_x": offer,
+        "booking_a_x": booking,
+        "slot_offering_x": offering,
+        "slot_booked_x": booked,
+        "mail_a": mail,
+        "clinical_note_a": clinical_note,
+        "call_note_a": call_note,
+        "group_x": group,
+        "enrollment_a_x": enrollment,
+        "block_x": block,
+        "group_offer_a_x": group_offer,
     }
     session.commit()
     ids = {k: (v if isinstance(v, str) else v.id) for k, v in world.items()}
@@ -259,6 +323,7 @@ def build_world(session) -> dict:
 
 
 # --- helpers --------------------------------------------------------------------------------------
+
 
 def _rules(app):
     return [r for r in app.url_map.iter_rules()]
@@ -279,7 +344,9 @@ def _url(app, rule, world: dict) -> str:
         elif converter is not None and hasattr(converter, "items"):
             values[name] = sorted(converter.items)[0]
         else:
-            pytest.fail(f"{rule.endpoint}: no value for URL parameter {name!r}; add it to PARAMS in {__file__}")
+            pytest.fail(
+                f"{rule.endpoint}: no value for URL parameter {name!r}; add it to PARAMS in {__file__}"
+            )
     with app.test_request_context():
         from flask import url_for
 
@@ -314,6 +381,7 @@ def _describe(resp) -> str:
 
 
 # --- the tests ------------------------------------------------------------------------------------
+
 
 def test_every_route_is_in_the_table(app):
     endpoints = {r.endpoint for r in _rules(app)}
@@ -355,7 +423,9 @@ def test_role_grid(app, client, session, login_as, role):
         elif role in allowed and _is_denied(resp):
             problems.append(f"{rule.endpoint} {url}: should be allowed, got {_describe(resp)}")
         elif role not in allowed and not _is_denied(resp):
-            problems.append(f"{rule.endpoint} {method} {url}: should be refused, got {_describe(resp)}")
+            problems.append(
+                f"{rule.endpoint} {method} {url}: should be refused, got {_describe(resp)}"
+            )
     assert not problems, f"{role}:\n  " + "\n  ".join(problems)
 
 
@@ -364,8 +434,14 @@ def _allowed_posts() -> list[tuple[str, str]]:
     from ptmatch import create_app
 
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app({"INSTANCE_PATH": tmp, "SECRET_KEY": "x" * 40, "TESTING": True,
-                          "DATABASE_URL": "sqlite:///" + os.path.join(tmp, "grid.sqlite")})
+        app = create_app(
+            {
+                "INSTANCE_PATH": tmp,
+                "SECRET_KEY": "x" * 40,
+                "TESTING": True,
+                "DATABASE_URL": "sqlite:///" + os.path.join(tmp, "grid.sqlite"),
+            }
+        )
         rules = list(app.url_map.iter_rules())
         app.extensions["ptmatch_engine"].dispose()
     pairs = []

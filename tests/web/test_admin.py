@@ -63,19 +63,28 @@ def test_assign_therapist_to_practice(admin_client, session):
     practice = make_practice(session)
     ids = therapist.id, practice.id
     session.commit()
-    assert admin_client.post(f"/admin/therapeuten/{ids[0]}/praxis", data={"practice": str(ids[1])}).status_code == 302
+    assert (
+        admin_client.post(
+            f"/admin/therapeuten/{ids[0]}/praxis", data={"practice": str(ids[1])}
+        ).status_code
+        == 302
+    )
     _fresh(session)
     assert session.get(Therapist, ids[0]).practice_id == ids[1]
 
 
 def test_create_and_edit_practice(admin_client, session):
-    resp = admin_client.post("/admin/praxen/neu", data={"name": "Neue Praxis", "postcode": "53111", "city": "Bonn"})
+    resp = admin_client.post(
+        "/admin/praxen/neu", data={"name": "Neue Praxis", "postcode": "53111", "city": "Bonn"}
+    )
     assert resp.status_code == 302
     _fresh(session)
     practice = session.scalar(select(Practice).where(Practice.name == "Neue Praxis"))
     practice_id = practice.id
     session.rollback()
-    resp = admin_client.post(f"/admin/praxen/{practice_id}", data={"name": "Umbenannt", "postcode": "53111"})
+    resp = admin_client.post(
+        f"/admin/praxen/{practice_id}", data={"name": "Umbenannt", "postcode": "53111"}
+    )
     assert resp.status_code == 302
     _fresh(session)
     assert session.get(Practice, practice_id).name == "Umbenannt"
@@ -105,11 +114,16 @@ def test_set_served_practices(admin_client, session):
     session.commit()
     page = _text(admin_client.get("/admin/sekretariate"))
     assert secretary.email in page
-    resp = admin_client.post(f"/admin/sekretariate/{ids[0]}", data={f"s{ids[0]}-practices": [str(ids[2])]})
+    resp = admin_client.post(
+        f"/admin/sekretariate/{ids[0]}", data={f"s{ids[0]}-practices": [str(ids[2])]}
+    )
     assert resp.status_code == 302
     _fresh(session)
-    served = set(session.scalars(select(SecretariatAssignment.practice_id)
-                                 .where(SecretariatAssignment.user_id == ids[0])))
+    served = set(
+        session.scalars(
+            select(SecretariatAssignment.practice_id).where(SecretariatAssignment.user_id == ids[0])
+        )
+    )
     assert served == {ids[2]}
 
 
@@ -160,17 +174,24 @@ def test_account_list_ignores_a_bad_role(admin_client):
 
 
 def test_invite_secretary(admin_client, session):
-    resp = admin_client.post("/admin/konten/neu", data={"email": "neu@example.org", "display_name": "Neu",
-                                                        "role": "secretary"})
+    resp = admin_client.post(
+        "/admin/konten/neu",
+        data={"email": "neu@example.org", "display_name": "Neu", "role": "secretary"},
+    )
     assert resp.status_code == 302
     _fresh(session)
     user = session.scalar(select(User).where(User.email == "neu@example.org"))
     assert user.role == Role.SECRETARY
-    assert session.scalar(select(OutboxMessage.kind).where(OutboxMessage.user_id == user.id)) == "set_password"
+    assert (
+        session.scalar(select(OutboxMessage.kind).where(OutboxMessage.user_id == user.id))
+        == "set_password"
+    )
 
 
 def test_invite_refuses_a_taken_address(admin_client, session, boss):
-    resp = admin_client.post("/admin/konten/neu", data={"email": boss.email, "display_name": "X", "role": "admin"})
+    resp = admin_client.post(
+        "/admin/konten/neu", data={"email": boss.email, "display_name": "X", "role": "admin"}
+    )
     assert resp.status_code == 200 and "bereits registriert" in _text(resp)
 
 

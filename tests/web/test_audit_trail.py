@@ -19,7 +19,9 @@ def test_patient_sees_which_practice_viewed_their_record(client, session, login_
     login_as(session.get(User, ids[3]))
     assert client.get(f"/sekretariat/anrufer/{ids[1]}").status_code == 200
     login_as(session.get(User, ids[2]))
-    assert "Noch keine Praxis hat Ihre Angaben geöffnet" in client.get("/patient/").get_data(as_text=True)
+    assert "Noch keine Praxis hat Ihre Angaben geöffnet" in client.get("/patient/").get_data(
+        as_text=True
+    )
     login_as(session.get(User, ids[0]))
     assert client.get(f"/praxis/patient/{ids[1]}").status_code == 200
     login_as(session.get(User, ids[2]))
@@ -48,4 +50,6 @@ def test_admin_browsing_writes_no_clinical_view(client, session, login_as):
     for url in ("/admin/", "/admin/konten", "/admin/audit", "/admin/audit.csv"):
         assert client.get(url).status_code == 200
     session.rollback()
-    assert session.scalar(select(AuditEvent.id).where(AuditEvent.action == "clinical.viewed")) is None
+    assert (
+        session.scalar(select(AuditEvent.id).where(AuditEvent.action == "clinical.viewed")) is None
+    )

@@ -41,8 +41,9 @@ def test_wrong_password_and_unknown_user_look_identical(client, session):
     wrong = _login(client, user.email, "wrong-password-x")
     unknown = _login(client, "nobody@example.org", "wrong-password-x")
     assert wrong.status_code == unknown.status_code == 200
-    assert strip(wrong.get_data(as_text=True)).replace(user.email, "X") == \
-        strip(unknown.get_data(as_text=True)).replace("nobody@example.org", "X")
+    assert strip(wrong.get_data(as_text=True)).replace(user.email, "X") == strip(
+        unknown.get_data(as_text=True)
+    ).replace("nobody@example.org", "X")
     assert "E-Mail oder Passwort ist falsch." in wrong.get_data(as_text=True)
 
 
@@ -65,7 +66,10 @@ def test_staff_must_pass_totp_before_any_page(client, session):
     assert resp.headers["Location"].endswith("/auth/2fa")
     # Not logged in yet: protected pages send back to login.
     assert client.get("/praxis/").status_code == 302
-    resp = client.post("/auth/2fa", data={"code": "000000" if pyotp.TOTP(user.totp_secret).at(NOW) != "000000" else "111111"})
+    resp = client.post(
+        "/auth/2fa",
+        data={"code": "000000" if pyotp.TOTP(user.totp_secret).at(NOW) != "000000" else "111111"},
+    )
     assert "ungültig" in resp.get_data(as_text=True)
     resp = client.post("/auth/2fa", data={"code": pyotp.TOTP(user.totp_secret).at(NOW)})
     assert resp.status_code == 302
@@ -124,7 +128,10 @@ def test_password_change_ends_other_sessions(client, session, app):
     _login(other, user.email)
     _login(client, user.email)
     assert other.get("/patient/").status_code == 200
-    resp = client.post("/auth/password", data={"current_password": PASSWORD, "new_password": "ein ganz neues Passwort"})
+    resp = client.post(
+        "/auth/password",
+        data={"current_password": PASSWORD, "new_password": "ein ganz neues Passwort"},
+    )
     assert resp.status_code == 302
     assert client.get("/patient/").status_code == 200  # this session was renewed
     assert other.get("/patient/").status_code == 302  # the other one is gone
@@ -134,9 +141,14 @@ def test_password_change_errors_at_the_field(client, session, login_as):
     user = _patient_user(session)
     session.commit()
     login_as(user)
-    resp = client.post("/auth/password", data={"current_password": "falsch-falsch", "new_password": "ein ganz neues Passwort"})
+    resp = client.post(
+        "/auth/password",
+        data={"current_password": "falsch-falsch", "new_password": "ein ganz neues Passwort"},
+    )
     assert "Das aktuelle Passwort ist falsch." in resp.get_data(as_text=True)
-    resp = client.post("/auth/password", data={"current_password": PASSWORD, "new_password": "kurz"})
+    resp = client.post(
+        "/auth/password", data={"current_password": PASSWORD, "new_password": "kurz"}
+    )
     assert "Mindestens 10 Zeichen." in resp.get_data(as_text=True)
 
 
@@ -197,17 +209,29 @@ def test_login_issues_a_new_session(client, session):
 def test_unsafe_next_is_ignored(client, session):
     user = _patient_user(session)
     session.commit()
-    for bad in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "\\\\evil"):
+    for bad in (
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "\\\\evil",
+    ):
         client.post("/auth/logout")
-        resp = client.post(f"/auth/login?next={bad}", data={"email": user.email, "password": PASSWORD})
+        resp = client.post(
+            f"/auth/login?next={bad}", data={"email": user.email, "password": PASSWORD}
+        )
         assert resp.status_code == 302
-        assert "evil" not in resp.headers["Location"] and not resp.headers["Location"].startswith("javascript")
+        assert "evil" not in resp.headers["Location"] and not resp.headers["Location"].startswith(
+            "javascript"
+        )
 
 
 def test_safe_next_is_followed(client, session):
     user = _patient_user(session)
     session.commit()
-    resp = client.post("/auth/login?next=/patient/", data={"email": user.email, "password": PASSWORD})
+    resp = client.post(
+        "/auth/login?next=/patient/", data={"email": user.email, "password": PASSWORD}
+    )
     assert resp.headers["Location"] == "/patient/"
 
 
@@ -227,8 +251,12 @@ def test_patient_may_enable_totp_from_the_dashboard(client, session, sessions, a
     client.get("/auth/2fa/setup")
     with sessions() as s:
         secret = s.get(User, user.id).totp_secret
-    assert client.post("/auth/2fa/setup", data={"code": pyotp.TOTP(secret).at(NOW)}).status_code == 200
-    assert "Zwei-Faktor-Anmeldung ist eingerichtet." in client.get("/patient/").get_data(as_text=True)
+    assert (
+        client.post("/auth/2fa/setup", data={"code": pyotp.TOTP(secret).at(NOW)}).status_code == 200
+    )
+    assert "Zwei-Faktor-Anmeldung ist eingerichtet." in client.get("/patient/").get_data(
+        as_text=True
+    )
     other = app.test_client()
     assert _login(other, user.email).headers["Location"].endswith("/auth/2fa")
 
@@ -243,7 +271,12 @@ def test_successful_logins_are_audited(client, session, sessions):
     _login(client, user.email, "wrong-password-x")
     _login(client, user.email)
     with sessions() as s:
-        assert s.scalars(select(AuditEvent.action).where(AuditEvent.subject_user_id == user.id)).all() == []
+        assert (
+            s.scalars(select(AuditEvent.action).where(AuditEvent.subject_user_id == user.id)).all()
+            == []
+        )
     client.post("/auth/2fa", data={"code": pyotp.TOTP(user.totp_secret).at(NOW)})
     with sessions() as s:
-        assert s.scalars(select(AuditEvent.action).where(AuditEvent.subject_user_id == user.id)).all() == ["account.login"]
+        assert s.scalars(
+            select(AuditEvent.action).where(AuditEvent.subject_user_id == user.id)
+        ).all() == ["account.login"]

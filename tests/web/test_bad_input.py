@@ -35,15 +35,29 @@ class FormParser(HTMLParser):
         if tag == "a" and a.get("href"):
             self.links.append(a["href"])
         if tag == "form":
-            self._form = {"action": a.get("action") or "", "method": (a.get("method") or "get").lower(),
-                          "text": [], "fixed": {}}
+            self._form = {
+                "action": a.get("action") or "",
+                "method": (a.get("method") or "get").lower(),
+                "text": [],
+                "fixed": {},
+            }
             self.forms.append(self._form)
         if self._form is None or not a.get("name"):
             return
         name = a["name"]
         if tag == "input":
             kind = (a.get("type") or "text").lower()
-            if kind in ("text", "email", "password", "search", "tel", "url", "number", "date", "time"):
+            if kind in (
+                "text",
+                "email",
+                "password",
+                "search",
+                "tel",
+                "url",
+                "number",
+                "date",
+                "time",
+            ):
                 self._form["text"].append(name)
             elif kind in ("hidden", "submit") or (kind in ("checkbox", "radio") and "checked" in a):
                 self._form["fixed"].setdefault(name, a.get("value", "y"))
@@ -80,7 +94,11 @@ def _actors(session):
 def _pages(app) -> list[str]:
     pages = []
     for rule in app.url_map.iter_rules():
-        if "GET" in rule.methods and not rule.arguments and not rule.rule.startswith(("/static", "/bootstrap")):
+        if (
+            "GET" in rule.methods
+            and not rule.arguments
+            and not rule.rule.startswith(("/static", "/bootstrap"))
+        ):
             pages.append(rule.rule)
     return sorted(pages)
 
@@ -112,6 +130,8 @@ def test_bad_input_on_every_form(app, client, session, login_as, role):
                 out = client.post(action, data=data)
                 tried += 1
                 assert out.status_code < 500, f"{role} {action} [{label}] → {out.status_code}"
-                assert "<script>alert('x')</script>" not in out.get_data(as_text=True), f"{action} reflects script"
+                assert "<script>alert('x')</script>" not in out.get_data(as_text=True), (
+                    f"{action} reflects script"
+                )
     print(f"{role}: {tried} bad submissions")
     assert tried > 0, "expected forms to try (at least the password change or login form)"

@@ -53,7 +53,9 @@ def test_settings_page_needs_a_therapist(client, session, login_as):
 
 def test_create_rotate_and_disable_the_feed(client, session, therapist, login_as):
     login_as(therapist.user)
-    assert "Es ist kein Kalender-Link eingerichtet" in client.get("/praxis/kalender").get_data(as_text=True)
+    assert "Es ist kein Kalender-Link eingerichtet" in client.get("/praxis/kalender").get_data(
+        as_text=True
+    )
 
     first = _feed_token(client.post("/praxis/kalender/neu").get_data(as_text=True))
     assert client.get(f"/kalender/{first}.ics").status_code == 200
@@ -90,7 +92,9 @@ def test_patient_downloads_own_booking(client, session, login_as, therapist, now
 
 
 def test_patient_cannot_download_someone_elses_booking(client, session, login_as, therapist, now):
-    booking = make_booking(session, make_patient(session), therapist, start_at=now + dt.timedelta(days=3))
+    booking = make_booking(
+        session, make_patient(session), therapist, start_at=now + dt.timedelta(days=3)
+    )
     other = make_patient(session)
     session.commit()
     login_as(other.user)
@@ -99,7 +103,9 @@ def test_patient_cannot_download_someone_elses_booking(client, session, login_as
 
 
 def test_booking_download_is_for_patients_only(client, session, login_as, therapist, now):
-    booking = make_booking(session, make_patient(session), therapist, start_at=now + dt.timedelta(days=3))
+    booking = make_booking(
+        session, make_patient(session), therapist, start_at=now + dt.timedelta(days=3)
+    )
     session.commit()
     login_as(therapist.user)
     assert client.get(f"/patient/termine/{booking.id}.ics").status_code == 403

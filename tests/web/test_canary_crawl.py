@@ -74,16 +74,26 @@ def world(session, sessions):
 
 def _record_intake(client, login_as, world):
     login_as(world["_actors"][SEC_X])
-    resp = client.post(f"/sekretariat/anrufer/{world['patient_a']}/aufnahme",
-                       data={"problems": ["eating"], "description": f"Sagt: {INTAKE_CANARY}",
-                             "urgency_code": "CANARY-U2"})
+    resp = client.post(
+        f"/sekretariat/anrufer/{world['patient_a']}/aufnahme",
+        data={
+            "problems": ["eating"],
+            "description": f"Sagt: {INTAKE_CANARY}",
+            "urgency_code": "CANARY-U2",
+        },
+    )
     assert resp.status_code == 200
     assert INTAKE_CANARY not in resp.get_data(as_text=True)
 
 
 def _seeds(world, name: str) -> list[str]:
     a = world["_objects"]["patient_a"]
-    return ["/", f"/sekretariat/?q={quote(a.last_name)}", f"/sekretariat/?q={quote(a.phone)}", f"/sekretariat/?q={quote(name)}"]
+    return [
+        "/",
+        f"/sekretariat/?q={quote(a.last_name)}",
+        f"/sekretariat/?q={quote(a.phone)}",
+        f"/sekretariat/?q={quote(name)}",
+    ]
 
 
 def test_secretariat_serving_the_practice_never_sees_the_canary(client, login_as, world):
@@ -121,4 +131,3 @@ def test_the_crawl_can_find_the_canary(client, login_as, world):
     login_as(world["_actors"][THER_X])
     pages = crawl(client, ["/", f"/praxis/patient/{world['patient_a']}"])
     assert _offenders(pages, CANARY)
-

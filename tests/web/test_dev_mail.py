@@ -52,7 +52,9 @@ def test_html_part_is_served_locked_down(dev_client, session, now):
     assert "sandbox" in resp.headers["Content-Security-Policy"]
 
 
-@pytest.mark.parametrize("name", ["..%2F..%2Fsettings.py", ".hidden.eml", "x.txt", "a%00.eml", "missing.eml"])
+@pytest.mark.parametrize(
+    "name", ["..%2F..%2Fsettings.py", ".hidden.eml", "x.txt", "a%00.eml", "missing.eml"]
+)
 def test_no_files_outside_the_mail_folder(dev_client, name):
     assert dev_client.get(f"/dev/mail/datei/{name}").status_code == 404
 

@@ -44,9 +44,16 @@ def therapist(session, practice):
 
 
 def _group_offer(session, group, patient, token=TOKEN, **overrides):
-    fields = dict(group_id=group.id, patient_id=patient.id, wave=1, token_hash=hash_token(token),
-                  status=OfferStatus.PENDING, score=0, sent_at=group.created_at,
-                  expires_at=group.created_at + dt.timedelta(hours=24))
+    fields = dict(
+        group_id=group.id,
+        patient_id=patient.id,
+        wave=1,
+        token_hash=hash_token(token),
+        status=OfferStatus.PENDING,
+        score=0,
+        sent_at=group.created_at,
+        expires_at=group.created_at + dt.timedelta(hours=24),
+    )
     fields.update(overrides)
     offer = Offer(**fields)
     session.add(offer)
@@ -61,14 +68,23 @@ def _fresh(session):
 
 
 def _form(**overrides):
-    data = dict(title="DBT-Skillsgruppe", method="dbt", modality="in_person", start_date=GROUP_START.date().isoformat(),
-                start_time="17:00", session_count="10", minutes="100", min_participants="2",
-                max_participants="3")
+    data = dict(
+        title="DBT-Skillsgruppe",
+        method="dbt",
+        modality="in_person",
+        start_date=GROUP_START.date().isoformat(),
+        start_time="17:00",
+        session_count="10",
+        minutes="100",
+        min_participants="2",
+        max_participants="3",
+    )
     data.update(overrides)
     return data
 
 
 # --- therapist: groups ---------------------------------------------------------------------------
+
 
 def test_index_lists_groups_with_counts(client, session, login_as, therapist):
     make_group(session, therapist, title="Achtsamkeit", enrolled_count=4)
@@ -104,7 +120,11 @@ def test_create_group_clash_shown_at_the_field(client, session, login_as, therap
     login_as(therapist.user)
     resp = client.post("/praxis/gruppen/neu", data=_form())
     body = resp.get_data(as_text=True)
-    assert resp.status_code == 200 and "Überschneidung" in body and (GROUP_START + dt.timedelta(days=7)).strftime("%d.%m.%Y") in body
+    assert (
+        resp.status_code == 200
+        and "Überschneidung" in body
+        and (GROUP_START + dt.timedelta(days=7)).strftime("%d.%m.%Y") in body
+    )
     session.commit()
     assert session.scalar(select(func.count(GroupProgram.id))) == 0
 
@@ -112,27 +132,54 @@ def test_create_group_clash_shown_at_the_field(client, session, login_as, therap
 def test_create_group_too_soon_refused(client, session, login_as, therapist):
     session.commit()
     login_as(therapist.user)
-    body = client.post("/praxis/gruppen/neu", data=_form(start_date=(NOW + dt.timedelta(days=1)).date().isoformat())).get_data(as_text=True)
+    body = client.post(
+        "/praxis/gruppen/neu",
+        data=_form(start_date=(NOW + dt.timedelta(days=1)).date().isoformat()),
+    ).get_data(as_text=True)
     assert "48 Stunden" in body
 
 
 def test_create_group_bad_numbers_message_not_500(client, session, login_as, therapist):
     session.commit()
     login_as(therapist.user)
-    resp = client.post("/praxis/gruppen/neu", data=_form(min_participants="8", max_participants="5"))
+    resp = client.post(
+        "/praxis/gruppen/neu", data=_form(min_participants="8", max_participants="5")
+    )
     assert resp.status_code == 200 and "Mindestzahl" in resp.get_data(as_text=True)
 
 
-def test_detail_shows_participants_and_waitlist_in_order(client, session, login_as, practice, therapist):
+def test_detail_shows_participants_and_waitlist_in_order(
+    client, session, login_as, practice, therapist
+):
     group = make_group(session, therapist, enrolled_count=1)
-    a, b, c = (make_patient(session, lists=[practice], first_name=name) for name in ("Anna", "Bernd", "Clara"))
-    session.add_all([
-        GroupEnrollment(group_id=group.id, patient_id=a.id, status=EnrollmentStatus.ENROLLED, created_at=group.created_at),
-        GroupEnrollment(group_id=group.id, patient_id=c.id, status=EnrollmentStatus.WAITLISTED, position=1,
-                        created_at=group.created_at),
-        GroupEnrollment(group_id=group.id, patient_id=b.id, status=EnrollmentStatus.WAITLISTED, position=2,
-                        created_at=group.created_at),
-    ])
+    a, b, c = (
+        make_patient(session, lists=[practice], first_name=name)
+        for name in ("Anna", "Bernd", "Clara")
+    )
+    session.add_all(
+        [
+            GroupEnrollment(
+                group_id=group.id,
+                patient_id=a.id,
+                status=EnrollmentStatus.ENROLLED,
+                created_at=group.created_at,
+            ),
+            GroupEnrollment(
+                group_id=group.id,
+                patient_id=c.id,
+                status=EnrollmentStatus.WAITLISTED,
+                position=1,
+                created_at=group.created_at,
+            ),
+            GroupEnrollment(
+                group_id=group.id,
+                patient_id=b.id,
+                status=EnrollmentStatus.WAITLISTED,
+                position=2,
+                created_at=group.created_at,
+            ),
+        ]
+    )
     session.commit()
     login_as(therapist.user)
     body = client.get(f"/praxis/gruppen/{group.id}").get_data(as_text=True)
@@ -148,13 +195,29 @@ def test_detail_of_other_practice_is_404(client, session, login_as, therapist):
     assert client.get(f"/praxis/gruppen/{group.id}").status_code == 404
 
 
-def test_therapist_removes_participant_and_seat_goes_to_waitlist(client, session, login_as, practice, therapist):
+def test_therapist_removes_participant_and_seat_goes_to_waitlist(
+    client, session, login_as, practice, therapist
+):
     group = make_group(session, therapist, enrolled_count=10)
     a, b = make_patient(session, lists=[practice]), make_patient(session, lists=[practice])
-    enrolled = GroupEnrollment(group_id=group.id, patient_id=a.id, status=EnrollmentStatus.ENROLLED,
-                               created_at=group.created_at)
-    session.add_all([enrolled, GroupEnrollment(group_id=group.id, patient_id=b.id, status=EnrollmentStatus.WAITLISTED,
-                                               position=1, created_at=group.created_at)])
+    enrolled = GroupEnrollment(
+        group_id=group.id,
+        patient_id=a.id,
+        status=EnrollmentStatus.ENROLLED,
+        created_at=group.created_at,
+    )
+    session.add_all(
+        [
+            enrolled,
+            GroupEnrollment(
+                group_id=group.id,
+                patient_id=b.id,
+                status=EnrollmentStatus.WAITLISTED,
+                position=1,
+                created_at=group.created_at,
+            ),
+        ]
+    )
     _group_offer(session, group, b, status=OfferStatus.ACCEPTED)
     session.commit()
     login_as(therapist.user)
@@ -169,11 +232,14 @@ def test_therapist_removes_participant_and_seat_goes_to_waitlist(client, session
 
 # --- therapist: calendar rules -------------------------------------------------------------------------
 
+
 def test_add_and_remove_block(client, session, login_as, therapist):
     session.commit()
     login_as(therapist.user)
-    resp = client.post("/praxis/gruppen/kalenderregeln",
-                       data={"weekday": "1", "start_time": "08:00", "end_time": "12:00", "modality": "video"})
+    resp = client.post(
+        "/praxis/gruppen/kalenderregeln",
+        data={"weekday": "1", "start_time": "08:00", "end_time": "12:00", "modality": "video"},
+    )
     assert resp.status_code == 302
     page = client.get("/praxis/gruppen/kalenderregeln").get_data(as_text=True)
     assert "Dienstag, 08:00–12:00" in page
@@ -189,8 +255,10 @@ def test_overlapping_block_message_at_field(client, session, login_as, therapist
     make_calendar_block(session, therapist, weekday=1, start_min=480, end_min=720)
     session.commit()
     login_as(therapist.user)
-    resp = client.post("/praxis/gruppen/kalenderregeln",
-                       data={"weekday": "1", "start_time": "11:00", "end_time": "13:00", "modality": "in_person"})
+    resp = client.post(
+        "/praxis/gruppen/kalenderregeln",
+        data={"weekday": "1", "start_time": "11:00", "end_time": "13:00", "modality": "in_person"},
+    )
     assert resp.status_code == 200 and "überschneidet sich" in resp.get_data(as_text=True)
 
 
@@ -203,6 +271,7 @@ def test_block_of_colleague_cannot_be_removed(client, session, login_as, practic
 
 
 # --- patients: the mailed link ----------------------------------------------------------------------
+
 
 def test_offer_page_shows_group_and_keeps_lists_note(client, session, practice, therapist):
     patient = make_patient(session, lists=[practice])
@@ -245,7 +314,12 @@ def test_accept_by_link_enrols_then_token_is_dead(client, session, practice, the
     assert again.status_code == 404
     _fresh(session)
     assert session.get(GroupProgram, group.id).enrolled_count == 1
-    assert session.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.kind == "group_enrolled")) == 1
+    assert (
+        session.scalar(
+            select(func.count(OutboxMessage.id)).where(OutboxMessage.kind == "group_enrolled")
+        )
+        == 1
+    )
     session.commit()
 
 
@@ -274,8 +348,13 @@ def test_decline_by_link(client, session, practice, therapist):
     session.commit()
 
 
-def test_foreign_patient_with_token_gets_neutral_page(client, session, login_as, practice, therapist):
-    patient, other = make_patient(session, lists=[practice]), make_patient(session, lists=[practice])
+def test_foreign_patient_with_token_gets_neutral_page(
+    client, session, login_as, practice, therapist
+):
+    patient, other = (
+        make_patient(session, lists=[practice]),
+        make_patient(session, lists=[practice]),
+    )
     group = make_group(session, therapist)
     _group_offer(session, group, patient)
     session.commit()
@@ -294,7 +373,10 @@ def test_cancelled_group_token_is_neutral(client, session, practice, therapist):
 
 # --- patients: logged in -------------------------------------------------------------------------------
 
-def test_patient_sees_offer_and_answers_from_overview(client, session, login_as, practice, therapist):
+
+def test_patient_sees_offer_and_answers_from_overview(
+    client, session, login_as, practice, therapist
+):
     patient = make_patient(session, lists=[practice])
     group = make_group(session, therapist)
     offer = _group_offer(session, group, patient)
@@ -308,7 +390,10 @@ def test_patient_sees_offer_and_answers_from_overview(client, session, login_as,
 
 
 def test_other_patients_offer_is_404(client, session, login_as, practice, therapist):
-    patient, other = make_patient(session, lists=[practice]), make_patient(session, lists=[practice])
+    patient, other = (
+        make_patient(session, lists=[practice]),
+        make_patient(session, lists=[practice]),
+    )
     offer = _group_offer(session, make_group(session, therapist), patient)
     session.commit()
     login_as(other.user)
@@ -319,8 +404,12 @@ def test_other_patients_offer_is_404(client, session, login_as, practice, therap
 def test_patient_withdraws(client, session, login_as, practice, therapist):
     patient = make_patient(session, lists=[practice])
     group = make_group(session, therapist, enrolled_count=1)
-    enrollment = GroupEnrollment(group_id=group.id, patient_id=patient.id, status=EnrollmentStatus.ENROLLED,
-                                 created_at=group.created_at)
+    enrollment = GroupEnrollment(
+        group_id=group.id,
+        patient_id=patient.id,
+        status=EnrollmentStatus.ENROLLED,
+        created_at=group.created_at,
+    )
     session.add(enrollment)
     session.commit()
     login_as(patient.user)

@@ -18,12 +18,17 @@ def therapist(session):
 
 def _video_all_week(session, therapist):
     for weekday in range(7):
-        make_calendar_block(session, therapist, weekday=weekday, start_min=0, end_min=24 * 60, modality="video")
+        make_calendar_block(
+            session, therapist, weekday=weekday, start_min=0, end_min=24 * 60, modality="video"
+        )
 
 
 def _selected_modality(html: str) -> str | None:
     select_html = re.search(r'<select[^>]*name="modality".*?</select>', html, re.S).group(0)
-    match = re.search(r'<option[^>]*selected[^>]*value="([^"]+)"|<option[^>]*value="([^"]+)"[^>]*selected', select_html)
+    match = re.search(
+        r'<option[^>]*selected[^>]*value="([^"]+)"|<option[^>]*value="([^"]+)"[^>]*selected',
+        select_html,
+    )
     return next(g for g in match.groups() if g) if match else None
 
 
@@ -44,9 +49,18 @@ def test_mismatch_warns_but_posts(client, session, login_as, therapist):
     _video_all_week(session, therapist)
     session.commit()
     login_as(therapist.user)
-    resp = client.post("/termine/neu", data={"start_time": "10:00", "minutes": "50", "kind": "sprechstunde",
-                                             "modality": "in_person", "mode": "manual", "tomorrow": "Morgen"},
-                       follow_redirects=True)
+    resp = client.post(
+        "/termine/neu",
+        data={
+            "start_time": "10:00",
+            "minutes": "50",
+            "kind": "sprechstunde",
+            "modality": "in_person",
+            "mode": "manual",
+            "tomorrow": "Morgen",
+        },
+        follow_redirects=True,
+    )
     assert resp.status_code == 200
     assert "für Video-Termine vorgesehen" in resp.get_data(as_text=True)
     session.commit()
@@ -57,7 +71,16 @@ def test_matching_modality_does_not_warn(client, session, login_as, therapist):
     _video_all_week(session, therapist)
     session.commit()
     login_as(therapist.user)
-    resp = client.post("/termine/neu", data={"start_time": "10:00", "minutes": "50", "kind": "sprechstunde",
-                                             "modality": "video", "mode": "manual", "tomorrow": "Morgen"},
-                       follow_redirects=True)
+    resp = client.post(
+        "/termine/neu",
+        data={
+            "start_time": "10:00",
+            "minutes": "50",
+            "kind": "sprechstunde",
+            "modality": "video",
+            "mode": "manual",
+            "tomorrow": "Morgen",
+        },
+        follow_redirects=True,
+    )
     assert resp.status_code == 200 and "vorgesehen" not in resp.get_data(as_text=True)

@@ -28,9 +28,24 @@ def _untranslated(message) -> bool:
 def test_english_catalogue_covers_fresh_extraction(tmp_path):
     pot = tmp_path / "messages.pot"
     result = subprocess.run(
-        [_pybabel(), "extract", "-F", "babel.cfg", "-k", "_l", "-k", "N_", "-k", "lazy_gettext",
-         "-o", str(pot), "."],
-        cwd=ROOT, capture_output=True, text=True,
+        [
+            _pybabel(),
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "_l",
+            "-k",
+            "N_",
+            "-k",
+            "lazy_gettext",
+            "-o",
+            str(pot),
+            ".",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     with pot.open("rb") as f:
@@ -71,8 +86,13 @@ def test_builtin_wtforms_messages_follow_the_ui_language(app):
     class NumberForm(BaseForm):
         n = IntegerField("n")
 
-    for lang, expected in (("de", "Keine gültige, ganze Zahl"), ("en", "Not a valid integer value")):
-        with app.test_request_context("/", method="POST", data={"n": "zwölf"}, headers={"Accept-Language": lang}):
+    for lang, expected in (
+        ("de", "Keine gültige, ganze Zahl"),
+        ("en", "Not a valid integer value"),
+    ):
+        with app.test_request_context(
+            "/", method="POST", data={"n": "zwölf"}, headers={"Accept-Language": lang}
+        ):
             form = NumberForm(meta={"csrf": False})
             assert not form.validate()
             assert expected in form.n.errors[0], form.n.errors

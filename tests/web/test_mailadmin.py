@@ -44,7 +44,9 @@ def test_anonymous_goes_to_login(client):
     assert client.get("/admin/mail/").status_code == 302
 
 
-def test_dead_mail_shown_with_last_error_and_resent(client, session, login_as, admin, now, settings):
+def test_dead_mail_shown_with_last_error_and_resent(
+    client, session, login_as, admin, now, settings
+):
     row = _dead_message(session, now, settings)
     enqueue_mail(session, now, user=admin, key="pending:1")
     session.commit()
@@ -52,14 +54,19 @@ def test_dead_mail_shown_with_last_error_and_resent(client, session, login_as, a
     page = client.get("/admin/mail/").get_data(as_text=True)
     assert 'data-status="dead">1<' in page and 'data-status="pending">1<' in page
     assert "cannot connect to 127.0.0.1" in page and row.to_addr in page
-    assert row.body_text not in page and "https://ptmatch.test/o/abc" not in page  # no mail bodies here
+    assert (
+        row.body_text not in page and "https://ptmatch.test/o/abc" not in page
+    )  # no mail bodies here
 
     resp = client.post(f"/admin/mail/{row.id}/erneut-senden")
     assert resp.status_code == 302
     again = fresh(session, row.id)
     assert (again.status, again.attempts, again.claimed_at) == (OutboxStatus.PENDING, 0, None)
-    audited = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "mail.resend",
-                                                                 AuditEvent.actor_id == admin.id)
+    audited = (
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.action == "mail.resend", AuditEvent.actor_id == admin.id)
+    )
     assert session.scalar(audited) == 1
 
     memory = MemorySender()
@@ -95,4 +102,3 @@ def test_resend_needs_csrf(client, session, login_as, admin, now, settings):
     login_as(admin)
     assert client.post(f"/admin/mail/{row.id}/erneut-senden", csrf=False).status_code == 400
     assert fresh(session, row.id).status == OutboxStatus.DEAD
-

@@ -32,25 +32,41 @@ def _clean_database(engine):
     empty_tables_quickly(engine)
 
 
-
 @pytest.fixture
 def world(session):
     """The network; X's slot offered to Alice (patient A) and Bob, both on X's list."""
-    net = make_network(session, x={"name": "Praxis Sonnenschein", "street": "Rosenweg 7", "postcode": "53111",
-                                   "city": "Bonn"}, more_on_x=[{}])
+    net = make_network(
+        session,
+        x={
+            "name": "Praxis Sonnenschein",
+            "street": "Rosenweg 7",
+            "postcode": "53111",
+            "city": "Bonn",
+        },
+        more_on_x=[{}],
+    )
     practice, therapist, (alice, bob) = net.x, net.ther_x, net.on_x
     slot = make_slot(session, therapist, start_at=START)
     offer = make_offer(session, slot, alice, token=TOKEN)
     other = make_offer(session, slot, bob, token=OTHER_TOKEN)
     session.commit()
-    return {"practice": practice, "therapist": therapist, "slot": slot, "alice": alice, "bob": bob,
-            "offer": offer, "other": other}
+    return {
+        "practice": practice,
+        "therapist": therapist,
+        "slot": slot,
+        "alice": alice,
+        "bob": bob,
+        "offer": offer,
+        "other": other,
+    }
 
 
 def _state(session):
     session.commit()  # a new snapshot: see what the requests committed
-    return (_fresh(session).scalar(select(func.count(Booking.id))),
-            tuple(session.scalars(select(Offer.status).order_by(Offer.id))))
+    return (
+        _fresh(session).scalar(select(func.count(Booking.id))),
+        tuple(session.scalars(select(Offer.status).order_by(Offer.id))),
+    )
 
 
 def test_get_shows_the_offer_and_two_post_buttons_and_changes_nothing(client, session, world):
@@ -84,7 +100,7 @@ def _neutral(client, url, method="get", **kwargs):
     """Status and the page's main content (the frame around it carries a fresh CSRF token)."""
     response = getattr(client, method)(url, **kwargs)
     html = response.get_data(as_text=True)
-    return response.status_code, html[html.index("<main"):html.index("</main>")]
+    return response.status_code, html[html.index("<main") : html.index("</main>")]
 
 
 def test_bad_tokens_all_get_the_same_neutral_page(client, session, login_as, world):
@@ -159,6 +175,7 @@ def test_unknown_answer_changes_nothing(client, session, world):
 
 # --- the patient's own pages --------------------------------------------------------------------
 
+
 def test_patient_offer_page_is_own_only(client, session, login_as, world):
     login_as(world["alice"].user)
     assert client.get(f"/patient/angebot/{world['offer'].id}").status_code == 200
@@ -172,10 +189,15 @@ def test_patient_offer_page_needs_login(client, world):
     assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("get", "/patient/angebot/{offer}"), ("get", "/patient/termin/{offer}"),
-    ("get", "/patient/termin/{offer}.ics"), ("post", "/patient/termin/{offer}/absagen"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/patient/angebot/{offer}"),
+        ("get", "/patient/termin/{offer}"),
+        ("get", "/patient/termin/{offer}.ics"),
+        ("post", "/patient/termin/{offer}/absagen"),
+    ],
+)
 def test_every_page_but_the_token_link_is_for_patients_only(client, login_as, world, method, path):
     """Deny by default (the blueprint's role gate), before any lookup: the login for nobody,
     403 for staff; the token link stays public."""
@@ -206,27 +228,35 @@ def test_taken_offer_on_the_dashboard_says_so(client, session, login_as, world, 
     login_as(world["bob"].user)
     offers.accept_offer(session, NOW, world["offer"], world["alice"].user, settings=settings)
     session.commit()
-    response = client.post(f"/patient/angebot/{world['other'].id}", data={"answer": "accept"}, follow_redirects=True)
+    response = client.post(
+        f"/patient/angebot/{world['other'].id}", data={"answer": "accept"}, follow_redirects=True
+    )
     assert "schon vergeben" in response.get_data(as_text=True)
 
 
 def test_booking_page_video_details_and_ics(client, session, login_as, world, settings):
     world["slot"].modality = Modality.VIDEO
-    booking = offers.accept_offer(session, NOW, world["offer"], world["alice"].user, settings=settings)
+    booking = offers.accept_offer(
+        session, NOW, world["offer"], world["alice"].user, settings=settings
+    )
     session.commit()
     login_as(world["alice"].user)
     html = client.get(f"/patient/termin/{booking.id}").get_data(as_text=True)
     assert f"https://video.test/{world['slot'].id}" in html
     ics = client.get(f"/patient/termin/{booking.id}.ics")
     assert ics.status_code == 200 and ics.mimetype == "text/calendar"
-    assert b"BEGIN:VCALENDAR" in ics.data and b"DTSTART;TZID=Europe/Berlin:20261126T140000" in ics.data
+    assert (
+        b"BEGIN:VCALENDAR" in ics.data and b"DTSTART;TZID=Europe/Berlin:20261126T140000" in ics.data
+    )
     login_as(world["bob"].user)
     assert client.get(f"/patient/termin/{booking.id}").status_code == 404
     assert client.get(f"/patient/termin/{booking.id}.ics").status_code == 404
 
 
 def test_patient_cancels_within_the_notice(client, session, login_as, world, settings):
-    booking = offers.accept_offer(session, NOW, world["offer"], world["alice"].user, settings=settings)
+    booking = offers.accept_offer(
+        session, NOW, world["offer"], world["alice"].user, settings=settings
+    )
     session.commit()
     login_as(world["alice"].user)
     response = client.post(f"/patient/termin/{booking.id}/absagen")
@@ -235,10 +265,14 @@ def test_patient_cancels_within_the_notice(client, session, login_as, world, set
 
 
 def test_patient_cannot_cancel_after_the_notice(client, session, login_as, clock, world, settings):
-    booking = offers.accept_offer(session, NOW, world["offer"], world["alice"].user, settings=settings)
+    booking = offers.accept_offer(
+        session, NOW, world["offer"], world["alice"].user, settings=settings
+    )
     session.commit()
     clock.set(START - dt.timedelta(hours=2))
     login_as(world["alice"].user)
-    html = client.post(f"/patient/termin/{booking.id}/absagen", follow_redirects=True).get_data(as_text=True)
+    html = client.post(f"/patient/termin/{booking.id}/absagen", follow_redirects=True).get_data(
+        as_text=True
+    )
     assert "Absagefrist" in html
     assert _fresh(session).get(Booking, booking.id).status == BookingStatus.CONFIRMED

@@ -25,13 +25,28 @@ from ptmatch.models import (
 from tests.factories import PASSWORD, make_patient, make_practice, make_therapist, make_user
 
 FORM = {
-    "email": "Greta.Lindqvist@example.org", "password": "lange-und-sicher-2026",
-    "password_repeat": "lange-und-sicher-2026", "first_name": "Greta", "last_name": "Lindqvist",
-    "phone": "0176 98765432", "birth_date": "1992-07-01", "gender": "f", "postcode": "53111",
-    "max_distance_km": "20", "languages": ["de"], "therapist_gender_wish": "any", "methods": ["vt"],
-    "insurance": "gkv", "video_pref": "acceptable", "group_pref": "no",
-    "availability": ["0-480", "0-600", "2-1080"], "problems": ["depression"], "description": "Antriebslos.",
-    "urgency_code": "", "consent_health": "y", "consent_rules": "y",
+    "email": "Greta.Lindqvist@example.org",
+    "password": "lange-und-sicher-2026",
+    "password_repeat": "lange-und-sicher-2026",
+    "first_name": "Greta",
+    "last_name": "Lindqvist",
+    "phone": "0176 98765432",
+    "birth_date": "1992-07-01",
+    "gender": "f",
+    "postcode": "53111",
+    "max_distance_km": "20",
+    "languages": ["de"],
+    "therapist_gender_wish": "any",
+    "methods": ["vt"],
+    "insurance": "gkv",
+    "video_pref": "acceptable",
+    "group_pref": "no",
+    "availability": ["0-480", "0-600", "2-1080"],
+    "problems": ["depression"],
+    "description": "Antriebslos.",
+    "urgency_code": "",
+    "consent_health": "y",
+    "consent_rules": "y",
 }
 
 
@@ -42,13 +57,17 @@ def post_form(client, url, **changes):
 
 def mail_link(sessions, kind: str, marker: str) -> str:
     with sessions() as s:
-        body = s.scalar(select(OutboxMessage.body_text).where(OutboxMessage.kind == kind)
-                        .order_by(OutboxMessage.id.desc()))
+        body = s.scalar(
+            select(OutboxMessage.body_text)
+            .where(OutboxMessage.kind == kind)
+            .order_by(OutboxMessage.id.desc())
+        )
     match = re.search(re.escape(marker) + r"[A-Za-z0-9_\-]+", body)
     return match.group(0)
 
 
 # --- registration --------------------------------------------------------------------------
+
 
 def test_registration_page_has_the_grid_and_the_crisis_notice(client):
     html = client.get("/patient/registrieren").get_data(as_text=True)
@@ -62,7 +81,10 @@ def test_registration_happy_path(client, sessions):
     with sessions() as s:
         patient = s.scalar(select(Patient))
         assert (patient.first_name, patient.phone) == ("Greta", "+4917698765432")
-        assert [(w.weekday, w.start_min, w.end_min) for w in patient.availability] == [(0, 480, 720), (2, 1080, 1200)]
+        assert [(w.weekday, w.start_min, w.end_min) for w in patient.availability] == [
+            (0, 480, 720),
+            (2, 1080, 1200),
+        ]
         assert s.get(User, patient.user_id).email == "greta.lindqvist@example.org"
         assert s.scalar(select(OutboxMessage.kind)) == "verify_email"
 
@@ -70,30 +92,37 @@ def test_registration_happy_path(client, sessions):
 def test_whole_day_ticks_fill_the_day(client, sessions):
     post_form(client, "/patient/registrieren", availability=[], whole_days=["5"])
     with sessions() as s:
-        assert [(w.weekday, w.start_min, w.end_min) for w in s.scalar(select(Patient)).availability] == [
-            (5, 480, 1200)]
+        assert [
+            (w.weekday, w.start_min, w.end_min) for w in s.scalar(select(Patient)).availability
+        ] == [(5, 480, 1200)]
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    (dict(first_name=""), "Bitte ausfüllen."),
-    (dict(last_name="x" * 101), "100"),
-    (dict(email="kein-at"), "E-Mail"),
-    (dict(password="kurz", password_repeat="kurz"), "Mindestens 10 Zeichen."),
-    (dict(password_repeat="etwas anderes!"), "Die Passwörter stimmen nicht überein."),
-    (dict(phone="123"), "Bitte eine gültige Telefonnummer angeben."),
-    (dict(birth_date="gestern"), "birth_date"),
-    (dict(birth_date="2030-01-01"), "Bitte ein gültiges Geburtsdatum angeben."),
-    (dict(postcode="123"), "Bitte eine fünfstellige Postleitzahl angeben."),
-    (dict(max_distance_km="0"), "max_distance_km"),
-    (dict(languages=[]), "Bitte mindestens eine Sprache wählen."),
-    (dict(availability=[]), "Bitte wählen Sie mindestens ein Zeitfenster"),
-    (dict(availability=["9-480"]), "availability"),
-    (dict(insurance="aok"), "insurance"),
-    (dict(urgent="y", urgency_code=""), "Bitte geben Sie den Code von Ihrem Formular PTV 11 an."),
-    (dict(description="a\x00b"), "Enthält ungültige Zeichen."),
-    (dict(consent_health=None), "Ohne diese Einwilligung"),
-    (dict(consent_rules=None), "Absage- und Ausfallregeln"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (dict(first_name=""), "Bitte ausfüllen."),
+        (dict(last_name="x" * 101), "100"),
+        (dict(email="kein-at"), "E-Mail"),
+        (dict(password="kurz", password_repeat="kurz"), "Mindestens 10 Zeichen."),
+        (dict(password_repeat="etwas anderes!"), "Die Passwörter stimmen nicht überein."),
+        (dict(phone="123"), "Bitte eine gültige Telefonnummer angeben."),
+        (dict(birth_date="gestern"), "birth_date"),
+        (dict(birth_date="2030-01-01"), "Bitte ein gültiges Geburtsdatum angeben."),
+        (dict(postcode="123"), "Bitte eine fünfstellige Postleitzahl angeben."),
+        (dict(max_distance_km="0"), "max_distance_km"),
+        (dict(languages=[]), "Bitte mindestens eine Sprache wählen."),
+        (dict(availability=[]), "Bitte wählen Sie mindestens ein Zeitfenster"),
+        (dict(availability=["9-480"]), "availability"),
+        (dict(insurance="aok"), "insurance"),
+        (
+            dict(urgent="y", urgency_code=""),
+            "Bitte geben Sie den Code von Ihrem Formular PTV 11 an.",
+        ),
+        (dict(description="a\x00b"), "Enthält ungültige Zeichen."),
+        (dict(consent_health=None), "Ohne diese Einwilligung"),
+        (dict(consent_rules=None), "Absage- und Ausfallregeln"),
+    ],
+)
 def test_registration_error_is_shown_at_the_field(client, sessions, changes, message):
     response = post_form(client, "/patient/registrieren", **changes)
     html = response.get_data(as_text=True)
@@ -133,12 +162,17 @@ def test_bad_verification_link_is_neutral(client):
 
 # --- a practice's own link -----------------------------------------------------------------------
 
+
 def test_practice_link_registration_is_flagged(client, session, sessions):
     practice = make_practice(session, slug="sonne")
     session.commit()
     page = client.get("/p/sonne")
-    assert page.status_code == 200 and "/patient/registrieren?praxis=sonne" in page.get_data(as_text=True)
-    assert 'value="sonne"' in client.get("/patient/registrieren?praxis=sonne").get_data(as_text=True)
+    assert page.status_code == 200 and "/patient/registrieren?praxis=sonne" in page.get_data(
+        as_text=True
+    )
+    assert 'value="sonne"' in client.get("/patient/registrieren?praxis=sonne").get_data(
+        as_text=True
+    )
     post_form(client, "/patient/registrieren", praxis="sonne")
     with sessions() as s:
         patient = s.scalar(select(Patient))
@@ -165,8 +199,19 @@ def test_logged_in_patient_joins_through_the_link(client, session, sessions, log
 
 # --- access ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url", ["/patient/", "/patient/profil", "/patient/praxen", "/patient/export.json",
-                                 "/patient/loeschen", "/patient/angaben", "/patient/pause"])
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/patient/",
+        "/patient/profil",
+        "/patient/praxen",
+        "/patient/export.json",
+        "/patient/loeschen",
+        "/patient/angaben",
+        "/patient/pause",
+    ],
+)
 def test_anonymous_is_sent_to_login(client, url):
     response = client.get(url)
     assert response.status_code == 302 and "/auth/login" in response.location
@@ -182,6 +227,7 @@ def test_staff_cannot_use_the_patient_area(client, session, login_as, role):
 
 # --- dashboard ----------------------------------------------------------------------------------
 
+
 def test_dashboard_shows_status_lists_and_crisis_notice(client, session, login_as):
     practice = make_practice(session, name="Praxis Abendrot")
     patient = make_patient(session, lists=[practice], pool=True)
@@ -189,7 +235,10 @@ def test_dashboard_shows_status_lists_and_crisis_notice(client, session, login_a
     login_as(patient.user)
     html = client.get("/patient/").get_data(as_text=True)
     assert "Praxis Abendrot" in html and "Regionaler Pool" in html and "0800 111 0 222" in html
-    assert '<span class="badge text-bg-success">aktiv</span>' in html and "Sie erhalten Angebote." in html
+    assert (
+        '<span class="badge text-bg-success">aktiv</span>' in html
+        and "Sie erhalten Angebote." in html
+    )
 
 
 def test_dashboard_asks_unverified_patients_to_verify(client, session, sessions, login_as):
@@ -215,7 +264,12 @@ def test_finder_lists_fitting_practices_and_joins(client, session, sessions, log
     client.post(f"/patient/listen/praxis/{practice.id}", data={"back": "finder"})
     client.post("/patient/listen/pool")
     with sessions() as s:
-        assert s.scalar(select(func.count(WaitlistEntry.id)).where(WaitlistEntry.patient_id == patient.id)) == 2
+        assert (
+            s.scalar(
+                select(func.count(WaitlistEntry.id)).where(WaitlistEntry.patient_id == patient.id)
+            )
+            == 2
+        )
 
 
 def test_finder_rejects_bad_filters_without_error(client, session, login_as):
@@ -264,7 +318,10 @@ def test_pause_in_the_past_is_refused_at_the_field(client, session, login_as):
     session.commit()
     login_as(patient.user)
     response = client.post("/patient/pause", data={"until": "2020-01-01"})
-    assert response.status_code == 200 and "Bitte ein Datum in der Zukunft wählen." in response.get_data(as_text=True)
+    assert (
+        response.status_code == 200
+        and "Bitte ein Datum in der Zukunft wählen." in response.get_data(as_text=True)
+    )
 
 
 def test_edit_profile_shows_and_saves(client, session, sessions, login_as):
@@ -277,7 +334,9 @@ def test_edit_profile_shows_and_saves(client, session, sessions, login_as):
     assert response.status_code == 302
     with sessions() as s:
         p = s.get(Patient, patient.id)
-        assert p.first_name == "Greta" and [(w.weekday, w.start_min) for w in p.availability] == [(3, 1080)]
+        assert p.first_name == "Greta" and [(w.weekday, w.start_min) for w in p.availability] == [
+            (3, 1080)
+        ]
 
 
 def test_edit_intake(client, session, sessions, login_as):
@@ -285,7 +344,9 @@ def test_edit_intake(client, session, sessions, login_as):
     session.commit()
     login_as(patient.user)
     assert client.get("/patient/angaben").status_code == 200
-    client.post("/patient/angaben", data={"problems": ["grief"], "description": "Neu.", "urgency_code": ""})
+    client.post(
+        "/patient/angaben", data={"problems": ["grief"], "description": "Neu.", "urgency_code": ""}
+    )
     with sessions() as s:
         assert s.get(Patient, patient.id).clinical.description == "Neu."
 
@@ -295,9 +356,14 @@ def test_export_downloads_json(client, session, login_as):
     session.commit()
     login_as(patient.user)
     response = client.get("/patient/export.json")
-    assert response.mimetype == "application/json" and "attachment" in response.headers["Content-Disposition"]
+    assert (
+        response.mimetype == "application/json"
+        and "attachment" in response.headers["Content-Disposition"]
+    )
     data = json.loads(response.get_data(as_text=True))
-    assert data["profile"]["first_name"] == "Ottilie" and data["clinical"]["problem_areas"] == ["depression"]
+    assert data["profile"]["first_name"] == "Ottilie" and data["clinical"]["problem_areas"] == [
+        "depression"
+    ]
     assert len(data["waitlists"]) == 1 and data["account"]["email"] == patient.user.email
 
 
@@ -319,19 +385,24 @@ def test_delete_needs_confirmation_and_password(client, session, sessions, login
     session.commit()
     login_as(patient.user)
     assert "Bitte bestätigen Sie die Löschung." in client.post(
-        "/patient/loeschen", data={"password": PASSWORD}).get_data(as_text=True)
+        "/patient/loeschen", data={"password": PASSWORD}
+    ).get_data(as_text=True)
     assert "Das Passwort ist falsch." in client.post(
-        "/patient/loeschen", data={"confirm": "y", "password": "falsch falsch"}).get_data(as_text=True)
+        "/patient/loeschen", data={"confirm": "y", "password": "falsch falsch"}
+    ).get_data(as_text=True)
     with sessions() as s:
         assert s.get(Patient, patient.id).status == PatientStatus.ACTIVE
 
 
 # --- check-in answers ------------------------------------------------------------------------------
 
+
 def _checkin_link(session, patient, now) -> str:
     from ptmatch.domain import accounts
 
-    token = accounts.issue_user_token(session, now, patient.user, TokenPurpose.CHECKIN, dt.timedelta(days=400))
+    token = accounts.issue_user_token(
+        session, now, patient.user, TokenPurpose.CHECKIN, dt.timedelta(days=400)
+    )
     session.commit()
     return links.checkin(token)
 

@@ -27,14 +27,25 @@ from tests.factories import PASSWORD, make_patient, make_practice, make_therapis
 
 def _entry_id(sessions, patient_id: int, practice_id: int) -> int:
     with sessions() as s:
-        return s.scalar(select(WaitlistEntry.id).where(WaitlistEntry.patient_id == patient_id,
-                                                       WaitlistEntry.practice_id == practice_id))
+        return s.scalar(
+            select(WaitlistEntry.id).where(
+                WaitlistEntry.patient_id == patient_id, WaitlistEntry.practice_id == practice_id
+            )
+        )
 
 
 # --- sign-up ----------------------------------------------------------------------------------
 
-SIGNUP = dict(display_name="Dr. Neu", title="Dr.", gender="f", email="neu@praxis.example", password=PASSWORD,
-              password_repeat=PASSWORD, approbation="PP, Approbation 2019, LPA Köln", lanr="123456789")
+SIGNUP = dict(
+    display_name="Dr. Neu",
+    title="Dr.",
+    gender="f",
+    email="neu@praxis.example",
+    password=PASSWORD,
+    password_repeat=PASSWORD,
+    approbation="PP, Approbation 2019, LPA Köln",
+    lanr="123456789",
+)
 
 
 def test_signup_page_is_public(client):
@@ -53,12 +64,15 @@ def test_signup_creates_a_pending_account(client, sessions):
         assert s.get(User, therapist.user_id).totp_confirmed_at is None
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"lanr": "12345"}, "Die LANR hat genau 9 Ziffern."),
-    ({"password_repeat": "something else entirely"}, "Die Passwörter stimmen nicht überein."),
-    ({"approbation": ""}, "Bitte ausfüllen."),
-    ({"password": "kurz", "password_repeat": "kurz"}, "Mindestens 10 Zeichen."),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"lanr": "12345"}, "Die LANR hat genau 9 Ziffern."),
+        ({"password_repeat": "something else entirely"}, "Die Passwörter stimmen nicht überein."),
+        ({"approbation": ""}, "Bitte ausfüllen."),
+        ({"password": "kurz", "password_repeat": "kurz"}, "Mindestens 10 Zeichen."),
+    ],
+)
 def test_signup_errors_show_at_the_field(client, sessions, changes, message):
     resp = client.post("/praxis/registrieren", data={**SIGNUP, **changes})
     assert resp.status_code == 200
@@ -69,8 +83,14 @@ def test_signup_errors_show_at_the_field(client, sessions, changes, message):
 
 # --- gates ------------------------------------------------------------------------------------
 
-GATED = ["/praxis/", "/praxis/pool", "/praxis/profil", "/praxis/praxisprofil", "/praxis/praxisprofil/qr",
-         "/praxis/patient/1"]
+GATED = [
+    "/praxis/",
+    "/praxis/pool",
+    "/praxis/profil",
+    "/praxis/praxisprofil",
+    "/praxis/praxisprofil/qr",
+    "/praxis/patient/1",
+]
 
 
 @pytest.mark.parametrize("path", GATED)
@@ -131,10 +151,15 @@ def test_anonymous_goes_to_login(client):
 
 # --- workbench and pool ---------------------------------------------------------------------------
 
+
 def test_workbench_lists_own_patients_with_filters(client, session, login_as):
     therapist = make_therapist(session)
-    anna = make_patient(session, lists=[therapist.practice], first_name="Annabell", description="Schlafprobleme")
-    make_patient(session, lists=[therapist.practice], first_name="Bertram", description="Prüfungsangst")
+    anna = make_patient(
+        session, lists=[therapist.practice], first_name="Annabell", description="Schlafprobleme"
+    )
+    make_patient(
+        session, lists=[therapist.practice], first_name="Bertram", description="Prüfungsangst"
+    )
     make_patient(session, lists=[make_practice(session)], first_name="Fremdling")
     session.commit()
     login_as(therapist.user)
@@ -148,7 +173,9 @@ def test_workbench_lists_own_patients_with_filters(client, session, login_as):
 def test_workbench_problem_and_sort_filters_from_the_query_string(client, session, login_as):
     therapist = make_therapist(session)
     make_patient(session, lists=[therapist.practice], first_name="Annabell", problems=("grief",))
-    make_patient(session, lists=[therapist.practice], first_name="Bertram", problems=("anxiety", "sleep"))
+    make_patient(
+        session, lists=[therapist.practice], first_name="Bertram", problems=("anxiety", "sleep")
+    )
     session.commit()
     login_as(therapist.user)
     page = client.get("/praxis/?problems=anxiety&problems=ocd&sort=priority").get_data(as_text=True)
@@ -168,8 +195,12 @@ def test_bad_filter_values_show_errors_not_a_500(client, session, login_as):
 def test_workbench_pages(client, session, login_as):
     therapist = make_therapist(session)
     for i in range(27):
-        make_patient(session, lists=[therapist.practice], first_name=f"Person{i:02d}",
-                     added_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=i))
+        make_patient(
+            session,
+            lists=[therapist.practice],
+            first_name=f"Person{i:02d}",
+            added_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=i),
+        )
     session.commit()
     login_as(therapist.user)
     first = client.get("/praxis/?sort=waiting").get_data(as_text=True)
@@ -182,15 +213,33 @@ def test_workbench_pages(client, session, login_as):
 def test_pool_rows_show_no_name_email_phone_or_birth_date(client, session, login_as):
     therapist = make_therapist(session)
     user = make_user(session, Role.PATIENT, email="zacharias.quasthoff@example.org")
-    patient = make_patient(session, user=user, pool=True, first_name="Zacharias", last_name="Quasthoff",
-                           phone="+4915112345678", birth_date=dt.date(1983, 7, 19), problems=("grief",))
+    patient = make_patient(
+        session,
+        user=user,
+        pool=True,
+        first_name="Zacharias",
+        last_name="Quasthoff",
+        phone="+4915112345678",
+        birth_date=dt.date(1983, 7, 19),
+        problems=("grief",),
+    )
     session.commit()
     login_as(therapist.user)
     html = client.get("/praxis/pool").get_data(as_text=True)
     assert workbench.pseudonym(patient.id) in html
     assert "Trauer" in html  # the problem area is part of the summary
-    for secret in ("Zacharias", "Quasthoff", "zacharias.quasthoff", "example.org", "+4915112345678",
-                   "15112345678", "19.7.1983", "1983-07-19", "1983", f"/praxis/patient/{patient.id}"):
+    for secret in (
+        "Zacharias",
+        "Quasthoff",
+        "zacharias.quasthoff",
+        "example.org",
+        "+4915112345678",
+        "15112345678",
+        "19.7.1983",
+        "1983-07-19",
+        "1983",
+        f"/praxis/patient/{patient.id}",
+    ):
         assert secret not in html
 
 
@@ -199,10 +248,13 @@ def test_pool_tab_explains_when_the_practice_takes_no_pool_patients(client, sess
     make_patient(session, pool=True)
     session.commit()
     login_as(therapist.user)
-    assert "nimmt keine Patient:innen aus dem regionalen Pool" in client.get("/praxis/pool").get_data(as_text=True)
+    assert "nimmt keine Patient:innen aus dem regionalen Pool" in client.get(
+        "/praxis/pool"
+    ).get_data(as_text=True)
 
 
 # --- patient file ---------------------------------------------------------------------------------
+
 
 def test_therapist_of_a_cannot_open_a_patient_waiting_only_at_b(client, session, login_as):
     therapist = make_therapist(session)
@@ -230,13 +282,25 @@ def test_unknown_patient_is_not_found(client, session, login_as):
 
 def test_patient_file_shows_the_full_record_and_is_audited(client, session, sessions, login_as):
     therapist = make_therapist(session)
-    patient = make_patient(session, lists=[therapist.practice], first_name="Annabell", phone="+4917099988877",
-                           description="Seit dem Umzug gedrückte Stimmung", urgent=True)
+    patient = make_patient(
+        session,
+        lists=[therapist.practice],
+        first_name="Annabell",
+        phone="+4917099988877",
+        description="Seit dem Umzug gedrückte Stimmung",
+        urgent=True,
+    )
     session.commit()
     login_as(therapist.user)
     html = client.get(f"/praxis/patient/{patient.id}").get_data(as_text=True)
-    for shown in ("Annabell", "+4917099988877", "Seit dem Umzug gedrückte Stimmung", "A1B2C3", "Depression",
-                  patient.user.email):
+    for shown in (
+        "Annabell",
+        "+4917099988877",
+        "Seit dem Umzug gedrückte Stimmung",
+        "A1B2C3",
+        "Depression",
+        patient.user.email,
+    ):
         assert shown in html
     with sessions() as s:
         viewed = s.scalar(select(AuditEvent).where(AuditEvent.action == "clinical.viewed"))
@@ -260,7 +324,11 @@ def test_add_note_and_see_it(client, session, sessions, login_as):
     patient = make_patient(session, lists=[therapist.practice])
     session.commit()
     login_as(therapist.user)
-    resp = client.post(f"/praxis/patient/{patient.id}/notiz", data={"text": "Rückruf vereinbart"}, follow_redirects=True)
+    resp = client.post(
+        f"/praxis/patient/{patient.id}/notiz",
+        data={"text": "Rückruf vereinbart"},
+        follow_redirects=True,
+    )
     assert "Rückruf vereinbart" in resp.get_data(as_text=True)
     with sessions() as s:
         assert s.scalar(select(ClinicalNote.practice_id)) == therapist.practice_id
@@ -291,8 +359,14 @@ def test_refer_from_the_patient_file_keeps_the_history(client, session, sessions
         old = s.get(WaitlistEntry, entry_id)
         assert old.status == EntryStatus.REMOVED and old.removed_reason == RemovalReason.REFERRED
         assert old.referred_to_id == target.id
-        assert s.scalar(select(WaitlistEntry.status).where(WaitlistEntry.patient_id == patient.id,
-                                                           WaitlistEntry.practice_id == target.id)) == EntryStatus.ACTIVE
+        assert (
+            s.scalar(
+                select(WaitlistEntry.status).where(
+                    WaitlistEntry.patient_id == patient.id, WaitlistEntry.practice_id == target.id
+                )
+            )
+            == EntryStatus.ACTIVE
+        )
     assert client.get(f"/praxis/patient/{patient.id}").status_code == 404  # no longer ours
 
 
@@ -302,7 +376,9 @@ def test_refer_to_own_practice_shows_an_error(client, session, sessions, login_a
     session.commit()
     login_as(therapist.user)
     entry_id = _entry_id(sessions, patient.id, therapist.practice_id)
-    resp = client.post(f"/praxis/eintrag/{entry_id}/ueberweisen", data={"target": str(therapist.practice_id)})
+    resp = client.post(
+        f"/praxis/eintrag/{entry_id}/ueberweisen", data={"target": str(therapist.practice_id)}
+    )
     assert resp.status_code == 200
     with sessions() as s:
         assert s.get(WaitlistEntry, entry_id).status == EntryStatus.ACTIVE
@@ -329,9 +405,11 @@ def test_actions_on_another_practice_entry_are_not_found(client, session, sessio
     session.commit()
     login_as(therapist.user)
     entry_id = _entry_id(sessions, patient.id, other.id)
-    for path, data in ((f"/praxis/eintrag/{entry_id}/entfernen", {"reason": "no_fit"}),
-                       (f"/praxis/eintrag/{entry_id}/prioritaet", {"priority": "1"}),
-                       (f"/praxis/eintrag/{entry_id}/ueberweisen", {"target": str(therapist.practice_id)})):
+    for path, data in (
+        (f"/praxis/eintrag/{entry_id}/entfernen", {"reason": "no_fit"}),
+        (f"/praxis/eintrag/{entry_id}/prioritaet", {"priority": "1"}),
+        (f"/praxis/eintrag/{entry_id}/ueberweisen", {"target": str(therapist.practice_id)}),
+    ):
         assert client.post(path, data=data).status_code == 404
     with sessions() as s:
         assert s.get(WaitlistEntry, entry_id).status == EntryStatus.ACTIVE
@@ -339,9 +417,21 @@ def test_actions_on_another_practice_entry_are_not_found(client, session, sessio
 
 # --- profiles -------------------------------------------------------------------------------------
 
-PROFILE = dict(title="Dr.", gender="m", methods=["vt", "emdr"], specialties=["trauma"], exclusions=["psychosis"],
-               populations=["adults"], languages=["de", "en"], insurances=["gkv", "pkv"], offers_in_person="y",
-               offers_video="y", session_minutes="50", buffer_minutes="10", switch_buffer_minutes="15")
+PROFILE = dict(
+    title="Dr.",
+    gender="m",
+    methods=["vt", "emdr"],
+    specialties=["trauma"],
+    exclusions=["psychosis"],
+    populations=["adults"],
+    languages=["de", "en"],
+    insurances=["gkv", "pkv"],
+    offers_in_person="y",
+    offers_video="y",
+    session_minutes="50",
+    buffer_minutes="10",
+    switch_buffer_minutes="15",
+)
 
 
 def test_profile_page_shows_catalogue_checkboxes(client, session, login_as):
@@ -350,8 +440,11 @@ def test_profile_page_shows_catalogue_checkboxes(client, session, login_as):
     login_as(therapist.user)
     html = client.get("/praxis/profil").get_data(as_text=True)
     assert 'type="checkbox"' in html and "Schematherapie" in html
-    assert re.search(r'name="specialties"[^>]*value="trauma"[^>]*checked|checked[^>]*name="specialties"[^>]*value="trauma"'
-                     r'|name="specialties" type="checkbox" value="trauma"', html)
+    assert re.search(
+        r'name="specialties"[^>]*value="trauma"[^>]*checked|checked[^>]*name="specialties"[^>]*value="trauma"'
+        r'|name="specialties" type="checkbox" value="trauma"',
+        html,
+    )
 
 
 def test_profile_update(client, session, sessions, login_as):
@@ -367,15 +460,26 @@ def test_profile_update(client, session, sessions, login_as):
         assert fresh.offers_group is False and fresh.gender == "m"
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"session_minutes": "200"}, "Erlaubt sind 25 bis 120 Minuten."),
-    ({"buffer_minutes": "90"}, "Erlaubt sind 0 bis 60 Minuten."),
-    ({"offers_in_person": "", "offers_video": ""}, "Bitte Präsenz, Video oder beides anbieten."),
-    ({"exclusions": ["trauma"]}, "Ein Bereich kann nicht zugleich Schwerpunkt und Ausschluss sein."),
-    ({"session_minutes": "fünfzig"}, "session_minutes"),
-    ({"methods": ["voodoo"]}, "methods"),
-])
-def test_profile_errors_show_and_change_nothing(client, session, sessions, login_as, changes, message):
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"session_minutes": "200"}, "Erlaubt sind 25 bis 120 Minuten."),
+        ({"buffer_minutes": "90"}, "Erlaubt sind 0 bis 60 Minuten."),
+        (
+            {"offers_in_person": "", "offers_video": ""},
+            "Bitte Präsenz, Video oder beides anbieten.",
+        ),
+        (
+            {"exclusions": ["trauma"]},
+            "Ein Bereich kann nicht zugleich Schwerpunkt und Ausschluss sein.",
+        ),
+        ({"session_minutes": "fünfzig"}, "session_minutes"),
+        ({"methods": ["voodoo"]}, "methods"),
+    ],
+)
+def test_profile_errors_show_and_change_nothing(
+    client, session, sessions, login_as, changes, message
+):
     therapist = make_therapist(session)
     session.commit()
     login_as(therapist.user)
@@ -401,10 +505,20 @@ def test_practice_profile_update(client, session, sessions, login_as):
     therapist = make_therapist(session)
     session.commit()
     login_as(therapist.user)
-    resp = client.post("/praxis/praxisprofil", data={
-        "name": "Praxis Neu", "street": "Weg 1", "postcode": "53111", "city": "Bonn", "phone": "+49 228 1",
-        "website": "https://neu.example", "booking_info": "2. OG", "cancellation_policy": "24 h",
-        "video_link_template": "https://video.example/{slot_id}"})
+    resp = client.post(
+        "/praxis/praxisprofil",
+        data={
+            "name": "Praxis Neu",
+            "street": "Weg 1",
+            "postcode": "53111",
+            "city": "Bonn",
+            "phone": "+49 228 1",
+            "website": "https://neu.example",
+            "booking_info": "2. OG",
+            "cancellation_policy": "24 h",
+            "video_link_template": "https://video.example/{slot_id}",
+        },
+    )
     assert resp.status_code == 302
     with sessions() as s:
         practice = s.get(Practice, therapist.practice_id)
@@ -415,7 +529,9 @@ def test_practice_profile_error_shows_at_the_field(client, session, sessions, lo
     therapist = make_therapist(session)
     session.commit()
     login_as(therapist.user)
-    resp = client.post("/praxis/praxisprofil", data={"name": "Praxis", "website": "javascript:alert(1)"})
+    resp = client.post(
+        "/praxis/praxisprofil", data={"name": "Praxis", "website": "javascript:alert(1)"}
+    )
     assert resp.status_code == 200
     assert "Bitte eine Adresse mit https:// angeben." in resp.get_data(as_text=True)
     with sessions() as s:
@@ -428,7 +544,9 @@ def test_qr_code_downloads_and_prints(client, session, login_as):
     login_as(therapist.user)
     resp = client.get("/praxis/praxisprofil/qr.svg")
     assert resp.status_code == 200 and resp.mimetype == "image/svg+xml"
-    assert resp.get_data(as_text=True).lstrip().startswith("<?xml") or "<svg" in resp.get_data(as_text=True)
+    assert resp.get_data(as_text=True).lstrip().startswith("<?xml") or "<svg" in resp.get_data(
+        as_text=True
+    )
     html = client.get("/praxis/praxisprofil/qr").get_data(as_text=True)
     assert therapist.practice.name in html and "<svg" in html
 
@@ -438,5 +556,10 @@ def test_nav_has_the_therapist_links(client, session, login_as):
     session.commit()
     login_as(therapist.user)
     html = client.get("/praxis/").get_data(as_text=True)
-    for href in ('href="/praxis/"', 'href="/praxis/pool"', 'href="/praxis/profil"', 'href="/praxis/praxisprofil"'):
+    for href in (
+        'href="/praxis/"',
+        'href="/praxis/pool"',
+        'href="/praxis/profil"',
+        'href="/praxis/praxisprofil"',
+    ):
         assert href in html

@@ -26,8 +26,11 @@ from tests.factories import make_network, make_offer, make_patient, make_slot
 
 @pytest.fixture
 def net(session):
-    net = make_network(session, a={"last_name": "Aufderliste", "description": "GEHEIM-BESCHREIBUNG"},
-                       b={"last_name": "Anderswo"})
+    net = make_network(
+        session,
+        a={"last_name": "Aufderliste", "description": "GEHEIM-BESCHREIBUNG"},
+        b={"last_name": "Anderswo"},
+    )
     session.commit()
     return net
 
@@ -50,10 +53,22 @@ def _fresh(session) -> None:
 
 
 REGISTRATION = {
-    "first_name": "Karla", "last_name": "Telefon", "birth_date": "1955-02-03", "gender": "f", "phone": "0228 987654",
-    "postcode": "53111", "max_distance_km": "15", "languages": ["de"], "therapist_gender_wish": "any",
-    "insurance": "gkv", "video_pref": "no", "group_pref": "no", "availability": ["0-480", "0-600", "3-840"],
-    "email": "karla@example.org", "consent_health": "y", "consent_rules": "y",
+    "first_name": "Karla",
+    "last_name": "Telefon",
+    "birth_date": "1955-02-03",
+    "gender": "f",
+    "phone": "0228 987654",
+    "postcode": "53111",
+    "max_distance_km": "15",
+    "languages": ["de"],
+    "therapist_gender_wish": "any",
+    "insurance": "gkv",
+    "video_pref": "no",
+    "group_pref": "no",
+    "availability": ["0-480", "0-600", "3-840"],
+    "email": "karla@example.org",
+    "consent_health": "y",
+    "consent_rules": "y",
 }
 
 
@@ -79,8 +94,14 @@ def test_register_caller_end_to_end(sec_client, session, net):
     _fresh(session)
     patient = session.scalar(select(Patient).where(Patient.last_name == "Telefon"))
     assert resp.headers["Location"].endswith(f"/sekretariat/anrufer/{patient.id}")
-    assert patient.registered_via == RegisteredVia.SECRETARIAT and patient.consent_recorded_by_id == net.sec_x.id
-    assert [(w.weekday, w.start_min, w.end_min) for w in patient.availability] == [(0, 480, 720), (3, 840, 960)]
+    assert (
+        patient.registered_via == RegisteredVia.SECRETARIAT
+        and patient.consent_recorded_by_id == net.sec_x.id
+    )
+    assert [(w.weekday, w.start_min, w.end_min) for w in patient.availability] == [
+        (0, 480, 720),
+        (3, 840, 960),
+    ]
     mail = session.scalar(select(OutboxMessage).where(OutboxMessage.user_id == patient.user_id))
     token = re.search(r"/auth/set-password/([A-Za-z0-9_-]+)", mail.body_text).group(1)
     sec_client.post("/auth/logout")
@@ -108,8 +129,10 @@ def test_intake_form_is_never_prefilled(sec_client, net):
 
 
 def test_intake_post_confirms_without_echo(sec_client, session, net):
-    resp = sec_client.post(f"/sekretariat/anrufer/{net.a.id}/aufnahme",
-                           data={"problems": ["anxiety"], "description": "NEU-GESAGT"})
+    resp = sec_client.post(
+        f"/sekretariat/anrufer/{net.a.id}/aufnahme",
+        data={"problems": ["anxiety"], "description": "NEU-GESAGT"},
+    )
     page = _text(resp)
     assert resp.status_code == 200 and "nur für die Behandelnden sichtbar" in page
     assert "NEU-GESAGT" not in page and "GEHEIM-BESCHREIBUNG" not in page
@@ -130,7 +153,9 @@ def test_intake_for_foreign_patient_is_not_found(sec_client, session, net):
 
 
 def test_call_note(sec_client, session, net):
-    resp = sec_client.post(f"/sekretariat/anrufer/{net.a.id}/notiz", data={"text": "Ab 16 Uhr erreichbar"})
+    resp = sec_client.post(
+        f"/sekretariat/anrufer/{net.a.id}/notiz", data={"text": "Ab 16 Uhr erreichbar"}
+    )
     assert resp.status_code == 302
     _fresh(session)
     assert session.scalar(select(CallNote.text)) == "Ab 16 Uhr erreichbar"
@@ -143,17 +168,30 @@ def test_empty_call_note_is_a_field_error(sec_client, session, net):
 
 
 def test_join_pool_and_refuse_unserved_practice(sec_client, session, net):
-    assert sec_client.post(f"/sekretariat/anrufer/{net.a.id}/liste", data={"practice": "pool"}).status_code == 302
-    resp = sec_client.post(f"/sekretariat/anrufer/{net.a.id}/liste", data={"practice": str(net.y.id)})
+    assert (
+        sec_client.post(
+            f"/sekretariat/anrufer/{net.a.id}/liste", data={"practice": "pool"}
+        ).status_code
+        == 302
+    )
+    resp = sec_client.post(
+        f"/sekretariat/anrufer/{net.a.id}/liste", data={"practice": str(net.y.id)}
+    )
     assert resp.status_code == 400
     _fresh(session)
-    practices = set(session.scalars(select(WaitlistEntry.practice_id).where(WaitlistEntry.patient_id == net.a.id)))
+    practices = set(
+        session.scalars(
+            select(WaitlistEntry.practice_id).where(WaitlistEntry.patient_id == net.a.id)
+        )
+    )
     assert practices == {None, net.x.id}
 
 
 def test_leave_list(sec_client, session, net):
     patient_id = net.a.id
-    entry_id = session.scalar(select(WaitlistEntry.id).where(WaitlistEntry.patient_id == patient_id))
+    entry_id = session.scalar(
+        select(WaitlistEntry.id).where(WaitlistEntry.patient_id == patient_id)
+    )
     session.rollback()  # end the test's transaction: the request writes, then we read afresh
     resp = sec_client.post(f"/sekretariat/anrufer/{patient_id}/liste/{entry_id}/austragen")
     assert resp.status_code == 302
@@ -167,7 +205,10 @@ def test_leave_list_with_another_patients_entry_is_not_found(sec_client, session
     patient_id = net.a.id
     entry_id = session.scalar(select(WaitlistEntry.id).where(WaitlistEntry.patient_id == other.id))
     session.rollback()
-    assert sec_client.post(f"/sekretariat/anrufer/{patient_id}/liste/{entry_id}/austragen").status_code == 404
+    assert (
+        sec_client.post(f"/sekretariat/anrufer/{patient_id}/liste/{entry_id}/austragen").status_code
+        == 404
+    )
 
 
 def _live_offer(session, net, patient):
@@ -213,7 +254,12 @@ def test_slots_page_survives_a_bad_day(sec_client, net):
 
 
 def test_edit_caller_profile(sec_client, session, net):
-    data = {**REGISTRATION, "first_name": net.a.first_name, "last_name": "Aufderliste", "availability": ["4-1080"]}
+    data = {
+        **REGISTRATION,
+        "first_name": net.a.first_name,
+        "last_name": "Aufderliste",
+        "availability": ["4-1080"],
+    }
     resp = sec_client.post(f"/sekretariat/anrufer/{net.a.id}/profil", data=data)
     assert resp.status_code == 302
     _fresh(session)

@@ -49,29 +49,64 @@ def test_demo_secretariat_handles_a_caller_end_to_end(client, session, login_as,
     # Find: an existing caller by name.
     assert "Hoffmann" in get("/sekretariat/?q=hoffmann").get_data(as_text=True)
     # Register a new caller by phone (no e-mail), with a verbal consent.
-    resp = client.post("/sekretariat/anrufer/neu", data={
-        "first_name": "Rita", "last_name": "Rufan", "birth_date": "1961-06-01", "gender": "f", "phone": "0228 555123",
-        "postcode": "53115", "max_distance_km": "20", "languages": ["de"], "therapist_gender_wish": "any",
-        "insurance": "gkv", "video_pref": "no", "group_pref": "no",
-        "whole_days": ["0", "1", "2", "3", "4"], "consent_health": "y", "consent_rules": "y"})
+    resp = client.post(
+        "/sekretariat/anrufer/neu",
+        data={
+            "first_name": "Rita",
+            "last_name": "Rufan",
+            "birth_date": "1961-06-01",
+            "gender": "f",
+            "phone": "0228 555123",
+            "postcode": "53115",
+            "max_distance_km": "20",
+            "languages": ["de"],
+            "therapist_gender_wish": "any",
+            "insurance": "gkv",
+            "video_pref": "no",
+            "group_pref": "no",
+            "whole_days": ["0", "1", "2", "3", "4"],
+            "consent_health": "y",
+            "consent_rules": "y",
+        },
+    )
     assert resp.status_code == 302
     patient_id = int(re.search(r"/anrufer/(\d+)", resp.headers["Location"]).group(1))
     # The intake (write-only), then the list of a served practice.
-    assert client.post(f"/sekretariat/anrufer/{patient_id}/aufnahme",
-                       data={"problems": ["depression"], "description": "Schläft schlecht seit Monaten"}
-                       ).status_code == 200
-    assert client.post(f"/sekretariat/anrufer/{patient_id}/liste", data={"practice": str(sommer.id)}
-                       ).status_code == 302
+    assert (
+        client.post(
+            f"/sekretariat/anrufer/{patient_id}/aufnahme",
+            data={"problems": ["depression"], "description": "Schläft schlecht seit Monaten"},
+        ).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            f"/sekretariat/anrufer/{patient_id}/liste", data={"practice": str(sommer.id)}
+        ).status_code
+        == 302
+    )
     # The practice offers a slot to the caller (manual pick), the secretary accepts it on the phone.
     session.rollback()
     therapist = session.scalar(select(Therapist).where(Therapist.practice_id == sommer.id))
     now = NOW
-    slot = offers.post_slot(session, now, therapist.user, therapist, start_at=_next_weekday_slot(now), minutes=50,
-                            mode=OfferMode.MANUAL, settings=settings)
-    (offer,) = offers.send_offers(session, now, slot, [patient_id], therapist.user, settings=settings)
+    slot = offers.post_slot(
+        session,
+        now,
+        therapist.user,
+        therapist,
+        start_at=_next_weekday_slot(now),
+        minutes=50,
+        mode=OfferMode.MANUAL,
+        settings=settings,
+    )
+    (offer,) = offers.send_offers(
+        session, now, slot, [patient_id], therapist.user, settings=settings
+    )
     offer_id = offer.id
     session.commit()
-    assert "Für die Person annehmen" in get(f"/sekretariat/anrufer/{patient_id}").get_data(as_text=True)
+    assert "Für die Person annehmen" in get(f"/sekretariat/anrufer/{patient_id}").get_data(
+        as_text=True
+    )
     assert client.post(f"/sekretariat/angebote/{offer_id}/annehmen").status_code == 302
     session.rollback()
     session.expire_all()

@@ -15,7 +15,10 @@ from tests.factories import make_patient, make_practice, make_user
 
 def _row_counts(sessions):
     with sessions() as s:
-        return {t.name: s.scalar(select(func.count()).select_from(t)) for t in Base.metadata.sorted_tables}
+        return {
+            t.name: s.scalar(select(func.count()).select_from(t))
+            for t in Base.metadata.sorted_tables
+        }
 
 
 def _fill_url(rule) -> str:
@@ -23,7 +26,13 @@ def _fill_url(rule) -> str:
     for arg in rule.arguments:
         conv = rule._converters.get(arg)
         kind = conv.__class__.__name__ if conv is not None else ""
-        values[arg] = 1 if kind == "IntegerConverter" else sorted(conv.items)[0] if kind == "AnyConverter" else "x"
+        values[arg] = (
+            1
+            if kind == "IntegerConverter"
+            else sorted(conv.items)[0]
+            if kind == "AnyConverter"
+            else "x"
+        )
     path = rule.rule
     for arg, value in values.items():
         path = re.sub(r"<(?:[^:<>]+:)?" + arg + ">", str(value), path)
@@ -31,7 +40,9 @@ def _fill_url(rule) -> str:
 
 
 @pytest.mark.parametrize("role", [None, Role.PATIENT, Role.THERAPIST, Role.SECRETARY, Role.ADMIN])
-def test_every_post_route_rejects_missing_csrf_and_changes_nothing(app, client, session, sessions, login_as, role):
+def test_every_post_route_rejects_missing_csrf_and_changes_nothing(
+    app, client, session, sessions, login_as, role
+):
     make_practice(session)
     if role is not None:
         login_as(make_user(session, role))
@@ -41,7 +52,9 @@ def test_every_post_route_rejects_missing_csrf_and_changes_nothing(app, client, 
     assert post_rules, "expected POST routes"
     for rule in post_rules:
         resp = client.post(_fill_url(rule), data={"x": "1"}, csrf=False)
-        assert resp.status_code == 400, f"{rule.rule} answered {resp.status_code} without a CSRF token"
+        assert resp.status_code == 400, (
+            f"{rule.rule} answered {resp.status_code} without a CSRF token"
+        )
     assert _row_counts(sessions) == before
 
 
@@ -49,7 +62,10 @@ def test_security_headers_on_every_page(client):
     resp = client.get("/")
     csp = resp.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in csp
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    assert (
+        "script-src 'self'" in csp
+        and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    )
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert resp.headers["Referrer-Policy"] == "no-referrer"
     assert "Strict-Transport-Security" not in resp.headers
@@ -60,7 +76,8 @@ def test_no_inline_script_in_base_layout(client):
     for tag in re.findall(r"<script[^>]*>", html):
         assert "src=" in tag, tag
     assert not re.search(r"<script[^>]*>\s*\S", html.replace("</script>", "</script>\n")) or all(
-        "src=" in t for t in re.findall(r"<script[^>]*>", html))
+        "src=" in t for t in re.findall(r"<script[^>]*>", html)
+    )
 
 
 def test_authenticated_pages_are_not_cached(client, session, login_as):
@@ -79,7 +96,9 @@ def test_hsts_and_secure_cookie_with_https(settings, engine):
     assert resp.headers["Strict-Transport-Security"].startswith("max-age=")
     client.get("/auth/login")
     resp = client.get("/auth/login")
-    cookies = resp.headers.getlist("Set-Cookie") or client.get("/hilfe").headers.getlist("Set-Cookie")
+    cookies = resp.headers.getlist("Set-Cookie") or client.get("/hilfe").headers.getlist(
+        "Set-Cookie"
+    )
     for cookie in cookies:
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     app.extensions["ptmatch_engine"].dispose()

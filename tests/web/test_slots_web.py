@@ -44,15 +44,17 @@ def _clean_database(engine):
     empty_tables_quickly(engine)
 
 
-
 @pytest.fixture
 def net(session):
     """The network; X's therapist works 45-minute sessions and has three patients waiting
     (90, 89 and 88 days; the first urgent)."""
     waited = [NOW - (90 - i) * dt.timedelta(days=1) for i in range(3)]
-    net = make_network(session, ther_x={"session_minutes": 45, "specialties": ("depression",)},
-                       a={"added_at": waited[0], "urgent": True},
-                       more_on_x=[{"added_at": waited[1]}, {"added_at": waited[2]}])
+    net = make_network(
+        session,
+        ther_x={"session_minutes": 45, "specialties": ("depression",)},
+        a={"added_at": waited[0], "urgent": True},
+        more_on_x=[{"added_at": waited[1]}, {"added_at": waited[2]}],
+    )
     session.commit()
     return net
 
@@ -64,8 +66,14 @@ def _fresh(session):
 
 
 def _post_slot(client, **data):
-    form = {"start_time": "14:00", "minutes": "50", "kind": "sprechstunde", "modality": "in_person", "mode": "auto",
-            "tomorrow": "Morgen"}
+    form = {
+        "start_time": "14:00",
+        "minutes": "50",
+        "kind": "sprechstunde",
+        "modality": "in_person",
+        "mode": "auto",
+        "tomorrow": "Morgen",
+    }
     form.update(data)
     return client.post("/termine/neu", data=form)
 
@@ -74,7 +82,9 @@ def test_post_tomorrow_sends_the_first_wave(client, session, login_as, net):
     login_as(net.ther_x.user)
     response = _post_slot(client)
     slot = _fresh(session).scalar(select(Slot))
-    assert response.status_code == 302 and response.headers["Location"].endswith(f"/termine/{slot.id}")
+    assert response.status_code == 302 and response.headers["Location"].endswith(
+        f"/termine/{slot.id}"
+    )
     assert slot.start_at == dt.datetime(2026, 11, 25, 13, 0, tzinfo=dt.UTC)  # 14:00 Berlin
     assert slot.status == SlotStatus.OFFERING and slot.offer_mode == OfferMode.AUTO
     assert session.scalar(select(func.count(Offer.id))) == 3
@@ -89,8 +99,13 @@ def test_the_form_is_prefilled_from_the_profile(client, login_as, net):
 
 
 def test_repeat_last_slot(client, session, login_as, net):
-    make_slot(session, net.ther_x, start_at=START + dt.timedelta(hours=3), minutes=60,
-              offer_mode=OfferMode.MANUAL)
+    make_slot(
+        session,
+        net.ther_x,
+        start_at=START + dt.timedelta(hours=3),
+        minutes=60,
+        offer_mode=OfferMode.MANUAL,
+    )
     session.commit()
     login_as(net.ther_x.user)
     html = client.get("/termine/neu?wie=letzter").get_data(as_text=True)
@@ -119,13 +134,18 @@ def test_clash_is_refused_and_named(client, session, login_as, net):
 def test_date_picker_needs_a_date(client, login_as, net):
     login_as(net.ther_x.user)
     response = _post_slot(client, tomorrow="", on_day="x", day="")
-    assert response.status_code == 400 and "Bitte ein Datum wählen." in response.get_data(as_text=True)
+    assert response.status_code == 400 and "Bitte ein Datum wählen." in response.get_data(
+        as_text=True
+    )
 
 
-def test_list_shows_live_state_and_the_name_only_once_booked(client, session, login_as, net, settings):
+def test_list_shows_live_state_and_the_name_only_once_booked(
+    client, session, login_as, net, settings
+):
     patients = net.on_x
-    slot = offers.post_slot(session, NOW, net.ther_x.user, net.ther_x, start_at=START, minutes=50,
-                            settings=settings)
+    slot = offers.post_slot(
+        session, NOW, net.ther_x.user, net.ther_x, start_at=START, minutes=50, settings=settings
+    )
     session.commit()
     login_as(net.ther_x.user)
     html = client.get("/termine/").get_data(as_text=True)
@@ -133,8 +153,13 @@ def test_list_shows_live_state_and_the_name_only_once_booked(client, session, lo
     assert patients[0].last_name not in html
     offer = session.scalar(select(Offer).where(Offer.patient_id == patients[1].id))
     offers.decline_offer(session, NOW, offer, patients[1].user, settings=settings)
-    offers.accept_offer(session, NOW, session.scalar(select(Offer).where(Offer.patient_id == patients[0].id)),
-                        patients[0].user, settings=settings)
+    offers.accept_offer(
+        session,
+        NOW,
+        session.scalar(select(Offer).where(Offer.patient_id == patients[0].id)),
+        patients[0].user,
+        settings=settings,
+    )
     session.commit()
     html = client.get("/termine/").get_data(as_text=True)
     assert f"Gebucht von {patients[0].full_name}" in html
@@ -149,18 +174,30 @@ def test_manual_mode_lists_candidates_with_reasons_and_sends(client, session, lo
     login_as(net.ther_x.user)
     html = client.get(f"/termine/{slot.id}").get_data(as_text=True)
     first = net.on_x[0]
-    assert first.full_name in html and "Dringlich (PTV 11)" in html and "Wartet seit 3 Monat(en)" in html
+    assert (
+        first.full_name in html
+        and "Dringlich (PTV 11)" in html
+        and "Wartet seit 3 Monat(en)" in html
+    )
     assert pool_patient.full_name not in html  # the pool is pseudonymous
-    response = client.post(f"/termine/{slot.id}/senden", data={"patients": [str(first.id), str(pool_patient.id)]})
+    response = client.post(
+        f"/termine/{slot.id}/senden", data={"patients": [str(first.id), str(pool_patient.id)]}
+    )
     assert response.status_code == 302
     sent = _fresh(session).scalars(select(Offer.patient_id).where(Offer.slot_id == slot.id)).all()
     assert sorted(sent) == sorted([first.id, pool_patient.id])
-    assert session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "slot.candidates_viewed")) == 1
+    assert (
+        session.scalar(
+            select(func.count(AuditEvent.id)).where(AuditEvent.action == "slot.candidates_viewed")
+        )
+        == 1
+    )
 
 
 def test_cancel_slot_withdraws_offers(client, session, login_as, net, settings):
-    slot = offers.post_slot(session, NOW, net.ther_x.user, net.ther_x, start_at=START, minutes=50,
-                            settings=settings)
+    slot = offers.post_slot(
+        session, NOW, net.ther_x.user, net.ther_x, start_at=START, minutes=50, settings=settings
+    )
     session.commit()
     login_as(net.ther_x.user)
     assert client.post(f"/termine/{slot.id}/absagen").status_code == 302
@@ -171,8 +208,9 @@ def test_cancel_slot_withdraws_offers(client, session, login_as, net, settings):
 def _booked(session, net):
     slot = make_slot(session, net.ther_x, start_at=START)
     patient = net.on_x[0]
-    booking = offers.accept_offer(session, NOW, make_offer(session, slot, patient), patient.user,
-                                  settings_of(session))
+    booking = offers.accept_offer(
+        session, NOW, make_offer(session, slot, patient), patient.user, settings_of(session)
+    )
     session.commit()
     return slot, booking
 
@@ -181,7 +219,9 @@ def test_mark_attended_after_the_start(client, session, login_as, clock, net):
     slot, booking = _booked(session, net)
     login_as(net.ther_x.user)
     client.post(f"/termine/{slot.id}/erschienen")
-    assert _fresh(session).get(type(booking), booking.id).status == BookingStatus.CONFIRMED  # not yet
+    assert (
+        _fresh(session).get(type(booking), booking.id).status == BookingStatus.CONFIRMED
+    )  # not yet
     clock.set(START + dt.timedelta(minutes=55))
     login_as(net.ther_x.user)  # two days on, the old session has expired
     client.post(f"/termine/{slot.id}/nicht-erschienen")
@@ -218,7 +258,9 @@ def test_unapproved_therapist_is_refused(client, session, login_as):
     assert client.get("/termine/neu").status_code == 403
 
 
-def test_secretary_posts_for_a_served_practice_and_sees_no_clinical_reasons(client, session, login_as, net):
+def test_secretary_posts_for_a_served_practice_and_sees_no_clinical_reasons(
+    client, session, login_as, net
+):
     secretary = net.sec_x
     other = make_slot(session, net.ther_y, start_at=START)
     session.commit()
@@ -236,12 +278,15 @@ def test_secretary_posts_for_a_served_practice_and_sees_no_clinical_reasons(clie
 
 
 @pytest.mark.parametrize(("role", "clinical"), [("therapist", True), ("secretary", False)])
-def test_manual_pick_shows_clinical_reasons_only_to_the_practice(client, session, login_as, net, role,
-                                                                  clinical):
+def test_manual_pick_shows_clinical_reasons_only_to_the_practice(
+    client, session, login_as, net, role, clinical
+):
     """The reasons drawn from the intake (urgency, problem areas) are clinical data: the
     practice's therapist sees them on the manual pick, the secretariat serving it never."""
     slot = make_slot(session, net.ther_x, start_at=START, offer_mode=OfferMode.MANUAL)
-    pool = make_patient(session, pool=True, first_name="Pola", added_at=NOW - dt.timedelta(days=400))
+    pool = make_patient(
+        session, pool=True, first_name="Pola", added_at=NOW - dt.timedelta(days=400)
+    )
     user = net.ther_x.user if role == "therapist" else net.sec_x
     session.commit()
     login_as(user)
@@ -254,9 +299,22 @@ def test_manual_pick_shows_clinical_reasons_only_to_the_practice(client, session
 def test_quick_form_on_the_list_posts_in_one_tap(client, session, login_as, net):
     login_as(net.ther_x.user)
     html = client.get("/termine/").get_data(as_text=True)
-    assert 'name="tomorrow"' in html and 'value="11:00"' in html and 'name="minutes" value="45"' in html
-    response = client.post("/termine/neu", data={"start_time": "11:00", "minutes": "45", "kind": "sprechstunde",
-                                                  "modality": "in_person", "mode": "auto", "tomorrow": "1"})
+    assert (
+        'name="tomorrow"' in html
+        and 'value="11:00"' in html
+        and 'name="minutes" value="45"' in html
+    )
+    response = client.post(
+        "/termine/neu",
+        data={
+            "start_time": "11:00",
+            "minutes": "45",
+            "kind": "sprechstunde",
+            "modality": "in_person",
+            "mode": "auto",
+            "tomorrow": "1",
+        },
+    )
     assert response.status_code == 302
     slot = _fresh(session).scalar(select(Slot))
     assert slot.start_at == dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC) and slot.minutes == 45

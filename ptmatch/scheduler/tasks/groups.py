@@ -29,18 +29,34 @@ BATCH = 200
 def decide_due_groups(session: Session, now: dt.datetime, settings: Settings) -> int:
     """OPEN groups whose decision time has come → CANCELLED or CONFIRMED."""
     horizon = now + dt.timedelta(hours=groups.decision_hours(settings))
-    due = list(session.scalars(
-        select(GroupProgram).where(GroupProgram.status == GroupStatus.OPEN, GroupProgram.first_session_at <= horizon)
-        .order_by(GroupProgram.first_session_at, GroupProgram.id).limit(BATCH).with_for_update(skip_locked=True)))
+    due = list(
+        session.scalars(
+            select(GroupProgram)
+            .where(
+                GroupProgram.status == GroupStatus.OPEN, GroupProgram.first_session_at <= horizon
+            )
+            .order_by(GroupProgram.first_session_at, GroupProgram.id)
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)
+        )
+    )
     return sum(1 for group in due if groups.decide_group(session, now, group, settings) is not None)
 
 
 def advance_group_waves(session: Session, now: dt.datetime, settings: Settings) -> int:
     """Groups with free seats before their offer deadline get their next wave."""
-    live = list(session.scalars(
-        select(GroupProgram).where(GroupProgram.status.in_(groups.LIVE_GROUP), GroupProgram.first_session_at > now,
-                                   GroupProgram.enrolled_count < GroupProgram.max_participants)
-        .order_by(GroupProgram.first_session_at, GroupProgram.id).limit(BATCH)))
+    live = list(
+        session.scalars(
+            select(GroupProgram)
+            .where(
+                GroupProgram.status.in_(groups.LIVE_GROUP),
+                GroupProgram.first_session_at > now,
+                GroupProgram.enrolled_count < GroupProgram.max_participants,
+            )
+            .order_by(GroupProgram.first_session_at, GroupProgram.id)
+            .limit(BATCH)
+        )
+    )
     return sum(groups.move_on(session, now, group, settings) for group in live)
 
 

@@ -19,7 +19,9 @@ def deliver_outbox(session: Session, now: dt.datetime, settings: Settings) -> in
     """Deliver due mails. Commits its own claims and marks (see ptmatch.notifications.delivery)."""
     global _warned
     if settings.ENV == "production" and not settings.SMTP_HOST and not _warned:
-        log.warning("SMTP_HOST is empty: mails are written to %s instead of being sent", settings.MAIL_DIR)
+        log.warning(
+            "SMTP_HOST is empty: mails are written to %s instead of being sent", settings.MAIL_DIR
+        )
         _warned = True
     return deliver_due(session, now, settings)
 

@@ -29,8 +29,12 @@ def send_reminders(session: Session, now: dt.datetime, settings: Settings) -> in
         .join(Slot, Slot.id == Booking.slot_id)
         .join(Patient, Patient.id == Booking.patient_id)
         .outerjoin(User, User.id == Patient.user_id)
-        .where(Booking.status == BookingStatus.CONFIRMED, Booking.reminder_sent_at.is_(None),
-               Slot.start_at > now, Slot.start_at <= now + window)
+        .where(
+            Booking.status == BookingStatus.CONFIRMED,
+            Booking.reminder_sent_at.is_(None),
+            Slot.start_at > now,
+            Slot.start_at <= now + window,
+        )
         .order_by(Slot.start_at)
         .limit(BATCH)
     ).all()
@@ -39,8 +43,15 @@ def send_reminders(session: Session, now: dt.datetime, settings: Settings) -> in
         if booking.created_at > start_at - window:
             continue  # booked inside the window: the confirmation was the reminder
         if user is not None and user.is_enabled:
-            if outbox.enqueue(session, now, kind="reminder", dedupe_key=f"reminder:{booking.id}",
-                              link_path=links.patient_home(), to_user=user, when=start_at):
+            if outbox.enqueue(
+                session,
+                now,
+                kind="reminder",
+                dedupe_key=f"reminder:{booking.id}",
+                link_path=links.patient_home(),
+                to_user=user,
+                when=start_at,
+            ):
                 count += 1
         booking.reminder_sent_at = now
     session.flush()

@@ -20,8 +20,12 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from ptmatch.web.forms import BaseForm
 
 REQUIRED = _l("Bitte ausfüllen.")
-ROLE_LABELS = [SelectChoice("patient", _l("Patient:in")), SelectChoice("therapist", _l("Therapeut:in")),
-               SelectChoice("secretary", _l("Sekretariat")), SelectChoice("admin", _l("Verwaltung"))]
+ROLE_LABELS = [
+    SelectChoice("patient", _l("Patient:in")),
+    SelectChoice("therapist", _l("Therapeut:in")),
+    SelectChoice("secretary", _l("Sekretariat")),
+    SelectChoice("admin", _l("Verwaltung")),
+]
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -34,7 +38,9 @@ class UserFilterForm(BaseForm):
         csrf = False
 
     q = StringField(_l("E-Mail oder Name"), validators=[Optional(), Length(max=254)])
-    role = SelectField(_l("Rolle"), choices=[SelectChoice("", _l("alle")), *ROLE_LABELS], default="")
+    role = SelectField(
+        _l("Rolle"), choices=[SelectChoice("", _l("alle")), *ROLE_LABELS], default=""
+    )
 
 
 class InviteForm(BaseForm):
@@ -58,8 +64,12 @@ class AuditFilterForm(BaseForm):
     class Meta:
         csrf = False
 
-    actor = StringField(_l("Wer (E-Mail, Konto-Nr. oder „system“)"), validators=[Optional(), Length(max=254)])
-    action = StringField(_l("Aktion (Anfang, z. B. „offer.“)"), validators=[Optional(), Length(max=60)])
+    actor = StringField(
+        _l("Wer (E-Mail, Konto-Nr. oder „system“)"), validators=[Optional(), Length(max=254)]
+    )
+    action = StringField(
+        _l("Aktion (Anfang, z. B. „offer.“)"), validators=[Optional(), Length(max=60)]
+    )
     patient_id = IntegerField(_l("Patient:in (Nr.)"), validators=[Optional(), NumberRange(min=1)])
     date_from = DateField(_l("Von"), validators=[Optional()])
     date_to = DateField(_l("Bis"), validators=[Optional()])

@@ -32,8 +32,17 @@ from ptmatch.web.security import current_db_user, is_safe_next, require_roles
 bp = Blueprint("admin", __name__)
 require_roles(bp, Role.ADMIN)
 
-PRACTICE_FIELDS = ("name", "street", "postcode", "city", "phone", "website", "booking_info",
-                   "cancellation_policy", "video_link_template")
+PRACTICE_FIELDS = (
+    "name",
+    "street",
+    "postcode",
+    "city",
+    "phone",
+    "website",
+    "booking_info",
+    "cancellation_policy",
+    "video_link_template",
+)
 AUDIT_CSV_MAX = 10_000
 
 
@@ -63,22 +72,33 @@ def _page_url(endpoint: str):
 def home():
     """The admin's start page: what is waiting."""
     db = get_session()
-    return render_template("admin/home.html", pending=len(admin.pending_therapists(db)),
-                           practices=len(admin.list_practices(db)))
+    return render_template(
+        "admin/home.html",
+        pending=len(admin.pending_therapists(db)),
+        practices=len(admin.list_practices(db)),
+    )
 
 
 # --- therapists ---------------------------------------------------------------------------------
+
 
 @bp.route("/therapeuten")
 def therapists():
     """Therapist accounts: waiting for approval first, then every therapist with a practice."""
     db = get_session()
     all_therapists = db.execute(
-        select(Therapist, User).join(User, User.id == Therapist.user_id).order_by(User.display_name, User.id)).all()
+        select(Therapist, User)
+        .join(User, User.id == Therapist.user_id)
+        .order_by(User.display_name, User.id)
+    ).all()
     active = [p for p, _n in admin.list_practices(db) if p.is_active]
     choices = [(0, _("– keine –"))] + [(p.id, p.name) for p in active]
-    return render_template("admin/therapists.html", pending=admin.pending_therapists(db),
-                           rows=all_therapists, practice_choices=choices)
+    return render_template(
+        "admin/therapists.html",
+        pending=admin.pending_therapists(db),
+        rows=all_therapists,
+        practice_choices=choices,
+    )
 
 
 @bp.route("/therapeuten/<int:therapist_id>/freigeben", methods=["POST"])
@@ -112,6 +132,7 @@ def assign_therapist(therapist_id: int):
 
 # --- practices ----------------------------------------------------------------------------------
 
+
 @bp.route("/praxen")
 def practice_list():
     """Every practice with its number of therapists."""
@@ -124,7 +145,9 @@ def practice_new():
     form = PracticeForm()
     if form.validate_on_submit():
         try:
-            practice = practices.create_practice(get_session(), clock.now(), current_db_user(), **_practice_values(form))
+            practice = practices.create_practice(
+                get_session(), clock.now(), current_db_user(), **_practice_values(form)
+            )
         except DomainError as err:
             _show_error(form, err)
         else:
@@ -141,28 +164,38 @@ def practice_edit(practice_id: int):
     form = PracticeForm(obj=None if request.method == "POST" else practice)
     if form.validate_on_submit():
         try:
-            practices.update_practice_profile(db, clock.now(), current_db_user(), practice, **_practice_values(form))
+            practices.update_practice_profile(
+                db, clock.now(), current_db_user(), practice, **_practice_values(form)
+            )
         except DomainError as err:
             _show_error(form, err)
         else:
             flash(_("Gespeichert."), "success")
             return redirect(url_for("admin.practice_edit", practice_id=practice.id))
     members = db.execute(
-        select(Therapist, User).join(User, User.id == Therapist.user_id)
-        .where(Therapist.practice_id == practice.id).order_by(User.display_name)).all()
-    return render_template("admin/practice_form.html", form=form, practice=practice, members=members)
+        select(Therapist, User)
+        .join(User, User.id == Therapist.user_id)
+        .where(Therapist.practice_id == practice.id)
+        .order_by(User.display_name)
+    ).all()
+    return render_template(
+        "admin/practice_form.html", form=form, practice=practice, members=members
+    )
 
 
 @bp.route("/praxen/<int:practice_id>/<any(aktivieren, deaktivieren):switch>", methods=["POST"])
 def practice_switch(practice_id: int, switch: str):
     """Switch a practice on or off."""
     practice = _get_or_404(Practice, practice_id)
-    admin.set_practice_active(get_session(), clock.now(), current_db_user(), practice, switch == "aktivieren")
+    admin.set_practice_active(
+        get_session(), clock.now(), current_db_user(), practice, switch == "aktivieren"
+    )
     flash(_("Gespeichert."), "success")
     return redirect(url_for("admin.practice_edit", practice_id=practice.id))
 
 
 # --- secretariats --------------------------------------------------------------------------------
+
 
 @bp.route("/sekretariate")
 def secretariats():
@@ -187,7 +220,9 @@ def secretariat_practices(user_id: int):
     form.practices.choices = [(p.id, p.name) for p, _n in admin.list_practices(db)]
     if form.validate_on_submit():
         try:
-            admin.set_served_practices(db, clock.now(), current_db_user(), user, set(form.practices.data or []))
+            admin.set_served_practices(
+                db, clock.now(), current_db_user(), user, set(form.practices.data or [])
+            )
         except DomainError as err:
             flash(_(err.message), "danger")
         else:
@@ -199,16 +234,26 @@ def secretariat_practices(user_id: int):
 
 # --- accounts ----------------------------------------------------------------------------------
 
+
 @bp.route("/konten")
 def users():
     """Accounts with search and role filter, paginated."""
     form = UserFilterForm(formdata=request.args)
     form.validate()
     role = Role(form.role.data) if form.role.data and not form.role.errors else None
-    page = admin.list_users(get_session(), role=role, q=(form.q.data or "") if not form.q.errors else "",
-                            page=request.args.get("page", 1, type=int))
-    return render_template("admin/users.html", form=form, page=page, page_url=_page_url("admin.users"),
-                           me=current_db_user())
+    page = admin.list_users(
+        get_session(),
+        role=role,
+        q=(form.q.data or "") if not form.q.errors else "",
+        page=request.args.get("page", 1, type=int),
+    )
+    return render_template(
+        "admin/users.html",
+        form=form,
+        page=page,
+        page_url=_page_url("admin.users"),
+        me=current_db_user(),
+    )
 
 
 @bp.route("/konten/neu", methods=["GET", "POST"])
@@ -217,8 +262,14 @@ def invite():
     form = InviteForm()
     if form.validate_on_submit():
         try:
-            admin.invite_staff(get_session(), clock.now(), current_db_user(), email=form.email.data,
-                               role=Role(form.role.data), display_name=form.display_name.data)
+            admin.invite_staff(
+                get_session(),
+                clock.now(),
+                current_db_user(),
+                email=form.email.data,
+                role=Role(form.role.data),
+                display_name=form.display_name.data,
+            )
         except DomainError as err:
             _show_error(form, err)
         else:
@@ -228,14 +279,24 @@ def invite():
 
 
 _ACCOUNT_ACTIONS = {
-    "deaktivieren": (admin.deactivate_user, N_("Das Konto ist deaktiviert; alle Sitzungen sind beendet.")),
+    "deaktivieren": (
+        admin.deactivate_user,
+        N_("Das Konto ist deaktiviert; alle Sitzungen sind beendet."),
+    ),
     "aktivieren": (admin.reactivate_user, N_("Das Konto ist wieder aktiv.")),
-    "2fa-zuruecksetzen": (admin.reset_two_factor, N_(
-        "Die Zwei-Faktor-Anmeldung ist zurückgesetzt; bei der nächsten Anmeldung wird sie neu eingerichtet.")),
+    "2fa-zuruecksetzen": (
+        admin.reset_two_factor,
+        N_(
+            "Die Zwei-Faktor-Anmeldung ist zurückgesetzt; bei der nächsten Anmeldung wird sie neu eingerichtet."
+        ),
+    ),
 }
 
 
-@bp.route("/konten/<int:user_id>/<any(deaktivieren, aktivieren, '2fa-zuruecksetzen'):action>", methods=["POST"])
+@bp.route(
+    "/konten/<int:user_id>/<any(deaktivieren, aktivieren, '2fa-zuruecksetzen'):action>",
+    methods=["POST"],
+)
 def account_action(user_id: int, action: str):
     """Deactivate (sessions end at once), reactivate, or reset 2FA."""
     user = _get_or_404(User, user_id)
@@ -247,10 +308,13 @@ def account_action(user_id: int, action: str):
     else:
         flash(_(done), "success")
     back = request.form.get("back")
-    return redirect(back if is_safe_next(back) and back.startswith("/admin/") else url_for("admin.users"))
+    return redirect(
+        back if is_safe_next(back) and back.startswith("/admin/") else url_for("admin.users")
+    )
 
 
 # --- audit log ---------------------------------------------------------------------------------
+
 
 def _audit_filters(form: AuditFilterForm) -> dict:
     form.validate()
@@ -266,9 +330,16 @@ def _audit_filters(form: AuditFilterForm) -> dict:
 def audit_log():
     """The audit log, newest first, with filters; paginated."""
     form = AuditFilterForm(formdata=request.args)
-    page = admin.audit_log(get_session(), **_audit_filters(form), page=request.args.get("page", 1, type=int))
-    return render_template("admin/audit.html", form=form, page=page, page_url=_page_url("admin.audit_log"),
-                           csv_url=url_for("admin.audit_csv", **request.args.to_dict(flat=True)))
+    page = admin.audit_log(
+        get_session(), **_audit_filters(form), page=request.args.get("page", 1, type=int)
+    )
+    return render_template(
+        "admin/audit.html",
+        form=form,
+        page=page,
+        page_url=_page_url("admin.audit_log"),
+        csv_url=url_for("admin.audit_csv", **request.args.to_dict(flat=True)),
+    )
 
 
 @bp.route("/audit.csv")
@@ -278,16 +349,47 @@ def audit_csv():
     page = admin.audit_log(get_session(), **_audit_filters(form), per_page=AUDIT_CSV_MAX)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["id", "at_utc", "actor_id", "actor_email", "actor_role", "action", "patient_id",
-                     "subject_user_id", "subject_email", "practice_id", "details"])
+    writer.writerow(
+        [
+            "id",
+            "at_utc",
+            "actor_id",
+            "actor_email",
+            "actor_role",
+            "action",
+            "patient_id",
+            "subject_user_id",
+            "subject_email",
+            "practice_id",
+            "details",
+        ]
+    )
     for row in page.items:
         e = row.event
         details = json.dumps(e.details, ensure_ascii=False, sort_keys=True) if e.details else ""
-        writer.writerow([_csv_cell(v) for v in (
-            e.id, e.at.isoformat(), e.actor_id, row.actor_email, e.actor_role, e.action, e.patient_id,
-            e.subject_user_id, row.subject_email, e.practice_id, details)])
-    return Response(out.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=audit.csv"})
+        writer.writerow(
+            [
+                _csv_cell(v)
+                for v in (
+                    e.id,
+                    e.at.isoformat(),
+                    e.actor_id,
+                    row.actor_email,
+                    e.actor_role,
+                    e.action,
+                    e.patient_id,
+                    e.subject_user_id,
+                    row.subject_email,
+                    e.practice_id,
+                    details,
+                )
+            ]
+        )
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=audit.csv"},
+    )
 
 
 def _csv_cell(value) -> str:

@@ -69,7 +69,9 @@ def login():
     if form.validate_on_submit():
         db = get_session()
         try:
-            user = accounts.authenticate(db, clock.now(), form.email.data, form.password.data, current_settings())
+            user = accounts.authenticate(
+                db, clock.now(), form.email.data, form.password.data, current_settings()
+            )
         except AccountLocked as err:
             user = None
             form.password.errors = [_(err.message)]
@@ -107,7 +109,9 @@ def second_factor():
     if form.validate_on_submit():
         db = get_session()
         code = form.code.data.strip()
-        ok = accounts.verify_totp(db, clock.now(), user, code) or accounts.use_recovery_code(db, clock.now(), user, code)
+        ok = accounts.verify_totp(db, clock.now(), user, code) or accounts.use_recovery_code(
+            db, clock.now(), user, code
+        )
         db.commit()
         if ok:
             return _finish_login(user)
@@ -135,10 +139,16 @@ def enrol():
                 accounts.end_all_sessions(db, user)
                 db.commit()
             start_session(user)
-            return render_template("auth/recovery_codes.html", codes=codes, next_url=url_for(home_for(user)))
+            return render_template(
+                "auth/recovery_codes.html", codes=codes, next_url=url_for(home_for(user))
+            )
         form.code.errors = [_("Der Code ist ungültig. Prüfen Sie die Uhrzeit Ihres Geräts.")]
     qr = segno.make(accounts.totp_uri(user), error="m")
-    svg = Markup(qr.svg_inline(scale=4, dark="#000", light="#fff", title=_("QR-Code für die Authenticator-App")))
+    svg = Markup(
+        qr.svg_inline(
+            scale=4, dark="#000", light="#fff", title=_("QR-Code für die Authenticator-App")
+        )
+    )
     return render_template("auth/enrol.html", form=form, qr_svg=svg, secret=user.totp_secret)
 
 
@@ -161,7 +171,9 @@ def change_password():
     user = current_db_user()
     if form.validate_on_submit():
         try:
-            accounts.change_password(get_session(), clock.now(), user, form.current_password.data, form.new_password.data)
+            accounts.change_password(
+                get_session(), clock.now(), user, form.current_password.data, form.new_password.data
+            )
         except InvalidInput as err:
             add_domain_error(form, err)
         else:
@@ -180,11 +192,20 @@ def request_reset():
         user = accounts.get_user_by_email(db, form.email.data)
         if user is not None and user.is_enabled:
             now = clock.now()
-            token = accounts.issue_user_token(db, now, user, TokenPurpose.SET_PASSWORD, dt.timedelta(hours=2))
-            outbox.enqueue(db, now, kind="password_reset", to_user=user,
-                           dedupe_key=f"reset:{user.id}:{int(now.timestamp())}",
-                           link_path=url_for("auth.set_password", token=token))
-        flash(_("Wenn ein Konto zu dieser Adresse besteht, haben wir einen Link geschickt."), "info")
+            token = accounts.issue_user_token(
+                db, now, user, TokenPurpose.SET_PASSWORD, dt.timedelta(hours=2)
+            )
+            outbox.enqueue(
+                db,
+                now,
+                kind="password_reset",
+                to_user=user,
+                dedupe_key=f"reset:{user.id}:{int(now.timestamp())}",
+                link_path=url_for("auth.set_password", token=token),
+            )
+        flash(
+            _("Wenn ein Konto zu dieser Adresse besteht, haben wir einen Link geschickt."), "info"
+        )
         return redirect(url_for("auth.login"))
     return render_template("auth/reset.html", form=form)
 

@@ -50,12 +50,16 @@ def booking_ics(booking_id: int):
     booking = get_session().get(Booking, booking_id)
     if booking is None or booking.patient.user_id != user.id:
         abort(404)
-    return _ics(calendar.booking_ics(booking, locale=user.locale, domain=_uid_domain()),
-                filename=f"termin-{booking.id}.ics")
+    return _ics(
+        calendar.booking_ics(booking, locale=user.locale, domain=_uid_domain()),
+        filename=f"termin-{booking.id}.ics",
+    )
 
 
 def _own_therapist() -> Therapist:
-    therapist = get_session().scalar(select(Therapist).where(Therapist.user_id == current_db_user().id))
+    therapist = get_session().scalar(
+        select(Therapist).where(Therapist.user_id == current_db_user().id)
+    )
     if therapist is None:
         abort(404)
     return therapist
@@ -69,15 +73,18 @@ def _feed_url(token: str) -> str:
 @roles_required(Role.THERAPIST)
 def settings():
     """The feed's state; the URL itself is shown only once, right after it is created."""
-    return render_template("calendar/settings.html", enabled=calendar.is_feed_enabled(_own_therapist()),
-                           feed_url=None)
+    return render_template(
+        "calendar/settings.html", enabled=calendar.is_feed_enabled(_own_therapist()), feed_url=None
+    )
 
 
 @bp.route("/praxis/kalender/neu", methods=["POST"])
 @roles_required(Role.THERAPIST)
 def rotate():
     """Create a new secret feed URL (the old one stops working)."""
-    token = calendar.rotate_feed_token(get_session(), _own_therapist(), now=clock.now(), actor=current_db_user())
+    token = calendar.rotate_feed_token(
+        get_session(), _own_therapist(), now=clock.now(), actor=current_db_user()
+    )
     url = _feed_url(token)
     webcal = "webcal://" + url.split("://", 1)[1]
     return render_template("calendar/settings.html", enabled=True, feed_url=url, webcal_url=webcal)

@@ -42,12 +42,27 @@ def mailbox():
     """Every outbox row (newest first) and the .eml files written by the file sender."""
     db = get_session()
     page = max(request.args.get("page", 1, type=int) or 1, 1)
-    rows = list(db.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc())
-                           .offset((page - 1) * PER_PAGE).limit(PER_PAGE + 1)))
+    rows = list(
+        db.scalars(
+            select(OutboxMessage)
+            .order_by(OutboxMessage.id.desc())
+            .offset((page - 1) * PER_PAGE)
+            .limit(PER_PAGE + 1)
+        )
+    )
     total = db.scalar(select(func.count()).select_from(OutboxMessage))
-    files = sorted(_mail_dir().glob("*.eml"), reverse=True)[:MAX_FILES] if _mail_dir().is_dir() else []
-    return render_template("dev/mailbox.html", rows=rows[:PER_PAGE], has_next=len(rows) > PER_PAGE,
-                           page=page, total=total, files=[f.name for f in files], mail_dir=str(_mail_dir()))
+    files = (
+        sorted(_mail_dir().glob("*.eml"), reverse=True)[:MAX_FILES] if _mail_dir().is_dir() else []
+    )
+    return render_template(
+        "dev/mailbox.html",
+        rows=rows[:PER_PAGE],
+        has_next=len(rows) > PER_PAGE,
+        page=page,
+        total=total,
+        files=[f.name for f in files],
+        mail_dir=str(_mail_dir()),
+    )
 
 
 @bp.route("/mail/<int:outbox_id>")
@@ -62,7 +77,9 @@ def message_html(outbox_id: int):
     """The HTML part as the recipient sees it, locked down (no scripts, no remote loads)."""
     row = get_session().get(OutboxMessage, outbox_id) or abort(404)
     response = Response(row.body_html, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox allow-popups allow-popups-to-escape-sandbox"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox allow-popups allow-popups-to-escape-sandbox"
+    )
     return response
 
 
@@ -77,7 +94,11 @@ def mail_file(name: str):
     msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
     text_part = msg.get_body(preferencelist=("plain",))
     text = text_part.get_content() if text_part is not None else ""
-    headers = [(key, str(msg[key])) for key in ("From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted")
-               if msg[key] is not None]
-    return render_template("dev/mail_file.html", name=name, headers=headers, text=text,
-                           links=_LINK.findall(text))
+    headers = [
+        (key, str(msg[key]))
+        for key in ("From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted")
+        if msg[key] is not None
+    ]
+    return render_template(
+        "dev/mail_file.html", name=name, headers=headers, text=text, links=_LINK.findall(text)
+    )

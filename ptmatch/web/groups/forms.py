@@ -31,30 +31,50 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class GroupForm(BaseForm):
-    title = StringField(_l("Titel (nur für die Praxis sichtbar und im Angebot)"),
-                        validators=[DataRequired(REQUIRED), Length(max=200)],
-                        render_kw={"placeholder": _l("z. B. DBT-Skillsgruppe")})
-    method = SelectField(_l("Verfahren / Methode"),
-                         choices=[("", _l("– keine Angabe –"))] + [(c, _l(label)) for c, label in METHODS.choices()],
-                         default="")
-    problems = MultiCheckboxField(_l("Schwerpunkt (nur passende Patient:innen bekommen ein Angebot)"),
-                                  choices=[(c, _l(label)) for c, label in PROBLEM_AREAS.choices()])
+    title = StringField(
+        _l("Titel (nur für die Praxis sichtbar und im Angebot)"),
+        validators=[DataRequired(REQUIRED), Length(max=200)],
+        render_kw={"placeholder": _l("z. B. DBT-Skillsgruppe")},
+    )
+    method = SelectField(
+        _l("Verfahren / Methode"),
+        choices=[("", _l("– keine Angabe –"))] + [(c, _l(label)) for c, label in METHODS.choices()],
+        default="",
+    )
+    problems = MultiCheckboxField(
+        _l("Schwerpunkt (nur passende Patient:innen bekommen ein Angebot)"),
+        choices=[(c, _l(label)) for c, label in PROBLEM_AREAS.choices()],
+    )
     modality = SelectField(_l("Form"), choices=MODALITIES, default="in_person")
     start_date = DateField(_l("Erster Termin: Datum"), validators=[InputRequired(REQUIRED)])
     start_time = TimeField(_l("Uhrzeit"), validators=[InputRequired(REQUIRED)])
-    session_count = IntegerField(_l("Anzahl wöchentlicher Termine"), default=10,
-                                 validators=[InputRequired(REQUIRED), NumberRange(1, 52)])
-    minutes = IntegerField(_l("Dauer je Termin (Minuten)"), default=100,
-                           validators=[InputRequired(REQUIRED), NumberRange(30, 240)])
-    min_participants = IntegerField(_l("Mindestens Teilnehmende"), default=5,
-                                    validators=[InputRequired(REQUIRED), NumberRange(2, 30)])
-    max_participants = IntegerField(_l("Höchstens Teilnehmende"), default=10,
-                                    validators=[InputRequired(REQUIRED), NumberRange(2, 30)])
+    session_count = IntegerField(
+        _l("Anzahl wöchentlicher Termine"),
+        default=10,
+        validators=[InputRequired(REQUIRED), NumberRange(1, 52)],
+    )
+    minutes = IntegerField(
+        _l("Dauer je Termin (Minuten)"),
+        default=100,
+        validators=[InputRequired(REQUIRED), NumberRange(30, 240)],
+    )
+    min_participants = IntegerField(
+        _l("Mindestens Teilnehmende"),
+        default=5,
+        validators=[InputRequired(REQUIRED), NumberRange(2, 30)],
+    )
+    max_participants = IntegerField(
+        _l("Höchstens Teilnehmende"),
+        default=10,
+        validators=[InputRequired(REQUIRED), NumberRange(2, 30)],
+    )
     submit = SubmitField(_l("Gruppe anlegen und Angebote senden"))
 
 
 class BlockForm(BaseForm):
-    weekday = SelectField(_l("Wochentag"), coerce=int, choices=[(i, _l(day)) for i, day in enumerate(WEEKDAYS)])
+    weekday = SelectField(
+        _l("Wochentag"), coerce=int, choices=[(i, _l(day)) for i, day in enumerate(WEEKDAYS)]
+    )
     start_time = TimeField(_l("Von"), validators=[InputRequired(REQUIRED)])
     end_time = TimeField(_l("Bis"), validators=[InputRequired(REQUIRED)])
     modality = SelectField(_l("Form"), choices=MODALITIES, default="video")

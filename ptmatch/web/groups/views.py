@@ -69,6 +69,7 @@ def berlin_to_utc(day: dt.date, time: dt.time) -> dt.datetime | None:
 
 # --- the therapist side ------------------------------------------------------------------------
 
+
 @bp.before_request
 def _active_therapist_gate():
     """Approved therapists with a practice only; others see the waiting page."""
@@ -86,8 +87,12 @@ def index():
     """The practice's groups with enrolment counts and waitlists."""
     db = get_session()
     states = groups.group_states(db, clock.now(), groups.list_groups(db, g.therapist.practice_id))
-    return render_template("groups/index.html", states=states, therapist=g.therapist,
-                           decision_hours=groups.decision_hours(current_settings()))
+    return render_template(
+        "groups/index.html",
+        states=states,
+        therapist=g.therapist,
+        decision_hours=groups.decision_hours(current_settings()),
+    )
 
 
 @bp.route("/neu", methods=["GET", "POST"])
@@ -97,25 +102,44 @@ def new():
     if form.validate_on_submit():
         start = berlin_to_utc(form.start_date.data, form.start_time.data)
         if start is None:
-            form.start_time.errors = [_("Diese Uhrzeit gibt es an diesem Tag nicht (Zeitumstellung).")]
+            form.start_time.errors = [
+                _("Diese Uhrzeit gibt es an diesem Tag nicht (Zeitumstellung).")
+            ]
         else:
             try:
                 group = groups.create_group(
-                    get_session(), clock.now(), current_db_user(), g.therapist, title=form.title.data,
-                    method=form.method.data, problems=form.problems.data, modality=form.modality.data,
-                    first_session_at=start, session_count=form.session_count.data, minutes=form.minutes.data,
-                    min_participants=form.min_participants.data, max_participants=form.max_participants.data,
-                    settings=current_settings())
+                    get_session(),
+                    clock.now(),
+                    current_db_user(),
+                    g.therapist,
+                    title=form.title.data,
+                    method=form.method.data,
+                    problems=form.problems.data,
+                    modality=form.modality.data,
+                    first_session_at=start,
+                    session_count=form.session_count.data,
+                    minutes=form.minutes.data,
+                    min_participants=form.min_participants.data,
+                    max_participants=form.max_participants.data,
+                    settings=current_settings(),
+                )
             except DomainError as err:
                 _show_error(form, err)
             else:
                 flash(_("Die Gruppe ist angelegt; die ersten Angebote sind verschickt."), "success")
-                warning = calendar_rules.modality_warning(get_session(), g.therapist, group.first_session_at,
-                                                          group.minutes, group.modality)
+                warning = calendar_rules.modality_warning(
+                    get_session(),
+                    g.therapist,
+                    group.first_session_at,
+                    group.minutes,
+                    group.modality,
+                )
                 if warning:
                     flash(_(warning), "warning")
                 return redirect(url_for("groups.detail", group_id=group.id))
-    return render_template("groups/new.html", form=form, decision_hours=groups.decision_hours(current_settings()))
+    return render_template(
+        "groups/new.html", form=form, decision_hours=groups.decision_hours(current_settings())
+    )
 
 
 def _own_group(group_id: int):
@@ -132,19 +156,32 @@ def detail(group_id: int):
     group = _own_group(group_id)
     (state,) = groups.group_states(db, now, [group])
     enrolled, waiting = groups.members(db, current_db_user(), group)
-    return render_template("groups/detail.html", group=group, state=state, enrolled=enrolled, waiting=waiting,
-                           decision_at=groups.decision_at(group, current_settings()),
-                           last_session=groups.last_session_at(group), now=now,
-                           can_withdraw=lambda e: groups.can_withdraw(group, e, now))
+    return render_template(
+        "groups/detail.html",
+        group=group,
+        state=state,
+        enrolled=enrolled,
+        waiting=waiting,
+        decision_at=groups.decision_at(group, current_settings()),
+        last_session=groups.last_session_at(group),
+        now=now,
+        can_withdraw=lambda e: groups.can_withdraw(group, e, now),
+    )
 
 
 @bp.route("/<int:group_id>/angebote", methods=["POST"])
 def send_wave(group_id: int):
     """Top the open offers up now instead of waiting for the sweep."""
     group = _own_group(group_id)
-    sent = groups.send_group_wave(get_session(), clock.now(), group, current_settings(), actor=current_db_user())
-    flash(_("%(n)s Angebote verschickt.", n=sent) if sent else _("Zurzeit gibt es kein weiteres Angebot zu verschicken."),
-          "info")
+    sent = groups.send_group_wave(
+        get_session(), clock.now(), group, current_settings(), actor=current_db_user()
+    )
+    flash(
+        _("%(n)s Angebote verschickt.", n=sent)
+        if sent
+        else _("Zurzeit gibt es kein weiteres Angebot zu verschicken."),
+        "info",
+    )
     return redirect(url_for("groups.detail", group_id=group.id))
 
 
@@ -157,7 +194,9 @@ def remove_member(group_id: int, enrollment_id: int):
     if enrollment is None or enrollment.group_id != group.id:
         abort(404)
     try:
-        groups.withdraw(get_session(), clock.now(), current_db_user(), enrollment, current_settings())
+        groups.withdraw(
+            get_session(), clock.now(), current_db_user(), enrollment, current_settings()
+        )
     except DomainError as err:
         flash(_message(err), "danger")
     else:
@@ -172,23 +211,36 @@ def calendar_rules_page():
     if form.validate_on_submit():
         try:
             calendar_rules.add_block(
-                get_session(), clock.now(), current_db_user(), g.therapist, weekday=form.weekday.data,
+                get_session(),
+                clock.now(),
+                current_db_user(),
+                g.therapist,
+                weekday=form.weekday.data,
                 start_min=form.start_time.data.hour * 60 + form.start_time.data.minute,
-                end_min=form.end_time.data.hour * 60 + form.end_time.data.minute, modality=form.modality.data)
+                end_min=form.end_time.data.hour * 60 + form.end_time.data.minute,
+                modality=form.modality.data,
+            )
         except DomainError as err:
             _show_error(form, err)
         else:
             flash(_("Der Block ist gespeichert."), "success")
             return redirect(url_for("groups.calendar_rules_page"))
-    return render_template("groups/calendar_rules.html", form=form, therapist=g.therapist,
-                           blocks=calendar_rules.list_blocks(get_session(), g.therapist),
-                           weekdays=calendar_rules.WEEKDAYS, hhmm=calendar_rules.minutes_label)
+    return render_template(
+        "groups/calendar_rules.html",
+        form=form,
+        therapist=g.therapist,
+        blocks=calendar_rules.list_blocks(get_session(), g.therapist),
+        weekdays=calendar_rules.WEEKDAYS,
+        hhmm=calendar_rules.minutes_label,
+    )
 
 
 @bp.route("/kalenderregeln/<int:block_id>/loeschen", methods=["POST"])
 def remove_block(block_id: int):
     try:
-        calendar_rules.remove_block(get_session(), clock.now(), current_db_user(), g.therapist, block_id)
+        calendar_rules.remove_block(
+            get_session(), clock.now(), current_db_user(), g.therapist, block_id
+        )
     except NotFound:
         abort(404)
     flash(_("Der Block ist gelöscht."), "success")
@@ -196,6 +248,7 @@ def remove_block(block_id: int):
 
 
 # --- the patient side: the mailed link -----------------------------------------------------------
+
 
 @offers_bp.after_request
 def _no_store(response):
@@ -213,7 +266,11 @@ def _token_offer(token: str):
     for this patient (another patient, a stranger) counts as a foreign token."""
     db = get_session()
     offer = offers.get_offer_by_token(db, token)
-    if offer is None or offer.group_id is None or not groups.is_group_offer_answerable(db, offer, clock.now()):
+    if (
+        offer is None
+        or offer.group_id is None
+        or not groups.is_group_offer_answerable(db, offer, clock.now())
+    ):
         return None, None
     user = current_db_user()
     patient = db.get(Patient, offer.patient_id)
@@ -229,11 +286,18 @@ def _offer_page(offer, accept_url: str, decline_url: str, status: int = 200):
     group = offer.group
     enrollment = groups.get_enrollment(db, group.id, offer.patient_id)
     return render_template(
-        "groups/offer.html", offer=offer, group=group, practice=group.practice,
+        "groups/offer.html",
+        offer=offer,
+        group=group,
+        practice=group.practice,
         seat_offer=enrollment is not None and enrollment.status == EnrollmentStatus.WAITLISTED,
-        enrollment=enrollment, free_seats=max(group.max_participants - group.enrolled_count, 0),
-        can_answer=groups.is_group_offer_answerable(db, offer, clock.now()), accept_url=accept_url,
-        decline_url=decline_url, last_session=groups.last_session_at(group)), status
+        enrollment=enrollment,
+        free_seats=max(group.max_participants - group.enrolled_count, 0),
+        can_answer=groups.is_group_offer_answerable(db, offer, clock.now()),
+        accept_url=accept_url,
+        decline_url=decline_url,
+        last_session=groups.last_session_at(group),
+    ), status
 
 
 def _answer(offer, actor, accept: bool):
@@ -245,12 +309,21 @@ def _answer(offer, actor, accept: bool):
             groups.decline_group_offer(db, now, offer, actor, current_settings())
             enrollment = groups.get_enrollment(db, offer.group_id, offer.patient_id)
     except SlotTaken as err:
-        return render_template("groups/offer_result.html", outcome="taken", message=_message(err), group=offer.group)
+        return render_template(
+            "groups/offer_result.html", outcome="taken", message=_message(err), group=offer.group
+        )
     except DomainError as err:
-        return render_template("groups/offer_result.html", outcome="closed", message=_message(err), group=offer.group)
+        return render_template(
+            "groups/offer_result.html", outcome="closed", message=_message(err), group=offer.group
+        )
     outcome = "declined" if not accept else str(enrollment.status)
-    return render_template("groups/offer_result.html", outcome=outcome, enrollment=enrollment, group=offer.group,
-                           decision_hours=groups.decision_hours(current_settings()))
+    return render_template(
+        "groups/offer_result.html",
+        outcome=outcome,
+        enrollment=enrollment,
+        group=offer.group,
+        decision_hours=groups.decision_hours(current_settings()),
+    )
 
 
 @offers_bp.route("/g/<token>")
@@ -259,7 +332,11 @@ def show(token: str):
     offer, _actor = _token_offer(token)
     if offer is None:
         return _neutral()
-    return _offer_page(offer, url_for("group_offers.accept", token=token), url_for("group_offers.decline", token=token))
+    return _offer_page(
+        offer,
+        url_for("group_offers.accept", token=token),
+        url_for("group_offers.decline", token=token),
+    )
 
 
 @offers_bp.route("/g/<token>/annehmen", methods=["POST"])
@@ -275,6 +352,7 @@ def decline(token: str):
 
 
 # --- the patient side: logged in -----------------------------------------------------------------
+
 
 def _own_patient() -> Patient:
     patient = get_session().scalar(select(Patient).where(Patient.user_id == current_db_user().id))
@@ -295,15 +373,22 @@ def mine():
     """The patient's open group offers and group places."""
     db, now = get_session(), clock.now()
     open_offers, enrollments = groups.patient_groups(db, _own_patient(), now)
-    return render_template("groups/patient.html", open_offers=open_offers, enrollments=enrollments,
-                           can_withdraw=lambda e: groups.can_withdraw(e.group, e, now))
+    return render_template(
+        "groups/patient.html",
+        open_offers=open_offers,
+        enrollments=enrollments,
+        can_withdraw=lambda e: groups.can_withdraw(e.group, e, now),
+    )
 
 
 @offers_bp.route("/patient/gruppen/angebot/<int:offer_id>")
 def mine_offer(offer_id: int):
     offer = _own_offer(offer_id)
-    return _offer_page(offer, url_for("group_offers.mine_accept", offer_id=offer.id),
-                       url_for("group_offers.mine_decline", offer_id=offer.id))
+    return _offer_page(
+        offer,
+        url_for("group_offers.mine_accept", offer_id=offer.id),
+        url_for("group_offers.mine_decline", offer_id=offer.id),
+    )
 
 
 @offers_bp.route("/patient/gruppen/angebot/<int:offer_id>/annehmen", methods=["POST"])

@@ -27,9 +27,14 @@ def index():
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     counts = delivery.status_counts(db)
     dead = delivery.dead_messages(db, page=page, per_page=PER_PAGE + 1)
-    return render_template("mailadmin/index.html", counts=counts, dead=dead[:PER_PAGE],
-                           has_next=len(dead) > PER_PAGE, page=page,
-                           retrying=delivery.retrying_messages(db))
+    return render_template(
+        "mailadmin/index.html",
+        counts=counts,
+        dead=dead[:PER_PAGE],
+        has_next=len(dead) > PER_PAGE,
+        page=page,
+        retrying=delivery.retrying_messages(db),
+    )
 
 
 @bp.route("/<int:outbox_id>/erneut-senden", methods=["POST"])

@@ -57,13 +57,18 @@ def token_offer(token: str):
         return _neutral()
     form = AnswerForm()
     if not form.validate_on_submit():
-        return render_template("offers/offer.html", form=form, action=url_for("offers.token_offer", token=token),
-                               **_details(offer))
+        return render_template(
+            "offers/offer.html",
+            form=form,
+            action=url_for("offers.token_offer", token=token),
+            **_details(offer),
+        )
     try:
         if form.answer.data == ACCEPT:
             booking = offers.accept_offer(db, now, offer, patient_user, current_settings())
-            return render_template("offers/booked.html", booking=booking, logged_in=user is not None,
-                                   **_details(offer))
+            return render_template(
+                "offers/booked.html", booking=booking, logged_in=user is not None, **_details(offer)
+            )
         offers.decline_offer(db, now, offer, patient_user, current_settings())
         return render_template("offers/declined.html")
     except SlotTaken:
@@ -89,12 +94,20 @@ def patient_offer(offer_id: int):
                 flash(_("Ihr Termin ist gebucht."), "success")
                 return redirect(url_for("offers.booking", booking_id=booking.id))
             offers.decline_offer(db, now, offer, user, current_settings())
-            flash(_("Sie haben das Angebot abgelehnt. Sie behalten Ihren Platz auf der Warteliste."), "info")
+            flash(
+                _("Sie haben das Angebot abgelehnt. Sie behalten Ihren Platz auf der Warteliste."),
+                "info",
+            )
         except (SlotTaken, OfferExpired, OfferClosed) as err:
             flash(_(err.message), "warning")
         return redirect(url_for("offers.patient_offer", offer_id=offer.id))
-    return render_template("offers/patient_offer.html", form=form, can_answer=can_answer,
-                           state=offer.effective_status(now), **_details(offer))
+    return render_template(
+        "offers/patient_offer.html",
+        form=form,
+        can_answer=can_answer,
+        state=offer.effective_status(now),
+        **_details(offer),
+    )
 
 
 def _own_booking(booking_id: int):
@@ -110,9 +123,15 @@ def booking(booking_id: int):
     """The booking confirmation: time, place or video details, the practice's notes, .ics."""
     _user, booking = _own_booking(booking_id)
     now = clock.now()
-    return render_template("offers/booking.html", booking=booking, slot=booking.slot, practice=booking.slot.practice,
-                           video_link=offers.video_link(booking), can_cancel=offers.can_cancel_booking(booking, now),
-                           form=ConfirmForm())
+    return render_template(
+        "offers/booking.html",
+        booking=booking,
+        slot=booking.slot,
+        practice=booking.slot.practice,
+        video_link=offers.video_link(booking),
+        can_cancel=offers.can_cancel_booking(booking, now),
+        form=ConfirmForm(),
+    )
 
 
 @bp.route("/patient/termin/<int:booking_id>.ics")
@@ -123,8 +142,14 @@ def booking_ics(booking_id: int):
     user, booking = _own_booking(booking_id)
     domain = urlsplit(current_settings().BASE_URL).hostname or "ptmatch"
     body = calendar.booking_ics(booking, locale=user.locale or "de", domain=domain)
-    return Response(body, mimetype="text/calendar", headers={
-        "Content-Disposition": f'attachment; filename="termin-{booking.id}.ics"', "Cache-Control": "no-store"})
+    return Response(
+        body,
+        mimetype="text/calendar",
+        headers={
+            "Content-Disposition": f'attachment; filename="termin-{booking.id}.ics"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @bp.route("/patient/termin/<int:booking_id>/absagen", methods=["POST"])
@@ -134,7 +159,9 @@ def cancel_booking(booking_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        offers.cancel_booking_by_patient(get_session(), clock.now(), user, booking, current_settings())
+        offers.cancel_booking_by_patient(
+            get_session(), clock.now(), user, booking, current_settings()
+        )
     except (InvalidInput, NotAllowed) as err:
         flash(_(err.message), "warning")
     else:

@@ -34,7 +34,9 @@ from ptmatch.domain.patients import GRID_BLOCKS, GRID_DAYS, Intake, Profile
 from ptmatch.web.forms import BaseForm
 
 REQUIRED = _l("Bitte ausfüllen.")
-GRID_CHOICES = [(f"{day}-{start}", f"{day}-{start}") for day in GRID_DAYS for start, _ in GRID_BLOCKS]
+GRID_CHOICES = [
+    (f"{day}-{start}", f"{day}-{start}") for day in GRID_DAYS for start, _ in GRID_BLOCKS
+]
 DAY_CHOICES = [(str(day), str(day)) for day in GRID_DAYS]
 
 
@@ -50,55 +52,103 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class ProfileForm(BaseForm):
-    first_name = StringField(_l("Vorname"), validators=[DataRequired(REQUIRED), Length(max=100)],
-                             render_kw={"autocomplete": "given-name"})
-    last_name = StringField(_l("Nachname"), validators=[DataRequired(REQUIRED), Length(max=100)],
-                            render_kw={"autocomplete": "family-name"})
-    phone = StringField(_l("Telefon (optional)"), validators=[Optional(), Length(max=32)],
-                        render_kw={"autocomplete": "tel", "inputmode": "tel"})
-    birth_date = DateField(_l("Geburtsdatum"), validators=[InputRequired(REQUIRED)],
-                           render_kw={"autocomplete": "bday"})
+    first_name = StringField(
+        _l("Vorname"),
+        validators=[DataRequired(REQUIRED), Length(max=100)],
+        render_kw={"autocomplete": "given-name"},
+    )
+    last_name = StringField(
+        _l("Nachname"),
+        validators=[DataRequired(REQUIRED), Length(max=100)],
+        render_kw={"autocomplete": "family-name"},
+    )
+    phone = StringField(
+        _l("Telefon (optional)"),
+        validators=[Optional(), Length(max=32)],
+        render_kw={"autocomplete": "tel", "inputmode": "tel"},
+    )
+    birth_date = DateField(
+        _l("Geburtsdatum"), validators=[InputRequired(REQUIRED)], render_kw={"autocomplete": "bday"}
+    )
     gender = SelectField(_l("Geschlecht"), choices=_choices(GENDERS), default="x")
-    postcode = StringField(_l("Postleitzahl"), validators=[DataRequired(REQUIRED), Length(max=10)],
-                           render_kw={"autocomplete": "postal-code", "inputmode": "numeric"})
-    max_distance_km = IntegerField(_l("So weit kann ich fahren (km)"), default=20,
-                                   validators=[InputRequired(REQUIRED), NumberRange(1, 300)],
-                                   render_kw={"inputmode": "numeric"})
-    languages = MultiCheckboxField(_l("Sprachen, in denen die Therapie stattfinden kann"),
-                                   choices=_choices(LANGUAGES.choices()), default=["de"])
-    therapist_gender_wish = SelectField(_l("Ich wünsche mir"), choices=_choices(THERAPIST_GENDER_WISHES),
-                                        default="any")
-    methods = MultiCheckboxField(_l("Gewünschte Verfahren und Methoden (keine Auswahl = alle)"),
-                                 choices=_choices(METHODS.choices()))
-    insurance = RadioField(_l("Versicherung"), choices=_choices(INSURANCES.choices()), default="gkv")
-    video_pref = RadioField(_l("Therapie per Video"), choices=_choices(PREFERENCE), default="acceptable")
+    postcode = StringField(
+        _l("Postleitzahl"),
+        validators=[DataRequired(REQUIRED), Length(max=10)],
+        render_kw={"autocomplete": "postal-code", "inputmode": "numeric"},
+    )
+    max_distance_km = IntegerField(
+        _l("So weit kann ich fahren (km)"),
+        default=20,
+        validators=[InputRequired(REQUIRED), NumberRange(1, 300)],
+        render_kw={"inputmode": "numeric"},
+    )
+    languages = MultiCheckboxField(
+        _l("Sprachen, in denen die Therapie stattfinden kann"),
+        choices=_choices(LANGUAGES.choices()),
+        default=["de"],
+    )
+    therapist_gender_wish = SelectField(
+        _l("Ich wünsche mir"), choices=_choices(THERAPIST_GENDER_WISHES), default="any"
+    )
+    methods = MultiCheckboxField(
+        _l("Gewünschte Verfahren und Methoden (keine Auswahl = alle)"),
+        choices=_choices(METHODS.choices()),
+    )
+    insurance = RadioField(
+        _l("Versicherung"), choices=_choices(INSURANCES.choices()), default="gkv"
+    )
+    video_pref = RadioField(
+        _l("Therapie per Video"), choices=_choices(PREFERENCE), default="acceptable"
+    )
     group_pref = RadioField(_l("Gruppentherapie"), choices=_choices(PREFERENCE), default="no")
-    availability = SelectMultipleField(_l("Wann können Sie Termine wahrnehmen?"), choices=GRID_CHOICES)
+    availability = SelectMultipleField(
+        _l("Wann können Sie Termine wahrnehmen?"), choices=GRID_CHOICES
+    )
     whole_days = SelectMultipleField(_l("Ganzer Tag"), choices=DAY_CHOICES)
     submit = SubmitField(_l("Speichern"))
 
     def profile(self, windows) -> Profile:
         return Profile(
-            first_name=self.first_name.data or "", last_name=self.last_name.data or "",
-            birth_date=self.birth_date.data, postcode=self.postcode.data or "", phone=self.phone.data or "",
-            gender=self.gender.data, max_distance_km=self.max_distance_km.data,
-            languages=list(self.languages.data or []), therapist_gender_wish=self.therapist_gender_wish.data,
-            methods=list(self.methods.data or []), insurance=self.insurance.data,
-            video_pref=self.video_pref.data, group_pref=self.group_pref.data, windows=windows,
+            first_name=self.first_name.data or "",
+            last_name=self.last_name.data or "",
+            birth_date=self.birth_date.data,
+            postcode=self.postcode.data or "",
+            phone=self.phone.data or "",
+            gender=self.gender.data,
+            max_distance_km=self.max_distance_km.data,
+            languages=list(self.languages.data or []),
+            therapist_gender_wish=self.therapist_gender_wish.data,
+            methods=list(self.methods.data or []),
+            insurance=self.insurance.data,
+            video_pref=self.video_pref.data,
+            group_pref=self.group_pref.data,
+            windows=windows,
         )
 
 
 class IntakeFields:
-    problems = MultiCheckboxField(_l("Worum geht es? (Mehrfachauswahl)"), choices=_choices(PROBLEM_AREAS.choices()))
-    description = TextAreaField(_l("Beschreibung in eigenen Worten (optional)"),
-                                validators=[Optional(), Length(max=4000)], render_kw={"rows": 4})
+    problems = MultiCheckboxField(
+        _l("Worum geht es? (Mehrfachauswahl)"), choices=_choices(PROBLEM_AREAS.choices())
+    )
+    description = TextAreaField(
+        _l("Beschreibung in eigenen Worten (optional)"),
+        validators=[Optional(), Length(max=4000)],
+        render_kw={"rows": 4},
+    )
     urgent = BooleanField(_l("Auf meinem Formular PTV 11 ist „zeitnah erforderlich“ angekreuzt"))
-    urgency_code = StringField(_l("Code vom Formular PTV 11"), validators=[Optional(), Length(max=20)],
-                               render_kw={"autocomplete": "off"})
+    urgency_code = StringField(
+        _l("Code vom Formular PTV 11"),
+        validators=[Optional(), Length(max=20)],
+        render_kw={"autocomplete": "off"},
+    )
 
     def intake(self) -> Intake:
-        return Intake(problems=list(self.problems.data or []), description=self.description.data or "",
-                      urgent=bool(self.urgent.data), urgency_code=self.urgency_code.data or "")
+        return Intake(
+            problems=list(self.problems.data or []),
+            description=self.description.data or "",
+            urgent=bool(self.urgent.data),
+            urgency_code=self.urgency_code.data or "",
+        )
 
 
 class IntakeForm(IntakeFields, BaseForm):
@@ -106,23 +156,42 @@ class IntakeForm(IntakeFields, BaseForm):
 
 
 class RegistrationForm(IntakeFields, ProfileForm):
-    email = EmailField(_l("E-Mail"), validators=[DataRequired(REQUIRED), Length(max=254)],
-                       render_kw={"autocomplete": "email", "inputmode": "email"})
-    password = PasswordField(_l("Passwort (10–128 Zeichen)"), validators=[DataRequired(REQUIRED), Length(max=128)],
-                             render_kw={"autocomplete": "new-password"})
-    password_repeat = PasswordField(_l("Passwort wiederholen"), validators=[
-        DataRequired(REQUIRED), EqualTo("password", _l("Die Passwörter stimmen nicht überein."))],
-        render_kw={"autocomplete": "new-password"})
+    email = EmailField(
+        _l("E-Mail"),
+        validators=[DataRequired(REQUIRED), Length(max=254)],
+        render_kw={"autocomplete": "email", "inputmode": "email"},
+    )
+    password = PasswordField(
+        _l("Passwort (10–128 Zeichen)"),
+        validators=[DataRequired(REQUIRED), Length(max=128)],
+        render_kw={"autocomplete": "new-password"},
+    )
+    password_repeat = PasswordField(
+        _l("Passwort wiederholen"),
+        validators=[
+            DataRequired(REQUIRED),
+            EqualTo("password", _l("Die Passwörter stimmen nicht überein.")),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
     consent_health = BooleanField(
-        _l("Ich willige ausdrücklich ein, dass ptmatch meine Gesundheitsdaten (Beschwerden, Dringlichkeit, "
-           "Beschreibung) verarbeitet und den Praxen zeigt, auf deren Wartelisten ich stehe, um mir einen "
-           "Therapieplatz zu vermitteln (Art. 9 Abs. 2 lit. a DSGVO). Ich kann die Einwilligung jederzeit "
-           "widerrufen, indem ich mein Konto lösche."),
-        validators=[DataRequired(_l("Ohne diese Einwilligung können wir Ihnen keine Termine vermitteln."))])
+        _l(
+            "Ich willige ausdrücklich ein, dass ptmatch meine Gesundheitsdaten (Beschwerden, Dringlichkeit, "
+            "Beschreibung) verarbeitet und den Praxen zeigt, auf deren Wartelisten ich stehe, um mir einen "
+            "Therapieplatz zu vermitteln (Art. 9 Abs. 2 lit. a DSGVO). Ich kann die Einwilligung jederzeit "
+            "widerrufen, indem ich mein Konto lösche."
+        ),
+        validators=[
+            DataRequired(_l("Ohne diese Einwilligung können wir Ihnen keine Termine vermitteln."))
+        ],
+    )
     consent_rules = BooleanField(
-        _l("Ich akzeptiere die Absage- und Ausfallregeln der Praxen: Gebuchte Termine sage ich rechtzeitig ab; "
-           "nicht abgesagte Termine können in Rechnung gestellt werden."),
-        validators=[DataRequired(_l("Bitte bestätigen Sie die Absage- und Ausfallregeln."))])
+        _l(
+            "Ich akzeptiere die Absage- und Ausfallregeln der Praxen: Gebuchte Termine sage ich rechtzeitig ab; "
+            "nicht abgesagte Termine können in Rechnung gestellt werden."
+        ),
+        validators=[DataRequired(_l("Bitte bestätigen Sie die Absage- und Ausfallregeln."))],
+    )
     praxis = HiddenField(validators=[Optional(), Length(max=80)])
     submit = SubmitField(_l("Registrieren"))
 
@@ -133,10 +202,15 @@ class PauseForm(BaseForm):
 
 
 class DeleteForm(BaseForm):
-    confirm = BooleanField(_l("Ja, alle meine Daten endgültig löschen."),
-                           validators=[DataRequired(_l("Bitte bestätigen Sie die Löschung."))])
-    password = PasswordField(_l("Passwort"), validators=[DataRequired(REQUIRED), Length(max=128)],
-                             render_kw={"autocomplete": "current-password"})
+    confirm = BooleanField(
+        _l("Ja, alle meine Daten endgültig löschen."),
+        validators=[DataRequired(_l("Bitte bestätigen Sie die Löschung."))],
+    )
+    password = PasswordField(
+        _l("Passwort"),
+        validators=[DataRequired(REQUIRED), Length(max=128)],
+        render_kw={"autocomplete": "current-password"},
+    )
     submit = SubmitField(_l("Konto und Daten löschen"))
 
 
@@ -146,12 +220,23 @@ class FinderForm(BaseForm):
     class Meta:
         csrf = False
 
-    distance_km = IntegerField(_l("Entfernung bis (km)"), validators=[Optional(), NumberRange(1, 300)])
-    method = SelectField(_l("Verfahren"), choices=[("", _l("alle"))] + _choices(METHODS.choices()), default="")
-    specialty = SelectField(_l("Schwerpunkt"), choices=[("", _l("alle"))] + _choices(PROBLEM_AREAS.choices()),
-                            default="")
-    language = SelectField(_l("Sprache"), choices=[("", _l("alle"))] + _choices(LANGUAGES.choices()), default="")
-    therapist_gender = SelectField(_l("Therapeut:in"), choices=_choices(THERAPIST_GENDER_WISHES), default="any")
+    distance_km = IntegerField(
+        _l("Entfernung bis (km)"), validators=[Optional(), NumberRange(1, 300)]
+    )
+    method = SelectField(
+        _l("Verfahren"), choices=[("", _l("alle"))] + _choices(METHODS.choices()), default=""
+    )
+    specialty = SelectField(
+        _l("Schwerpunkt"),
+        choices=[("", _l("alle"))] + _choices(PROBLEM_AREAS.choices()),
+        default="",
+    )
+    language = SelectField(
+        _l("Sprache"), choices=[("", _l("alle"))] + _choices(LANGUAGES.choices()), default=""
+    )
+    therapist_gender = SelectField(
+        _l("Therapeut:in"), choices=_choices(THERAPIST_GENDER_WISHES), default="any"
+    )
     video = BooleanField(_l("bietet Video an"))
     group = BooleanField(_l("bietet Gruppen an"))
     submit = SubmitField(_l("Suchen"))

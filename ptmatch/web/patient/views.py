@@ -31,13 +31,16 @@ from ptmatch.web.patient.forms import (
 from ptmatch.web.security import current_db_user, end_session, home_for, require_roles
 
 bp = Blueprint("patient", __name__)
-require_roles(bp, Role.PATIENT, exempt=("register", "registered", "verify_email", "checkin", "deleted"))
+require_roles(
+    bp, Role.PATIENT, exempt=("register", "registered", "verify_email", "checkin", "deleted")
+)
 
 # Public: a practice's own link lives at the root (/p/<slug>), outside the /patient prefix.
 link_bp = Blueprint("practice_link", __name__)
 
 
 # --- helpers ------------------------------------------------------------------------------
+
 
 @bp.context_processor
 def _grid():
@@ -80,6 +83,7 @@ def _checked_cells(form, patient: Patient | None = None) -> tuple[set[str], bool
 
 # --- public: registration, verification, check-in --------------------------------------------
 
+
 @bp.route("/registrieren", methods=["GET", "POST"])
 def register():
     """Self-service registration, optionally for one practice (`?praxis=<slug>`)."""
@@ -93,9 +97,16 @@ def register():
     if form.validate_on_submit() and (windows := _windows(form)) is not None:
         try:
             patients.register_patient(
-                db, clock.now(), email=form.email.data, password=form.password.data, profile=form.profile(windows),
-                intake=form.intake(), consent_health=form.consent_health.data, consent_rules=form.consent_rules.data,
-                practice=practice, locale=str(get_locale() or "de"),
+                db,
+                clock.now(),
+                email=form.email.data,
+                password=form.password.data,
+                profile=form.profile(windows),
+                intake=form.intake(),
+                consent_health=form.consent_health.data,
+                consent_rules=form.consent_rules.data,
+                practice=practice,
+                locale=str(get_locale() or "de"),
             )
         except DomainError as err:
             _form_error(form, err)
@@ -164,6 +175,7 @@ def deleted():
 
 # --- the dashboard ------------------------------------------------------------------------------
 
+
 @bp.route("/")
 def dashboard():
     """Status, lists with join dates, pending offers, bookings and what to do next."""
@@ -172,14 +184,19 @@ def dashboard():
     now = clock.now()
     entries = waitlist.list_entries(db, patient)
     return render_template(
-        "patient/dashboard.html", user=user, patient=patient, now=now,
+        "patient/dashboard.html",
+        user=user,
+        patient=patient,
+        now=now,
         active_entries=[e for e in entries if e.status == EntryStatus.ACTIVE],
         past_entries=[e for e in entries if e.status != "active"],
         in_pool=any(e.is_pool and e.status == EntryStatus.ACTIVE for e in entries),
-        offers=patients.pending_offers(db, now, patient), bookings=patients.bookings(db, patient),
+        offers=patients.pending_offers(db, now, patient),
+        bookings=patients.bookings(db, patient),
         can_reactivate=patients.can_reactivate(db, now, patient),
         matchable=patients.is_matchable(patient, user, now.date()),
-        location=patients.location_of(db, patient), pause_form=PauseForm(),
+        location=patients.location_of(db, patient),
+        pause_form=PauseForm(),
         record_views=access.record_views_for_patient(db, patient),
     )
 
@@ -241,6 +258,7 @@ def edit_intake():
 
 # --- where to wait ------------------------------------------------------------------------------
 
+
 @bp.route("/praxen")
 def finder():
     """Practices that fit, nearest first, with join buttons; the regional pool on top."""
@@ -253,15 +271,27 @@ def finder():
     filters = waitlist.FinderFilters(distance_km=patient.max_distance_km)
     if form.validate():
         filters = waitlist.FinderFilters(
-            distance_km=form.distance_km.data or patient.max_distance_km, method=form.method.data,
-            specialty=form.specialty.data, language=form.language.data,
-            therapist_gender=form.therapist_gender.data, video=form.video.data, group=form.group.data)
+            distance_km=form.distance_km.data or patient.max_distance_km,
+            method=form.method.data,
+            specialty=form.specialty.data,
+            language=form.language.data,
+            therapist_gender=form.therapist_gender.data,
+            video=form.video.data,
+            group=form.group.data,
+        )
     clinical = access.load_clinical(db, user, patient, now, purpose="finder")
-    hits = waitlist.find_practices(db, patient, clinical.problems_mask if clinical else 0, filters, now.date())
+    hits = waitlist.find_practices(
+        db, patient, clinical.problems_mask if clinical else 0, filters, now.date()
+    )
     pool = waitlist.get_entry(db, patient, None)
-    return render_template("patient/finder.html", form=form, hits=hits, patient=patient,
-                           in_pool=pool is not None and pool.status == EntryStatus.ACTIVE,
-                           location=patients.location_of(db, patient))
+    return render_template(
+        "patient/finder.html",
+        form=form,
+        hits=hits,
+        patient=patient,
+        in_pool=pool is not None and pool.status == EntryStatus.ACTIVE,
+        location=patients.location_of(db, patient),
+    )
 
 
 @bp.route("/listen/praxis/<int:practice_id>", methods=["POST"])
@@ -307,6 +337,7 @@ def leave(entry_id: int):
 
 # --- status ---------------------------------------------------------------------------------------
 
+
 @bp.route("/pause", methods=["GET", "POST"])
 def pause():
     """Pause the search, optionally until a date."""
@@ -314,8 +345,14 @@ def pause():
     form = PauseForm()
     if form.validate_on_submit():
         try:
-            patients.pause(get_session(), clock.now(), patient, form.until.data, user,
-                           settings=current_settings())
+            patients.pause(
+                get_session(),
+                clock.now(),
+                patient,
+                form.until.data,
+                user,
+                settings=current_settings(),
+            )
         except DomainError as err:
             _form_error(form, err)
         else:
@@ -333,12 +370,16 @@ def reactivate():
     except DomainError as err:
         flash(_(err.message), "warning")
     else:
-        flash(_("Ihre Suche ist wieder aktiv.") + (" " + _("Ihre Wartelisten wurden wiederhergestellt.")
-                                                   if restored else ""), "success")
+        flash(
+            _("Ihre Suche ist wieder aktiv.")
+            + (" " + _("Ihre Wartelisten wurden wiederhergestellt.") if restored else ""),
+            "success",
+        )
     return redirect(url_for("patient.dashboard"))
 
 
 # --- privacy --------------------------------------------------------------------------------------
+
 
 @bp.route("/export.json")
 def export():
@@ -346,9 +387,14 @@ def export():
     user, patient = _me()
     data = patients.export_data(get_session(), clock.now(), patient, user)
     body = json.dumps(data, ensure_ascii=False, indent=2)
-    return Response(body, mimetype="application/json",
-                    headers={"Content-Disposition": 'attachment; filename="ptmatch-daten.json"',
-                             "Cache-Control": "no-store"})
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={
+            "Content-Disposition": 'attachment; filename="ptmatch-daten.json"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @bp.route("/loeschen", methods=["GET", "POST"])
@@ -358,8 +404,14 @@ def delete():
     form = DeleteForm()
     if form.validate_on_submit():
         try:
-            patients.delete_account(get_session(), clock.now(), user, patient, form.password.data,
-                                    settings=current_settings())
+            patients.delete_account(
+                get_session(),
+                clock.now(),
+                user,
+                patient,
+                form.password.data,
+                settings=current_settings(),
+            )
         except DomainError as err:
             _form_error(form, err)
         else:
@@ -369,6 +421,7 @@ def delete():
 
 
 # --- a practice's own link: /p/<slug> --------------------------------------------------------------
+
 
 @link_bp.route("/p/<slug>")
 def landing(slug: str):
@@ -381,8 +434,12 @@ def landing(slug: str):
     if user is not None and user.role == Role.PATIENT:
         patient = patients.get_patient_for_user(get_session(), user)
         entry = waitlist.get_entry(get_session(), patient, practice) if patient else None
-    return render_template("patient/practice_link.html", practice=practice, user=user,
-                           on_list=entry is not None and entry.status == EntryStatus.ACTIVE)
+    return render_template(
+        "patient/practice_link.html",
+        practice=practice,
+        user=user,
+        on_list=entry is not None and entry.status == EntryStatus.ACTIVE,
+    )
 
 
 @bp.route("/p/<slug>/beitreten", methods=["POST"])

@@ -51,11 +51,34 @@ bp = Blueprint("practice", __name__)
 require_roles(bp, Role.THERAPIST, exempt=("signup",))
 
 UNGATED = {"practice.signup", "practice.awaiting"}
-PROFILE_FIELDS = ("title", "gender", "methods", "specialties", "exclusions", "populations", "languages",
-                  "insurances", "offers_in_person", "offers_video", "offers_group", "session_minutes",
-                  "buffer_minutes", "switch_buffer_minutes")
-PRACTICE_FIELDS = ("name", "street", "postcode", "city", "phone", "website", "booking_info",
-                   "cancellation_policy", "video_link_template", "accepts_pool")
+PROFILE_FIELDS = (
+    "title",
+    "gender",
+    "methods",
+    "specialties",
+    "exclusions",
+    "populations",
+    "languages",
+    "insurances",
+    "offers_in_person",
+    "offers_video",
+    "offers_group",
+    "session_minutes",
+    "buffer_minutes",
+    "switch_buffer_minutes",
+)
+PRACTICE_FIELDS = (
+    "name",
+    "street",
+    "postcode",
+    "city",
+    "phone",
+    "website",
+    "booking_info",
+    "cancellation_policy",
+    "video_link_template",
+    "accepts_pool",
+)
 
 
 @bp.before_request
@@ -77,6 +100,7 @@ def _flash_unplaced(form, err: DomainError) -> None:
 
 # --- sign-up and approval -------------------------------------------------------------------
 
+
 @bp.route("/registrieren", methods=["GET", "POST"])
 def signup():
     """Public: request a therapist account with licence details."""
@@ -86,9 +110,17 @@ def signup():
     if form.validate_on_submit():
         try:
             practices.request_therapist_account(
-                get_session(), clock.now(), email=form.email.data, password=form.password.data,
-                display_name=form.display_name.data, approbation=form.approbation.data, lanr=form.lanr.data,
-                title=form.title.data, gender=form.gender.data, locale=str(get_locale() or "de"))
+                get_session(),
+                clock.now(),
+                email=form.email.data,
+                password=form.password.data,
+                display_name=form.display_name.data,
+                approbation=form.approbation.data,
+                lanr=form.lanr.data,
+                title=form.title.data,
+                gender=form.gender.data,
+                locale=str(get_locale() or "de"),
+            )
         except InvalidInput as err:
             _flash_unplaced(form, err)
         else:
@@ -108,12 +140,27 @@ def awaiting():
 
 # --- workbench ------------------------------------------------------------------------------
 
+
 def _filters(form) -> workbench.Filters:
     """Filters from the valid fields of a GET form (invalid ones are shown and ignored)."""
     form.validate()
     values = {}
-    for name in ("age_min", "age_max", "gender", "problems", "fits_profile", "q", "group", "video", "urgent",
-                 "insurance", "via_link", "waiting_from", "waiting_to", "sort"):
+    for name in (
+        "age_min",
+        "age_max",
+        "gender",
+        "problems",
+        "fits_profile",
+        "q",
+        "group",
+        "video",
+        "urgent",
+        "insurance",
+        "via_link",
+        "waiting_from",
+        "waiting_to",
+        "sort",
+    ):
         fld = getattr(form, name, None)
         if fld is None or fld.errors or fld.data in (None, ""):
             continue
@@ -134,24 +181,45 @@ def _page_url(endpoint: str):
 def home():
     """The waitlist workbench: the practice's own list."""
     form = FilterForm(formdata=request.args)
-    page = workbench.list_waitlist(get_session(), clock.now(), g.therapist, _filters(form),
-                                   page=request.args.get("page", 1, type=int))
-    return render_template("practice/workbench.html", tab="list", form=form, page=page,
-                           page_url=_page_url("practice.home"))
+    page = workbench.list_waitlist(
+        get_session(),
+        clock.now(),
+        g.therapist,
+        _filters(form),
+        page=request.args.get("page", 1, type=int),
+    )
+    return render_template(
+        "practice/workbench.html",
+        tab="list",
+        form=form,
+        page=page,
+        page_url=_page_url("practice.home"),
+    )
 
 
 @bp.route("/pool")
 def pool():
     """The regional pool: fitting patients within reach, pseudonymous."""
     form = PoolFilterForm(formdata=request.args)
-    page = workbench.list_pool(get_session(), clock.now(), g.therapist, _filters(form),
-                               page=request.args.get("page", 1, type=int))
-    return render_template("practice/workbench.html", tab="pool", form=form, page=page,
-                           pool_available=workbench.pool_available(g.therapist),
-                           page_url=_page_url("practice.pool"))
+    page = workbench.list_pool(
+        get_session(),
+        clock.now(),
+        g.therapist,
+        _filters(form),
+        page=request.args.get("page", 1, type=int),
+    )
+    return render_template(
+        "practice/workbench.html",
+        tab="pool",
+        form=form,
+        page=page,
+        pool_available=workbench.pool_available(g.therapist),
+        page_url=_page_url("practice.pool"),
+    )
 
 
 # --- patient file and actions ---------------------------------------------------------------
+
 
 def _render_patient(patient_id: int, **forms):
     db = get_session()
@@ -164,11 +232,16 @@ def _render_patient(patient_id: int, **forms):
     refer = forms.get("refer_form") or ReferForm(formdata=None)
     refer.target.choices = workbench.referral_targets(db, g.therapist)
     priority = forms.get("priority_form") or PriorityForm(
-        formdata=None, priority=record.active_entry.priority if record.active_entry else 0)
+        formdata=None, priority=record.active_entry.priority if record.active_entry else 0
+    )
     return render_template(
-        "practice/patient.html", record=record, refer_form=refer, priority_form=priority,
+        "practice/patient.html",
+        record=record,
+        refer_form=refer,
+        priority_form=priority,
         note_form=forms.get("note_form") or NoteForm(formdata=None),
-        remove_form=forms.get("remove_form") or RemoveForm(formdata=None))
+        remove_form=forms.get("remove_form") or RemoveForm(formdata=None),
+    )
 
 
 @bp.route("/patient/<int:patient_id>")
@@ -191,8 +264,11 @@ def _entry_action(entry_id: int, form, form_key: str, act, done: str):
             _flash_unplaced(form, err)
         else:
             flash(_(done), "success")
-            return redirect(url_for("practice.patient", patient_id=entry.patient_id)
-                            if form_key == "priority_form" else url_for("practice.home"))
+            return redirect(
+                url_for("practice.patient", patient_id=entry.patient_id)
+                if form_key == "priority_form"
+                else url_for("practice.home")
+            )
     return _render_patient(entry.patient_id, **{form_key: form})
 
 
@@ -200,8 +276,15 @@ def _entry_action(entry_id: int, form, form_key: str, act, done: str):
 def set_priority(entry_id: int):
     """Set the practice's priority for an entry."""
     form = PriorityForm()
-    return _entry_action(entry_id, form, "priority_form", lambda db, e: workbench.set_priority(
-        db, clock.now(), current_db_user(), e.id, form.priority.data), "Die Priorität ist gespeichert.")
+    return _entry_action(
+        entry_id,
+        form,
+        "priority_form",
+        lambda db, e: workbench.set_priority(
+            db, clock.now(), current_db_user(), e.id, form.priority.data
+        ),
+        "Die Priorität ist gespeichert.",
+    )
 
 
 @bp.route("/eintrag/<int:entry_id>/ueberweisen", methods=["POST"])
@@ -209,16 +292,30 @@ def refer(entry_id: int):
     """Refer the patient to another practice (the entry moves; a generic mail goes out)."""
     form = ReferForm()
     form.target.choices = workbench.referral_targets(get_session(), g.therapist)
-    return _entry_action(entry_id, form, "refer_form", lambda db, e: workbench.refer_entry(
-        db, clock.now(), current_db_user(), e.id, form.target.data), "Die Patientin / der Patient wurde überwiesen.")
+    return _entry_action(
+        entry_id,
+        form,
+        "refer_form",
+        lambda db, e: workbench.refer_entry(
+            db, clock.now(), current_db_user(), e.id, form.target.data
+        ),
+        "Die Patientin / der Patient wurde überwiesen.",
+    )
 
 
 @bp.route("/eintrag/<int:entry_id>/entfernen", methods=["POST"])
 def remove(entry_id: int):
     """Take the patient off the list with a reason (a generic mail goes out)."""
     form = RemoveForm()
-    return _entry_action(entry_id, form, "remove_form", lambda db, e: workbench.remove_entry(
-        db, clock.now(), current_db_user(), e.id, form.reason.data), "Der Eintrag wurde von der Liste genommen.")
+    return _entry_action(
+        entry_id,
+        form,
+        "remove_form",
+        lambda db, e: workbench.remove_entry(
+            db, clock.now(), current_db_user(), e.id, form.reason.data
+        ),
+        "Der Eintrag wurde von der Liste genommen.",
+    )
 
 
 @bp.route("/patient/<int:patient_id>/notiz", methods=["POST"])
@@ -227,7 +324,9 @@ def add_note(patient_id: int):
     form = NoteForm()
     if form.validate_on_submit():
         try:
-            workbench.add_clinical_note(get_session(), clock.now(), current_db_user(), patient_id, form.text.data)
+            workbench.add_clinical_note(
+                get_session(), clock.now(), current_db_user(), patient_id, form.text.data
+            )
         except NotFound:
             abort(404)
         except InvalidInput as err:
@@ -240,15 +339,23 @@ def add_note(patient_id: int):
 
 # --- profiles ---------------------------------------------------------------------------------
 
+
 @bp.route("/profil", methods=["GET", "POST"])
 def profile():
     """The therapist's own profile."""
     therapist = g.therapist
-    form = TherapistProfileForm(data=None if request.method == "POST" else _therapist_data(therapist))
+    form = TherapistProfileForm(
+        data=None if request.method == "POST" else _therapist_data(therapist)
+    )
     if form.validate_on_submit():
         try:
-            practices.update_therapist_profile(get_session(), clock.now(), current_db_user(), therapist,
-                                               **{name: getattr(form, name).data for name in PROFILE_FIELDS})
+            practices.update_therapist_profile(
+                get_session(),
+                clock.now(),
+                current_db_user(),
+                therapist,
+                **{name: getattr(form, name).data for name in PROFILE_FIELDS},
+            )
         except InvalidInput as err:
             _flash_unplaced(form, err)
         else:
@@ -259,20 +366,27 @@ def profile():
 
 def _therapist_data(therapist) -> dict:
     return dict(
-        title=therapist.title, gender=therapist.gender, methods=METHODS.from_mask(therapist.methods_mask),
+        title=therapist.title,
+        gender=therapist.gender,
+        methods=METHODS.from_mask(therapist.methods_mask),
         specialties=PROBLEM_AREAS.from_mask(therapist.specialties_mask),
         exclusions=PROBLEM_AREAS.from_mask(therapist.exclusions_mask),
         populations=POPULATIONS.from_mask(therapist.populations_mask),
         languages=LANGUAGES.from_mask(therapist.languages_mask),
         insurances=INSURANCES.from_mask(therapist.insurances_mask),
-        offers_in_person=therapist.offers_in_person, offers_video=therapist.offers_video,
-        offers_group=therapist.offers_group, session_minutes=therapist.session_minutes,
-        buffer_minutes=therapist.buffer_minutes, switch_buffer_minutes=therapist.switch_buffer_minutes,
+        offers_in_person=therapist.offers_in_person,
+        offers_video=therapist.offers_video,
+        offers_group=therapist.offers_group,
+        session_minutes=therapist.session_minutes,
+        buffer_minutes=therapist.buffer_minutes,
+        switch_buffer_minutes=therapist.switch_buffer_minutes,
     )
 
 
 def _practice_values(form) -> dict:
-    values = {name: getattr(form, name).data or "" for name in PRACTICE_FIELDS if name != "accepts_pool"}
+    values = {
+        name: getattr(form, name).data or "" for name in PRACTICE_FIELDS if name != "accepts_pool"
+    }
     return {**values, "accepts_pool": bool(form.accepts_pool.data)}
 
 
@@ -291,26 +405,47 @@ def practice_profile():
     form = PracticeForm(obj=None if request.method == "POST" else practice)
     if form.validate_on_submit():
         try:
-            practices.update_practice_profile(get_session(), clock.now(), current_db_user(), practice,
-                                              **_practice_values(form))
+            practices.update_practice_profile(
+                get_session(), clock.now(), current_db_user(), practice, **_practice_values(form)
+            )
         except (InvalidInput, NotAllowed) as err:
             _flash_unplaced(form, err)
         else:
             flash(_("Das Praxisprofil ist gespeichert."), "success")
             if practice.postcode and practice.lat is None:
-                flash(_("Die Postleitzahl ist uns nicht bekannt; ohne Koordinaten gibt es keinen Pool."), "warning")
+                flash(
+                    _(
+                        "Die Postleitzahl ist uns nicht bekannt; ohne Koordinaten gibt es keinen Pool."
+                    ),
+                    "warning",
+                )
             return redirect(url_for("practice.practice_profile"))
-    svg = Markup(_qr(practice).svg_inline(scale=4, dark="#000", light="#fff", title=_("QR-Code zur Anmeldung bei Ihrer Praxis")))
-    return render_template("practice/practice.html", form=form, practice=practice, qr_svg=svg,
-                           link=_registration_link(practice))
+    svg = Markup(
+        _qr(practice).svg_inline(
+            scale=4, dark="#000", light="#fff", title=_("QR-Code zur Anmeldung bei Ihrer Praxis")
+        )
+    )
+    return render_template(
+        "practice/practice.html",
+        form=form,
+        practice=practice,
+        qr_svg=svg,
+        link=_registration_link(practice),
+    )
 
 
 @bp.route("/praxisprofil/qr")
 def qr_print():
     """A printable page with the registration link and a large QR code."""
     practice = g.therapist.practice
-    svg = Markup(_qr(practice).svg_inline(scale=10, dark="#000", light="#fff", title=_("QR-Code zur Anmeldung bei Ihrer Praxis")))
-    return render_template("practice/qr_print.html", practice=practice, qr_svg=svg, link=_registration_link(practice))
+    svg = Markup(
+        _qr(practice).svg_inline(
+            scale=10, dark="#000", light="#fff", title=_("QR-Code zur Anmeldung bei Ihrer Praxis")
+        )
+    )
+    return render_template(
+        "practice/qr_print.html", practice=practice, qr_svg=svg, link=_registration_link(practice)
+    )
 
 
 @bp.route("/praxisprofil/qr.svg")
@@ -319,5 +454,8 @@ def qr_svg():
     practice = g.therapist.practice
     buf = io.BytesIO()
     _qr(practice).save(buf, kind="svg", scale=10, dark="#000", light="#fff")
-    return Response(buf.getvalue(), mimetype="image/svg+xml",
-                    headers={"Content-Disposition": f'attachment; filename="anmeldung-{practice.slug}.svg"'})
+    return Response(
+        buf.getvalue(),
+        mimetype="image/svg+xml",
+        headers={"Content-Disposition": f'attachment; filename="anmeldung-{practice.slug}.svg"'},
+    )

@@ -38,40 +38,67 @@ class SearchForm(BaseForm):
     class Meta:
         csrf = False  # a GET search changes nothing
 
-    q = StringField(_l("Name, Telefon, E-Mail oder Geburtsdatum"), validators=[Optional(), Length(max=200)],
-                    render_kw={"autocomplete": "off", "autofocus": True})
+    q = StringField(
+        _l("Name, Telefon, E-Mail oder Geburtsdatum"),
+        validators=[Optional(), Length(max=200)],
+        render_kw={"autocomplete": "off", "autofocus": True},
+    )
 
 
 class RegisterCallerForm(ProfileForm):
     """The patient area's profile form (with the availability grid) plus what the phone adds."""
 
-    email = EmailField(_l("E-Mail (vorgelesen und bestätigt; optional)"), validators=[Optional(), Length(max=254)],
-                       render_kw={"inputmode": "email", "autocomplete": "off"})
-    consent_health = BooleanField(_l("Die Person hat mündlich eingewilligt, dass ihre Gesundheitsangaben für die "
-                                     "Vermittlung verarbeitet und den Praxen ihrer Wartelisten gezeigt werden."))
-    consent_rules = BooleanField(_l("Die Person kennt die Absage- und Ausfallregeln der Praxen und ist einverstanden."))
+    email = EmailField(
+        _l("E-Mail (vorgelesen und bestätigt; optional)"),
+        validators=[Optional(), Length(max=254)],
+        render_kw={"inputmode": "email", "autocomplete": "off"},
+    )
+    consent_health = BooleanField(
+        _l(
+            "Die Person hat mündlich eingewilligt, dass ihre Gesundheitsangaben für die "
+            "Vermittlung verarbeitet und den Praxen ihrer Wartelisten gezeigt werden."
+        )
+    )
+    consent_rules = BooleanField(
+        _l("Die Person kennt die Absage- und Ausfallregeln der Praxen und ist einverstanden.")
+    )
     submit = SubmitField(_l("Anrufer:in registrieren"))
 
 
 class IntakeForm(BaseForm):
     """Never pre-filled: the secretariat writes the intake and cannot read it back."""
 
-    problems = MultiCheckboxField(_l("Anliegen (laut Anrufer:in)"), choices=_choices(PROBLEM_AREAS.choices()))
-    description = TextAreaField(_l("Beschreibung in eigenen Worten"), validators=[Optional(), Length(max=4000)],
-                                render_kw={"rows": 5, "autocomplete": "off"})
+    problems = MultiCheckboxField(
+        _l("Anliegen (laut Anrufer:in)"), choices=_choices(PROBLEM_AREAS.choices())
+    )
+    description = TextAreaField(
+        _l("Beschreibung in eigenen Worten"),
+        validators=[Optional(), Length(max=4000)],
+        render_kw={"rows": 5, "autocomplete": "off"},
+    )
     urgent = BooleanField(_l("PTV 11: Behandlung zeitnah erforderlich"))
-    urgency_code = StringField(_l("Dringlichkeitscode (PTV 11)"), validators=[Optional(), Length(max=20)],
-                               render_kw={"autocomplete": "off"})
+    urgency_code = StringField(
+        _l("Dringlichkeitscode (PTV 11)"),
+        validators=[Optional(), Length(max=20)],
+        render_kw={"autocomplete": "off"},
+    )
     submit = SubmitField(_l("Erfassen"))
 
     def intake(self) -> Intake:
-        return Intake(problems=list(self.problems.data or []), description=self.description.data or "",
-                      urgent=bool(self.urgent.data), urgency_code=self.urgency_code.data or "")
+        return Intake(
+            problems=list(self.problems.data or []),
+            description=self.description.data or "",
+            urgent=bool(self.urgent.data),
+            urgency_code=self.urgency_code.data or "",
+        )
 
 
 class CallNoteForm(BaseForm):
-    text = TextAreaField(_l("Notiz zum Anruf (keine Gesundheitsangaben)"),
-                         validators=[DataRequired(REQUIRED), Length(max=1000)], render_kw={"rows": 2})
+    text = TextAreaField(
+        _l("Notiz zum Anruf (keine Gesundheitsangaben)"),
+        validators=[DataRequired(REQUIRED), Length(max=1000)],
+        render_kw={"rows": 2},
+    )
     submit = SubmitField(_l("Notiz speichern"))
 
 

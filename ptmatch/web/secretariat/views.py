@@ -56,7 +56,11 @@ def _list_form(patient, formdata=None) -> ListForm:
     db = get_session()
     on = secretariat.active_entry_practice_ids(db, patient)
     choices = [] if None in on else [(POOL, _("Regionaler Pool"))]
-    choices += [(str(p.id), p.name) for p in secretariat.served_practices(db, current_db_user()) if p.id not in on]
+    choices += [
+        (str(p.id), p.name)
+        for p in secretariat.served_practices(db, current_db_user())
+        if p.id not in on
+    ]
     form.practice.choices = choices
     return form
 
@@ -65,7 +69,8 @@ def _render_card(patient, **forms):
     db = get_session()
     card = secretariat.caller_card(db, clock.now(), current_db_user(), patient)
     return render_template(
-        "secretariat/caller.html", card=card,
+        "secretariat/caller.html",
+        card=card,
         note_form=forms.get("note_form") or CallNoteForm(formdata=None),
         list_form=forms.get("list_form") or _list_form(patient),
         practice_names={p.id: p.name for p in secretariat.served_practices(db, current_db_user())},
@@ -82,8 +87,13 @@ def home():
         hits = secretariat.search_callers(db, current_db_user(), form.q.data)
     start, end = secretariat.berlin_day_bounds(secretariat.berlin_today(now))
     today = secretariat.slots_overview(db, now, current_db_user(), start=start, end=end)
-    return render_template("secretariat/home.html", form=form, hits=hits, today=today,
-                           practices=secretariat.served_practices(db, current_db_user()))
+    return render_template(
+        "secretariat/home.html",
+        form=form,
+        hits=hits,
+        today=today,
+        practices=secretariat.served_practices(db, current_db_user()),
+    )
 
 
 def _windows(form):
@@ -100,11 +110,17 @@ def _cells(form, patient=None) -> tuple[set[str], bool]:
         for day in form.whole_days.data or []:
             cells |= {f"{day}-{start}" for start, _end in patients.GRID_BLOCKS}
         return cells, True
-    return patients.grid_from_windows(patient.availability) if patient is not None else (set(), True)
+    return (
+        patients.grid_from_windows(patient.availability) if patient is not None else (set(), True)
+    )
 
 
 def _grid(**context) -> dict:
-    return {"patients_grid_blocks": patients.GRID_BLOCKS, "patients_grid_days": patients.GRID_DAYS, **context}
+    return {
+        "patients_grid_blocks": patients.GRID_BLOCKS,
+        "patients_grid_days": patients.GRID_DAYS,
+        **context,
+    }
 
 
 @bp.route("/anrufer/neu", methods=["GET", "POST"])
@@ -114,12 +130,20 @@ def register():
     if form.validate_on_submit() and (windows := _windows(form)) is not None:
         try:
             patient = secretariat.register_caller(
-                get_session(), clock.now(), current_db_user(), profile=form.profile(windows), email=form.email.data,
-                consent_health=form.consent_health.data, consent_rules=form.consent_rules.data)
+                get_session(),
+                clock.now(),
+                current_db_user(),
+                profile=form.profile(windows),
+                email=form.email.data,
+                consent_health=form.consent_health.data,
+                consent_rules=form.consent_rules.data,
+            )
         except DomainError as err:
             _show_error(form, err)
         else:
-            flash(_("Registriert. Die Person kann jetzt auf Wartelisten gesetzt werden."), "success")
+            flash(
+                _("Registriert. Die Person kann jetzt auf Wartelisten gesetzt werden."), "success"
+            )
             return redirect(url_for("secretariat.caller", patient_id=patient.id))
     cells, _exact = _cells(form)
     return render_template("secretariat/register.html", **_grid(form=form, cells=cells))
@@ -132,16 +156,19 @@ def edit_profile(patient_id: int):
     form = ProfileForm(obj=None if request.method == "POST" else _ProfileObj(patient))
     if form.validate_on_submit() and (windows := _windows(form)) is not None:
         try:
-            secretariat.update_caller_profile(get_session(), clock.now(), current_db_user(), patient,
-                                              form.profile(windows))
+            secretariat.update_caller_profile(
+                get_session(), clock.now(), current_db_user(), patient, form.profile(windows)
+            )
         except DomainError as err:
             _show_error(form, err)
         else:
             flash(_("Gespeichert."), "success")
             return redirect(url_for("secretariat.caller", patient_id=patient.id))
     cells, exact = _cells(form, patient)
-    return render_template("secretariat/profile.html", **_grid(form=form, cells=cells, grid_exact=exact,
-                                                               patient=patient))
+    return render_template(
+        "secretariat/profile.html",
+        **_grid(form=form, cells=cells, grid_exact=exact, patient=patient),
+    )
 
 
 class _ProfileObj:
@@ -166,7 +193,9 @@ def intake(patient_id: int):
     form = IntakeForm()
     if form.validate_on_submit():
         try:
-            secretariat.record_intake(get_session(), clock.now(), current_db_user(), patient, form.intake())
+            secretariat.record_intake(
+                get_session(), clock.now(), current_db_user(), patient, form.intake()
+            )
         except DomainError as err:
             _show_error(form, err)
         else:
@@ -181,7 +210,9 @@ def add_note(patient_id: int):
     form = CallNoteForm()
     if form.validate_on_submit():
         try:
-            secretariat.add_call_note(get_session(), clock.now(), current_db_user(), patient, form.text.data)
+            secretariat.add_call_note(
+                get_session(), clock.now(), current_db_user(), patient, form.text.data
+            )
         except DomainError as err:
             _show_error(form, err)
         else:
@@ -198,8 +229,13 @@ def join_list(patient_id: int):
     if form.validate_on_submit():
         choice = form.practice.data
         try:
-            secretariat.put_on_list(get_session(), clock.now(), current_db_user(), patient,
-                                    None if choice == POOL else int(choice))
+            secretariat.put_on_list(
+                get_session(),
+                clock.now(),
+                current_db_user(),
+                patient,
+                None if choice == POOL else int(choice),
+            )
         except DomainError as err:
             _show_error(form, err)
         else:
@@ -232,10 +268,18 @@ def answer_offer(offer_id: int, answer: str):
         abort(404)
     patient = _caller_or_404(offer.patient_id)
     try:
-        secretariat.answer_offer(db, clock.now(), current_db_user(), offer, accept=answer == "annehmen",
-                                 settings=current_settings())
+        secretariat.answer_offer(
+            db,
+            clock.now(),
+            current_db_user(),
+            offer,
+            accept=answer == "annehmen",
+            settings=current_settings(),
+        )
     except (SlotTaken, OfferExpired, OfferClosed, InvalidInput, NotAllowed) as err:
-        flash(_(err.message) if err.message else _("Das Angebot ist nicht mehr verfügbar."), "warning")
+        flash(
+            _(err.message) if err.message else _("Das Angebot ist nicht mehr verfügbar."), "warning"
+        )
     else:
         flash(_("Termin gebucht.") if answer == "annehmen" else _("Angebot abgelehnt."), "success")
     return redirect(url_for("secretariat.caller", patient_id=patient.id))
@@ -247,12 +291,27 @@ def slots():
     db, now = get_session(), clock.now()
     today = secretariat.berlin_today(now)
     try:
-        day = dt.date.fromisoformat(request.args.get("tag", "")) if request.args.get("tag") else today
+        day = (
+            dt.date.fromisoformat(request.args.get("tag", "")) if request.args.get("tag") else today
+        )
     except ValueError:
         day = today
     start, end = secretariat.berlin_day_bounds(day)
     lines = secretariat.slots_overview(db, now, current_db_user(), start=start, end=end)
-    upcoming = secretariat.slots_overview(db, now, current_db_user(), start=now, end=now + dt.timedelta(days=14),
-                                          statuses=(SlotStatus.OFFERING,))
-    return render_template("secretariat/slots.html", day=day, lines=lines, upcoming=upcoming,
-                           prev_day=day - dt.timedelta(days=1), next_day=day + dt.timedelta(days=1), today=today)
+    upcoming = secretariat.slots_overview(
+        db,
+        now,
+        current_db_user(),
+        start=now,
+        end=now + dt.timedelta(days=14),
+        statuses=(SlotStatus.OFFERING,),
+    )
+    return render_template(
+        "secretariat/slots.html",
+        day=day,
+        lines=lines,
+        upcoming=upcoming,
+        prev_day=day - dt.timedelta(days=1),
+        next_day=day + dt.timedelta(days=1),
+        today=today,
+    )

@@ -21,19 +21,31 @@ from ptmatch.web.forms import BaseForm
 
 REQUIRED = _l("Bitte ausfüllen.")
 MODALITY_CHOICES = [(m.value, _l(labels.msgid(m))) for m in Modality]
-MODE_CHOICES = [(OfferMode.AUTO.value, _l("Automatisch anbieten")), (OfferMode.MANUAL.value, _l("Selbst auswählen"))]
+MODE_CHOICES = [
+    (OfferMode.AUTO.value, _l("Automatisch anbieten")),
+    (OfferMode.MANUAL.value, _l("Selbst auswählen")),
+]
 
 
 class SlotForm(BaseForm):
     therapist = SelectField(_l("Für"), coerce=int, validators=[Optional()])  # secretariat only
     start_time = TimeField(_l("Beginn"), validators=[InputRequired(REQUIRED)])
     day = DateField(_l("Datum"), validators=[Optional()])
-    minutes = IntegerField(_l("Dauer (Minuten)"), validators=[InputRequired(REQUIRED), NumberRange(25, 180)])
-    kind = SelectField(_l("Art"), choices=[(k.value, _l(labels.msgid(k))) for k in SlotKind],
-                       default="sprechstunde")
+    minutes = IntegerField(
+        _l("Dauer (Minuten)"), validators=[InputRequired(REQUIRED), NumberRange(25, 180)]
+    )
+    kind = SelectField(
+        _l("Art"),
+        choices=[(k.value, _l(labels.msgid(k))) for k in SlotKind],
+        default="sprechstunde",
+    )
     modality = SelectField(_l("Form"), choices=MODALITY_CHOICES, default=Modality.IN_PERSON.value)
-    mode = RadioField(_l("Angebot"), choices=MODE_CHOICES, default=OfferMode.AUTO.value,
-                      validators=[DataRequired(REQUIRED)])
+    mode = RadioField(
+        _l("Angebot"),
+        choices=MODE_CHOICES,
+        default=OfferMode.AUTO.value,
+        validators=[DataRequired(REQUIRED)],
+    )
     today = SubmitField(_l("Heute"))
     tomorrow = SubmitField(_l("Morgen"))
     on_day = SubmitField(_l("Am gewählten Datum"))
@@ -47,8 +59,12 @@ class MultiCheckboxField(SelectMultipleField):
 class PickForm(BaseForm):
     """Manual mode: the ticked candidates (ids checked again by the domain)."""
 
-    patients = MultiCheckboxField(_l("Auswahl"), coerce=int, validate_choice=False,
-                                  validators=[DataRequired(_l("Bitte mindestens eine Person auswählen."))])
+    patients = MultiCheckboxField(
+        _l("Auswahl"),
+        coerce=int,
+        validate_choice=False,
+        validators=[DataRequired(_l("Bitte mindestens eine Person auswählen."))],
+    )
 
 
 class ConfirmForm(BaseForm):

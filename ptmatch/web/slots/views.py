@@ -63,10 +63,19 @@ def _desk() -> Desk:
             abort(403)
         return Desk(user, therapist, [therapist])
     served = access.served_practice_ids(db, user)
-    therapists = list(db.scalars(
-        select(Therapist).join(Practice, Practice.id == Therapist.practice_id)
-        .where(Therapist.practice_id.in_(served or {-1}), Therapist.approved_at.is_not(None), Practice.is_active)
-        .options(selectinload(Therapist.user), selectinload(Therapist.practice)).order_by(Practice.name, Therapist.id)))
+    therapists = list(
+        db.scalars(
+            select(Therapist)
+            .join(Practice, Practice.id == Therapist.practice_id)
+            .where(
+                Therapist.practice_id.in_(served or {-1}),
+                Therapist.approved_at.is_not(None),
+                Practice.is_active,
+            )
+            .options(selectinload(Therapist.user), selectinload(Therapist.practice))
+            .order_by(Practice.name, Therapist.id)
+        )
+    )
     return Desk(user, None, therapists)
 
 
@@ -87,23 +96,41 @@ def index():
     if desk.therapist is not None:  # the quick form: time, then one tap on Heute / Morgen
         quick = SlotForm(formdata=None)
         _prefill(quick, desk, now)
-    return render_template("slots/index.html", states=offers.slot_states(db, now, slots), desk=desk, now=now,
-                           quick=quick)
+    return render_template(
+        "slots/index.html",
+        states=offers.slot_states(db, now, slots),
+        desk=desk,
+        now=now,
+        quick=quick,
+    )
 
 
 def _prefill(form: SlotForm, desk: Desk, now: dt.datetime) -> None:
     therapist = desk.therapist or (desk.therapists[0] if desk.therapists else None)
     local = now.astimezone(BERLIN)
-    form.start_time.data = (local + dt.timedelta(hours=1)).replace(minute=0, second=0, microsecond=0).time()
+    form.start_time.data = (
+        (local + dt.timedelta(hours=1)).replace(minute=0, second=0, microsecond=0).time()
+    )
     form.day.data = local.date() + dt.timedelta(days=1)
     if therapist is not None:
         form.minutes.data = therapist.session_minutes
-        form.modality.data = Modality.IN_PERSON.value if therapist.offers_in_person else Modality.VIDEO.value
+        form.modality.data = (
+            Modality.IN_PERSON.value if therapist.offers_in_person else Modality.VIDEO.value
+        )
         proposed = calendar_rules.block_modality_at(  # the therapist's weekly block for that hour
-            get_session(), therapist, dt.datetime.combine(form.day.data, form.start_time.data, tzinfo=BERLIN))
-        if proposed is not None and (therapist.offers_video if proposed == Modality.VIDEO else therapist.offers_in_person):
+            get_session(),
+            therapist,
+            dt.datetime.combine(form.day.data, form.start_time.data, tzinfo=BERLIN),
+        )
+        if proposed is not None and (
+            therapist.offers_video if proposed == Modality.VIDEO else therapist.offers_in_person
+        ):
             form.modality.data = proposed.value
-    last = offers.last_slot(get_session(), therapist) if therapist and request.args.get("wie") == "letzter" else None
+    last = (
+        offers.last_slot(get_session(), therapist)
+        if therapist and request.args.get("wie") == "letzter"
+        else None
+    )
     if last is not None:
         form.start_time.data = last.start_at.astimezone(BERLIN).time()
         form.minutes.data, form.kind.data = last.minutes, last.kind.value
@@ -130,33 +157,53 @@ def new():
     """Post a free slot: time, then one tap on Heute / Morgen (or a date)."""
     desk, db, now = _desk(), get_session(), clock.now()
     form = SlotForm()
-    form.therapist.choices = [(t.id, f"{t.user.display_name or t.user.email} · {t.practice.name}")
-                              for t in desk.therapists]
+    form.therapist.choices = [
+        (t.id, f"{t.user.display_name or t.user.email} · {t.practice.name}")
+        for t in desk.therapists
+    ]
     if request.method == "GET":
         _prefill(form, desk, now)
     elif form.validate_on_submit():
-        therapist = desk.therapist or next((t for t in desk.therapists if t.id == form.therapist.data), None)
+        therapist = desk.therapist or next(
+            (t for t in desk.therapists if t.id == form.therapist.data), None
+        )
         start = _chosen_start(form, now)
         if therapist is None:
             form.therapist.errors = [_("Bitte auswählen.")]
         elif start is not None:
             try:
-                slot = offers.post_slot(db, now, desk.user, therapist, start_at=start, minutes=form.minutes.data,
-                                        kind=form.kind.data, modality=form.modality.data, mode=form.mode.data,
-                                        settings=current_settings())
+                slot = offers.post_slot(
+                    db,
+                    now,
+                    desk.user,
+                    therapist,
+                    start_at=start,
+                    minutes=form.minutes.data,
+                    kind=form.kind.data,
+                    modality=form.modality.data,
+                    mode=form.mode.data,
+                    settings=current_settings(),
+                )
             except DomainError as err:
                 message = _(err.msgid, **err.params) if hasattr(err, "msgid") else _(err.message)
                 if not add_domain_error(form, type(err)(message, err.field)):
                     flash(message, "danger")
             else:
-                flash(_("Der Termin ist eingetragen.") if slot.offer_mode == OfferMode.MANUAL or
-                      slot.status != SlotStatus.OFFERING else _("Der Termin ist eingetragen und wird angeboten."),
-                      "success")
-                warning = calendar_rules.modality_warning(db, therapist, slot.start_at, slot.minutes, slot.modality)
+                flash(
+                    _("Der Termin ist eingetragen.")
+                    if slot.offer_mode == OfferMode.MANUAL or slot.status != SlotStatus.OFFERING
+                    else _("Der Termin ist eingetragen und wird angeboten."),
+                    "success",
+                )
+                warning = calendar_rules.modality_warning(
+                    db, therapist, slot.start_at, slot.minutes, slot.modality
+                )
                 if warning:  # a calendar rule says otherwise: warn, never refuse
                     flash(_(warning), "warning")
                 return redirect(url_for("slots.detail", slot_id=slot.id))
-    return render_template("slots/new.html", form=form, desk=desk), 200 if request.method == "GET" else 400
+    return render_template(
+        "slots/new.html", form=form, desk=desk
+    ), 200 if request.method == "GET" else 400
 
 
 @bp.route("/<int:slot_id>")
@@ -165,17 +212,41 @@ def detail(slot_id: int):
     desk, slot = _slot_or_404(slot_id)
     db, now = get_session(), clock.now()
     state = offers.slot_states(db, now, [slot])[0]
-    sent = list(db.scalars(select(Offer).where(Offer.slot_id == slot.id).order_by(Offer.wave, Offer.id)))
-    booked_name = access.patient_label(db, desk.user, state.patient) if state.patient is not None else None
+    sent = list(
+        db.scalars(select(Offer).where(Offer.slot_id == slot.id).order_by(Offer.wave, Offer.id))
+    )
+    booked_name = (
+        access.patient_label(db, desk.user, state.patient) if state.patient is not None else None
+    )
     # Who was offered stays pseudonymous; the name shows once someone booked.
-    rows = [(o, o.effective_status(now),
-             booked_name if o.status == OfferStatus.ACCEPTED else access.pseudonym(o.patient_id)) for o in sent]
+    rows = [
+        (
+            o,
+            o.effective_status(now),
+            booked_name if o.status == OfferStatus.ACCEPTED else access.pseudonym(o.patient_id),
+        )
+        for o in sent
+    ]
     candidates = []  # the manual pick: names, pseudonyms and reasons as the policy allows
-    if slot.status == SlotStatus.OFFERING and slot.offer_mode == OfferMode.MANUAL and now < slot.offer_deadline_at:
+    if (
+        slot.status == SlotStatus.OFFERING
+        and slot.offer_mode == OfferMode.MANUAL
+        and now < slot.offer_deadline_at
+    ):
         ranked = matching.rank_candidates(db, slot, now, limit=CANDIDATES_SHOWN)
         candidates = access.show_candidates(db, desk.user, now, slot, ranked)
-    return render_template("slots/detail.html", slot=slot, state=state, rows=rows, candidates=candidates,
-                           booked_name=booked_name, now=now, desk=desk, pick_form=PickForm(), form=ConfirmForm())
+    return render_template(
+        "slots/detail.html",
+        slot=slot,
+        state=state,
+        rows=rows,
+        candidates=candidates,
+        booked_name=booked_name,
+        now=now,
+        desk=desk,
+        pick_form=PickForm(),
+        form=ConfirmForm(),
+    )
 
 
 def _act(slot_id: int, action, message: str):
@@ -208,8 +279,9 @@ def send(slot_id: int):
         flash(_("Bitte mindestens eine Person auswählen."), "warning")
         return redirect(url_for("slots.detail", slot_id=slot.id))
     try:
-        sent = offers.send_offers(get_session(), clock.now(), slot, form.patients.data, desk.user,
-                                  current_settings())
+        sent = offers.send_offers(
+            get_session(), clock.now(), slot, form.patients.data, desk.user, current_settings()
+        )
     except DomainError as err:
         flash(_(err.message), "warning")
     else:
@@ -227,12 +299,20 @@ def cancel(slot_id: int):
 def mark(slot_id: int, outcome: str):
     """After the appointment: attended or no-show."""
     status = "attended" if outcome == "erschienen" else "no_show"
-    return _act(slot_id, lambda db, now, user, slot: offers.mark_booking(db, now, user, _booking_or_404(slot), status),
-                _("Gespeichert."))
+    return _act(
+        slot_id,
+        lambda db, now, user, slot: offers.mark_booking(
+            db, now, user, _booking_or_404(slot), status
+        ),
+        _("Gespeichert."),
+    )
 
 
 @bp.route("/<int:slot_id>/freigeben", methods=["POST"])
 def release(slot_id: int):
     """Release the booking as "no fit": the patient gets their lists back."""
-    return _act(slot_id, lambda db, now, user, slot: offers.release_booking(db, now, user, _booking_or_404(slot)),
-                _("Freigegeben. Die Person steht wieder auf ihren Wartelisten."))
+    return _act(
+        slot_id,
+        lambda db, now, user, slot: offers.release_booking(db, now, user, _booking_or_404(slot)),
+        _("Freigegeben. Die Person steht wieder auf ihren Wartelisten."),
+    )
