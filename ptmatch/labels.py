@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from ptmatch.catalog import N_
 from ptmatch.models import (
     BookingStatus,
+    DeliveryStatus,
     EnrollmentStatus,
     EntryStatus,
     GroupStatus,
@@ -96,6 +97,12 @@ LABELS: dict[type[enum.Enum], dict[enum.Enum, Label]] = {
         OutboxStatus.SENDING: Label(N_("im Versand"), "info"),
         OutboxStatus.SENT: Label(N_("gesendet"), "success"),
         OutboxStatus.DEAD: Label(N_("unzustellbar"), "danger"),
+    },
+    DeliveryStatus: {
+        DeliveryStatus.PENDING: Label(N_("wartend")),
+        DeliveryStatus.SENDING: Label(N_("im Versand"), "info"),
+        DeliveryStatus.SENT: Label(N_("gesendet"), "success"),
+        DeliveryStatus.DEAD: Label(N_("unzustellbar"), "danger"),
     },
     SlotKind: {
         SlotKind.SPRECHSTUNDE: Label(N_("Sprechstunde")),
