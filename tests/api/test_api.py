@@ -9,7 +9,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from ptmatch.models import ApiKey, AuditEvent, Booking, Offer, OfferStatus, Slot, SlotStatus
+from ptmatch.models import ApiKey, AuditEvent, Offer, OfferStatus, Slot
 from tests.api.helpers import ALL_SCOPES, auth, make_key
 from tests.conftest import NOW
 from tests.factories import make_network, make_offer, make_slot

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from ptmatch.domain import api, offers
-from ptmatch.domain.errors import InvalidInput
+from ptmatch.domain.errors import InvalidInput, NotFound
 from ptmatch.models import DeliveryStatus, Offer, WebhookDelivery
 from ptmatch.notifications import webhooks
 from ptmatch.scheduler.tasks.webhooks import attendance_due
@@ -115,7 +115,7 @@ def test_delivery_survives_the_receiver_being_down_then_dies_and_can_be_resent(
     api.resend_delivery(session, now, net.ther_x.user, dead.id)
     session.commit()
     assert webhooks.deliver_due(session, now, settings) == 1
-    with pytest.raises(Exception):  # another practice's delivery is not theirs to re-send
+    with pytest.raises(NotFound):  # another practice's delivery is not theirs to re-send
         api.resend_delivery(session, now, net.ther_y.user, dead.id)
 
 
