@@ -156,10 +156,25 @@ def test_idempotency_key_same_body_same_slot_other_body_conflict(client, session
     assert session.scalar(select(func.count(Slot.id))) == 1
 
 
-def test_idempotency_key_from_two_threads_at_once_creates_one_slot(app, session, net):
+def test_idempotency_key_from_threads_at_once_creates_one_slot(app, session, net, monkeypatch):
+    """Four requests with one key at once. Posting is slowed down so that all four are inside
+    it together (on PostgreSQL they really overlap; SQLite runs them one after the other)."""
+    import time
+
+    from ptmatch.web.api import views
+
+    real_post = views.offers.post_slot
+
+    def slow_post(*args, **kwargs):
+        time.sleep(0.3)
+        return real_post(*args, **kwargs)
+
+    monkeypatch.setattr(views.offers, "post_slot", slow_post)
     raw = make_key(session, NOW, net.ther_x)
+    # Used a moment ago: no request updates the key row, which would queue them on its lock.
+    session.scalar(select(ApiKey)).last_used_at = NOW
     session.commit()
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(4)
     answers = []
 
     def post():
@@ -174,13 +189,13 @@ def test_idempotency_key_from_two_threads_at_once_creates_one_slot(app, session,
                 )
             )
 
-    threads = [threading.Thread(target=post) for _ in range(2)]
+    threads = [threading.Thread(target=post) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(a.status_code for a in answers) == [201, 201]
-    assert answers[0].get_json()["id"] == answers[1].get_json()["id"]
+    assert [a.status_code for a in answers] == [201] * 4
+    assert len({a.get_json()["id"] for a in answers}) == 1
     session.expire_all()
     assert session.scalar(select(func.count(Slot.id))) == 1
 
