@@ -94,7 +94,6 @@ class Settings:
     REMINDER_HOURS: int = 24
     GROUP_DECISION_HOURS: int = 48
     # Practice API (/api/v1) and webhooks
-    API_PAGE_SIZE: int = 50  # items per page by default (a caller may ask for up to 200)
     API_IDEMPOTENCY_HOURS: int = 24  # how long an Idempotency-Key's answer is kept
     WEBHOOK_SECONDS: int = 10  # how often the scheduler sends due webhook deliveries
     WEBHOOK_TIMEOUT: int = 10  # seconds per delivery attempt

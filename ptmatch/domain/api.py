@@ -134,6 +134,17 @@ def key_actor(session: Session, key: ApiKey, therapist: Therapist | None = None)
     return user
 
 
+def practice_therapists(session: Session, practice_id: int) -> list[Therapist]:
+    """The approved therapists of a practice, for the API's list."""
+    return list(
+        session.scalars(
+            select(Therapist)
+            .where(Therapist.practice_id == practice_id, Therapist.approved_at.is_not(None))
+            .order_by(Therapist.id)
+        )
+    )
+
+
 # --- webhook endpoints ----------------------------------------------------------------------
 
 

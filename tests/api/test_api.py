@@ -39,6 +39,7 @@ def test_openapi_document_lists_every_operation(client):
         ("DELETE", "/slots/{slot_id}"),
         ("POST", "/bookings/{booking_id}/attendance"),
         ("GET", "/bookings"),
+        ("GET", "/therapists"),
     }
     post = doc["paths"]["/slots"]["post"]
     assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("SlotIn")
@@ -55,6 +56,7 @@ OPS = [
     ("DELETE", "/api/v1/slots/{slot}", "slots:write", None),
     ("POST", "/api/v1/bookings/{booking}/attendance", "bookings:write", {"status": "attended"}),
     ("GET", "/api/v1/bookings", "bookings:read", None),
+    ("GET", "/api/v1/therapists", "slots:read", None),
 ]
 
 
@@ -253,6 +255,8 @@ def test_cancel_through_the_api_withdraws_offers_and_tells_patients(client, sess
     assert answer.status_code == 200 and answer.get_json()["status"] == "cancelled"
     session.expire_all()
     assert session.get(Offer, offer.id).status == OfferStatus.WITHDRAWN
+    kept = client.get(f"/api/v1/slots/{slot.id}", headers=auth(raw))
+    assert kept.status_code == 200 and kept.get_json()["status"] == "cancelled"
     again = client.delete(f"/api/v1/slots/{slot.id}", headers=auth(raw))
     assert again.status_code == 422
 

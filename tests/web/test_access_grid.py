@@ -194,6 +194,7 @@ ALLOW: dict[str, frozenset | Token] = {
     "api.cancel_slot": TOKEN,
     "api.attendance": TOKEN,
     "api.list_bookings": TOKEN,
+    "api.list_therapists": TOKEN,
     # keys and webhooks: therapists with 2FA, each for their own practice
     "apikeys.index": THERAPISTS,
     "apikeys.create_key": THERAPISTS,

@@ -107,6 +107,17 @@ class AttendanceIn(Body):
     status: Literal["attended", "no_show", "released"]
 
 
+class TherapistOut(BaseModel):
+    id: int
+    name: str
+    in_person: bool
+    video: bool
+
+
+class TherapistList(BaseModel):
+    items: list[TherapistOut]
+
+
 class FieldError(BaseModel):
     field: str
     message: str

@@ -396,6 +396,26 @@ def list_bookings(db, now, key: ApiKey, query: s.BookingQuery):
     return _json(s.BookingPage(items=items, next_cursor=cursor))
 
 
+@operation(
+    "GET",
+    "/therapists",
+    scope="slots:read",
+    summary="The practice's therapists who may be offered slots for",
+    response=s.TherapistList,
+)
+def list_therapists(db, now, key: ApiKey):
+    items = [
+        s.TherapistOut(
+            id=t.id,
+            name=t.user.display_name if t.user is not None else "",
+            in_person=t.offers_in_person,
+            video=t.offers_video,
+        )
+        for t in api.practice_therapists(db, key.practice_id)
+    ]
+    return _json(s.TherapistList(items=items))
+
+
 # --- the document ---
 
 
