@@ -8,6 +8,7 @@ from ptmatch.models.outbox import OutboxMessage, OutboxStatus
 from ptmatch.models.patients import (
     Availability,
     CallNote,
+    CareStage,
     ClinicalNote,
     Patient,
     PatientClinical,
@@ -28,6 +29,7 @@ __all__ = [
     "BookingStatus",
     "CalendarBlock",
     "CallNote",
+    "CareStage",
     "ClinicalNote",
     "EnrollmentStatus",
     "EntryStatus",
