@@ -285,6 +285,10 @@ def test_with_equal_fit_the_patient_closest_to_the_deadline_comes_first(session,
     assert [c.patient_id for c in ranked] == [sooner.id, later.id]
     assert ranked[0].score == ranked[1].score  # the same step: the deadline alone decides
     assert [c.deadline for c in ranked] == [dt.date(2026, 11, 28), dt.date(2026, 11, 29)]
+    # The database orders too: the best one alone comes back first.
+    assert [c.patient_id for c in matching.rank_candidates(session, slot, NOW, limit=1)] == [
+        sooner.id
+    ]
 
 
 def test_ranking_lifts_a_patient_step_by_step_as_the_deadline_nears(session, world):
