@@ -138,7 +138,8 @@ class Filters:
 
 @dataclass(frozen=True)
 class ListRow:
-    """One row of the practice's own list (identity and clinical summary: the practice may see both)."""
+    """One row of the practice's own list (identity and clinical summary: the practice may see
+    both)."""
 
     entry_id: int
     patient_id: int
@@ -586,7 +587,7 @@ def list_pool(
     return Page(items=rows, total=total, page=page, per_page=per_page)
 
 
-# --- the patient file ------------------------------------------------------------------------------
+# --- the patient file -----------------------------------------------------------------------------
 
 
 def _require_therapist(session: Session, actor: User) -> Therapist:
@@ -656,7 +657,7 @@ def referral_targets(session: Session, therapist: Therapist) -> list[tuple[int, 
     return [(r.id, r.name) for r in rows]
 
 
-# --- actions on an entry ---------------------------------------------------------------------------
+# --- actions on an entry --------------------------------------------------------------------------
 
 
 def get_own_entry(session: Session, actor: User, entry_id: int) -> tuple[Therapist, WaitlistEntry]:
