@@ -83,7 +83,8 @@ KINDS: dict[str, Kind] = {
     "stage_therapy": Kind(
         N_("Ihre Suche geht weiter: jetzt nach einem Therapieplatz"),
         N_(
-            "Nach Ihrer Sprechstunde suchen wir für Sie jetzt einen Therapieplatz. Ihre Wartelisten bleiben erhalten. Bitte prüfen Sie Ihre Angaben."
+            "Nach Ihrer Sprechstunde suchen wir für Sie jetzt einen Therapieplatz. "
+            "Ihre Wartelisten bleiben erhalten. Bitte prüfen Sie Ihre Angaben."
         ),
         N_("Angaben prüfen"),
     ),
