@@ -201,6 +201,8 @@ def check_settings(settings: Settings) -> None:
             "Setting BACKUP_KEY: a Fernet key (44 characters of url-safe base64, e.g. from "
             "`ptmatch backup-key`)."
         )
+    if settings.HEARTBEAT_SECONDS < 1:
+        raise ConfigError("Setting HEARTBEAT_SECONDS: at least 1.")
     if settings.BACKUP_HOUR > 23:
         raise ConfigError("Setting BACKUP_HOUR: an hour 0-23.")
     if settings.ENV == "production":

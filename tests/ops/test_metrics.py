@@ -118,8 +118,7 @@ def test_rolled_back_work_is_not_counted(app, session):
     with sessions() as s:
         audit.record(s, NOW, "account.login")
         s.flush()
-        s.rollback()
-    with sessions() as s:
+        s.rollback()  # the same session goes on: its rolled-back event must not come back
         audit.record(s, NOW, "account.login")
         try:
             with s.begin_nested():

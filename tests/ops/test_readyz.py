@@ -90,3 +90,20 @@ def test_a_failed_job_records_no_run(sessions, settings, session):
 
 def test_healthz_stays_trivial(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_operations_settings_are_checked(tmp_path):
+    import pytest
+
+    from ptmatch.config import ConfigError, load_settings
+
+    for bad in (
+        {"METRICS_TOKEN": "short"},
+        {"BACKUP_KEY": "not-a-fernet-key"},
+        {"BACKUP_HOUR": 24},
+        {"HEARTBEAT_SECONDS": 0},
+    ):
+        with pytest.raises(ConfigError):
+            load_settings(str(tmp_path), bad)
+    key = "A" * 43 + "="
+    assert load_settings(str(tmp_path), {"BACKUP_KEY": key}).BACKUP_KEY == key
