@@ -141,9 +141,20 @@ def network(session):
 
 @pytest.mark.parametrize("key", ["", KEY], ids=["plain", "encrypted"])
 def test_restore_drill_with_a_writer_running(
-    sessions, settings, database_url, network, fresh_database, tmp_path, key
+    sessions, settings, database_url, network, fresh_database, tmp_path, key, monkeypatch
 ):
     writer = Writer(sessions, settings, network.ther_x.id)
+    count_rows, paused = backup.row_counts, []
+
+    def row_counts_after_more_writes(conn):
+        """The backup counts its rows only after the writer committed twice more: counts
+        read from anything but the backed-up snapshot would then differ."""
+        if not paused:
+            paused.append(writer.commits)
+            wait_for(lambda: writer.commits >= paused[0] + 2 or writer.error)
+        return count_rows(conn)
+
+    monkeypatch.setattr(backup, "row_counts", row_counts_after_more_writes)
     writer.start()
     try:
         wait_for(lambda: writer.commits >= 3 or writer.error)
