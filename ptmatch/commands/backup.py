@@ -79,3 +79,31 @@ def register(main: click.Group) -> None:
         from cryptography.fernet import Fernet
 
         click.echo(Fernet.generate_key().decode("ascii"))
+
+    @main.command("reapply-erasures")
+    @click.option(
+        "--from-database",
+        "old_url",
+        required=True,
+        help="The database the backup was taken from (its audit log names the erasures).",
+    )
+    def reapply_erasures(old_url: str) -> None:
+        """After a restore into DATABASE_URL: erase again every patient the old database
+        erased (they are back if they were erased after the backup)."""
+        from ptmatch import clock
+        from ptmatch.db import make_engine, make_session_factory
+        from ptmatch.ops import erasures
+
+        settings = _settings()
+        ids = erasures.erased_patient_ids(old_url)
+        engine = make_engine(settings.DATABASE_URL)
+        try:
+            with make_session_factory(engine, settings)() as session:
+                done = erasures.reapply(session, clock.now(), ids, settings)
+                session.commit()
+        finally:
+            engine.dispose()
+        click.echo(
+            f"{len(ids)} erasures in the old database; {len(done)} made again here"
+            + (f" (patient ids {', '.join(map(str, done))})" if done else "")
+        )

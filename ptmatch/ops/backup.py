@@ -501,6 +501,12 @@ def to_keep(whens: list[dt.datetime], daily: int, weekly: int, tz: str) -> set[i
     return keep
 
 
+def retention_days(settings: Settings) -> int:
+    """At most this many days old is the oldest backup retention keeps (nightly backups; a
+    week of margin). The patients' delete page names it."""
+    return max(settings.BACKUP_KEEP_DAILY, 7 * settings.BACKUP_KEEP_WEEKLY) + 7
+
+
 def prune(folder: str | Path, settings: Settings) -> list[Path]:
     """Delete the backups retention does not keep; returns the deleted manifests."""
     backups = list_backups(folder)

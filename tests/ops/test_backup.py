@@ -323,3 +323,53 @@ def test_pg_dump_of_another_major_version_is_refused(engine, monkeypatch, tmp_pa
     with pytest.raises(backup.BackupError, match="major version 9 but the server is"):
         backup.backup(database_url, tmp_path, NOW)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_erasures_since_the_backup_are_made_again_after_a_restore(
+    database_url, session, settings, fresh_database, tmp_path, monkeypatch
+):
+    from ptmatch.cli import main
+    from ptmatch.domain import patients
+    from ptmatch.models import Patient, PatientStatus
+
+    net = make_network(session, a={"first_name": "Vergessen", "last_name": "Werden"})
+    session.commit()
+    manifest_path, _manifest = backup.backup(database_url, tmp_path, NOW)
+    patients.erase_personal_data(
+        session, NOW, net.a, None, reason="patient_request", settings=settings
+    )
+    session.commit()
+    assert backup.restore(manifest_path, fresh_database).ok
+    restored = create_engine(fresh_database)
+    try:
+        with restored.connect() as conn:
+            back = conn.execute(select(Patient.first_name).where(Patient.id == net.a.id))
+            assert back.scalar() == "Vergessen"  # the backup still holds the patient
+
+        monkeypatch.setenv("PTMATCH_INSTANCE_PATH", str(tmp_path))
+        monkeypatch.setenv("PTMATCH_DATABASE_URL", fresh_database)
+        done = CliRunner().invoke(main, ["reapply-erasures", "--from-database", database_url])
+        assert done.exit_code == 0, done.output
+        assert f"made again here (patient ids {net.a.id})" in done.output
+        with restored.connect() as conn:
+            row = conn.execute(
+                select(Patient.first_name, Patient.status).where(Patient.id == net.a.id)
+            ).one()
+        assert row.status == PatientStatus.DELETED and row.first_name != "Vergessen"
+        again = CliRunner().invoke(main, ["reapply-erasures", "--from-database", database_url])
+        assert "0 made again" in again.output
+    finally:
+        restored.dispose()
+
+
+def test_the_delete_page_says_backups_keep_the_data_until_retention_ends(
+    client, session, login_as, settings
+):
+    from tests.factories import make_patient
+
+    patient = make_patient(session)
+    session.commit()
+    login_as(patient.user)
+    html = client.get("/patient/loeschen").get_data(as_text=True)
+    assert backup.retention_days(settings) == 35  # 4 weekly backups + a week of margin
+    assert "Sicherungskopien (Backups)" in html and "spätestens nach 35 Tagen" in html
