@@ -12,6 +12,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
+from ptmatch.db import note_event
 from ptmatch.models import AuditEvent, Slot, User
 from ptmatch.notifications import webhooks
 
@@ -38,6 +39,7 @@ def record(
         details=details or None,
     )
     session.add(event)
+    note_event(session, action)  # metrics count it if the transaction commits
     hook = WEBHOOK_EVENTS.get(action)
     if hook is not None and practice_id is not None and details.get("slot_id"):
         _webhook(session, now, hook, practice_id, details)
