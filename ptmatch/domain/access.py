@@ -368,3 +368,49 @@ def record_views_for_patient(
         .limit(limit)
     ).all()
     return [(name, at) for name, at in rows]
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+# Figure groups of ptmatch.domain.stats. "urgency" splits the time to care by the PTV 11 urgent
+# flag, which is clinical: only the practice's own clinicians see it per practice; an admin sees
+# it for the whole region only (aggregated over the network, small counts suppressed).
+STATS_SLOT_FIGURES = frozenset({"slots", "offers", "attendance", "places"})
+STATS_ALL_FIGURES = STATS_SLOT_FIGURES | {"time_to_care", "urgency", "lists", "checkins"}
+
+
+def stats_figures(
+    session: Session, actor: User | None, practice_id: int | None, therapist_id: int | None = None
+) -> frozenset[str]:
+    """The figure groups ``actor`` may see for a scope (region: ``practice_id`` None). A figure
+    not in the set is not computed at all. ``actor`` None is the system (CLI report, simulator).
+
+    - admin: the region with every group; one practice without the urgency split; one
+      therapist only slot-side figures (offers, attendance, places).
+    - an approved therapist: their own practice with every group (their own view), one
+      therapist of it slot-side only; nothing of other practices or of the region.
+    - everyone else (patients, the secretariat): nothing.
+    """
+    base = STATS_SLOT_FIGURES if therapist_id is not None else STATS_ALL_FIGURES
+    if actor is None:
+        return base
+    if not actor.is_enabled:
+        return frozenset()
+    if actor.role == Role.ADMIN:
+        return base if practice_id is None else base - {"urgency"}
+    if actor.role == Role.THERAPIST and practice_id is not None:
+        if _runs_practice(session, actor, practice_id):
+            return base
+    return frozenset()
+
+
+def stats_suppresses_small_counts(
+    session: Session, actor: User | None, practice_id: int | None
+) -> bool:
+    """Counts below 5 are shown as "< 5" everywhere except in a practice's own view (its
+    therapists, or the system writing that practice's own report)."""
+    if practice_id is None:
+        return True
+    if actor is None:
+        return False
+    return not (actor.role == Role.THERAPIST and _runs_practice(session, actor, practice_id))
