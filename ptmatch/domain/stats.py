@@ -41,7 +41,6 @@ from ptmatch.models import (
     Booking,
     BookingStatus,
     EnrollmentStatus,
-    EntryStatus,
     GroupEnrollment,
     GroupProgram,
     Offer,

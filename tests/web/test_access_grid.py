@@ -118,6 +118,8 @@ ALLOW: dict[str, frozenset | Token] = {
     "practice.set_priority": frozenset({THER_X}),
     "practice.refer": frozenset({THER_X}),
     "practice.remove": frozenset({THER_X}),
+    "practice.statistics_page": THERAPISTS,  # each sees their own practice only
+    "practice.statistics_csv": THERAPISTS,
     "calendar.settings": THERAPISTS,
     "calendar.rotate": THERAPISTS,
     "calendar.disable": THERAPISTS,
@@ -178,6 +180,8 @@ ALLOW: dict[str, frozenset | Token] = {
     "admin.account_action": frozenset({ADMIN}),
     "admin.audit_log": frozenset({ADMIN}),
     "admin.audit_csv": frozenset({ADMIN}),
+    "admin.statistics_page": frozenset({ADMIN}),
+    "admin.statistics_csv": frozenset({ADMIN}),
     "mailadmin.index": frozenset({ADMIN}),
     "mailadmin.resend": frozenset({ADMIN}),
     "mailadmin.resend_all": frozenset({ADMIN}),

@@ -1,5 +1,6 @@
 """Administration: therapist approval, practices and their therapists, which practices a
-secretariat serves, accounts (deactivate, 2FA reset, invitations) and the audit log.
+secretariat serves, accounts (deactivate, 2FA reset, invitations), the audit log and the
+region's statistics.
 The mail outbox is its own blueprint (/admin/mail). No page here shows clinical data."""
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from sqlalchemy import select
 from ptmatch import clock
 from ptmatch.catalog import N_
 from ptmatch.db import get_session
-from ptmatch.domain import admin, practices
+from ptmatch.domain import admin, practices, stats
 from ptmatch.domain.errors import DomainError
 from ptmatch.models import Practice, Role, Therapist, User
+from ptmatch.web import statistics
 from ptmatch.web.admin.forms import (
     AssignForm,
     AuditFilterForm,
@@ -396,3 +398,50 @@ def _csv_cell(value) -> str:
     """A CSV cell guarded against spreadsheet formula injection."""
     text = "" if value is None else str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+
+def _stats_board():
+    """The region (or one practice, ``?praxis=<id>``) for the period picked."""
+    db = get_session()
+    now = clock.now()
+    form = statistics.PeriodForm(formdata=request.args)
+    period = statistics.period_from(form, now.astimezone(stats.BERLIN).date())
+    practice_id = request.args.get("praxis", type=int) or None
+    if practice_id is not None and db.get(Practice, practice_id) is None:
+        abort(404)
+    board = statistics.build(db, current_db_user(), now, period, stats.Scope(practice_id))
+    if board is None:
+        abort(403)
+    return form, board, practice_id
+
+
+@bp.route("/statistik")
+def statistics_page():
+    """Outcome figures and charts for the region or one practice (small counts hidden)."""
+    form, board, practice_id = _stats_board()
+    args = request.args.to_dict(flat=True)
+    return render_template(
+        "admin/statistics.html",
+        form=form,
+        board=board,
+        practice_id=practice_id,
+        practices=[p for p, _n in admin.list_practices(get_session())],
+        places=statistics.places_rows(board.figures),
+        urgency=statistics.urgency_rows(board.figures),
+        csv_url=lambda which: url_for("admin.statistics_csv", **{**args, "tabelle": which}),
+    )
+
+
+@bp.route("/statistik.csv")
+def statistics_csv():
+    """One table of the statistics page as CSV (``?tabelle=``)."""
+    _form, board, _practice_id = _stats_board()
+    response = statistics.csv_response(
+        board, request.args.get("tabelle", "kennzahlen"), "statistik"
+    )
+    if response is None:
+        abort(404)
+    return response
