@@ -85,6 +85,9 @@ class Settings:
     SWEEP_SECONDS: int = 30
     REMINDER_SECONDS: int = 60
     OUTBOX_SECONDS: int = 5
+    # On the 1st of a month, mail every admin a link to last month's region statistics
+    # (a link only, no figure in the mail); the job looks hourly, the dedupe key sends once.
+    STATS_REPORT_MAIL: bool = True
     # Offers: a practice's own wave rules (Practice.wave_rules) win over these
     WAVE_RULES: tuple[WaveRule, ...] = DEFAULT_WAVE_RULES
     # Patients

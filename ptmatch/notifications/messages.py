@@ -185,4 +185,12 @@ KINDS: dict[str, Kind] = {
         ),
         N_("Zur Übersicht"),
     ),
+    "stats_report": Kind(
+        N_("Der Monatsbericht liegt bereit"),
+        N_(
+            "Die Statistik des vergangenen Monats liegt bereit. Die Zahlen sehen Sie nach der "
+            "Anmeldung."
+        ),
+        N_("Statistik ansehen"),
+    ),
 }

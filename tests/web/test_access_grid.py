@@ -182,6 +182,7 @@ ALLOW: dict[str, frozenset | Token] = {
     "admin.audit_csv": frozenset({ADMIN}),
     "admin.statistics_page": frozenset({ADMIN}),
     "admin.statistics_csv": frozenset({ADMIN}),
+    "admin.statistics_month": frozenset({ADMIN}),
     "mailadmin.index": frozenset({ADMIN}),
     "mailadmin.resend": frozenset({ADMIN}),
     "mailadmin.resend_all": frozenset({ADMIN}),
@@ -209,6 +210,7 @@ PARAMS = {
 LITERAL_PARAMS = {
     "token": "not-a-real-token-0123456789abcdef",
     "filename": "ptmatch.css",
+    "month": "2026-11",
 }
 # Per-endpoint overrides where the generic choice does not fit.
 ENDPOINT_PARAMS = {

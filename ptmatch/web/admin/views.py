@@ -436,6 +436,16 @@ def statistics_page():
     )
 
 
+@bp.route("/statistik/monat/<month>")
+def statistics_month(month: str):
+    """One month of the region statistics (the link in the monthly report mail)."""
+    try:
+        period = stats.Period.parse_month(month)
+    except ValueError:
+        abort(404)
+    return redirect(url_for("admin.statistics_page", von=period.first_day, bis=period.last_day))
+
+
 @bp.route("/statistik.csv")
 def statistics_csv():
     """One table of the statistics page as CSV (``?tabelle=``)."""
