@@ -3,7 +3,7 @@
 - Floors: a module imports only from its own floor or the ones below. From the bottom:
   foundations (clock, config, catalog, db) < the schema (models, migrations) < notifications
   (the outbox and its senders) < the domain < the jobs and tools that drive it (scheduler,
-  demo, bench) < the edges (web, cli, commands, the app factory).
+  demo, bench, sim) < the edges (web, cli, commands, the app factory).
 - No import cycle between modules (imports inside functions count too).
 - Nothing below the edges imports Flask: the domain, the scheduler and the simulator run the
   same code without a request.
@@ -28,7 +28,7 @@ FLOORS = [
     {"models", "migrations", "migrate", "labels"},
     {"notifications"},
     {"domain"},
-    {"scheduler", "demo", "bench"},
+    {"scheduler", "demo", "bench", "sim"},
     {"web", "cli", "commands", "ptmatch"},
 ]
 FLASK = (
@@ -53,6 +53,7 @@ FLASK_FREE = {
     "scheduler",
     "demo",
     "bench",
+    "sim",
 }
 
 

@@ -77,7 +77,7 @@ def net(session):
 def _run(app, settings, monkeypatch, tmp_path, *args):
     import ptmatch.cli as cli
 
-    monkeypatch.setattr(cli, "_settings", lambda: settings)
+    monkeypatch.setattr(cli, "cli_settings", lambda: settings)
     out = tmp_path / "report.html"
     result = CliRunner().invoke(cli.main, ["report", *args, "--out", str(out)])
     return result, out

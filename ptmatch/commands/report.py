@@ -43,7 +43,7 @@ def register(main: click.Group) -> None:
         from sqlalchemy import select
 
         from ptmatch import clock, create_app
-        from ptmatch.cli import _sessions, _settings
+        from ptmatch.cli import cli_sessions, cli_settings
         from ptmatch.domain.stats import Period, Scope
         from ptmatch.models import Practice
 
@@ -53,9 +53,9 @@ def register(main: click.Group) -> None:
             raise click.BadParameter(
                 "expected YYYY-MM, e.g. 2026-11", param_hint="--month"
             ) from err
-        settings = _settings()
+        settings = cli_settings()
         app = create_app(settings)
-        _engine, sessions = _sessions(settings)
+        _engine, sessions = cli_sessions(settings)
         with sessions() as session:
             if slug:
                 practice = session.scalar(select(Practice).where(Practice.slug == slug))
