@@ -43,7 +43,7 @@ def register(main: click.Group) -> None:
         from sqlalchemy import select
 
         from ptmatch import clock, create_app
-        from ptmatch.cli import cli_sessions, cli_settings
+        from ptmatch.cli import cli_settings
         from ptmatch.domain.stats import Period, Scope
         from ptmatch.models import Practice
 
@@ -55,15 +55,17 @@ def register(main: click.Group) -> None:
             ) from err
         settings = cli_settings()
         app = create_app(settings)
-        _engine, sessions = cli_sessions(settings)
-        with sessions() as session:
-            if slug:
-                practice = session.scalar(select(Practice).where(Practice.slug == slug))
-                if practice is None:
-                    raise click.BadParameter(f"no practice {slug!r}", param_hint="--practice")
-                scope, title = Scope(practice.id), practice.name
-            else:
-                scope, title = Scope(), "Region"
-            html = render_report(app, session, clock.now(), period, scope, title)
+        try:
+            with app.extensions["ptmatch_sessions"]() as session:
+                if slug:
+                    practice = session.scalar(select(Practice).where(Practice.slug == slug))
+                    if practice is None:
+                        raise click.BadParameter(f"no practice {slug!r}", param_hint="--practice")
+                    scope, title = Scope(practice.id), practice.name
+                else:
+                    scope, title = Scope(), "Region"
+                html = render_report(app, session, clock.now(), period, scope, title)
+        finally:
+            app.extensions["ptmatch_engine"].dispose()
         out.write_text(html, encoding="utf-8")
         click.echo(f"report written to {out}")

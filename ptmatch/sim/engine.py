@@ -63,7 +63,7 @@ from ptmatch.sim.model import POLICIES, Policy, Region
 
 BERLIN = ZoneInfo("Europe/Berlin")
 START = dt.datetime(2027, 1, 4, 6, 0, tzinfo=dt.UTC)  # a Monday morning, fixed: no wall clock
-SWEEP_EVERY = dt.timedelta(hours=1)  # plus a sweep at every offer's deadline
+SWEEP_EVERY = dt.timedelta(hours=4)  # plus a sweep at every offer's and slot's deadline
 THERAPISTS_PER_PRACTICE = 1.45  # the bench generator's mix of 1-3 therapists
 KEY_FIGURES = (
     "fill_rate_before_start",
@@ -304,6 +304,7 @@ class Run:
             .where(WaitlistEntry.patient_id == patient_id)
             .values(status=EntryStatus.ACTIVE, added_at=now, removed_at=None, removed_reason=None)
         )
+        self.sweep_at(now)  # the real scheduler would offer open slots to them within seconds
 
     def on_post(self, now: dt.datetime, posting: Posting) -> None:
         therapist = self.therapists[posting.therapist_index % len(self.therapists)]

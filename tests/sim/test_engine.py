@@ -13,7 +13,7 @@ from ptmatch.sim import engine, model
 TINY = dataclasses.replace(
     model.PRESETS["tiny"], waiting=40, arrivals_per_week=6, slots_per_week=14
 )
-MONTHS = 0.5
+MONTHS = 0.3
 
 
 @pytest.fixture(scope="module")
