@@ -17,8 +17,8 @@ Definitions (also in docs/statistics.md):
   deadline counts as expired).
 - Attendance: bookings whose appointment lies in the period, attended ÷ (attended + no-show).
 - Time to care: patients whose first slot offer (first booking) in the scope falls in the
-  period, measured from the start of their wait (``wait_start``: registration, or the PTV 11
-  date once the patient has one), in days; split urgent / not urgent.
+  period, measured from the start of their wait (``wait_start``: the PTV 11 date where the
+  patient has one, else registration), in days; split urgent / not urgent.
 - Lists: entries on a list at the end of the period, by the patient's state now; booked and
   purged entries are those removed for that reason in the period.
 - Places: bookings not cancelled whose appointment lies in the period, by slot kind, plus
@@ -166,10 +166,12 @@ def _in(column, period: Period) -> ColumnElement[bool]:
 # --- the PTV 11 seam: where a wait starts, who is urgent ---------------------------------------
 
 
-def wait_start():
-    """The column a patient's wait is measured from: registration for now. Once the patient
-    carries a PTV 11 date this becomes ``coalesce(<ptv11 date>, Patient.created_at)``."""
-    return Patient.created_at
+def wait_start(ptv11_date: dt.date | None, created_at: dt.datetime) -> dt.datetime:
+    """Where a patient's wait is measured from: the PTV 11 form date (Berlin midnight) where
+    there is one, else registration."""
+    if ptv11_date is not None:
+        return _berlin(ptv11_date)
+    return created_at
 
 
 def urgent_flag():
@@ -401,12 +403,16 @@ def _first_times(session: Session, period: Period, scope: Scope, column, table) 
         .group_by(table.patient_id)
         .subquery()
     )
-    return session.execute(
-        select(firsts.c.pid, firsts.c.first, wait_start(), urgent_flag())
+    rows = session.execute(
+        select(firsts.c.pid, firsts.c.first, Patient.ptv11_date, Patient.created_at, urgent_flag())
         .join(Patient, Patient.id == firsts.c.pid)
         .outerjoin(PatientClinical, PatientClinical.patient_id == Patient.id)
         .where(_in(firsts.c.first, period))
     ).all()
+    return [
+        (pid, first, wait_start(ptv11, created), urgent)
+        for pid, first, ptv11, created, urgent in rows
+    ]
 
 
 def _durations(rows: list[tuple], prefix: str) -> dict:

@@ -228,3 +228,12 @@ def test_periods():
         Period.parse_month("2026-13")
     week = Period.days(dt.date(2026, 11, 16), dt.date(2026, 11, 22))
     assert week.previous() == Period.days(dt.date(2026, 11, 9), dt.date(2026, 11, 15))
+
+
+def test_wait_starts_at_the_ptv11_date_where_there_is_one(session, history):
+    # a registered 30 days before, but the PTV 11 form dates from 10 days before the first offer
+    history["a"].ptv11_date = (NOW - 15 * D).date()
+    session.flush()
+    got = stats.compute(session, NOW, NOVEMBER, Scope(history["x"].id), EVERYTHING)
+    # from Berlin midnight of that day (23:00 UTC before) to 09:00 ten days later
+    assert got["urgent"]["days_to_first_offer_median"] == 10.4
