@@ -327,6 +327,7 @@ def register_patient(
     email = accounts.normalise_email(email)
     check_password_policy(password, "password")
     validate_profile(profile, now.date())
+    geo.check_postcode_exists(session, profile.postcode)
     validate_intake(intake)
     if not consent_health:
         raise InvalidInput(
@@ -451,6 +452,7 @@ def update_profile(
 ) -> None:
     """Save the edited profile and availability (an edit also confirms the patient is still looking)."""
     validate_profile(profile, now.date())
+    geo.check_postcode_exists(session, profile.postcode)
     _apply_profile(session, patient, profile)
     _replace_windows(session, patient, profile.windows)
     patient.last_confirmed_at = now

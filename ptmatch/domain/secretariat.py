@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from ptmatch import links
 from ptmatch.catalog import PROBLEM_AREAS
 from ptmatch.config import Settings
-from ptmatch.domain import access, accounts, audit, offers, patients, waitlist
+from ptmatch.domain import access, accounts, audit, geo, offers, patients, waitlist
 from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound
 from ptmatch.models import (
     Availability,
@@ -318,6 +318,7 @@ def register_caller(
     """
     _require_secretary(actor)
     patients.validate_profile(profile, now.date())
+    geo.check_postcode_exists(session, profile.postcode)
     if not consent_health:
         raise InvalidInput("Ohne Einwilligung können wir nicht vermitteln.", "consent_health")
     if not consent_rules:
