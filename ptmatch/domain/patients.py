@@ -450,7 +450,8 @@ def location_of(session: Session, patient: Patient) -> geo.Location:
 def update_profile(
     session: Session, now: dt.datetime, patient: Patient, profile: Profile, actor: User | None
 ) -> None:
-    """Save the edited profile and availability (an edit also confirms the patient is still looking)."""
+    """Save the edited profile and availability (an edit also confirms the patient is still
+    looking)."""
     validate_profile(profile, now.date())
     geo.check_postcode_exists(session, profile.postcode)
     _apply_profile(session, patient, profile)
@@ -589,7 +590,8 @@ def reactivate(session: Session, now: dt.datetime, patient: Patient, actor: User
 def confirm_still_looking(
     session: Session, now: dt.datetime, patient: Patient, actor: User | None
 ) -> None:
-    """The patient answered a check-in. If the check-in itself had paused them, they are active again."""
+    """The patient answered a check-in. If the check-in itself had paused them, they are active
+    again."""
     patient.last_confirmed_at = now
     if (
         patient.status == PatientStatus.PAUSED
