@@ -25,6 +25,13 @@ class BaseForm(FlaskForm):
 
             return [str(get_locale() or "de")]
 
+        def render_field(self, field, render_kw):
+            # A page often holds several forms: the CSRF token and the submit button need no
+            # id (no label points at them), and the same id twice is invalid HTML.
+            if field.type in ("CSRFTokenField", "SubmitField") and "id" not in render_kw:
+                render_kw = {**render_kw, "id": False}
+            return super().render_field(field, render_kw)
+
     def validate(self, extra_validators=None):
         extra = dict(extra_validators or {})
         for name, field in self._fields.items():

@@ -53,6 +53,12 @@ def token_offer(token: str):
         return _neutral()
     if offer.status == OfferStatus.TAKEN:
         return render_template("offers/taken.html")
+    if offer.status == OfferStatus.ACCEPTED:  # opened again after booking: show the booking
+        booking = offers.get_booking(db, offer.slot)
+        if booking is not None and booking.patient_id == offer.patient_id:
+            return render_template(
+                "offers/booked.html", booking=booking, logged_in=user is not None, **_details(offer)
+            )
     if not offers.is_answerable(offer, now):
         return _neutral()
     form = AnswerForm()

@@ -87,6 +87,14 @@ def _slot_or_404(slot_id: int) -> tuple[Desk, Slot]:
     return desk, slot
 
 
+@bp.context_processor
+def _days():
+    """Which days the "Heute" / "Morgen" buttons mean (shown on them: a Friday's "Morgen"
+    is a Saturday)."""
+    today = clock.now().astimezone(BERLIN).date()
+    return {"today": today, "tomorrow": today + dt.timedelta(days=1)}
+
+
 @bp.route("/")
 def index():
     """The slots of the practice(s), upcoming and of the last two weeks, with live counts."""
