@@ -104,6 +104,32 @@ def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+_FOLD_CHARS = (("Ä", "a"), ("Ö", "o"), ("Ü", "u"), ("ä", "a"), ("ö", "o"), ("ü", "u"), ("ß", "ss"))
+_FOLD_PAIRS = (("ae", "a"), ("oe", "o"), ("ue", "u"))
+
+
+def fold_name(text: str) -> str:
+    """A name as a caller may spell it on the phone: "Krüger", "Krueger" and "Kruger" all
+    become "kruger" (umlauts and their ae/oe/ue spellings folded, case ignored)."""
+    for char, plain in _FOLD_CHARS:
+        text = text.replace(char, plain)
+    text = text.lower()
+    for pair, plain in _FOLD_PAIRS:
+        text = text.replace(pair, plain)
+    return text
+
+
+def _fold_sql(column):
+    """`fold_name` in SQL (the same steps, so both sides meet; SQLite's lower() is ASCII-only,
+    which is why the umlauts go first)."""
+    for char, plain in _FOLD_CHARS:
+        column = func.replace(column, char, plain)
+    column = func.lower(column)
+    for pair, plain in _FOLD_PAIRS:
+        column = func.replace(column, pair, plain)
+    return column
+
+
 @dataclass(frozen=True)
 class CallerHit:
     patient: Patient
@@ -144,8 +170,11 @@ def search_callers(
             else:
                 low = f"%{_like(token.lower())}%"
                 cap = f"%{_like(token[:1].upper() + token[1:].lower())}%"
+                folded = f"%{_like(fold_name(token))}%"
                 conditions.append(
                     or_(
+                        _fold_sql(Patient.first_name).like(folded, escape="\\"),
+                        _fold_sql(Patient.last_name).like(folded, escape="\\"),
                         func.lower(Patient.first_name).like(low, escape="\\"),
                         func.lower(Patient.last_name).like(low, escape="\\"),
                         # SQLite's lower() folds ASCII only: also try the capitalised form for

@@ -41,9 +41,7 @@ def offer_links(session, slot_id: int) -> dict[int, str]:
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
-def test_therapist_posts_tomorrow_and_first_answer_wins(
-    open_browser, demo_data, viewport, session
-):
+def test_therapist_posts_tomorrow_and_first_answer_wins(open_browser, demo_data, viewport, session):
     therapist = open_browser(viewport)
     login(therapist, "sommer@demo.ptmatch.de")
     page = therapist.page
@@ -89,3 +87,20 @@ def test_therapist_posts_tomorrow_and_first_answer_wins(
     page.get_by_text("Termin absagen").first.click()
     confirm = therapist.button("Ja, Termin absagen")
     assert confirm.is_visible()
+
+
+def test_a_slot_nobody_can_take_says_why(open_browser, demo_data, session):
+    """A Saturday hour: nobody in the demo data is free on Saturdays, and the page says so."""
+    therapist = open_browser(PHONE)
+    login(therapist, "sommer@demo.ptmatch.de")
+    therapist.goto("/termine/neu")
+    page = therapist.page
+    today = clock.now().astimezone(BERLIN).date()
+    saturday = today + dt.timedelta(days=(5 - today.weekday()) % 7 or 7)
+    page.get_by_text("Anderes Datum").click()
+    page.fill("#day", saturday.isoformat())
+    page.fill("#start_time", "10:00")
+    therapist.click(therapist.button("Am gewählten Datum"))
+    why = page.locator("#why-nobody")
+    assert why.is_visible()
+    assert "samstags" in why.inner_text()

@@ -23,8 +23,8 @@ from ptmatch.domain.errors import (
 from ptmatch.models import Offer, Role, SlotStatus
 from ptmatch.web import current_settings
 from ptmatch.web.forms import add_domain_error
-from ptmatch.web.patient.forms import ProfileForm
 from ptmatch.web.secretariat.forms import (
+    CallerProfileForm,
     CallNoteForm,
     IntakeForm,
     ListForm,
@@ -153,7 +153,7 @@ def register():
 def edit_profile(patient_id: int):
     """Change a caller's contact, preferences and weekly times on their behalf."""
     patient = _caller_or_404(patient_id)
-    form = ProfileForm(obj=None if request.method == "POST" else _ProfileObj(patient))
+    form = CallerProfileForm(obj=None if request.method == "POST" else _ProfileObj(patient))
     if form.validate_on_submit() and (windows := _windows(form)) is not None:
         try:
             secretariat.update_caller_profile(

@@ -243,8 +243,16 @@ def detail(slot_id: int):
     ):
         ranked = matching.rank_candidates(db, slot, now, limit=CANDIDATES_SHOWN)
         candidates = access.show_candidates(db, desk.user, now, slot, ranked)
+    nobody = []  # posted, but nobody could be offered it: say why and what to change
+    if state.offered == 0 and slot.status in (SlotStatus.OFFERING, SlotStatus.UNFILLED):
+        if slot.offer_mode == OfferMode.AUTO or not candidates:
+            nobody = [
+                _(r.msgid, **{k: _(v) for k, v in r.params.items()})
+                for r in matching.why_nobody(db, slot, now)
+            ]
     return render_template(
         "slots/detail.html",
+        nobody=nobody,
         slot=slot,
         state=state,
         rows=rows,
