@@ -74,7 +74,7 @@ def register_and_join(b, email: str, english: bool = False) -> None:
     b.goto("/patient/praxen")
     b.click(b.button("Beitreten" if not english else "Join", exact=True))
     text = b.text()
-    assert text.count("Warteliste" if not english else "waitlist") >= 1
+    assert text.count("Warteliste" if not english else "aitlist") >= 1
     b.goto("/patient/")
 
 
@@ -91,3 +91,11 @@ def test_patient_registers_verifies_and_joins_lists(open_browser, demo_data, vie
     entries = session.scalars(select(WaitlistEntry).where(WaitlistEntry.patient_id == patient.id))
     kinds = sorted("pool" if e.practice_id is None else "practice" for e in entries)
     assert kinds == ["pool", "practice", "practice"]
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_the_same_journey_in_english(open_browser, demo_data, viewport):
+    b = open_browser(viewport, locale="en-GB")
+    register_and_join(b, "jane@example.org", english=True)
+    assert b.page.locator("html").get_attribute("lang") == "en"
+    assert "Übersicht" not in b.text()

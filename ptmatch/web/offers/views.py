@@ -3,7 +3,9 @@ from the patient's dashboard, and the booking confirmation with its .ics. Deny b
 every page but the token link needs a logged-in patient.
 
 Accept and decline are POSTs: mail scanners prefetch GET links. A used, expired, foreign or
-malformed token gets one neutral page (always the same, status 404) and changes nothing.
+malformed token gets one neutral page (always the same, status 404) and changes nothing; the
+one exception is the patient's own accepted offer, which shows her booking (she opened the
+mail again).
 """
 
 from __future__ import annotations
