@@ -77,7 +77,7 @@ def create_admin(email: str, name: str, password: str) -> None:
                 display_name=name,
             )
         except InvalidInput as err:
-            raise click.ClickException(err.message) from err
+            raise click.ClickException(str(err)) from err
         session.commit()
     click.echo("admin created; set up two-factor login at the first sign-in")
 

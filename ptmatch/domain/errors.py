@@ -1,14 +1,26 @@
 """Typed errors the domain raises and the edges turn into messages or status codes."""
 
+from ptmatch.catalog import N_
+
 
 class DomainError(Exception):
-    """Base class. `message` is a German msgid (views translate it); `field` names the form
-    field the message belongs to, if any."""
+    """Base class. `message` is a German msgid marked with N_() (so extraction sees it and the
+    views translate it), with %(name)s placeholders filled from `params`; `field` names the
+    form field the message belongs to, if any. `str(err)` is the German text."""
 
-    def __init__(self, message: str = "", field: str | None = None):
-        super().__init__(message)
+    def __init__(self, message: str = "", field: str | None = None, **params):
+        super().__init__(message % params if params else message)
         self.message = message
         self.field = field
+        self.params = params
+
+    @property
+    def msgid(self) -> str:
+        return self.message
+
+    def text(self, gettext) -> str:
+        """The message in the reader's language (`gettext`: the edge's, e.g. Flask-Babel's)."""
+        return gettext(self.message, **self.params) if self.params else gettext(self.message)
 
 
 class NotAllowed(DomainError):
@@ -48,4 +60,4 @@ def enum_value(enum_cls, value, field: str):
     try:
         return enum_cls(value)
     except ValueError as exc:
-        raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", field) from exc
+        raise InvalidInput(N_("Bitte eine Angabe aus der Liste wählen."), field) from exc

@@ -25,6 +25,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from ptmatch.catalog import N_
 from ptmatch.config import Settings, valid_wave_rules
 from ptmatch.domain import access, audit
 from ptmatch.domain.errors import NotAllowed
@@ -35,8 +36,8 @@ from ptmatch.notifications import outbox
 Target = Slot | GroupProgram
 
 # Why an offer cannot be answered (besides "taken", which says what was taken).
-MSG_EXPIRED = "Die Antwortfrist für dieses Angebot ist abgelaufen."
-MSG_CLOSED = "Dieses Angebot ist nicht mehr offen."
+MSG_EXPIRED = N_("Die Antwortfrist für dieses Angebot ist abgelaufen.")
+MSG_CLOSED = N_("Dieses Angebot ist nicht mehr offen.")
 
 
 # --- waves ---------------------------------------------------------------------------------------
@@ -286,4 +287,4 @@ def require_answerer(session: Session, actor: User | None, patient: Patient) -> 
             return
         if actor.role == Role.SECRETARY and access.patient_access(session, actor, patient).act:
             return
-    raise NotAllowed("Sie dürfen dieses Angebot nicht beantworten.")
+    raise NotAllowed(N_("Sie dürfen dieses Angebot nicht beantworten."))

@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from ptmatch import links
-from ptmatch.catalog import PROBLEM_AREAS
+from ptmatch.catalog import N_, PROBLEM_AREAS
 from ptmatch.config import Settings
 from ptmatch.domain import access, accounts, audit, geo, offers, patients, waitlist
 from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound
@@ -56,13 +56,13 @@ _PHONE_RE = re.compile(r"^[+0-9][0-9 ()/\-]{3,30}$")
 
 def _require_secretary(actor: User | None) -> None:
     if actor is None or actor.role != Role.SECRETARY or not actor.is_enabled:
-        raise NotAllowed("Nur für das Sekretariat.")
+        raise NotAllowed(N_("Nur für das Sekretariat."))
 
 
 def _require_act(session: Session, actor: User, patient: Patient) -> None:
     _require_secretary(actor)
     if not access.patient_access(session, actor, patient).act:
-        raise NotAllowed("Sie dürfen für diese Person nicht handeln.")
+        raise NotAllowed(N_("Sie dürfen für diese Person nicht handeln."))
 
 
 def get_caller(session: Session, actor: User, patient_id: int) -> Patient:
@@ -71,7 +71,7 @@ def get_caller(session: Session, actor: User, patient_id: int) -> Patient:
     _require_secretary(actor)
     patient = session.get(Patient, patient_id)
     if patient is None or not access.patient_access(session, actor, patient).identity:
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     return patient
 
 
@@ -241,7 +241,7 @@ def caller_card(session: Session, now: dt.datetime, actor: User, patient: Patien
     _require_secretary(actor)
     acc = access.patient_access(session, actor, patient)
     if not acc.identity:
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     user = session.get(User, patient.user_id) if patient.user_id else None
     consent_by = (
         session.get(User, patient.consent_recorded_by_id)
@@ -350,12 +350,12 @@ def register_caller(
     patients.validate_profile(profile, now.date())
     geo.check_postcode_exists(session, profile.postcode)
     if not consent_health:
-        raise InvalidInput("Ohne Einwilligung können wir nicht vermitteln.", "consent_health")
+        raise InvalidInput(N_("Ohne Einwilligung können wir nicht vermitteln."), "consent_health")
     if not consent_rules:
-        raise InvalidInput("Ohne Einwilligung können wir nicht vermitteln.", "consent_rules")
+        raise InvalidInput(N_("Ohne Einwilligung können wir nicht vermitteln."), "consent_rules")
     if not profile.phone:
         raise InvalidInput(
-            "Bitte eine Telefonnummer angeben: so erreicht das Sekretariat die Person.", "phone"
+            N_("Bitte eine Telefonnummer angeben: so erreicht das Sekretariat die Person."), "phone"
         )
     user = None
     if email and email.strip():
@@ -438,7 +438,7 @@ def record_intake(
     _require_act(session, actor, patient)
     patients.validate_intake(intake)
     if not (intake.problems or intake.description or intake.urgent or intake.urgency_code):
-        raise InvalidInput("Bitte mindestens eine Angabe machen.", "description")
+        raise InvalidInput(N_("Bitte mindestens eine Angabe machen."), "description")
     clinical = session.get(PatientClinical, patient.id)
     if clinical is None:
         clinical = PatientClinical(
@@ -470,9 +470,9 @@ def add_call_note(
     _require_act(session, actor, patient)
     text = (text or "").strip()
     if not text:
-        raise InvalidInput("Bitte einen Text eingeben.", "text")
+        raise InvalidInput(N_("Bitte einen Text eingeben."), "text")
     if len(text) > NOTE_MAX:
-        raise InvalidInput("Der Text ist zu lang.", "text")
+        raise InvalidInput(N_("Der Text ist zu lang."), "text")
     note = CallNote(patient_id=patient.id, author_id=actor.id, text=text, created_at=now)
     session.add(note)
     session.flush()
@@ -597,7 +597,7 @@ def put_on_list(
     practice = None
     if practice_id is not None:
         if practice_id not in access.served_practice_ids(session, actor):
-            raise NotAllowed("Diese Praxis betreut Ihr Sekretariat nicht.")
+            raise NotAllowed(N_("Diese Praxis betreut Ihr Sekretariat nicht."))
         practice = session.get(Practice, practice_id)
     return waitlist.join_list(session, now, patient, practice, actor=actor)
 
@@ -609,11 +609,11 @@ def take_off_list(
     _require_act(session, actor, patient)
     entry = session.get(WaitlistEntry, entry_id)
     if entry is None or entry.patient_id != patient.id:
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     if entry.practice_id is not None and entry.practice_id not in access.served_practice_ids(
         session, actor
     ):
-        raise NotAllowed("Diese Praxis betreut Ihr Sekretariat nicht.")
+        raise NotAllowed(N_("Diese Praxis betreut Ihr Sekretariat nicht."))
     return waitlist.leave_list(session, now, patient, entry, actor=actor)
 
 
@@ -639,7 +639,7 @@ def answer_offer(
     _require_act(session, actor, patient)
     if offer.slot_id is None:
         raise InvalidInput(
-            "Gruppenplätze bestätigt die Person selbst über den Link in ihrer E-Mail."
+            N_("Gruppenplätze bestätigt die Person selbst über den Link in ihrer E-Mail.")
         )
     if accept:
         return offers.accept_offer(session, now, offer, actor, settings)

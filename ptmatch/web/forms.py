@@ -56,5 +56,5 @@ def add_domain_error(form: FlaskForm, error) -> bool:
     field = getattr(form, error.field, None) if error.field else None
     if field is None:
         return False
-    field.errors = [*list(field.errors or []), gettext(error.message)]
+    field.errors = [*list(field.errors or []), error.text(gettext)]
     return True

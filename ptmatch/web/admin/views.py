@@ -55,7 +55,7 @@ def _get_or_404(model, object_id: int):
 
 def _show_error(form, err: DomainError) -> None:
     if form is None or not add_domain_error(form, err):
-        flash(_(err.message), "danger")
+        flash(err.text(_), "danger")
 
 
 def _practice_values(form) -> dict:
@@ -124,7 +124,7 @@ def assign_therapist(therapist_id: int):
     try:
         practices.assign_therapist(db, clock.now(), current_db_user(), therapist, practice)
     except DomainError as err:
-        flash(_(err.message), "danger")
+        flash(err.text(_), "danger")
     else:
         flash(_("Zugeordnet."), "success")
     return redirect(url_for("admin.therapists"))
@@ -224,7 +224,7 @@ def secretariat_practices(user_id: int):
                 db, clock.now(), current_db_user(), user, set(form.practices.data or [])
             )
         except DomainError as err:
-            flash(_(err.message), "danger")
+            flash(err.text(_), "danger")
         else:
             flash(_("Gespeichert."), "success")
     else:
@@ -305,7 +305,7 @@ def account_action(user_id: int, action: str):
     try:
         act(get_session(), clock.now(), current_db_user(), user)
     except DomainError as err:
-        flash(_(err.message), "danger")
+        flash(err.text(_), "danger")
     else:
         flash(_(done), "success")
     back = request.form.get("back")

@@ -46,15 +46,11 @@ require_roles(offers_bp, Role.PATIENT, exempt=TOKEN_VIEWS)
 
 
 def _message(err: DomainError) -> str:
-    params = getattr(err, "params", None)
-    return _(err.msgid, **params) if params else _(err.message)
+    return err.text(_)
 
 
 def _show_error(form, err: DomainError) -> None:
-    msgid = getattr(err, "msgid", None)
-    if msgid and err.field and getattr(form, err.field, None) is not None:
-        getattr(form, err.field).errors = [*getattr(form, err.field).errors, _message(err)]
-    elif not add_domain_error(form, err):
+    if not add_domain_error(form, err):
         flash(_message(err), "danger")
 
 

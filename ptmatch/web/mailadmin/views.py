@@ -43,7 +43,7 @@ def resend(outbox_id: int):
     try:
         admin.resend_mail(get_session(), clock.now(), outbox_id, current_db_user())
     except DomainError as err:
-        flash(_(err.message), "warning")
+        flash(err.text(_), "warning")
     else:
         flash(_("Die Nachricht wird erneut gesendet."), "success")
     return redirect(url_for("mailadmin.index"))

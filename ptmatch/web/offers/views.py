@@ -107,7 +107,7 @@ def patient_offer(offer_id: int):
                 "info",
             )
         except (SlotTaken, OfferExpired, OfferClosed) as err:
-            flash(_(err.message), "warning")
+            flash(err.text(_), "warning")
         return redirect(url_for("offers.patient_offer", offer_id=offer.id))
     return render_template(
         "offers/patient_offer.html",
@@ -171,7 +171,7 @@ def cancel_booking(booking_id: int):
             get_session(), clock.now(), user, booking, current_settings()
         )
     except (InvalidInput, NotAllowed) as err:
-        flash(_(err.message), "warning")
+        flash(err.text(_), "warning")
     else:
         flash(_("Ihr Termin ist abgesagt. Sie stehen wieder auf Ihren Wartelisten."), "info")
     return redirect(url_for("offers.booking", booking_id=booking.id))

@@ -95,7 +95,7 @@ def _active_therapist_gate():
 
 def _flash_unplaced(form, err: DomainError) -> None:
     if not add_domain_error(form, err):
-        flash(_(err.message), "danger")
+        flash(err.text(_), "danger")
 
 
 # --- sign-up and approval -------------------------------------------------------------------

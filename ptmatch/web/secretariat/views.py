@@ -48,7 +48,7 @@ def _caller_or_404(patient_id: int):
 
 def _show_error(form, err: DomainError) -> None:
     if form is None or not add_domain_error(form, err):
-        flash(_(err.message), "danger")
+        flash(err.text(_), "danger")
 
 
 def _list_form(patient, formdata=None) -> ListForm:
@@ -253,7 +253,7 @@ def leave_list(patient_id: int, entry_id: int):
     except NotFound:
         abort(404)
     except NotAllowed as err:
-        flash(_(err.message), "danger")
+        flash(err.text(_), "danger")
     else:
         flash(_("Von der Warteliste genommen."), "success")
     return redirect(url_for("secretariat.caller", patient_id=patient.id))
@@ -277,9 +277,7 @@ def answer_offer(offer_id: int, answer: str):
             settings=current_settings(),
         )
     except (SlotTaken, OfferExpired, OfferClosed, InvalidInput, NotAllowed) as err:
-        flash(
-            _(err.message) if err.message else _("Das Angebot ist nicht mehr verfügbar."), "warning"
-        )
+        flash(err.text(_) if err.message else _("Das Angebot ist nicht mehr verfügbar."), "warning")
     else:
         flash(_("Termin gebucht.") if answer == "annehmen" else _("Angebot abgelehnt."), "success")
     return redirect(url_for("secretariat.caller", patient_id=patient.id))

@@ -193,7 +193,7 @@ def new():
                     settings=current_settings(),
                 )
             except DomainError as err:
-                message = _(err.msgid, **err.params) if hasattr(err, "msgid") else _(err.message)
+                message = _(err.msgid, **err.params) if hasattr(err, "msgid") else err.text(_)
                 if not add_domain_error(form, type(err)(message, err.field)):
                     flash(message, "danger")
             else:
@@ -274,7 +274,7 @@ def _act(slot_id: int, action, message: str):
     try:
         action(get_session(), clock.now(), desk.user, slot)
     except DomainError as err:
-        flash(_(err.message), "warning")
+        flash(err.text(_), "warning")
     else:
         flash(message, "success")
     return redirect(url_for("slots.detail", slot_id=slot.id))
@@ -300,7 +300,7 @@ def send(slot_id: int):
             get_session(), clock.now(), slot, form.patients.data, desk.user, current_settings()
         )
     except DomainError as err:
-        flash(_(err.message), "warning")
+        flash(err.text(_), "warning")
     else:
         flash(_("Angebot an %(num)d Person(en) verschickt.", num=len(sent)), "success")
     return redirect(url_for("slots.detail", slot_id=slot.id))
