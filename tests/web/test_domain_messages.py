@@ -114,7 +114,8 @@ def test_the_scan_finds_the_messages():
 def test_params_fill_the_translated_message():
     err = errors.InvalidInput("Höchstens %(num)d Zeichen.", "name", num=7)
     assert str(err) == "Höchstens 7 Zeichen."
-    assert err.text(lambda msgid, **p: "At most %(num)d characters." % p) == "At most 7 characters."
+    english = {"Höchstens %(num)d Zeichen.": "At most {num} characters."}
+    assert err.text(lambda msgid, **p: english[msgid].format(**p)) == "At most 7 characters."
 
 
 @pytest.fixture
