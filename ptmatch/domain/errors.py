@@ -4,23 +4,21 @@ from ptmatch.catalog import N_
 
 
 class DomainError(Exception):
-    """Base class. `message` is a German msgid marked with N_() (so extraction sees it and the
-    views translate it), with %(name)s placeholders filled from `params`; `field` names the
-    form field the message belongs to, if any. `str(err)` is the German text."""
+    """Base class. `msgid`: a German msgid marked with N_() (so extraction sees it), with
+    %(name)s placeholders filled from `params`; `message`: the German text (filled in);
+    `field` names the form field the message belongs to, if any. Views show `text(_)`."""
 
     def __init__(self, message: str = "", field: str | None = None, **params):
-        super().__init__(message % params if params else message)
-        self.message = message
+        text = message % params if params else message
+        super().__init__(text)
+        self.msgid = message
+        self.message = text
         self.field = field
         self.params = params
 
-    @property
-    def msgid(self) -> str:
-        return self.message
-
     def text(self, gettext) -> str:
         """The message in the reader's language (`gettext`: the edge's, e.g. Flask-Babel's)."""
-        return gettext(self.message, **self.params) if self.params else gettext(self.message)
+        return gettext(self.msgid, **self.params) if self.params else gettext(self.msgid)
 
 
 class NotAllowed(DomainError):
