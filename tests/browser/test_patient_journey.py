@@ -26,6 +26,8 @@ def register_and_join(b, email: str, english: bool = False) -> None:
     if english:
         b.click(b.button("English"))
     b.goto("/patient/registrieren")
+    if b.viewport == PHONE:  # long labels ("Persönlichkeitsstörung") wrap, never overlap
+        assert page.evaluate(_OVERLAPPING_LABELS) == []
     # First a submit with nothing filled in: every error at once, a summary on top.
     b.click(b.button("Registrieren" if not english else "Register", exact=True))
     summary = page.locator("#form-errors")
@@ -60,6 +62,9 @@ def register_and_join(b, email: str, english: bool = False) -> None:
         page.fill("#password", "ein langes Passwort 2026")
         b.click(b.button("Anmelden" if not english else "Log in", exact=True))
     assert "/patient" in page.url
+    # Active, but on no list yet: the dashboard says so instead of "you receive offers".
+    b.goto("/patient/")
+    assert page.locator("#no-list").is_visible()
     if b.viewport == PHONE:
         page.get_by_role("button", name=re.compile("Menü|Menu")).click()
     b.click(
@@ -68,6 +73,10 @@ def register_and_join(b, email: str, english: bool = False) -> None:
         )
     )
     assert page.locator("#nav a[aria-current=page]").count() == 1
+    finder = b.text()
+    # Distances in the reader's locale ("1,2 km" / "1.2 km"), and the therapists by name.
+    assert re.search(r"\d,\d km" if not english else r"\d\.\d km", finder), finder[:1500]
+    assert "Sommer" in finder
     join = "Auf die Warteliste" if not english else "Join the waitlist"
     for _ in range(2):
         b.click(page.get_by_role("button", name=re.compile(join)).first)
@@ -99,3 +108,13 @@ def test_the_same_journey_in_english(open_browser, demo_data, viewport):
     register_and_join(b, "jane@example.org", english=True)
     assert b.page.locator("html").get_attribute("lang") == "en"
     assert "Übersicht" not in b.text()
+
+
+_OVERLAPPING_LABELS = """() => Array.from(document.querySelectorAll('.form-check-label'))
+  .filter(e => {
+    const range = document.createRange();
+    range.selectNodeContents(e);
+    const text = range.getBoundingClientRect(), box = e.parentElement.getBoundingClientRect();
+    return text.right > box.right + 1;  // the words run out of their column
+  })
+  .map(e => e.textContent.trim())"""
