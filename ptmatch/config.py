@@ -87,11 +87,22 @@ class Settings:
     OUTBOX_SECONDS: int = 5
     # Offers: a practice's own wave rules (Practice.wave_rules) win over these
     WAVE_RULES: tuple[WaveRule, ...] = DEFAULT_WAVE_RULES
+    # A phone-only patient's offer (the secretariat calls) stays open this many times as long
+    # (never past the slot's offer deadline)
+    PHONE_ANSWER_FACTOR: int = 3
+    # How long before a booked appointment the secretariat should have phoned the reminder
+    REMINDER_CALL_HOURS: int = 4
     # Patients
     CHECKIN_DAYS: int = 30
     CHECKIN_ANSWER_DAYS: int = 14
     PURGE_AFTER_PAUSED_DAYS: int = 180
     REMINDER_HOURS: int = 24
+    # A patient may reactivate themselves this many days after an appointment the practice
+    # never marked (attended / no-show)
+    UNMARKED_REACTIVATE_DAYS: int = 7
+    # No-show policy: after this many appointments marked "not attended" the search pauses
+    # (with a mail that says why); 0 = off
+    NO_SHOW_PAUSE_AFTER: int = 2
     GROUP_DECISION_HOURS: int = 48
     TIMEZONE: str = "Europe/Berlin"
     BABEL_DEFAULT_LOCALE: str = "de"
@@ -176,6 +187,8 @@ def check_settings(settings: Settings) -> None:
             "Setting WAVE_RULES: rows of (max lead hours or None, wave size 1-50, "
             "minutes to answer 5-10080)."
         )
+    if settings.PHONE_ANSWER_FACTOR < 1:
+        raise ConfigError("Setting PHONE_ANSWER_FACTOR: at least 1.")
     if settings.ENV == "production":
         if settings.DEBUG:
             raise ConfigError("Refusing to start: DEBUG is on in production.")

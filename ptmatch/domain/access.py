@@ -265,6 +265,12 @@ def show_candidates(
     ]
 
 
+def sees_deadlines(actor: User | None) -> bool:
+    """The PTV 11 deadline of an urgent patient (a date, never the intake behind it): the
+    practices, and the secretariat, which must phone them in time (issue 13)."""
+    return actor is not None and actor.is_enabled and actor.role in (Role.SECRETARY, Role.THERAPIST)
+
+
 def can_write_clinical_intake(session: Session, actor: User | None, patient: Patient) -> bool:
     """The secretariat may record the intake (write-only) for callers it may act for."""
     access = patient_access(session, actor, patient)

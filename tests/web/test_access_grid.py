@@ -24,7 +24,9 @@ from sqlalchemy import select
 
 from ptmatch.models import (
     Booking,
+    CallKind,
     CallNote,
+    CallTask,
     ClinicalNote,
     EnrollmentStatus,
     GroupEnrollment,
@@ -162,6 +164,9 @@ ALLOW: dict[str, frozenset | Token] = {
     "secretariat.join_list": frozenset({SEC_X}),
     "secretariat.leave_list": frozenset({SEC_X}),
     "secretariat.answer_offer": frozenset({SEC_X}),
+    "secretariat.call_queue": SECRETARIES,
+    "secretariat.call_outcome": frozenset({SEC_X}),
+    "secretariat.at_risk": SECRETARIES,
     # admin
     "admin.home": frozenset({ADMIN}),
     "admin.therapists": frozenset({ADMIN}),
@@ -200,6 +205,7 @@ PARAMS = {
     "group_id": "group_x",
     "enrollment_id": "enrollment_a_x",
     "block_id": "block_x",
+    "task_id": "call_task_a_x",
 }
 # Parameters that are not ids.
 LITERAL_PARAMS = {
@@ -285,6 +291,18 @@ def build_world(session) -> dict:
     )
     session.add_all([group_offer, enrollment])
     session.flush()
+    call_task = CallTask(
+        kind=CallKind.OFFER,
+        patient_id=a.id,
+        offer_id=offer.id,
+        slot_id=offering.id,
+        practice_id=x.id,
+        due_at=offer.expires_at,
+        dedupe_key="grid:call",
+        created_at=NOW,
+    )
+    session.add(call_task)
+    session.flush()
     actors = {
         ANON: None,
         PAT_A: session.get(User, a.user_id),
@@ -316,6 +334,7 @@ def build_world(session) -> dict:
         "enrollment_a_x": enrollment,
         "block_x": block,
         "group_offer_a_x": group_offer,
+        "call_task_a_x": call_task,
     }
     session.commit()
     ids = {k: (v if isinstance(v, str) else v.id) for k, v in world.items()}

@@ -159,6 +159,8 @@ def _filters(form) -> workbench.Filters:
         "via_link",
         "waiting_from",
         "waiting_to",
+        "kind",
+        "deadline_days",
         "sort",
     ):
         fld = getattr(form, name, None)
