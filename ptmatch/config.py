@@ -108,6 +108,8 @@ class Settings:
     BABEL_DEFAULT_LOCALE: str = "de"
     BABEL_DEFAULT_TIMEZONE: str = "Europe/Berlin"
     LANGUAGES: tuple[str, ...] = ("de", "en")
+    # The key of the pool pseudonyms (an HMAC of the patient id); "" = SECRET_KEY
+    PSEUDONYM_SECRET: str = ""
 
     def __post_init__(self) -> None:
         check_settings(self)

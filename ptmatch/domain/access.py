@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 from sqlalchemy.orm import Session
 
+from ptmatch.db import settings_of
 from ptmatch.domain import audit
 from ptmatch.models import (
     AuditEvent,
@@ -188,17 +190,25 @@ def load_clinical(
     return session.get(PatientClinical, patient.id)
 
 
-def pseudonym(patient_id: int) -> str:
+def pseudonym(patient_id: int, secret: str) -> str:
     """A stable short pseudonym for a patient whose name may not be shown (the pool): the same
-    in every list and view."""
-    return "P-" + hashlib.sha256(f"ptmatch-pool:{patient_id}".encode()).hexdigest()[:6].upper()
+    in every list and view. An HMAC of the id under a server secret, so nobody can walk the
+    sequential ids to find out who is behind a pseudonym."""
+    mac = hmac.new(secret.encode(), f"ptmatch-pool:{patient_id}".encode(), hashlib.sha256)
+    return "P-" + mac.hexdigest()[:8].upper()
+
+
+def pseudonym_of(session: Session, patient_id: int) -> str:
+    """`pseudonym` under this edge's secret (PSEUDONYM_SECRET, else SECRET_KEY)."""
+    settings = settings_of(session)
+    return pseudonym(patient_id, settings.PSEUDONYM_SECRET or settings.SECRET_KEY)
 
 
 def patient_label(session: Session, actor: User | None, patient: Patient) -> str:
     """The name where the policy lets `actor` see the identity, else the pseudonym."""
     if patient_access(session, actor, patient).identity:
         return patient.full_name
-    return pseudonym(patient.id)
+    return pseudonym_of(session, patient.id)
 
 
 def _runs_practice(session: Session, actor: User | None, practice_id: int) -> bool:
@@ -258,7 +268,9 @@ def show_candidates(
     return [
         ShownCandidate(
             c,
-            names[c.patient_id] if named and c.on_practice_list else pseudonym(c.patient_id),
+            names[c.patient_id]
+            if named and c.on_practice_list
+            else pseudonym_of(session, c.patient_id),
             [r for r in c.reasons if clinical or not r.clinical],
         )
         for c in ranked

@@ -27,7 +27,7 @@ from ptmatch import links
 from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, N_, PROBLEM_AREAS
 from ptmatch.domain import access, audit, matching
 from ptmatch.domain import filters as hard
-from ptmatch.domain.access import pseudonym
+from ptmatch.domain.access import pseudonym_of
 from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound
 from ptmatch.domain.paging import Page
 from ptmatch.domain.practices import get_active_therapist
@@ -564,7 +564,7 @@ def list_pool(
     )
     rows = [
         PoolRow(
-            pseudonym=pseudonym(r.id),
+            pseudonym=pseudonym_of(session, r.id),
             age_band=age_band(_age(r.birth_date, today)),
             gender=r.gender,
             problems=PROBLEM_AREAS.from_mask(r.problems_mask),

@@ -223,7 +223,9 @@ def detail(slot_id: int):
         (
             o,
             o.effective_status(now),
-            booked_name if o.status == OfferStatus.ACCEPTED else access.pseudonym(o.patient_id),
+            booked_name
+            if o.status == OfferStatus.ACCEPTED
+            else access.pseudonym_of(db, o.patient_id),
         )
         for o in sent
     ]
