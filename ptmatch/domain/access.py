@@ -283,6 +283,52 @@ def sees_deadlines(actor: User | None) -> bool:
     return actor is not None and actor.is_enabled and actor.role in (Role.SECRETARY, Role.THERAPIST)
 
 
+class ShownOffer(NamedTuple):
+    offer: Any  # an Offer
+    status: Any  # its effective status
+    label: str  # the name (the practice's own list, or booked) or the pseudonym (the pool)
+    reasons: list  # (msgid, params, points) the actor may see
+
+
+def show_offers(
+    session: Session, actor: User | None, now: dt.datetime, slot: Slot, sent
+) -> list[ShownOffer]:
+    """What the slot page shows of the offers sent: each with its status, its deadline and
+    the reasons it was made — names for patients on the practice's own list (or who booked)
+    to those who run the practice, pseudonyms for the pool; reasons drawn from the intake
+    only to those who may see them."""
+    sent = list(sent or [])
+    named = _runs_practice(session, actor, slot.practice_id)
+    ids = [o.patient_id for o in sent] or [-1]
+    listed = set(
+        session.scalars(
+            select(WaitlistEntry.patient_id).where(
+                WaitlistEntry.patient_id.in_(ids),
+                WaitlistEntry.practice_id == slot.practice_id,
+            )
+        )
+    )
+    names = dict(
+        session.execute(
+            select(Patient.id, Patient.first_name + " " + Patient.last_name).where(
+                Patient.id.in_(ids)
+            )
+        ).all()
+    )
+    clinical = sees_clinical_reasons(session, actor, slot.practice_id)
+    shown = []
+    for o in sent:
+        known = o.patient_id in listed or o.status == OfferStatus.ACCEPTED
+        reasons = [
+            (msgid, params or {}, points)
+            for msgid, params, points, is_clinical in (o.reasons or [])
+            if clinical or not is_clinical
+        ]
+        label = names[o.patient_id] if named and known else pseudonym_of(session, o.patient_id)
+        shown.append(ShownOffer(o, o.effective_status(now), label, reasons))
+    return shown
+
+
 def can_write_clinical_intake(session: Session, actor: User | None, patient: Patient) -> bool:
     """The secretariat may record the intake (write-only) for callers it may act for."""
     access = patient_access(session, actor, patient)

@@ -177,6 +177,10 @@ def write_offers(
             offer = pick
         else:
             offer = Offer(patient_id=pick.patient_id, score=pick.score, **ref)
+            offer.reasons = [
+                [r.msgid, dict(r.params), r.points, bool(r.clinical)]
+                for r in getattr(pick, "reasons", ())
+            ]
             session.add(offer)
         offer.token_hash, offer.status, offer.wave = (
             digest,

@@ -149,6 +149,7 @@ ALLOW: dict[str, frozenset | Token] = {
     "slots.index": THERAPISTS | SECRETARIES,
     "slots.new": THERAPISTS | SECRETARIES,
     "slots.detail": frozenset({THER_X, SEC_X}),
+    "slots.offers_fragment": frozenset({THER_X, SEC_X}),
     "slots.send": frozenset({THER_X, SEC_X}),
     "slots.cancel": frozenset({THER_X, SEC_X}),
     "slots.mark": frozenset({THER_X, SEC_X}),
