@@ -114,7 +114,7 @@ LABELS: dict[type[enum.Enum], dict[enum.Enum, Label]] = {
         CareStage.ANY: Label(N_("sucht Sprechstunde, Therapieplatz oder Gruppe")),
     },
     CallKind: {
-        CallKind.OFFER: Label(N_("Angebot"), "primary"),
+        CallKind.OFFER: Label(N_("Terminangebot anrufen"), "primary"),
         CallKind.REMINDER: Label(N_("Erinnerung an einen Termin"), "info"),
         CallKind.CHECKIN: Label(N_("Nachfrage: noch auf der Suche?")),
     },

@@ -27,6 +27,7 @@ from ptmatch.models import (
     CallOutcome,
     CallStatus,
     CallTask,
+    Modality,
     Offer,
     OfferStatus,
     Patient,
@@ -60,7 +61,7 @@ class QueueRow:
     practice: str
     start_at: dt.datetime | None
     minutes: int | None
-    modality: str | None
+    modality: Modality | None
     due_at: dt.datetime
     outcomes: tuple[CallOutcome, ...]
 
@@ -162,7 +163,7 @@ def queue(session: Session, now: dt.datetime, actor: User) -> list[QueueRow]:
             practice=practice_name or "",
             start_at=slot.start_at if slot is not None else None,
             minutes=slot.minutes if slot is not None else None,
-            modality=str(slot.modality) if slot is not None else None,
+            modality=slot.modality if slot is not None else None,
             due_at=task.due_at,
             outcomes=OUTCOMES[task.kind],
         )
