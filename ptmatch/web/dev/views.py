@@ -1,5 +1,5 @@
-"""Development-only pages: the dev mailbox. Registered only when DEBUG is on (and refuses
-to answer otherwise), so `scripts/run` demos every mail without a mail server.
+"""Development-only pages: the dev mailbox. Registered only in development with DEBUG on
+(and refuses to answer otherwise), so `scripts/run` demos every mail without a mail server.
 
 The one place that shows mail bodies: outbox rows, and the `.eml` files the file sender
 wrote under MAIL_DIR.
@@ -29,7 +29,8 @@ _LINK = re.compile(r"https?://[^\s<>\"']+")
 
 @bp.before_request
 def _debug_only():
-    if not current_settings().DEBUG:
+    settings = current_settings()
+    if settings.ENV != "development" or not settings.DEBUG:
         abort(404)
 
 
