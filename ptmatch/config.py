@@ -26,7 +26,8 @@ from pathlib import Path
 DEFAULT_SECRET = "dev-insecure-change-me"
 ENVIRONMENTS = ("development", "production")
 # A SECRET_KEY outside development: at least this long, this many distinct characters and
-# this many bits by a per-character Shannon estimate (token_urlsafe(48) scores ~330, token_hex(16) ~110).
+# this many bits by a per-character Shannon estimate
+# (token_urlsafe(48) scores ~330, token_hex(16) ~110).
 SECRET_MIN_LENGTH = 32
 SECRET_MIN_DISTINCT = 10
 SECRET_MIN_BITS = 96
