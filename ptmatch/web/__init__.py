@@ -8,7 +8,7 @@ from flask_bootstrap import Bootstrap5
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ptmatch.config import Settings
-from ptmatch.web import security, templating
+from ptmatch.web import bounds, security, templating
 
 csrf = CSRFProtect()
 babel = Babel()
@@ -40,6 +40,7 @@ def init_web(app: Flask) -> None:
 
     from ptmatch.web import blueprints
 
+    bounds.install(app)  # before the blueprints add their <int:...> rules
     blueprints.register(app)
 
     @app.errorhandler(CSRFError)

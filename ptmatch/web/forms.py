@@ -1,11 +1,17 @@
-"""Shared form base: every text field refuses NUL bytes and control characters with a message."""
+"""Shared form base: every text field refuses NUL bytes and control characters with a message;
+every int field (IntegerField, a select coerced to int) and every date field refuses values
+outside what the database and `datetime` hold (ptmatch.web.bounds), with a field message."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import StringField, TextAreaField
-from wtforms.validators import ValidationError
+from wtforms import DateField, IntegerField, SelectFieldBase, StringField, TextAreaField
+from wtforms.validators import StopValidation, ValidationError
+
+from ptmatch.web import bounds
 
 
 def _has_bad_chars(value: str, multiline: bool) -> bool:
@@ -31,6 +37,8 @@ class BaseForm(FlaskForm):
             if isinstance(field, StringField | TextAreaField):
                 multiline = isinstance(field, TextAreaField)
                 extra.setdefault(name, []).insert(0, _no_control_chars(multiline))
+            elif isinstance(field, IntegerField | SelectFieldBase | DateField):
+                extra.setdefault(name, []).insert(0, _in_bounds)
         return super().validate(extra_validators=extra)
 
 
@@ -40,6 +48,26 @@ def _no_control_chars(multiline: bool):
             raise ValidationError(_l("Enthält ungültige Zeichen."))
 
     return check
+
+
+def _in_bounds(_form, field):
+    """Out of range: a message, and the value dropped so that a view reading a filter form's
+    data despite its errors never sends it to the database."""
+    values = field.data if isinstance(field.data, list | tuple) else [field.data]
+    if isinstance(field, DateField):
+        bad = any(isinstance(v, dt.date) and not bounds.date_in_range(v) for v in values)
+        message = _l("Bitte ein Datum zwischen 1900 und 2199 angeben.")
+    else:
+        bad = any(
+            isinstance(v, int) and not isinstance(v, bool) and not bounds.int_in_range(v)
+            for v in values
+        )
+        message = _l("Diese Zahl liegt außerhalb des gültigen Bereichs.")
+    if bad:
+        field.data = None
+        if field.errors:  # the field's own validators already said what is wrong
+            raise StopValidation()
+        raise StopValidation(message)
 
 
 def add_domain_error(form: FlaskForm, error) -> bool:

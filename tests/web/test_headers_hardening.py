@@ -43,14 +43,17 @@ def test_gunicorn_discloses_no_server_version(tmp_path, database_url, engine):
     try:
         deadline = time.monotonic() + 30
         while True:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
                 conn.request("GET", "/hilfe")
                 response = conn.getresponse()
+                response.read()
                 break
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline, "gunicorn not up"
                 time.sleep(0.2)
+            finally:
+                conn.close()
         servers = [v for k, v in response.getheaders() if k.lower() == "server"]
         assert response.status == 200
         assert servers == ["ptmatch"]

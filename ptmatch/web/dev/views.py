@@ -12,12 +12,13 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template
 from sqlalchemy import func, select
 
 from ptmatch.db import get_session
 from ptmatch.models import OutboxMessage
 from ptmatch.web import current_settings
+from ptmatch.web.bounds import page_arg
 
 bp = Blueprint("dev", __name__)
 
@@ -42,7 +43,7 @@ def _mail_dir() -> Path:
 def mailbox():
     """Every outbox row (newest first) and the .eml files written by the file sender."""
     db = get_session()
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_arg()
     rows = list(
         db.scalars(
             select(OutboxMessage)
