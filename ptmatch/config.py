@@ -87,11 +87,17 @@ class Settings:
     OUTBOX_MAX_ATTEMPTS: int = 8
     OUTBOX_BATCH: int = 20  # rows per claim
     OUTBOX_PER_RUN: int = 500  # rows per job run at most
-    OUTBOX_CLAIM_TIMEOUT_SECONDS: int = 600  # a SENDING row older than this is reclaimed
+    # The claim lease: a SENDING row whose claim is older than this is reclaimed by another
+    # sender. The sender renews it every third of the lease while a batch is sending, so a
+    # killed sender's mails move on within a minute. Keep it above 2 x SMTP_TIMEOUT.
+    OUTBOX_CLAIM_TIMEOUT_SECONDS: int = 60
     OUTBOX_BACKOFF_SECONDS: int = 60  # first retry delay; doubles per attempt
     OUTBOX_BACKOFF_MAX_SECONDS: int = 6 * 3600
     # Scheduler
     SCHEDULER_LOCK_FILE: str = ""  # "" = instance/scheduler.lock
+    # The active scheduler checks this often that its lock is still its own; on loss its jobs
+    # stop at once and it stands by again.
+    SCHEDULER_LOCK_CHECK_SECONDS: int = 3
     SWEEP_SECONDS: int = 30
     REMINDER_SECONDS: int = 60
     OUTBOX_SECONDS: int = 5
@@ -181,6 +187,8 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError(f"Setting SMTP_SECURITY: one of {', '.join(SMTP_SECURITIES)}.")
     if not 0 < settings.SMTP_PORT < 65536:
         raise ConfigError("Setting SMTP_PORT: a port number (1-65535).")
+    if settings.SCHEDULER_LOCK_CHECK_SECONDS < 1:
+        raise ConfigError("Setting SCHEDULER_LOCK_CHECK_SECONDS: at least 1.")
     if not valid_wave_rules(settings.WAVE_RULES):
         raise ConfigError(
             "Setting WAVE_RULES: rows of (max lead hours or None, wave size 1-50, "
