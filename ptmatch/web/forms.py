@@ -8,9 +8,17 @@ import datetime as dt
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, SelectFieldBase, StringField, TextAreaField
+from wtforms import (
+    DateField,
+    IntegerField,
+    RadioField,
+    SelectFieldBase,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import StopValidation, ValidationError
 
+from ptmatch import localtime
 from ptmatch.web import bounds
 
 
@@ -79,3 +87,46 @@ def add_domain_error(form: FlaskForm, error) -> bool:
         return False
     field.errors = [*list(field.errors or []), gettext(error.message)]
     return True
+
+
+def dst_field() -> RadioField:
+    """Which of the two 02:00-03:00 hours on the night the clocks go back: shown by the form's
+    template only when it is asked (see `local_start`)."""
+    return RadioField(
+        _l("Diese Uhrzeit gibt es in dieser Nacht zweimal. Welche ist gemeint?"),
+        choices=[
+            (str(localtime.SUMMER), _l("Sommerzeit (MESZ, die erste)")),
+            (str(localtime.WINTER), _l("Winterzeit (MEZ, die zweite)")),
+        ],
+        validate_choice=False,
+    )
+
+
+def local_start(day: dt.date, time_field, dst) -> dt.datetime | None:
+    """A Berlin date and the time from `time_field` as UTC (ptmatch.localtime); None with a
+    message next to the field for a time the clocks skip, or a question in `dst` for a time
+    they pass twice."""
+    from flask_babel import format_date, gettext
+
+    fold = {str(localtime.SUMMER): localtime.SUMMER, str(localtime.WINTER): localtime.WINTER}
+    try:
+        return localtime.to_utc(day, time_field.data, fold=fold.get(dst.data))
+    except localtime.NonexistentTime:
+        time_field.errors = [
+            *time_field.errors,
+            gettext(
+                "Diese Uhrzeit gibt es am %(day)s nicht: die Uhren springen um 2 Uhr auf 3 Uhr "
+                "(Sommerzeit). Bitte eine andere Uhrzeit wählen.",
+                day=format_date(day, "d.M.y"),
+            ),
+        ]
+    except localtime.AmbiguousTime:
+        dst.errors = [
+            *dst.errors,
+            gettext(
+                "Am %(day)s gibt es diese Uhrzeit zweimal (Ende der Sommerzeit). "
+                "Bitte Sommerzeit oder Winterzeit wählen.",
+                day=format_date(day, "d.M.y"),
+            ),
+        ]
+    return None
