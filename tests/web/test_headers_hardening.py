@@ -8,10 +8,17 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+
+
+def _pause(seconds: float) -> None:
+    """time.sleep fails under faketime (CI runs the suite 400 days ahead); a timed wait works."""
+    threading.Event().wait(seconds)
+
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +45,8 @@ def test_gunicorn_discloses_no_server_version(tmp_path, database_url, engine):
         "PTMATCH_DATABASE_URL": database_url,
         "PTMATCH_SECRET_KEY": "Zq3v_8RkLw-2mN7pXc4TjH9sYb6FgD1aUe5oKi0",
     }
+    for name in ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC"):
+        env.pop(name, None)  # gunicorn's arbiter sleeps: run it on the real clock
     argv = [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}", "wsgi:app"]
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
     try:
@@ -51,7 +60,7 @@ def test_gunicorn_discloses_no_server_version(tmp_path, database_url, engine):
                 break
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline, "gunicorn not up"
-                time.sleep(0.2)
+                _pause(0.2)
             finally:
                 conn.close()
         servers = [v for k, v in response.getheaders() if k.lower() == "server"]
@@ -60,4 +69,10 @@ def test_gunicorn_discloses_no_server_version(tmp_path, database_url, engine):
         assert response.getheader("Cross-Origin-Opener-Policy") == "same-origin"
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        for _ in range(100):  # proc.wait(timeout=...) sleeps, which faketime breaks
+            if proc.poll() is not None:
+                break
+            _pause(0.1)
+        else:
+            proc.kill()
+        proc.wait()
