@@ -27,7 +27,7 @@ FLOORS = [
     {"clock", "config", "catalog", "db", "links", "localtime"},
     {"models", "migrations", "migrate", "labels"},
     {"notifications"},
-    {"domain"},
+    {"domain", "ops"},
     {"scheduler", "demo", "bench"},
     {"web", "cli", "commands", "ptmatch"},
 ]
@@ -51,6 +51,7 @@ FLASK_FREE = {
     "migrate",
     "notifications",
     "domain",
+    "ops",
     "scheduler",
     "demo",
     "bench",

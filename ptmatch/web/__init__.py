@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ptmatch.config import Settings
 from ptmatch.web import bounds, security, templating
+from ptmatch.web.ops import hooks as ops_hooks
 
 csrf = CSRFProtect()
 babel = Babel()
@@ -32,15 +33,16 @@ def select_locale() -> str:
 
 
 def init_web(app: Flask) -> None:
+    bounds.install(app)  # before anything adds a rule with <int:...>
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     bootstrap.init_app(app)
     security.init_app(app)
     templating.init_app(app)
+    ops_hooks.init_app(app)
 
     from ptmatch.web import blueprints
 
-    bounds.install(app)  # before the blueprints add their <int:...> rules
     blueprints.register(app)
 
     @app.errorhandler(CSRFError)
