@@ -22,6 +22,7 @@ from ptmatch.domain.errors import (
 )
 from ptmatch.models import Offer, Role, SlotStatus
 from ptmatch.web import current_settings
+from ptmatch.web.bounds import date_arg
 from ptmatch.web.forms import add_domain_error
 from ptmatch.web.patient.forms import ProfileForm
 from ptmatch.web.secretariat.forms import (
@@ -291,12 +292,9 @@ def slots():
     """Open slots and outcomes of the served practices for one day (default today)."""
     db, now = get_session(), clock.now()
     today = secretariat.berlin_today(now)
-    try:
-        day = (
-            dt.date.fromisoformat(request.args.get("tag", "")) if request.args.get("tag") else today
-        )
-    except ValueError:
-        day = today
+    day, valid = date_arg("tag", today)
+    if not valid:
+        flash(_("Bitte ein gültiges Datum zwischen 1900 und 2199 angeben."), "warning")
     start, end = secretariat.berlin_day_bounds(day)
     lines = secretariat.slots_overview(db, now, current_db_user(), start=start, end=end)
     upcoming = secretariat.slots_overview(

@@ -30,7 +30,7 @@ from ptmatch.models import (
     User,
 )
 from ptmatch.web import current_settings
-from ptmatch.web.forms import add_domain_error
+from ptmatch.web.forms import add_domain_error, local_start
 from ptmatch.web.security import current_db_user, require_roles
 from ptmatch.web.slots.forms import ConfirmForm, PickForm, SlotForm
 
@@ -148,7 +148,7 @@ def _chosen_start(form: SlotForm, now: dt.datetime) -> dt.datetime | None:
         if day is None:
             form.day.errors = [*form.day.errors, _("Bitte ein Datum wählen.")]
             return None
-    return dt.datetime.combine(day, form.start_time.data, tzinfo=BERLIN).astimezone(dt.UTC)
+    return local_start(day, form.start_time, form.dst)
 
 
 @bp.route("/neu", methods=["GET", "POST"])
