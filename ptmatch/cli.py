@@ -88,7 +88,14 @@ def demo_data(if_empty: bool) -> None:
     """Load a small demo network and print its logins."""
     from ptmatch import clock, demo
 
-    engine, sessions = _sessions(_settings())
+    settings = _settings()
+    if settings.ENV != "development":
+        # The demo admin's password and TOTP secret are published: never outside development.
+        raise click.ClickException(
+            f"demo-data refuses to run with ENV={settings.ENV}: it creates accounts whose "
+            "passwords are public. Only in development."
+        )
+    engine, sessions = _sessions(settings)
     with sessions() as session:
         if if_empty and demo.has_users(session):
             click.echo("database already has users; demo data not loaded")

@@ -38,8 +38,8 @@ INVITE_VALID_FOR = dt.timedelta(days=7)
 
 
 def _page(session: Session, query, page: int, per_page: int) -> Page:
-    page = max(1, page)
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    page = min(max(1, page), max(1, -(-total // per_page)))  # past the end: the last page
     items = list(session.execute(query.limit(per_page).offset((page - 1) * per_page)).all())
     return Page(items=items, page=page, per_page=per_page, total=total)
 

@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, exists, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from ptmatch import links
+from ptmatch import links, localtime
 from ptmatch.catalog import METHODS, N_, PROBLEM_AREAS
 from ptmatch.config import Settings
 from ptmatch.domain import access, audit, filters, matching, offer_machine, offers
@@ -106,12 +106,7 @@ def offer_deadline(group: GroupProgram) -> dt.datetime:
 
 
 def last_session_at(group: GroupProgram) -> dt.datetime:
-    local = group.first_session_at.astimezone(BERLIN).replace(tzinfo=None)
-    return (
-        (local + dt.timedelta(weeks=max(group.session_count, 1) - 1))
-        .replace(tzinfo=BERLIN)
-        .astimezone(dt.UTC)
-    )
+    return localtime.same_time_weeks_later(group.first_session_at, max(group.session_count, 1) - 1)
 
 
 # --- access ------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from ptmatch import links
 from ptmatch.catalog import N_
 from ptmatch.config import Settings
+from ptmatch.db import settings_of
 from ptmatch.domain import access, audit, matching, offer_machine, waitlist
 from ptmatch.domain.clashes import find_clash
 from ptmatch.domain.errors import (
@@ -233,11 +234,27 @@ def _offer_mail(slot: Slot) -> offer_machine.OfferMail:
 
 
 def _write_offers(
-    session: Session, now: dt.datetime, slot: Slot, candidates, ttl: int, actor: User | None
+    session: Session,
+    now: dt.datetime,
+    slot: Slot,
+    candidates,
+    ttl: int,
+    actor: User | None,
+    settings: Settings,
 ) -> list[Offer]:
     expires = offer_machine.offer_expiry(now, ttl, slot.offer_deadline_at)
+    phone_expires = offer_machine.offer_expiry(
+        now, ttl * settings.PHONE_ANSWER_FACTOR, slot.offer_deadline_at
+    )
     return offer_machine.write_offers(
-        session, now, slot, candidates, expires=expires, mail=_offer_mail(slot), actor=actor
+        session,
+        now,
+        slot,
+        candidates,
+        expires=expires,
+        phone_expires=phone_expires,
+        mail=_offer_mail(slot),
+        actor=actor,
     )
 
 
@@ -266,7 +283,7 @@ def send_next_wave(session: Session, now: dt.datetime, slot: Slot, settings: Set
         return 0
     if not offer_machine.claim_wave(session, slot, size, ttl, live=LIVE_SLOT):
         return 0
-    offers = _write_offers(session, now, slot, candidates, ttl, None)
+    offers = _write_offers(session, now, slot, candidates, ttl, None, settings)
     audit.record(
         session,
         now,
@@ -360,7 +377,7 @@ def send_offers(
         raise OfferClosed(
             N_("Dieser Termin wird gerade bearbeitet. Bitte versuchen Sie es gleich noch einmal.")
         )
-    offers = _write_offers(session, now, slot, candidates, ttl, actor)
+    offers = _write_offers(session, now, slot, candidates, ttl, actor, settings)
     audit.record(
         session,
         now,
@@ -567,6 +584,28 @@ def _book(
     notify_outcome(session, now, slot)
     session.refresh(offer)
     return booking, moved
+
+
+def pass_on_unreached(
+    session: Session, now: dt.datetime, offer: Offer, actor: User | None, settings: Settings
+) -> bool:
+    """The secretariat could not reach a phone-only patient: the offer is withdrawn (they keep
+    their place) and the slot moves on to its next candidate at once. True if it was open."""
+    slot = _slot_of(session, offer)
+    closed = offer_machine.close_offer(
+        session,
+        now,
+        offer.id,
+        offer.patient_id,
+        OfferStatus.WITHDRAWN,
+        actor=actor,
+        reason="not_reached",
+        practice_id=slot.practice_id,
+        slot_id=slot.id,
+        offer_id=offer.id,
+    )
+    move_on(session, now, {slot.id}, settings)
+    return closed == OfferStatus.WITHDRAWN
 
 
 def decline_offer(
@@ -806,11 +845,65 @@ def mark_booking(
         previous=str(previous),
         status=str(status),
     )
+    if status == BookingStatus.NO_SHOW and previous != BookingStatus.NO_SHOW:
+        apply_no_show_policy(session, now, session.get(Patient, booking.patient_id))
     if status == BookingStatus.ATTENDED and slot.kind == SlotKind.SPRECHSTUNDE:
         move_on_after_sprechstunde(
             session, now, actor, session.get(Patient, booking.patient_id), slot
         )
     return booking
+
+
+def no_show_count(session: Session, patient: Patient) -> int:
+    return (
+        session.scalar(
+            select(func.count(Booking.id)).where(
+                Booking.patient_id == patient.id, Booking.status == BookingStatus.NO_SHOW
+            )
+        )
+        or 0
+    )
+
+
+def apply_no_show_policy(session: Session, now: dt.datetime, patient: Patient) -> bool:
+    """The configured no-show policy (``NO_SHOW_PAUSE_AFTER``): after that many appointments
+    not attended, the search pauses (until the patient reactivates it), their open offers are
+    withdrawn, a mail says why, and it is audited. True if it paused them."""
+    settings = settings_of(session)
+    limit = settings.NO_SHOW_PAUSE_AFTER
+    count = no_show_count(session, patient)
+    if not limit or count < limit or patient.status == PatientStatus.DELETED:
+        return False
+    if patient.status == PatientStatus.PAUSED:
+        return False
+    previous = patient.status
+    patient.status = PatientStatus.PAUSED
+    patient.paused_until = None
+    patient.status_changed_at = now
+    session.flush()
+    withdrawn = withdraw_patient_offers(
+        session, now, patient, reason="no_show_policy", settings=settings
+    )
+    audit.record(
+        session,
+        now,
+        "patient.paused_no_show",
+        None,
+        patient_id=patient.id,
+        previous=str(previous),
+        no_shows=count,
+        limit=limit,
+        offers_withdrawn=withdrawn,
+    )
+    offer_machine.mail_patient(
+        session,
+        now,
+        patient,
+        "paused_no_show",
+        f"paused_no_show:{patient.id}:{count}",
+        links.patient_home(),
+    )
+    return True
 
 
 def move_on_after_sprechstunde(
@@ -881,7 +974,32 @@ def release_booking(
         f"booking_released:{booking.id}",
         links.patient_home(),
     )
+    if slot.kind == SlotKind.THERAPY_PLACE:
+        repost_weekly(session, now, slot, settings_of(session))
     return booking
+
+
+def next_weekly_start(slot: Slot, now: dt.datetime) -> dt.datetime:
+    """The first occurrence of a weekly slot (same Berlin wall-clock time, so across DST too)
+    that can still be offered: its offer deadline (start minus the practice's cut-off) lies
+    ahead."""
+    cutoff = dt.timedelta(minutes=slot.practice.offer_cutoff_minutes or 0)
+    local = slot.start_at.astimezone(BERLIN)
+    week = 0
+    while True:
+        day = local.date() + dt.timedelta(weeks=week)
+        start = dt.datetime.combine(day, local.time(), tzinfo=BERLIN).astimezone(dt.UTC)
+        if start - cutoff > now:
+            return start
+        week += 1
+
+
+def repost_weekly(session: Session, now: dt.datetime, slot: Slot, settings: Settings) -> Slot:
+    """A therapy place released as "no fit" is offered again for the same weekly time, from
+    its next occurrence on (a new slot pointing back: who had it is not offered it again)."""
+    start = next_weekly_start(slot, now)
+    cutoff = dt.timedelta(minutes=slot.practice.offer_cutoff_minutes or 0)
+    return repost(session, now, slot, settings, start_at=start, deadline=start - cutoff)
 
 
 # --- the patient side -----------------------------------------------------------------------------
@@ -959,17 +1077,28 @@ def cancel_booking_by_patient(
     return repost(session, now, slot, settings)
 
 
-def repost(session: Session, now: dt.datetime, slot: Slot, settings: Settings) -> Slot | None:
+def repost(
+    session: Session,
+    now: dt.datetime,
+    slot: Slot,
+    settings: Settings,
+    *,
+    start_at: dt.datetime | None = None,
+    deadline: dt.datetime | None = None,
+) -> Slot | None:
     """Offer a cancelled booking's time again as a new slot, if there is still time — always
-    in auto mode (the issue: "offered again automatically"), so nobody has to pick again."""
+    in auto mode (the issue: "offered again automatically"), so nobody has to pick again.
+    `start_at` / `deadline`: another occurrence of a weekly place (``repost_weekly``)."""
     practice = slot.practice
-    if now >= slot.start_at - dt.timedelta(minutes=practice.offer_cutoff_minutes or 0):
+    start_at = start_at or slot.start_at
+    deadline = deadline or slot.offer_deadline_at
+    if now >= start_at - dt.timedelta(minutes=practice.offer_cutoff_minutes or 0):
         return None
-    size, ttl = offer_machine.wave_params(practice, slot.start_at, now, settings)
+    size, ttl = offer_machine.wave_params(practice, start_at, now, settings)
     new = Slot(
         practice_id=slot.practice_id,
         therapist_id=slot.therapist_id,
-        start_at=slot.start_at,
+        start_at=start_at,
         minutes=slot.minutes,
         kind=slot.kind,
         modality=slot.modality,
@@ -977,7 +1106,7 @@ def repost(session: Session, now: dt.datetime, slot: Slot, settings: Settings) -
         offer_mode=OfferMode.AUTO,
         wave_size=size,
         offer_ttl_minutes=ttl,
-        offer_deadline_at=slot.offer_deadline_at,
+        offer_deadline_at=deadline,
         current_wave=0,
         created_by_id=slot.created_by_id,
         created_at=now,

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from ptmatch import links
 from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, N_, PROBLEM_AREAS
 from ptmatch.config import Settings
+from ptmatch.db import settings_of
 from ptmatch.domain import accounts, audit, geo, offers, waitlist
 from ptmatch.domain.errors import DomainError, InvalidInput, NotAllowed
 from ptmatch.domain.passwords import check_password_policy, hash_password, verify_password
@@ -595,10 +596,18 @@ def pause(
 
 
 def _live_booking(session: Session, now: dt.datetime, patient: Patient) -> Booking | None:
+    """A confirmed booking that still holds the patient. One whose appointment lies
+    UNMARKED_REACTIVATE_DAYS back and that the practice never marked (attended / no-show)
+    holds them no longer: they may reactivate themselves."""
+    days = settings_of(session).UNMARKED_REACTIVATE_DAYS
     return session.scalar(
         select(Booking)
         .join(Slot, Slot.id == Booking.slot_id)
-        .where(Booking.patient_id == patient.id, Booking.status == BookingStatus.CONFIRMED)
+        .where(
+            Booking.patient_id == patient.id,
+            Booking.status == BookingStatus.CONFIRMED,
+            Slot.start_at > now - dt.timedelta(days=days),
+        )
         .order_by(Slot.start_at.desc())
         .limit(1)
     )

@@ -19,12 +19,14 @@ from sqlalchemy.orm import Session, aliased
 from ptmatch import links
 from ptmatch.catalog import N_, PROBLEM_AREAS
 from ptmatch.config import Settings
-from ptmatch.domain import access, accounts, audit, geo, offers, patients, waitlist
-from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound
+from ptmatch.domain import access, accounts, audit, calls, geo, offers, patients, waitlist
+from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound, enum_value
 from ptmatch.models import (
     Availability,
     Booking,
+    CallKind,
     CallNote,
+    CallOutcome,
     EntryStatus,
     Offer,
     OfferStatus,
@@ -644,3 +646,54 @@ def answer_offer(
     if accept:
         return offers.accept_offer(session, now, offer, actor, settings)
     return offers.decline_offer(session, now, offer, actor, settings)
+
+
+# --- the call queue -------------------------------------------------------------------------------
+
+
+def record_call_outcome(
+    session: Session,
+    now: dt.datetime,
+    actor: User,
+    task_id: int,
+    outcome,
+    *,
+    settings: Settings,
+):
+    """The secretary phoned (or tried to): record what came of it.
+
+    An offer call: "accepted" books the slot by the same first-answer-wins rules as the web
+    (SlotTaken when a mail patient was quicker: the task stays open and drops out of the
+    queue with its offer); "declined" declines; "not reached" withdraws the offer and passes
+    the place to the next candidate at once. A reminder: reached or not. A check-in: "still
+    looking" confirms, "not reached" leaves it to the check-in's own pause. Returns the
+    booking of an accepted offer, else None.
+    """
+    _require_secretary(actor)
+    task = calls.get_task(session, actor, task_id)
+    outcome = enum_value(CallOutcome, outcome, "outcome")
+    if outcome not in calls.OUTCOMES[task.kind]:
+        raise InvalidInput(N_("Bitte ein Ergebnis aus der Liste wählen."), "outcome")
+    result = None
+    if task.kind == CallKind.OFFER:
+        offer = session.get(Offer, task.offer_id)
+        if outcome == CallOutcome.NOT_REACHED:
+            offers.pass_on_unreached(session, now, offer, actor, settings)
+        else:
+            result = answer_offer(
+                session,
+                now,
+                actor,
+                offer,
+                accept=outcome == CallOutcome.ACCEPTED,
+                settings=settings,
+            )
+    elif task.kind == CallKind.CHECKIN and outcome == CallOutcome.STILL_LOOKING:
+        patients.confirm_still_looking(session, now, task.patient, actor)
+    calls.close_call(session, now, task, outcome, actor)
+    return result
+
+
+def call_queue(session: Session, now: dt.datetime, actor: User) -> list[calls.QueueRow]:
+    _require_secretary(actor)
+    return calls.queue(session, now, actor)

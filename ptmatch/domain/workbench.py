@@ -27,12 +27,13 @@ from ptmatch import links
 from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, N_, PROBLEM_AREAS
 from ptmatch.domain import access, audit, matching
 from ptmatch.domain import filters as hard
-from ptmatch.domain.access import pseudonym
+from ptmatch.domain.access import pseudonym_of
 from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound
 from ptmatch.domain.paging import Page
 from ptmatch.domain.practices import get_active_therapist
 from ptmatch.models import (
     Availability,
+    CareStage,
     ClinicalNote,
     EntryStatus,
     Patient,
@@ -154,7 +155,7 @@ class ListRow:
     waiting_days: int
     problems: list[str]
     urgent: bool
-    care_stage: str = "any"
+    care_stage: CareStage = CareStage.ANY
     deadline: dt.date | None = None  # the PTV 11 target of an urgent patient
 
     @property
@@ -178,7 +179,7 @@ class PoolRow:
     therapist_gender_wish: str
     distance_band: str
     waiting_weeks: int
-    care_stage: str = "any"
+    care_stage: CareStage = CareStage.ANY
     deadline: dt.date | None = None
 
 
@@ -425,7 +426,7 @@ def list_waitlist(
             waiting_days=(now - r.added_at).days,
             problems=PROBLEM_AREAS.from_mask(r.problems_mask),
             urgent=bool(r.urgent),
-            care_stage=str(r.care_stage),
+            care_stage=CareStage(r.care_stage),
             deadline=matching.deadline_of(bool(r.urgent), r.ptv11_date),
         )
         for r in session.execute(query)
@@ -563,7 +564,7 @@ def list_pool(
     )
     rows = [
         PoolRow(
-            pseudonym=pseudonym(r.id),
+            pseudonym=pseudonym_of(session, r.id),
             age_band=age_band(_age(r.birth_date, today)),
             gender=r.gender,
             problems=PROBLEM_AREAS.from_mask(r.problems_mask),
@@ -579,7 +580,7 @@ def list_pool(
                 else distance_band(great_circle_km(lat0, lon0, r.lat, r.lon))
             ),
             waiting_weeks=max(0, (now - r.added_at).days // 7),
-            care_stage=str(r.care_stage),
+            care_stage=CareStage(r.care_stage),
             deadline=matching.deadline_of(bool(r.urgent), r.ptv11_date),
         )
         for r in session.execute(query)

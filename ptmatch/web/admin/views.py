@@ -25,6 +25,7 @@ from ptmatch.web.admin.forms import (
     ServedForm,
     UserFilterForm,
 )
+from ptmatch.web.bounds import page_arg
 from ptmatch.web.forms import add_domain_error
 from ptmatch.web.practice.forms import PracticeForm
 from ptmatch.web.security import current_db_user, is_safe_next, require_roles
@@ -245,7 +246,7 @@ def users():
         get_session(),
         role=role,
         q=(form.q.data or "") if not form.q.errors else "",
-        page=request.args.get("page", 1, type=int),
+        page=page_arg(),
     )
     return render_template(
         "admin/users.html",
@@ -331,9 +332,7 @@ def _audit_filters(form: AuditFilterForm) -> dict:
 def audit_log():
     """The audit log, newest first, with filters; paginated."""
     form = AuditFilterForm(formdata=request.args)
-    page = admin.audit_log(
-        get_session(), **_audit_filters(form), page=request.args.get("page", 1, type=int)
-    )
+    page = admin.audit_log(get_session(), **_audit_filters(form), page=page_arg())
     return render_template(
         "admin/audit.html",
         form=form,

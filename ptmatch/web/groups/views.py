@@ -8,9 +8,6 @@ foreign or malformed tokens all get the same neutral page (404) and change nothi
 
 from __future__ import annotations
 
-import datetime as dt
-from zoneinfo import ZoneInfo
-
 from flask import (
     Blueprint,
     abort,
@@ -31,11 +28,9 @@ from ptmatch.domain import access, calendar_rules, groups, offers, practices
 from ptmatch.domain.errors import DomainError, NotFound, SlotTaken
 from ptmatch.models import EnrollmentStatus, GroupEnrollment, OfferStatus, Patient, Role
 from ptmatch.web import current_settings
-from ptmatch.web.forms import add_domain_error
+from ptmatch.web.forms import add_domain_error, local_start
 from ptmatch.web.groups.forms import BlockForm, GroupForm
 from ptmatch.web.security import current_db_user, require_roles
-
-BERLIN = ZoneInfo("Europe/Berlin")
 
 bp = Blueprint("groups", __name__)
 require_roles(bp, Role.THERAPIST)
@@ -52,15 +47,6 @@ def _message(err: DomainError) -> str:
 def _show_error(form, err: DomainError) -> None:
     if not add_domain_error(form, err):
         flash(_message(err), "danger")
-
-
-def berlin_to_utc(day: dt.date, time: dt.time) -> dt.datetime | None:
-    """A Berlin wall-clock date and time as UTC; None for a time the clocks skip (spring)."""
-    local = dt.datetime.combine(day, time).replace(tzinfo=BERLIN)
-    utc = local.astimezone(dt.UTC)
-    if utc.astimezone(BERLIN).replace(tzinfo=None) != local.replace(tzinfo=None):
-        return None
-    return utc
 
 
 # --- the therapist side ------------------------------------------------------------------------
@@ -96,12 +82,8 @@ def new():
     """Create a group programme; the first offers go out at once."""
     form = GroupForm()
     if form.validate_on_submit():
-        start = berlin_to_utc(form.start_date.data, form.start_time.data)
-        if start is None:
-            form.start_time.errors = [
-                _("Diese Uhrzeit gibt es an diesem Tag nicht (Zeitumstellung).")
-            ]
-        else:
+        start = local_start(form.start_date.data, form.start_time, form.dst)
+        if start is not None:
             try:
                 group = groups.create_group(
                     get_session(),

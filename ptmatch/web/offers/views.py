@@ -41,7 +41,12 @@ def _neutral():
 
 def _details(offer: Offer) -> dict:
     slot = offer.slot
-    return {"offer": offer, "slot": slot, "practice": slot.practice}
+    return {
+        "offer": offer,
+        "slot": slot,
+        "practice": slot.practice,
+        "no_show_limit": current_settings().NO_SHOW_PAUSE_AFTER,
+    }
 
 
 @bp.route("/o/<token>", methods=["GET", "POST"])

@@ -124,6 +124,12 @@ class CallNoteForm(BaseForm):
     submit = SubmitField(_l("Notiz speichern"))
 
 
+class CallOutcomeForm(BaseForm):
+    """The outcome of a call: the button pressed names it (checked by the domain)."""
+
+    outcome = StringField(validators=[DataRequired(), Length(max=24)])
+
+
 class ListForm(BaseForm):
     practice = SelectField(_l("Warteliste"), choices=[], validate_choice=True)
     submit = SubmitField(_l("Eintragen"))

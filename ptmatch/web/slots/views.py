@@ -22,7 +22,6 @@ from ptmatch.models import (
     Modality,
     Offer,
     OfferMode,
-    OfferStatus,
     Practice,
     Role,
     Slot,
@@ -31,7 +30,7 @@ from ptmatch.models import (
     User,
 )
 from ptmatch.web import current_settings
-from ptmatch.web.forms import add_domain_error
+from ptmatch.web.forms import add_domain_error, local_start
 from ptmatch.web.security import current_db_user, require_roles
 from ptmatch.web.slots.forms import ConfirmForm, PickForm, SlotForm
 
@@ -157,7 +156,7 @@ def _chosen_start(form: SlotForm, now: dt.datetime) -> dt.datetime | None:
         if day is None:
             form.day.errors = [*form.day.errors, _("Bitte ein Datum wählen.")]
             return None
-    return dt.datetime.combine(day, form.start_time.data, tzinfo=BERLIN).astimezone(dt.UTC)
+    return local_start(day, form.start_time, form.dst)
 
 
 @bp.route("/neu", methods=["GET", "POST"])
@@ -220,21 +219,10 @@ def detail(slot_id: int):
     desk, slot = _slot_or_404(slot_id)
     db, now = get_session(), clock.now()
     state = offers.slot_states(db, now, [slot])[0]
-    sent = list(
-        db.scalars(select(Offer).where(Offer.slot_id == slot.id).order_by(Offer.wave, Offer.id))
-    )
     booked_name = (
         access.patient_label(db, desk.user, state.patient) if state.patient is not None else None
     )
-    # Who was offered stays pseudonymous; the name shows once someone booked.
-    rows = [
-        (
-            o,
-            o.effective_status(now),
-            booked_name if o.status == OfferStatus.ACCEPTED else access.pseudonym(o.patient_id),
-        )
-        for o in sent
-    ]
+    rows = _offer_rows(db, desk, now, slot)
     candidates = []  # the manual pick: names, pseudonyms and reasons as the policy allows
     if (
         slot.status == SlotStatus.OFFERING
@@ -262,6 +250,22 @@ def detail(slot_id: int):
         desk=desk,
         pick_form=PickForm(),
         form=ConfirmForm(),
+    )
+
+
+def _offer_rows(db, desk, now, slot) -> list[access.ShownOffer]:
+    sent = db.scalars(select(Offer).where(Offer.slot_id == slot.id).order_by(Offer.wave, Offer.id))
+    return access.show_offers(db, desk.user, now, slot, sent)
+
+
+@bp.route("/<int:slot_id>/angebote")
+def offers_fragment(slot_id: int):
+    """The offers of a slot as an HTML fragment: the slot page polls it (no reload)."""
+    desk, slot = _slot_or_404(slot_id)
+    db, now = get_session(), clock.now()
+    state = offers.slot_states(db, now, [slot])[0]
+    return render_template(
+        "slots/_offers.html", slot=slot, state=state, rows=_offer_rows(db, desk, now, slot)
     )
 
 
