@@ -36,6 +36,8 @@ def offer_links(session, slot_id: int) -> dict[int, str]:
             .where(OutboxMessage.kind == "offer", OutboxMessage.user_id == user_id)
             .order_by(OutboxMessage.id.desc())
         )
+        if body is None:  # a phone-only caller: the offer became a call task, no mail
+            continue
         links[offer.id] = re.search(r"https?://\S+/o/\S+", body).group(0)
     return links
 
