@@ -77,7 +77,7 @@ def create_admin(email: str, name: str, password: str) -> None:
                 display_name=name,
             )
         except InvalidInput as err:
-            raise click.ClickException(err.message) from err
+            raise click.ClickException(str(err)) from err
         session.commit()
     click.echo("admin created; set up two-factor login at the first sign-in")
 
@@ -88,7 +88,14 @@ def demo_data(if_empty: bool) -> None:
     """Load a small demo network and print its logins."""
     from ptmatch import clock, demo
 
-    engine, sessions = cli_sessions(cli_settings())
+    settings = cli_settings()
+    if settings.ENV != "development":
+        # The demo admin's password and TOTP secret are published: never outside development.
+        raise click.ClickException(
+            f"demo-data refuses to run with ENV={settings.ENV}: it creates accounts whose "
+            "passwords are public. Only in development."
+        )
+    engine, sessions = cli_sessions(settings)
     with sessions() as session:
         if if_empty and demo.has_users(session):
             click.echo("database already has users; demo data not loaded")

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "ptmatch"
 
 FLOORS = [
-    {"clock", "config", "catalog", "db", "links"},
+    {"clock", "config", "catalog", "db", "links", "localtime"},
     {"models", "migrations", "migrate", "labels"},
     {"notifications"},
     {"domain", "ops"},
@@ -43,6 +43,7 @@ FLASK = (
 # db.py is the one seam to Flask below the edges: init_app / get_session import it lazily.
 FLASK_FREE = {
     "clock",
+    "localtime",
     "config",
     "catalog",
     "models",

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 from sqlalchemy.orm import Session
 
+from ptmatch.db import settings_of
 from ptmatch.domain import audit
 from ptmatch.models import (
     AuditEvent,
@@ -188,17 +190,25 @@ def load_clinical(
     return session.get(PatientClinical, patient.id)
 
 
-def pseudonym(patient_id: int) -> str:
+def pseudonym(patient_id: int, secret: str) -> str:
     """A stable short pseudonym for a patient whose name may not be shown (the pool): the same
-    in every list and view."""
-    return "P-" + hashlib.sha256(f"ptmatch-pool:{patient_id}".encode()).hexdigest()[:6].upper()
+    in every list and view. An HMAC of the id under a server secret, so nobody can walk the
+    sequential ids to find out who is behind a pseudonym."""
+    mac = hmac.new(secret.encode(), f"ptmatch-pool:{patient_id}".encode(), hashlib.sha256)
+    return "P-" + mac.hexdigest()[:8].upper()
+
+
+def pseudonym_of(session: Session, patient_id: int) -> str:
+    """`pseudonym` under this edge's secret (PSEUDONYM_SECRET, else SECRET_KEY)."""
+    settings = settings_of(session)
+    return pseudonym(patient_id, settings.PSEUDONYM_SECRET or settings.SECRET_KEY)
 
 
 def patient_label(session: Session, actor: User | None, patient: Patient) -> str:
     """The name where the policy lets `actor` see the identity, else the pseudonym."""
     if patient_access(session, actor, patient).identity:
         return patient.full_name
-    return pseudonym(patient.id)
+    return pseudonym_of(session, patient.id)
 
 
 def _runs_practice(session: Session, actor: User | None, practice_id: int) -> bool:
@@ -258,11 +268,65 @@ def show_candidates(
     return [
         ShownCandidate(
             c,
-            names[c.patient_id] if named and c.on_practice_list else pseudonym(c.patient_id),
+            names[c.patient_id]
+            if named and c.on_practice_list
+            else pseudonym_of(session, c.patient_id),
             [r for r in c.reasons if clinical or not r.clinical],
         )
         for c in ranked
     ]
+
+
+def sees_deadlines(actor: User | None) -> bool:
+    """The PTV 11 deadline of an urgent patient (a date, never the intake behind it): the
+    practices, and the secretariat, which must phone them in time (issue 13)."""
+    return actor is not None and actor.is_enabled and actor.role in (Role.SECRETARY, Role.THERAPIST)
+
+
+class ShownOffer(NamedTuple):
+    offer: Any  # an Offer
+    status: Any  # its effective status
+    label: str  # the name (the practice's own list, or booked) or the pseudonym (the pool)
+    reasons: list  # (msgid, params, points) the actor may see
+
+
+def show_offers(
+    session: Session, actor: User | None, now: dt.datetime, slot: Slot, sent
+) -> list[ShownOffer]:
+    """What the slot page shows of the offers sent: each with its status, its deadline and
+    the reasons it was made — names for patients on the practice's own list (or who booked)
+    to those who run the practice, pseudonyms for the pool; reasons drawn from the intake
+    only to those who may see them."""
+    sent = list(sent or [])
+    named = _runs_practice(session, actor, slot.practice_id)
+    ids = [o.patient_id for o in sent] or [-1]
+    listed = set(
+        session.scalars(
+            select(WaitlistEntry.patient_id).where(
+                WaitlistEntry.patient_id.in_(ids),
+                WaitlistEntry.practice_id == slot.practice_id,
+            )
+        )
+    )
+    names = dict(
+        session.execute(
+            select(Patient.id, Patient.first_name + " " + Patient.last_name).where(
+                Patient.id.in_(ids)
+            )
+        ).all()
+    )
+    clinical = sees_clinical_reasons(session, actor, slot.practice_id)
+    shown = []
+    for o in sent:
+        known = o.patient_id in listed or o.status == OfferStatus.ACCEPTED
+        reasons = [
+            (msgid, params or {}, points)
+            for msgid, params, points, is_clinical in (o.reasons or [])
+            if clinical or not is_clinical
+        ]
+        label = names[o.patient_id] if named and known else pseudonym_of(session, o.patient_id)
+        shown.append(ShownOffer(o, o.effective_status(now), label, reasons))
+    return shown
 
 
 def can_write_clinical_intake(session: Session, actor: User | None, patient: Patient) -> bool:

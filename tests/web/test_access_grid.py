@@ -24,7 +24,9 @@ from sqlalchemy import select
 
 from ptmatch.models import (
     Booking,
+    CallKind,
     CallNote,
+    CallTask,
     ClinicalNote,
     EnrollmentStatus,
     GroupEnrollment,
@@ -154,6 +156,7 @@ ALLOW: dict[str, frozenset | Token] = {
     "slots.index": THERAPISTS | SECRETARIES,
     "slots.new": THERAPISTS | SECRETARIES,
     "slots.detail": frozenset({THER_X, SEC_X}),
+    "slots.offers_fragment": frozenset({THER_X, SEC_X}),
     "slots.send": frozenset({THER_X, SEC_X}),
     "slots.cancel": frozenset({THER_X, SEC_X}),
     "slots.mark": frozenset({THER_X, SEC_X}),
@@ -169,6 +172,9 @@ ALLOW: dict[str, frozenset | Token] = {
     "secretariat.join_list": frozenset({SEC_X}),
     "secretariat.leave_list": frozenset({SEC_X}),
     "secretariat.answer_offer": frozenset({SEC_X}),
+    "secretariat.call_queue": SECRETARIES,
+    "secretariat.call_outcome": frozenset({SEC_X}),
+    "secretariat.at_risk": SECRETARIES,
     # admin
     "admin.home": frozenset({ADMIN}),
     "admin.therapists": frozenset({ADMIN}),
@@ -210,6 +216,7 @@ PARAMS = {
     "group_id": "group_x",
     "enrollment_id": "enrollment_a_x",
     "block_id": "block_x",
+    "task_id": "call_task_a_x",
 }
 # Parameters that are not ids.
 LITERAL_PARAMS = {
@@ -296,6 +303,18 @@ def build_world(session) -> dict:
     )
     session.add_all([group_offer, enrollment])
     session.flush()
+    call_task = CallTask(
+        kind=CallKind.OFFER,
+        patient_id=a.id,
+        offer_id=offer.id,
+        slot_id=offering.id,
+        practice_id=x.id,
+        due_at=offer.expires_at,
+        dedupe_key="grid:call",
+        created_at=NOW,
+    )
+    session.add(call_task)
+    session.flush()
     actors = {
         ANON: None,
         PAT_A: session.get(User, a.user_id),
@@ -327,6 +346,7 @@ def build_world(session) -> dict:
         "enrollment_a_x": enrollment,
         "block_x": block,
         "group_offer_a_x": group_offer,
+        "call_task_a_x": call_task,
     }
     beat(session, SCHEDULER_BEAT, NOW)  # a live scheduler, so /readyz answers 200
     session.commit()

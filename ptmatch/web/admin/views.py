@@ -27,6 +27,7 @@ from ptmatch.web.admin.forms import (
     ServedForm,
     UserFilterForm,
 )
+from ptmatch.web.bounds import page_arg
 from ptmatch.web.forms import add_domain_error
 from ptmatch.web.practice.forms import PracticeForm
 from ptmatch.web.security import current_db_user, is_safe_next, require_roles
@@ -57,7 +58,7 @@ def _get_or_404(model, object_id: int):
 
 def _show_error(form, err: DomainError) -> None:
     if form is None or not add_domain_error(form, err):
-        flash(_(err.message), "danger")
+        flash(err.text(_), "danger")
 
 
 def _practice_values(form) -> dict:
@@ -126,7 +127,7 @@ def assign_therapist(therapist_id: int):
     try:
         practices.assign_therapist(db, clock.now(), current_db_user(), therapist, practice)
     except DomainError as err:
-        flash(_(err.message), "danger")
+        flash(err.text(_), "danger")
     else:
         flash(_("Zugeordnet."), "success")
     return redirect(url_for("admin.therapists"))
@@ -226,7 +227,7 @@ def secretariat_practices(user_id: int):
                 db, clock.now(), current_db_user(), user, set(form.practices.data or [])
             )
         except DomainError as err:
-            flash(_(err.message), "danger")
+            flash(err.text(_), "danger")
         else:
             flash(_("Gespeichert."), "success")
     else:
@@ -247,7 +248,7 @@ def users():
         get_session(),
         role=role,
         q=(form.q.data or "") if not form.q.errors else "",
-        page=request.args.get("page", 1, type=int),
+        page=page_arg(),
     )
     return render_template(
         "admin/users.html",
@@ -307,7 +308,7 @@ def account_action(user_id: int, action: str):
     try:
         act(get_session(), clock.now(), current_db_user(), user)
     except DomainError as err:
-        flash(_(err.message), "danger")
+        flash(err.text(_), "danger")
     else:
         flash(_(done), "success")
     back = request.form.get("back")
@@ -333,9 +334,7 @@ def _audit_filters(form: AuditFilterForm) -> dict:
 def audit_log():
     """The audit log, newest first, with filters; paginated."""
     form = AuditFilterForm(formdata=request.args)
-    page = admin.audit_log(
-        get_session(), **_audit_filters(form), page=request.args.get("page", 1, type=int)
-    )
+    page = admin.audit_log(get_session(), **_audit_filters(form), page=page_arg())
     return render_template(
         "admin/audit.html",
         form=form,

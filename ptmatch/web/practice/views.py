@@ -33,6 +33,7 @@ from ptmatch.domain import practices, stats, workbench
 from ptmatch.domain.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from ptmatch.models import Role
 from ptmatch.web import current_settings, statistics
+from ptmatch.web.bounds import page_arg
 from ptmatch.web.forms import add_domain_error
 from ptmatch.web.practice.forms import (
     FilterForm,
@@ -95,7 +96,7 @@ def _active_therapist_gate():
 
 def _flash_unplaced(form, err: DomainError) -> None:
     if not add_domain_error(form, err):
-        flash(_(err.message), "danger")
+        flash(err.text(_), "danger")
 
 
 # --- sign-up and approval -------------------------------------------------------------------
@@ -159,6 +160,8 @@ def _filters(form) -> workbench.Filters:
         "via_link",
         "waiting_from",
         "waiting_to",
+        "kind",
+        "deadline_days",
         "sort",
     ):
         fld = getattr(form, name, None)
@@ -186,7 +189,7 @@ def home():
         clock.now(),
         g.therapist,
         _filters(form),
-        page=request.args.get("page", 1, type=int),
+        page=page_arg(),
     )
     return render_template(
         "practice/workbench.html",
@@ -206,7 +209,7 @@ def pool():
         clock.now(),
         g.therapist,
         _filters(form),
-        page=request.args.get("page", 1, type=int),
+        page=page_arg(),
     )
     return render_template(
         "practice/workbench.html",
