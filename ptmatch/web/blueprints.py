@@ -42,7 +42,8 @@ def register(app: Flask) -> None:
     from ptmatch.web import csrf
 
     csrf.exempt(api_bp)
-    if app.extensions["settings"].DEBUG:
+    settings = app.extensions["settings"]
+    if settings.ENV == "development" and settings.DEBUG:  # never outside development
         from ptmatch.web.dev.views import bp as dev_bp
 
         app.register_blueprint(dev_bp, url_prefix="/dev")

@@ -25,7 +25,9 @@ from sqlalchemy import select
 from ptmatch.domain import api
 from ptmatch.models import (
     Booking,
+    CallKind,
     CallNote,
+    CallTask,
     ClinicalNote,
     DeliveryStatus,
     EnrollmentStatus,
@@ -127,6 +129,8 @@ ALLOW: dict[str, frozenset | Token] = {
     "practice.set_priority": frozenset({THER_X}),
     "practice.refer": frozenset({THER_X}),
     "practice.remove": frozenset({THER_X}),
+    "practice.statistics_page": THERAPISTS,  # each sees their own practice only
+    "practice.statistics_csv": THERAPISTS,
     "calendar.settings": THERAPISTS,
     "calendar.rotate": THERAPISTS,
     "calendar.disable": THERAPISTS,
@@ -156,6 +160,7 @@ ALLOW: dict[str, frozenset | Token] = {
     "slots.index": THERAPISTS | SECRETARIES,
     "slots.new": THERAPISTS | SECRETARIES,
     "slots.detail": frozenset({THER_X, SEC_X}),
+    "slots.offers_fragment": frozenset({THER_X, SEC_X}),
     "slots.send": frozenset({THER_X, SEC_X}),
     "slots.cancel": frozenset({THER_X, SEC_X}),
     "slots.mark": frozenset({THER_X, SEC_X}),
@@ -171,6 +176,9 @@ ALLOW: dict[str, frozenset | Token] = {
     "secretariat.join_list": frozenset({SEC_X}),
     "secretariat.leave_list": frozenset({SEC_X}),
     "secretariat.answer_offer": frozenset({SEC_X}),
+    "secretariat.call_queue": SECRETARIES,
+    "secretariat.call_outcome": frozenset({SEC_X}),
+    "secretariat.at_risk": SECRETARIES,
     # admin
     "admin.home": frozenset({ADMIN}),
     "admin.therapists": frozenset({ADMIN}),
@@ -187,6 +195,9 @@ ALLOW: dict[str, frozenset | Token] = {
     "admin.account_action": frozenset({ADMIN}),
     "admin.audit_log": frozenset({ADMIN}),
     "admin.audit_csv": frozenset({ADMIN}),
+    "admin.statistics_page": frozenset({ADMIN}),
+    "admin.statistics_csv": frozenset({ADMIN}),
+    "admin.statistics_month": frozenset({ADMIN}),
     "mailadmin.index": frozenset({ADMIN}),
     "mailadmin.resend": frozenset({ADMIN}),
     "mailadmin.resend_all": frozenset({ADMIN}),
@@ -229,11 +240,13 @@ PARAMS = {
     "key_id": "api_key_x",
     "endpoint_id": "webhook_x",
     "delivery_id": "delivery_x",
+    "task_id": "call_task_a_x",
 }
 # Parameters that are not ids.
 LITERAL_PARAMS = {
     "token": "not-a-real-token-0123456789abcdef",
     "filename": "ptmatch.css",
+    "month": "2026-11",
 }
 # Per-endpoint overrides where the generic choice does not fit.
 ENDPOINT_PARAMS = {
@@ -332,6 +345,18 @@ def build_world(session) -> dict:
     )
     session.add(delivery)
     session.flush()
+    call_task = CallTask(
+        kind=CallKind.OFFER,
+        patient_id=a.id,
+        offer_id=offer.id,
+        slot_id=offering.id,
+        practice_id=x.id,
+        due_at=offer.expires_at,
+        dedupe_key="grid:call",
+        created_at=NOW,
+    )
+    session.add(call_task)
+    session.flush()
     actors = {
         ANON: None,
         PAT_A: session.get(User, a.user_id),
@@ -366,6 +391,7 @@ def build_world(session) -> dict:
         "api_key_x": api_key,
         "webhook_x": webhook,
         "delivery_x": delivery,
+        "call_task_a_x": call_task,
     }
     beat(session, SCHEDULER_BEAT, NOW)  # a live scheduler, so /readyz answers 200
     session.commit()
