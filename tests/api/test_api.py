@@ -40,6 +40,7 @@ def test_openapi_document_lists_every_operation(client):
         ("POST", "/bookings/{booking_id}/attendance"),
         ("GET", "/bookings"),
         ("GET", "/therapists"),
+        ("GET", "/stats"),
     }
     post = doc["paths"]["/slots"]["post"]
     assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("SlotIn")
@@ -57,6 +58,7 @@ OPS = [
     ("POST", "/api/v1/bookings/{booking}/attendance", "bookings:write", {"status": "attended"}),
     ("GET", "/api/v1/bookings", "bookings:read", None),
     ("GET", "/api/v1/therapists", "slots:read", None),
+    ("GET", "/api/v1/stats", "stats:read", None),
 ]
 
 
@@ -314,3 +316,20 @@ def test_a_therapist_without_second_factor_or_another_practice_cannot_manage_key
     assert client.get("/api/v1/slots", headers=auth(raw)).status_code == 200
     login_as(net.sec_x)
     assert client.get("/praxis/schnittstelle/").status_code == 403
+
+
+def test_stats_are_the_practice_figures_of_the_period(client, session, net):
+    raw = make_key(session, NOW, net.ther_x)
+    make_slot(session, net.ther_x, start_at=NOW + dt.timedelta(hours=30))
+    make_slot(session, net.ther_y, start_at=NOW + dt.timedelta(hours=30))
+    session.commit()
+    answer = client.get("/api/v1/stats?from=2026-11-01&to=2026-11-30", headers=auth(raw))
+    assert answer.status_code == 200, answer.get_json()
+    body = answer.get_json()
+    assert (body["from"], body["to"]) == ("2026-11-01", "2026-11-30")
+    assert body["figures"]["scope"] == "practice"
+    assert body["figures"]["slots_posted"] == 1  # X's slot, not Y's
+    default = client.get("/api/v1/stats", headers=auth(raw)).get_json()
+    assert default["to"] == "2026-11-24" and default["from"] == "2026-10-28"
+    for bad in ("from=2026-12-01&to=2026-11-01", "from=2024-01-01&to=2026-01-02", "from=x"):
+        assert client.get(f"/api/v1/stats?{bad}", headers=auth(raw)).status_code == 422

@@ -211,6 +211,7 @@ ALLOW: dict[str, frozenset | Token] = {
     "api.attendance": TOKEN,
     "api.list_bookings": TOKEN,
     "api.list_therapists": TOKEN,
+    "api.practice_stats": TOKEN,
     # keys and webhooks: therapists with 2FA, each for their own practice
     "apikeys.index": THERAPISTS,
     "apikeys.create_key": THERAPISTS,

@@ -4,7 +4,7 @@ generate the OpenAPI document (JSON Schema 2020-12, which OpenAPI 3.1 uses as is
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -116,6 +116,19 @@ class TherapistOut(BaseModel):
 
 class TherapistList(BaseModel):
     items: list[TherapistOut]
+
+
+class StatsQuery(Query):
+    first: dt.date | None = Field(None, alias="from", description="First day (Berlin)")
+    last: dt.date | None = Field(None, alias="to", description="Last day, inclusive")
+
+
+class StatsOut(BaseModel):
+    first: dt.date = Field(serialization_alias="from")
+    last: dt.date = Field(serialization_alias="to")
+    figures: dict[str, Any] = Field(
+        description="The practice's figures, as on its statistics page (docs/statistics.md)"
+    )
 
 
 class FieldError(BaseModel):

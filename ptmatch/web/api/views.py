@@ -8,6 +8,7 @@ functions, exactly as the portal calls them. Errors are RFC 9457 problem+json.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from ptmatch import clock
 from ptmatch.db import get_session
-from ptmatch.domain import access, api, audit, offers
+from ptmatch.domain import access, api, audit, offers, stats
 from ptmatch.domain.errors import Clash, DomainError, InvalidInput, NotAllowed, NotFound
 from ptmatch.models import ApiKey, Booking, BookingStatus, Patient, Slot, Therapist
 from ptmatch.web import current_settings
@@ -414,6 +415,37 @@ def list_therapists(db, now, key: ApiKey):
         for t in api.practice_therapists(db, key.practice_id)
     ]
     return _json(s.TherapistList(items=items))
+
+
+STATS_MAX_DAYS = 366
+
+
+@operation(
+    "GET",
+    "/stats",
+    scope="stats:read",
+    summary="The practice's figures for a period (default: the last 28 days)",
+    query=s.StatsQuery,
+    response=s.StatsOut,
+)
+def practice_stats(db, now, key: ApiKey, query: s.StatsQuery):
+    today = now.astimezone(stats.BERLIN).date()
+    last = query.last or today
+    first = query.first or last - dt.timedelta(days=27)
+    if first > last or (last - first).days >= STATS_MAX_DAYS:
+        raise ApiError(
+            422,
+            "Unprocessable Content",
+            "",
+            [s.FieldError(field="from", message="from ≤ to, at most 366 days")],
+        )
+    actor = _actor(db, key, None)
+    figures = access.stats_figures(db, actor, key.practice_id)
+    if not figures:
+        raise ApiError(403, "Forbidden", "The key's practice may not see these figures.")
+    period = stats.Period.days(first, last)
+    values = stats.compute(db, now, period, stats.Scope(key.practice_id), figures)
+    return _json(s.StatsOut(first=first, last=last, figures=values))
 
 
 # --- the document ---
