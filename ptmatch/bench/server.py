@@ -155,7 +155,7 @@ def _close(sessions: sessionmaker, slot_ids: list[int]) -> None:
         session.commit()
 
 
-# --- 3. contention ----------------------------------------------------------------------------------
+# --- 3. contention --------------------------------------------------------------------------------
 
 
 def _prepare_client(port: int, token: str) -> tuple[webclient.Form, dict]:
@@ -251,7 +251,7 @@ def contention(
     }
 
 
-# --- 4. throughput -------------------------------------------------------------------------------------
+# --- 4. throughput --------------------------------------------------------------------------------
 
 
 def _load_process(
@@ -354,7 +354,7 @@ def throughput(server: Server, sessions: sessionmaker, *, seconds: float, seed: 
     return out
 
 
-# --- 5. memory --------------------------------------------------------------------------------------------
+# --- 5. memory ------------------------------------------------------------------------------------
 
 
 def memory(server: Server, after_offer_traffic: bool) -> dict:
