@@ -11,6 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
+from ptmatch import links
 from ptmatch.config import Settings
 from ptmatch.domain import audit, textnorm, throttle
 from ptmatch.domain.errors import AccountLocked, InvalidInput, LoginRestart
@@ -21,7 +22,6 @@ from ptmatch.domain.passwords import (
     verify_password,
 )
 from ptmatch.domain.tokens import hash_token, new_token
-from ptmatch import links
 from ptmatch.models import RecoveryCode, ResetRequest, Role, TokenPurpose, User, UserToken
 from ptmatch.notifications import outbox
 

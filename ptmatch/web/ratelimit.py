@@ -8,16 +8,17 @@ with a Retry-After header, before the view runs.
 Why an own table and not Flask-Limiter: Flask-Limiter's storages are memory (correct for one
 worker only), Redis, Memcached and MongoDB; none is the app's database, and ptmatch runs with
 nothing but SQLite or PostgreSQL. One conditional upsert per request (domain/throttle.py) holds
-across gunicorn workers and hosts, in its own short transaction, so a rolled-back request still
-counts.
+across gunicorn workers and hosts; it is committed before the view runs, so a request that
+fails later still counts.
 """
 
 from __future__ import annotations
 
-from flask import Flask, current_app, make_response, render_template, request
+from flask import Flask, make_response, render_template, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ptmatch import clock
+from ptmatch.db import get_session
 from ptmatch.domain import throttle
 
 # endpoint -> (kind, setting with the limit, methods counted)
@@ -63,17 +64,11 @@ def init_app(app: Flask) -> None:
         limit = getattr(settings, setting)
         if not limit:
             return None
-        sessions = current_app.extensions["ptmatch_sessions"]
-        with sessions() as db:
-            allowed = throttle.count_request(
-                db,
-                clock.now(),
-                kind,
-                client_address(),
-                limit,
-                settings.RATE_LIMIT_WINDOW_SECONDS,
-            )
-            db.commit()
+        db = get_session()  # on SQLite a second session would wait for this one's write lock
+        allowed = throttle.count_request(
+            db, clock.now(), kind, client_address(), limit, settings.RATE_LIMIT_WINDOW_SECONDS
+        )
+        db.commit()  # counted now: a request that fails later still counts
         if not allowed:
             response = make_response(
                 render_template("errors/error.html", code=429, message=None), 429
