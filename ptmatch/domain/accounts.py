@@ -12,6 +12,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from ptmatch import links
+from ptmatch.catalog import N_
 from ptmatch.config import Settings
 from ptmatch.domain import audit, textnorm, throttle
 from ptmatch.domain.errors import AccountLocked, InvalidInput, LoginRestart
@@ -29,7 +30,7 @@ TOTP_ISSUER = "ptmatch"
 RECOVERY_CODE_COUNT = 10
 LOCAL_PART_MAX = 64  # RFC 5321
 # One answer for every failed login: wrong address, wrong password, locked or throttled.
-LOGIN_FAILED = (
+LOGIN_FAILED = N_(
     "Anmeldung nicht möglich: E-Mail oder Passwort ist falsch, oder es gab zu viele Versuche. "
     "Bitte warten Sie einige Minuten oder setzen Sie Ihr Passwort zurück."
 )
@@ -57,7 +58,7 @@ def check_new_email(session: Session, raw: str, field: str = "email") -> str:
     """The normalised address for a new account: RFC 5321 allows 64 characters before the @."""
     email = normalise_email(raw, field)
     if len(email.rsplit("@", 1)[0]) > LOCAL_PART_MAX:
-        raise InvalidInput("Vor dem @ sind höchstens 64 Zeichen erlaubt.", field)
+        raise InvalidInput(N_("Vor dem @ sind höchstens 64 Zeichen erlaubt."), field)
     return email
 
 
@@ -71,8 +72,10 @@ def refuse_confusable(session: Session, email: str, field: str = "email") -> Non
     )
     if other is not None:
         raise InvalidInput(
-            "Diese Adresse ist einer bereits registrierten zum Verwechseln ähnlich. "
-            "Bitte prüfen Sie die Schreibweise.",
+            N_(
+                "Diese Adresse ist einer bereits registrierten zum Verwechseln ähnlich. "
+                "Bitte prüfen Sie die Schreibweise."
+            ),
             field,
         )
 

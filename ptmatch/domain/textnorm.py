@@ -19,11 +19,14 @@ import json
 import re
 import unicodedata
 
+from ptmatch.catalog import N_
 from ptmatch.domain.errors import InvalidInput
 
 _MARKS = "\u200e\u200f"  # the data wraps right-to-left characters in direction marks
 _RECOVERY = re.compile(r"^[0-9a-f]{5}-?[0-9a-f]{5}$")
-CODE_MESSAGE = "Bitte den 6-stelligen Code aus der App oder einen Wiederherstellungscode eingeben."
+CODE_MESSAGE = N_(
+    "Bitte den 6-stelligen Code aus der App oder einen Wiederherstellungscode eingeben."
+)
 
 
 def nfc(text: str) -> str:
