@@ -69,7 +69,13 @@ def _strip(html: str, *addresses: str) -> str:
 def test_fifty_wrong_codes_evaluate_at_most_five_then_the_password_again(
     make_app, session, sessions, monkeypatch, clock
 ):
-    app = make_app(RATE_LIMITS_ENABLED=False)  # the code limit itself, not the request limit
+    # The code limit itself: no request limit, throttles and lockout far away.
+    app = make_app(
+        RATE_LIMITS_ENABLED=False,
+        THROTTLE_PAIR_FREE_FAILURES=1000,
+        THROTTLE_CLIENT_FREE_FAILURES=1000,
+        LOCKOUT_FAILURES=1000,
+    )
     client = app.test_client()
     user = make_user(session, Role.THERAPIST)
     session.commit()
@@ -91,13 +97,30 @@ def test_fifty_wrong_codes_evaluate_at_most_five_then_the_password_again(
     assert len(evaluated) == 5
     with sessions() as s:
         assert s.get(User, user.id).failed_logins == 5  # toward the account's lockout
-    # The password again (after this client's short delay), then the right code: logged in.
-    clock.advance(seconds=app.extensions["settings"].THROTTLE_BASE_SECONDS + 1)
+    # The password again, then the right code: logged in.
     assert _login(client, user.email).location.endswith("/auth/2fa")
     right = client.post("/auth/2fa", data={"code": pyotp.TOTP(user.totp_secret).at(clock.now())})
     assert right.status_code == 302 and "/praxis/" in right.location
     with sessions() as s:
         assert s.get(User, user.id).failed_logins == 0
+
+
+def test_wrong_codes_delay_this_clients_next_password_exponentially(app, session, clock):
+    settings = app.extensions["settings"]
+    client = app.test_client()
+    user = make_user(session, Role.THERAPIST)
+    session.commit()
+    _login(client, user.email)
+    for code in _wrong_codes(user, settings.TOTP_ATTEMPTS):
+        client.post("/auth/2fa", data={"code": code})
+    assert _login(client, user.email).status_code == 200  # the right password must wait
+    clock.advance(seconds=settings.THROTTLE_BASE_SECONDS + 1)
+    assert _login(client, user.email).location.endswith("/auth/2fa")
+    client.post("/auth/2fa", data={"code": _wrong_codes(user, 1)[0]})  # one more: twice as long
+    clock.advance(seconds=settings.THROTTLE_BASE_SECONDS + 1)
+    assert _login(client, user.email).status_code == 200
+    clock.advance(seconds=settings.THROTTLE_BASE_SECONDS)
+    assert _login(client, user.email).location.endswith("/auth/2fa")
 
 
 def test_a_new_password_login_drops_the_older_pending_one(app, session):
