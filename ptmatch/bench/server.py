@@ -58,6 +58,9 @@ class Server:
             self.port,
             workers=workers,
             BASE_URL=f"http://127.0.0.1:{self.port}",
+            # The bench is one client address measuring throughput: the per-client rate
+            # limits (issue 16) would answer it 429.
+            RATE_LIMITS_ENABLED=0,
         )
         self.workers = workers
 
