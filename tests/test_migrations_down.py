@@ -24,10 +24,13 @@ from ptmatch.models import (
     ClinicalNote,
     EnrollmentStatus,
     GroupEnrollment,
+    LoginThrottle,
     OutboxMessage,
     OutboxStatus,
     Postcode,
+    RateCounter,
     RecoveryCode,
+    ResetRequest,
     SlotStatus,
     TokenPurpose,
 )
@@ -78,6 +81,9 @@ def _fill(session) -> None:
     audit.record(session, NOW, "test.migrations", net.admin, patient_id=patient.id)
     session.add_all(
         [
+            RateCounter(key="register:192.0.2.1", window_start=NOW, count=1),
+            LoginThrottle(key="client:192.0.2.1", login="", failures=1, last_failed_at=NOW),
+            ResetRequest(email="a@example.org", locale="de", created_at=NOW),
             Booking(slot_id=booked.id, patient_id=patient.id, created_at=NOW),
             GroupEnrollment(
                 group_id=group.id,
