@@ -91,7 +91,9 @@ def _prototypes() -> dict[str, str]:
 
 
 def skeleton(text: str) -> str:
-    """The UTS #39 skeleton of `text` (lower-cased first: addresses are kept lower-case)."""
+    """The UTS #39 skeleton of `text`, after NFKC and case folding (addresses are kept
+    lower-case, and compatibility forms such as full-width letters look alike too)."""
     table = _prototypes()
-    decomposed = unicodedata.normalize("NFD", (text or "").lower())
+    folded = unicodedata.normalize("NFKC", text or "").casefold()
+    decomposed = unicodedata.normalize("NFD", folded)
     return unicodedata.normalize("NFD", "".join(table.get(ch, ch) for ch in decomposed))
