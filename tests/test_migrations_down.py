@@ -31,6 +31,7 @@ from ptmatch.models import (
     RateCounter,
     RecoveryCode,
     ResetRequest,
+    SchedulerBeat,
     SlotStatus,
     TokenPurpose,
 )
@@ -116,6 +117,7 @@ def _fill(session) -> None:
                 next_attempt_at=NOW,
                 created_at=NOW,
             ),
+            SchedulerBeat(name="scheduler", at=NOW, count=1),
         ]
     )
     session.flush()
