@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-05 08:17:09.660198
+Create Date: 2026-12-05 08:58:18.867120
 """
 
 from alembic import op
@@ -211,6 +211,25 @@ def upgrade() -> None:
             sa.Enum("wanted", "acceptable", "no", name="preference", native_enum=False, length=24),
             nullable=False,
         ),
+        sa.Column(
+            "care_stage",
+            sa.Enum(
+                "sprechstunde",
+                "therapy",
+                "group",
+                "any",
+                name="carestage",
+                native_enum=False,
+                length=24,
+            ),
+            server_default="any",
+            nullable=False,
+        ),
+        sa.Column("ptv11_date", sa.Date(), nullable=True),
+        sa.Column("methods_only", sa.Boolean(), server_default=sa.text("(false)"), nullable=False),
+        sa.Column("gender_only", sa.Boolean(), server_default=sa.text("(true)"), nullable=False),
+        sa.Column("languages_only", sa.Boolean(), server_default=sa.text("(true)"), nullable=False),
+        sa.Column("video_only", sa.Boolean(), server_default=sa.text("(false)"), nullable=False),
         sa.Column(
             "status",
             sa.Enum(
@@ -608,6 +627,7 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("urgent", sa.Boolean(), nullable=False),
         sa.Column("urgency_code", sa.String(length=20), nullable=False),
+        sa.Column("ptv11_care", sa.String(length=20), server_default="", nullable=False),
         sa.Column("updated_at", ptmatch.db.UTCDateTime(), nullable=True),
         sa.Column("recorded_by_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
