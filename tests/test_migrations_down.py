@@ -20,7 +20,9 @@ from ptmatch.db import Base, is_sqlite, make_engine, make_session_factory
 from ptmatch.domain import accounts, audit
 from ptmatch.models import (
     Booking,
+    CallKind,
     CallNote,
+    CallTask,
     ClinicalNote,
     EnrollmentStatus,
     GroupEnrollment,
@@ -72,7 +74,7 @@ def _fill(session) -> None:
     """At least one row in every table, linked the way the app links them."""
     net = make_network(session)
     therapist, patient, user = net.ther_x, net.a, net.a.user
-    make_offer(session, make_slot(session, therapist), patient)
+    offer = make_offer(session, make_slot(session, therapist), patient)
     booked = make_slot(
         session, therapist, start_at=NOW + dt.timedelta(days=2), status=SlotStatus.BOOKED
     )
@@ -100,6 +102,14 @@ def _fill(session) -> None:
                 created_at=NOW,
             ),
             CallNote(patient_id=patient.id, author_id=net.sec_x.id, text="n", created_at=NOW),
+            CallTask(
+                kind=CallKind.OFFER,
+                patient_id=patient.id,
+                offer_id=offer.id,
+                due_at=NOW,
+                dedupe_key="migrations",
+                created_at=NOW,
+            ),
             RecoveryCode(user_id=net.admin.id, code_hash="0" * 64),
             Postcode(code="53111", place="Bonn", lat=50.7374, lon=7.0982),
             OutboxMessage(

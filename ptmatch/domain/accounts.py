@@ -40,11 +40,11 @@ def normalise_email(raw: str, field: str = "email") -> str:
     """Syntax-check and normalise (domain lower-cased, local part as given, then lower-cased)."""
     raw = (raw or "").strip()
     if not raw or len(raw) > 254 or "\x00" in raw:
-        raise InvalidInput("Bitte eine gültige E-Mail-Adresse angeben.", field)
+        raise InvalidInput(N_("Bitte eine gültige E-Mail-Adresse angeben."), field)
     try:
         info = validate_email(raw, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidInput("Bitte eine gültige E-Mail-Adresse angeben.", field) from exc
+        raise InvalidInput(N_("Bitte eine gültige E-Mail-Adresse angeben."), field) from exc
     return info.normalized.lower()
 
 
@@ -105,7 +105,7 @@ def create_user(
     if password is not None:
         check_password_policy(password)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise InvalidInput("Diese E-Mail-Adresse ist bereits registriert.", "email")
+        raise InvalidInput(N_("Diese E-Mail-Adresse ist bereits registriert."), "email")
     refuse_confusable(session, email)
     user = User(
         email=email,
@@ -292,7 +292,7 @@ def end_all_sessions(session: Session, user: User) -> None:
 
 def change_password(session: Session, now: dt.datetime, user: User, current: str, new: str) -> None:
     if _verify_any(user.password_hash, current) is None:
-        raise InvalidInput("Das aktuelle Passwort ist falsch.", "current_password")
+        raise InvalidInput(N_("Das aktuelle Passwort ist falsch."), "current_password")
     check_password_policy(new, "new_password")
     set_password(session, now, user, new)
 

@@ -2,6 +2,7 @@
 
 from ptmatch.models.audit import AuditEvent
 from ptmatch.models.bookings import Booking, BookingStatus
+from ptmatch.models.calls import CallKind, CallOutcome, CallStatus, CallTask
 from ptmatch.models.groups import EnrollmentStatus, GroupEnrollment, GroupProgram, GroupStatus
 from ptmatch.models.offers import Offer, OfferStatus
 from ptmatch.models.ops import SchedulerBeat
@@ -30,7 +31,11 @@ __all__ = [
     "Booking",
     "BookingStatus",
     "CalendarBlock",
+    "CallKind",
     "CallNote",
+    "CallOutcome",
+    "CallStatus",
+    "CallTask",
     "CareStage",
     "ClinicalNote",
     "EnrollmentStatus",

@@ -8,7 +8,7 @@ from flask_bootstrap import Bootstrap5
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ptmatch.config import Settings
-from ptmatch.web import ratelimit, security, templating
+from ptmatch.web import bounds, ratelimit, security, templating
 from ptmatch.web.ops import hooks as ops_hooks
 
 csrf = CSRFProtect()
@@ -33,6 +33,7 @@ def select_locale() -> str:
 
 
 def init_web(app: Flask) -> None:
+    bounds.install(app)  # before anything adds a rule with <int:...>
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     bootstrap.init_app(app)

@@ -35,7 +35,8 @@ def register(app: Flask) -> None:
     app.register_blueprint(group_offers_bp)  # /g/<token> and /patient/gruppen
     app.register_blueprint(mailadmin_bp, url_prefix="/admin/mail")
     app.register_blueprint(calendar_bp)
-    if app.extensions["settings"].DEBUG:
+    settings = app.extensions["settings"]
+    if settings.ENV == "development" and settings.DEBUG:  # never outside development
         from ptmatch.web.dev.views import bp as dev_bp
 
         app.register_blueprint(dev_bp, url_prefix="/dev")

@@ -24,7 +24,9 @@ from sqlalchemy import select
 
 from ptmatch.models import (
     Booking,
+    CallKind,
     CallNote,
+    CallTask,
     ClinicalNote,
     EnrollmentStatus,
     GroupEnrollment,
@@ -123,6 +125,8 @@ ALLOW: dict[str, frozenset | Token] = {
     "practice.set_priority": frozenset({THER_X}),
     "practice.refer": frozenset({THER_X}),
     "practice.remove": frozenset({THER_X}),
+    "practice.statistics_page": THERAPISTS,  # each sees their own practice only
+    "practice.statistics_csv": THERAPISTS,
     "calendar.settings": THERAPISTS,
     "calendar.rotate": THERAPISTS,
     "calendar.disable": THERAPISTS,
@@ -152,6 +156,7 @@ ALLOW: dict[str, frozenset | Token] = {
     "slots.index": THERAPISTS | SECRETARIES,
     "slots.new": THERAPISTS | SECRETARIES,
     "slots.detail": frozenset({THER_X, SEC_X}),
+    "slots.offers_fragment": frozenset({THER_X, SEC_X}),
     "slots.send": frozenset({THER_X, SEC_X}),
     "slots.cancel": frozenset({THER_X, SEC_X}),
     "slots.mark": frozenset({THER_X, SEC_X}),
@@ -167,6 +172,9 @@ ALLOW: dict[str, frozenset | Token] = {
     "secretariat.join_list": frozenset({SEC_X}),
     "secretariat.leave_list": frozenset({SEC_X}),
     "secretariat.answer_offer": frozenset({SEC_X}),
+    "secretariat.call_queue": SECRETARIES,
+    "secretariat.call_outcome": frozenset({SEC_X}),
+    "secretariat.at_risk": SECRETARIES,
     # admin
     "admin.home": frozenset({ADMIN}),
     "admin.therapists": frozenset({ADMIN}),
@@ -183,6 +191,9 @@ ALLOW: dict[str, frozenset | Token] = {
     "admin.account_action": frozenset({ADMIN}),
     "admin.audit_log": frozenset({ADMIN}),
     "admin.audit_csv": frozenset({ADMIN}),
+    "admin.statistics_page": frozenset({ADMIN}),
+    "admin.statistics_csv": frozenset({ADMIN}),
+    "admin.statistics_month": frozenset({ADMIN}),
     "mailadmin.index": frozenset({ADMIN}),
     "mailadmin.resend": frozenset({ADMIN}),
     "mailadmin.resend_all": frozenset({ADMIN}),
@@ -205,11 +216,13 @@ PARAMS = {
     "group_id": "group_x",
     "enrollment_id": "enrollment_a_x",
     "block_id": "block_x",
+    "task_id": "call_task_a_x",
 }
 # Parameters that are not ids.
 LITERAL_PARAMS = {
     "token": "not-a-real-token-0123456789abcdef",
     "filename": "ptmatch.css",
+    "month": "2026-11",
 }
 # Per-endpoint overrides where the generic choice does not fit.
 ENDPOINT_PARAMS = {
@@ -290,6 +303,18 @@ def build_world(session) -> dict:
     )
     session.add_all([group_offer, enrollment])
     session.flush()
+    call_task = CallTask(
+        kind=CallKind.OFFER,
+        patient_id=a.id,
+        offer_id=offer.id,
+        slot_id=offering.id,
+        practice_id=x.id,
+        due_at=offer.expires_at,
+        dedupe_key="grid:call",
+        created_at=NOW,
+    )
+    session.add(call_task)
+    session.flush()
     actors = {
         ANON: None,
         PAT_A: session.get(User, a.user_id),
@@ -321,6 +346,7 @@ def build_world(session) -> dict:
         "enrollment_a_x": enrollment,
         "block_x": block,
         "group_offer_a_x": group_offer,
+        "call_task_a_x": call_task,
     }
     beat(session, SCHEDULER_BEAT, NOW)  # a live scheduler, so /readyz answers 200
     session.commit()

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.routing import IntegerConverter
 
 from ptmatch.db import Base
 from ptmatch.models import Role
@@ -28,7 +29,7 @@ def _fill_url(rule) -> str:
         kind = conv.__class__.__name__ if conv is not None else ""
         values[arg] = (
             1
-            if kind == "IntegerConverter"
+            if isinstance(conv, IntegerConverter)  # ptmatch.web.bounds.IdConverter included
             else sorted(conv.items)[0]
             if kind == "AnyConverter"
             else "x"
