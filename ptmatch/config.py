@@ -157,6 +157,12 @@ class Settings:
     # (with a mail that says why); 0 = off
     NO_SHOW_PAUSE_AFTER: int = 2
     GROUP_DECISION_HOURS: int = 48
+    # Practice API (/api/v1) and webhooks
+    API_IDEMPOTENCY_HOURS: int = 24  # how long an Idempotency-Key's answer is kept
+    WEBHOOK_SECONDS: int = 10  # how often the scheduler sends due webhook deliveries
+    WEBHOOK_TIMEOUT: int = 10  # seconds per delivery attempt
+    WEBHOOK_MAX_ATTEMPTS: int = 8  # then the delivery is dead (re-sendable in the settings)
+    WEBHOOK_BACKOFF_SECONDS: int = 30  # first retry delay; doubles per attempt, capped at 6 h
     TIMEZONE: str = "Europe/Berlin"
     BABEL_DEFAULT_LOCALE: str = "de"
     BABEL_DEFAULT_TIMEZONE: str = "Europe/Berlin"

@@ -23,6 +23,7 @@ from ptmatch.models import (
     CallOutcome,
     CallStatus,
     CareStage,
+    DeliveryStatus,
     EnrollmentStatus,
     EntryStatus,
     GroupStatus,
@@ -100,6 +101,12 @@ LABELS: dict[type[enum.Enum], dict[enum.Enum, Label]] = {
         OutboxStatus.SENDING: Label(N_("im Versand"), "info"),
         OutboxStatus.SENT: Label(N_("gesendet"), "success"),
         OutboxStatus.DEAD: Label(N_("unzustellbar"), "danger"),
+    },
+    DeliveryStatus: {
+        DeliveryStatus.PENDING: Label(N_("wartend")),
+        DeliveryStatus.SENDING: Label(N_("im Versand"), "info"),
+        DeliveryStatus.SENT: Label(N_("gesendet"), "success"),
+        DeliveryStatus.DEAD: Label(N_("unzustellbar"), "danger"),
     },
     SlotKind: {
         SlotKind.SPRECHSTUNDE: Label(N_("Sprechstunde")),

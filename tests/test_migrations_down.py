@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 import ptmatch.models  # noqa: F401 - fills the metadata
 from ptmatch import migrate
 from ptmatch.db import Base, is_sqlite, make_engine, make_session_factory
-from ptmatch.domain import accounts, audit
+from ptmatch.domain import accounts, api, audit
 from ptmatch.models import (
     Booking,
     CallKind,
@@ -37,6 +37,7 @@ from ptmatch.models import (
     SlotStatus,
     TokenPurpose,
 )
+from ptmatch.notifications import webhooks
 from tests.conftest import NOW
 from tests.factories import make_calendar_block, make_group, make_network, make_offer, make_slot
 
@@ -130,6 +131,15 @@ def _fill(session) -> None:
             SchedulerBeat(name="scheduler", at=NOW, count=1),
         ]
     )
+    session.flush()
+    # The practice API: a key, an idempotent answer, a webhook endpoint and a delivery.
+    api.create_key(session, NOW, therapist.user, "PVS", api.SCOPES)
+    api.claim_key(session, NOW, net.x.id, "k", "0" * 64)
+    endpoint = api.add_endpoint(
+        session, NOW, therapist.user, "https://pvs.example/h", session.info["settings"]
+    )
+    webhooks.emit(session, NOW, net.x.id, "slot.booked", "slot:1", slot_id=booked.id)
+    assert endpoint.id
     session.flush()
 
 

@@ -434,6 +434,28 @@ def record_views_for_patient(
     return [(name, at) for name, at in rows]
 
 
+# --- the practice API ------------------------------------------------------------------------
+
+
+def api_admin_practice_id(session: Session, actor: User | None) -> int | None:
+    """The practice whose API keys and webhooks `actor` may manage: an approved therapist of
+    an active practice who logs in with a second factor. Everyone else: None."""
+    if actor is None or actor.role != Role.THERAPIST or not actor.has_totp:
+        return None
+    therapist = therapist_of(session, actor)
+    if therapist is None or not therapist.is_approved or therapist.practice_id is None:
+        return None
+    practice = session.get(Practice, therapist.practice_id)
+    return practice.id if practice is not None and practice.is_active else None
+
+
+def api_booking_view(booking: Booking, patient: Patient | None) -> dict[str, Any]:
+    """What the API shows of a booking: its id, state and the patient's initials. Never a
+    name, a contact or anything clinical."""
+    initials = patient.initials if patient is not None else ""
+    return {"id": booking.id, "status": str(booking.status), "initials": initials}
+
+
 # --- statistics ---------------------------------------------------------------------------------
 
 # Figure groups of ptmatch.domain.stats. "urgency" splits the time to care by the PTV 11 urgent

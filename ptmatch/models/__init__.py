@@ -1,5 +1,12 @@
 """All models, imported here so metadata is complete for Alembic and create_all."""
 
+from ptmatch.models.api import (
+    ApiIdempotency,
+    ApiKey,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from ptmatch.models.audit import AuditEvent
 from ptmatch.models.bookings import Booking, BookingStatus
 from ptmatch.models.calls import CallKind, CallOutcome, CallStatus, CallTask
@@ -26,6 +33,11 @@ from ptmatch.models.users import STAFF_ROLES, RecoveryCode, Role, TokenPurpose, 
 from ptmatch.models.waitlist import EntryStatus, RemovalReason, WaitlistEntry
 
 __all__ = [
+    "ApiIdempotency",
+    "ApiKey",
+    "DeliveryStatus",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "AuditEvent",
     "Availability",
     "Booking",

@@ -55,11 +55,19 @@ def init_web(app: Flask) -> None:
 
     @app.errorhandler(500)
     def _server_error(_err):
+        if request.path.startswith("/api/"):
+            from ptmatch.web.api.views import problem
+
+            return problem(500, "Internal Server Error")
         return render_template("errors/error.html", code=500, message=None), 500
 
 
 def _make_error_handler(code: int):
-    def handler(_err):
+    def handler(err):
+        if request.path.startswith("/api/"):  # the API answers in problem+json, also here
+            from ptmatch.web.api.views import problem
+
+            return problem(code, getattr(err, "name", "Error"))
         return render_template("errors/error.html", code=code, message=None), code
 
     return handler

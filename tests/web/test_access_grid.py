@@ -22,12 +22,14 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
+from ptmatch.domain import api
 from ptmatch.models import (
     Booking,
     CallKind,
     CallNote,
     CallTask,
     ClinicalNote,
+    DeliveryStatus,
     EnrollmentStatus,
     GroupEnrollment,
     Offer,
@@ -37,6 +39,8 @@ from ptmatch.models import (
     SlotStatus,
     User,
     WaitlistEntry,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from ptmatch.models.ops import SCHEDULER_BEAT
 from ptmatch.ops.heartbeat import beat
@@ -197,6 +201,23 @@ ALLOW: dict[str, frozenset | Token] = {
     "mailadmin.index": frozenset({ADMIN}),
     "mailadmin.resend": frozenset({ADMIN}),
     "mailadmin.resend_all": frozenset({ADMIN}),
+    # the practice API: a key, never a login, opens it; its documentation is public
+    "api.openapi_json": EVERYONE,
+    "api.docs": EVERYONE,
+    "api.post_slot": TOKEN,
+    "api.list_slots": TOKEN,
+    "api.get_slot": TOKEN,
+    "api.cancel_slot": TOKEN,
+    "api.attendance": TOKEN,
+    "api.list_bookings": TOKEN,
+    "api.list_therapists": TOKEN,
+    # keys and webhooks: therapists with 2FA, each for their own practice
+    "apikeys.index": THERAPISTS,
+    "apikeys.create_key": THERAPISTS,
+    "apikeys.revoke_key": frozenset({THER_X}),
+    "apikeys.add_webhook": THERAPISTS,
+    "apikeys.remove_webhook": frozenset({THER_X}),
+    "apikeys.resend": frozenset({THER_X}),
 }
 
 # URL parameter name -> key of the world object whose id it takes (objects of X and A).
@@ -216,6 +237,9 @@ PARAMS = {
     "group_id": "group_x",
     "enrollment_id": "enrollment_a_x",
     "block_id": "block_x",
+    "key_id": "api_key_x",
+    "endpoint_id": "webhook_x",
+    "delivery_id": "delivery_x",
     "task_id": "call_task_a_x",
 }
 # Parameters that are not ids.
@@ -302,6 +326,24 @@ def build_world(session) -> dict:
         group_id=group.id, patient_id=a.id, status=EnrollmentStatus.ENROLLED, created_at=NOW
     )
     session.add_all([group_offer, enrollment])
+    api_key, _raw = api.create_key(session, NOW, ther_x.user, "PVS", api.SCOPES)
+    webhook = WebhookEndpoint(
+        practice_id=x.id, url="https://pvs.example/h", secret="whsec_x", created_at=NOW
+    )
+    session.add(webhook)
+    session.flush()
+    delivery = WebhookDelivery(
+        endpoint_id=webhook.id,
+        dedupe_key="grid:x",
+        event="slot.booked",
+        body="{}",
+        status=DeliveryStatus.DEAD,
+        attempts=8,
+        next_attempt_at=NOW,
+        created_at=NOW,
+        last_error="",
+    )
+    session.add(delivery)
     session.flush()
     call_task = CallTask(
         kind=CallKind.OFFER,
@@ -346,6 +388,9 @@ def build_world(session) -> dict:
         "enrollment_a_x": enrollment,
         "block_x": block,
         "group_offer_a_x": group_offer,
+        "api_key_x": api_key,
+        "webhook_x": webhook,
+        "delivery_x": delivery,
         "call_task_a_x": call_task,
     }
     beat(session, SCHEDULER_BEAT, NOW)  # a live scheduler, so /readyz answers 200

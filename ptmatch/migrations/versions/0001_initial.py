@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-05 09:06:50.180677
+Create Date: 2026-12-05 09:09:53.831565
 """
 
 from alembic import op
@@ -139,6 +139,59 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_users_email_skeleton"), ["email_skeleton"], unique=False
         )
+
+    op.create_table(
+        "api_idempotency",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("practice_id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=False),
+        sa.Column("response", sa.JSON(), nullable=True),
+        sa.Column("created_at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["practice_id"],
+            ["practices.id"],
+            name=op.f("fk_api_idempotency_practice_id_practices"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_idempotency")),
+        sa.UniqueConstraint("practice_id", "key", name=op.f("uq_api_idempotency_practice_id")),
+    )
+    with op.batch_alter_table("api_idempotency", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_api_idempotency_created_at"), ["created_at"], unique=False
+        )
+
+    op.create_table(
+        "api_keys",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("practice_id", sa.Integer(), nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("name", sa.String(length=80), nullable=False),
+        sa.Column("prefix", sa.String(length=16), nullable=False),
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("scopes", sa.String(length=200), nullable=False),
+        sa.Column("created_at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.Column("last_used_at", ptmatch.db.UTCDateTime(), nullable=True),
+        sa.Column("revoked_at", ptmatch.db.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["users.id"],
+            name=op.f("fk_api_keys_created_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["practice_id"],
+            ["practices.id"],
+            name=op.f("fk_api_keys_practice_id_practices"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
+        sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
+    )
+    with op.batch_alter_table("api_keys", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_api_keys_practice_id"), ["practice_id"], unique=False)
 
     op.create_table(
         "outbox_messages",
@@ -412,6 +465,34 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("user_tokens", schema=None) as batch_op:
         batch_op.create_index("ix_user_tokens_user_purpose", ["user_id", "purpose"], unique=False)
+
+    op.create_table(
+        "webhook_endpoints",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("practice_id", sa.Integer(), nullable=False),
+        sa.Column("url", sa.String(length=500), nullable=False),
+        sa.Column("secret", sa.String(length=80), nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.Column("disabled_at", ptmatch.db.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["users.id"],
+            name=op.f("fk_webhook_endpoints_created_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["practice_id"],
+            ["practices.id"],
+            name=op.f("fk_webhook_endpoints_practice_id_practices"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_endpoints")),
+    )
+    with op.batch_alter_table("webhook_endpoints", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_webhook_endpoints_practice_id"), ["practice_id"], unique=False
+        )
 
     op.create_table(
         "audit_events",
@@ -790,6 +871,49 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "webhook_deliveries",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("endpoint_id", sa.Integer(), nullable=False),
+        sa.Column("dedupe_key", sa.String(length=200), nullable=False),
+        sa.Column("event", sa.String(length=40), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "pending",
+                "sending",
+                "sent",
+                "dead",
+                name="deliverystatus",
+                native_enum=False,
+                length=24,
+            ),
+            nullable=False,
+        ),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.Column("claimed_at", ptmatch.db.UTCDateTime(), nullable=True),
+        sa.Column("last_error", sa.String(length=500), nullable=False),
+        sa.Column("created_at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.Column("sent_at", ptmatch.db.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["endpoint_id"],
+            ["webhook_endpoints.id"],
+            name=op.f("fk_webhook_deliveries_endpoint_id_webhook_endpoints"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
+        sa.UniqueConstraint("dedupe_key", name=op.f("uq_webhook_deliveries_dedupe_key")),
+    )
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_webhook_deliveries_endpoint_id"), ["endpoint_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_webhook_deliveries_status_next", ["status", "next_attempt_at"], unique=False
+        )
+
+    op.create_table(
         "group_enrollments",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("group_id", sa.Integer(), nullable=False),
@@ -1040,6 +1164,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_group_enrollments_group_id"))
 
     op.drop_table("group_enrollments")
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_webhook_deliveries_status_next")
+        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_endpoint_id"))
+
+    op.drop_table("webhook_deliveries")
     with op.batch_alter_table("waitlist_entries", schema=None) as batch_op:
         batch_op.drop_index("ix_waitlist_practice_status_added")
         batch_op.drop_index("ix_waitlist_patient_status")
@@ -1081,6 +1210,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_audit_at")
 
     op.drop_table("audit_events")
+    with op.batch_alter_table("webhook_endpoints", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webhook_endpoints_practice_id"))
+
+    op.drop_table("webhook_endpoints")
     with op.batch_alter_table("user_tokens", schema=None) as batch_op:
         batch_op.drop_index("ix_user_tokens_user_purpose")
 
@@ -1109,6 +1242,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_outbox_messages_user_id"))
 
     op.drop_table("outbox_messages")
+    with op.batch_alter_table("api_keys", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_api_keys_practice_id"))
+
+    op.drop_table("api_keys")
+    with op.batch_alter_table("api_idempotency", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_api_idempotency_created_at"))
+
+    op.drop_table("api_idempotency")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_users_email_skeleton"))
 
