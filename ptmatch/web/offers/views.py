@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 
 from ptmatch import clock
-from ptmatch.db import get_session
+from ptmatch.db import get_session, reads_only
 from ptmatch.domain import offers
 from ptmatch.domain.errors import (
     InvalidInput,
@@ -43,6 +43,7 @@ def _details(offer: Offer) -> dict:
 
 
 @bp.route("/o/<token>", methods=["GET", "POST"])
+@reads_only  # the GET: no write transaction (mail scanners and bursts of readers)
 def token_offer(token: str):
     """The offer a mail links to: details and two buttons; answering is a POST."""
     db, now = get_session(), clock.now()
