@@ -84,7 +84,11 @@ class Settings:
     SCHEDULER_LOCK_FILE: str = ""  # "" = instance/scheduler.lock
     SWEEP_SECONDS: int = 30
     REMINDER_SECONDS: int = 60
+    # The outbox sender: on PostgreSQL it wakes on NOTIFY at every commit that enqueued a
+    # mail and polls every OUTBOX_SECONDS besides (the fallback for a lost notification);
+    # SQLite has no NOTIFY, so the sender polls every OUTBOX_SQLITE_SECONDS.
     OUTBOX_SECONDS: int = 5
+    OUTBOX_SQLITE_SECONDS: int = 1
     # Offers: a practice's own wave rules (Practice.wave_rules) win over these
     WAVE_RULES: tuple[WaveRule, ...] = DEFAULT_WAVE_RULES
     # Patients

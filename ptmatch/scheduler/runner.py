@@ -11,6 +11,7 @@ from ptmatch.db import make_engine, make_session_factory
 from ptmatch.domain.passwords import use_settings as apply_process_settings
 from ptmatch.scheduler.jobs import Job, all_jobs
 from ptmatch.scheduler.lock import SchedulerLock
+from ptmatch.scheduler.wakeup import OutboxSender
 
 log = logging.getLogger("ptmatch.scheduler")
 
@@ -52,7 +53,14 @@ def run(settings: Settings, standby_poll_seconds: float = 5.0) -> None:
         time.sleep(standby_poll_seconds)
     log.info("scheduler active")
     scheduler = BlockingScheduler(timezone="UTC")
-    for job in all_jobs():
+    jobs = all_jobs()
+    # The outbox has a loop of its own: woken by NOTIFY at commit (PostgreSQL), polling
+    # besides (ptmatch.scheduler.wakeup).
+    outbox_job = next(job for job in jobs if job.name == "outbox")
+    sender = OutboxSender(settings, lambda: run_job(sessions, outbox_job, settings)).start()
+    for job in jobs:
+        if job is outbox_job:
+            continue
         scheduler.add_job(
             run_job,
             "interval",
@@ -68,4 +76,5 @@ def run(settings: Settings, standby_poll_seconds: float = 5.0) -> None:
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
+        sender.stop()
         lock.release()
