@@ -42,6 +42,7 @@ class Plan:
     throughput_seconds: float
     force: bool = False
     postcodes: Path | None = None
+    worker_class: str = "gthread"
 
     @classmethod
     def make(
@@ -52,6 +53,7 @@ class Plan:
         seed: int,
         force: bool = False,
         postcodes: Path | None = None,
+        worker_class: str = "gthread",
     ) -> Plan:
         url = database_url or DEFAULT_URL
         if not sizes:
@@ -77,6 +79,7 @@ class Plan:
             throughput_seconds=6 if quick else 20,
             force=force,
             postcodes=postcodes,
+            worker_class=worker_class,
         )
 
 
@@ -177,7 +180,7 @@ def _service(plan: Plan, sessions, run_dir: Path, echo, errors_log: Path) -> dic
         )
     }
     try:
-        srv = server.Server(run_dir, plan.database_url)
+        srv = server.Server(run_dir, plan.database_url, worker_class=plan.worker_class)
     except Missing as err:
         na = {"status": "n/a", "reason": str(err)}
         echo(f"  server figures: {report.NA} ({err})")
