@@ -312,8 +312,14 @@ def load(session: Session, now: dt.datetime) -> None:
             lon=lon,
             created_at=now,
             website="",
-            booking_info="Bitte kommen Sie 5 Minuten vor Beginn. Bringen Sie Ihre Versichertenkarte mit. Klingel: 2. OG.",
-            cancellation_policy="Absagen bitte bis 24 Stunden vorher. Nicht abgesagte Termine können in Rechnung gestellt werden.",
+            booking_info=(
+                "Bitte kommen Sie 5 Minuten vor Beginn. Bringen Sie Ihre Versichertenkarte mit. "
+                "Klingel: 2. OG."
+            ),
+            cancellation_policy=(
+                "Absagen bitte bis 24 Stunden vorher. Nicht abgesagte Termine können in Rechnung "
+                "gestellt werden."
+            ),
             video_link_template="https://video.example.org/raum/{slot_id}",
         )
         session.add(practice)
@@ -472,7 +478,10 @@ def load(session: Session, now: dt.datetime) -> None:
                 problems_mask=PROBLEM_AREAS.to_mask(problems),
                 urgent=urgent,
                 urgency_code="PTV11-A1B2C3" if urgent else "",
-                description="Seit einigen Monaten zunehmende Beschwerden; Hausarzt hat Psychotherapie empfohlen.",
+                description=(
+                    "Seit einigen Monaten zunehmende Beschwerden; Hausarzt hat Psychotherapie "
+                    "empfohlen."
+                ),
                 updated_at=joined,
             )
         )

@@ -228,7 +228,8 @@ def make_slot(
     minutes: int = 50,
     **overrides,
 ):
-    """A slot written directly (no offers, no checks): tomorrow 14:00 Berlin (NOW + 28 h) by default."""
+    """A slot written directly (no offers, no checks): tomorrow 14:00 Berlin (NOW + 28 h) by
+    default."""
     from ptmatch.models import Modality, OfferMode, Slot, SlotKind, SlotStatus
 
     start_at = start_at or NOW + dt.timedelta(hours=28)
@@ -296,7 +297,8 @@ GROUP_START = NOW + dt.timedelta(days=16, hours=7)  # a Thursday, 17:00 Berlin
 def make_group(
     session, therapist: Therapist, *, first_session_at: dt.datetime | None = None, **overrides
 ):
-    """A group written directly (no offers, no checks): 16 days after NOW at 17:00 Berlin, 5-10 people."""
+    """A group written directly (no offers, no checks): 16 days after NOW at 17:00 Berlin, 5-10
+    people."""
     from ptmatch.models import GroupProgram, GroupStatus, Modality
 
     fields = dict(

@@ -20,7 +20,8 @@ def test_the_fixture_freezes_the_app_clock(clock):
 
 
 def test_a_page_that_shows_now_shows_the_frozen_time(client, session, login_as, clock):
-    """The secretariat's day view prints today's date: the frozen one, and it moves with the clock."""
+    """The secretariat's day view prints today's date: the frozen one, and it moves with the
+    clock."""
     from tests.factories import make_secretary
 
     secretary = make_secretary(session, [make_practice(session)])

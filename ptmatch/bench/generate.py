@@ -104,7 +104,10 @@ LAST_NAMES = [
     "Kowalski",
 ]
 DESCRIPTIONS = [
-    "Seit einigen Monaten gedrückte Stimmung und Antriebslosigkeit; Hausärztin empfiehlt Psychotherapie.",
+    (
+        "Seit einigen Monaten gedrückte Stimmung und Antriebslosigkeit; Hausärztin empfiehlt "
+        "Psychotherapie."
+    ),
     "Wiederkehrende Panikattacken, vor allem in Bus und Bahn; Vermeidung nimmt zu.",
     "Nach einem Unfall Albträume und Schreckhaftigkeit; Arbeit fällt schwer.",
     "Erschöpfung nach langer Überlastung im Beruf, Schlafprobleme.",

@@ -135,7 +135,8 @@ def rows(doc: dict) -> list[tuple[str, str, str, str, str]]:
             (
                 "  matching p50 top-10 / candidates",
                 label,
-                f"{m['rank_top10']['p50_ms']} ms / {m['candidates']['p50']} (max {m['candidates']['max']})"
+                f"{m['rank_top10']['p50_ms']} ms / {m['candidates']['p50']} "
+                f"(max {m['candidates']['max']})"
                 + ("" if m["same_ids"] else f"  [ids differ in {m['mismatched_slots']} slots]"),
                 "",
                 "",
@@ -180,7 +181,8 @@ def rows(doc: dict) -> list[tuple[str, str, str, str, str]]:
             (
                 "3 contention bookings / errors",
                 label,
-                f"{c['bookings_per_round']['min']}..{c['bookings_per_round']['max']} per round / {c['errors']} "
+                f"{c['bookings_per_round']['min']}..{c['bookings_per_round']['max']} per round / "
+                f"{c['errors']} "
                 f"({c['rounds']} rounds x {c['clients']})",
                 "1 / 0",
                 _verdict(ok),
@@ -261,7 +263,8 @@ def table(doc: dict) -> str:
     body = rows(doc)
     widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(5)]
     lines = [
-        f"ptmatch bench — {doc['engine']}, seed {doc['seed']}{' (quick)' if doc.get('quick') else ''}"
+        f"ptmatch bench — {doc['engine']}, seed {doc['seed']}"
+        f"{' (quick)' if doc.get('quick') else ''}"
     ]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines.append(fmt.format(*header).rstrip())

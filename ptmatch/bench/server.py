@@ -171,7 +171,7 @@ def _close(sessions: sessionmaker, slot_ids: list[int]) -> None:
         session.commit()
 
 
-# --- 3. contention ----------------------------------------------------------------------------------
+# --- 3. contention --------------------------------------------------------------------------------
 
 
 def _prepare_client(port: int, token: str) -> tuple[webclient.Form, dict]:
@@ -344,7 +344,7 @@ def winner_transaction(sessions: sessionmaker, rng: random.Random, *, others: in
     }
 
 
-# --- 4. throughput -------------------------------------------------------------------------------------
+# --- 4. throughput --------------------------------------------------------------------------------
 
 
 def _load_process(port: int, path: str, go, seconds: float, threads: int, queue, ready) -> None:
@@ -453,7 +453,7 @@ def throughput(server: Server, sessions: sessionmaker, *, seconds: float, seed: 
     return out
 
 
-# --- 5. memory --------------------------------------------------------------------------------------------
+# --- 5. memory ------------------------------------------------------------------------------------
 
 
 def memory(server: Server, after_offer_traffic: bool) -> dict:

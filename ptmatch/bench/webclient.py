@@ -76,7 +76,8 @@ class Form:
 def find_form(
     page: str, base_path: str, prefer: tuple[str, ...] = ("accept", "annehmen", "zusagen")
 ) -> Form | None:
-    """The POST form to submit: the one whose action or button mentions a `prefer` word, else the first.
+    """The POST form to submit: the one whose action or button mentions a `prefer` word, else
+    the first.
 
     Hidden inputs (the CSRF token among them) and the chosen button's name/value are filled in.
     """

@@ -51,7 +51,9 @@ def register(main: click.Group) -> None:
     @click.option(
         "--postcodes",
         type=click.Path(dir_okay=False, path_type=Path),
-        help="GeoNames postcode file (default: ../shared/data/postcodes-DE.txt; a grid if missing).",
+        help=(
+            "GeoNames postcode file (default: ../shared/data/postcodes-DE.txt; a grid if missing)."
+        ),
     )
     @click.option(
         "--worker-class",

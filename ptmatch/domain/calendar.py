@@ -94,7 +94,8 @@ def _event(uid: str, start: dt.datetime, minutes: int, summary: str, stamp: dt.d
 
 
 def booking_ics(booking: Booking, *, locale: str = "de", domain: str = "ptmatch") -> bytes:
-    """The patient's own .ics for a booking: time, place (address or video) and the practice's notes."""
+    """The patient's own .ics for a booking: time, place (address or video) and the practice's
+    notes."""
     _ = translations(locale).gettext
     slot: Slot = booking.slot
     practice = slot.practice
@@ -136,7 +137,8 @@ def _initials(first: str | None, last: str | None) -> str:
 def therapist_feed(
     session: Session, therapist: Therapist, now: dt.datetime, *, domain: str = "ptmatch"
 ) -> bytes:
-    """The therapist's slots from 30 days back to a year ahead; booked ones with the patient's initials."""
+    """The therapist's slots from 30 days back to a year ahead; booked ones with the patient's
+    initials."""
     locale = therapist.user.locale if therapist.user else "de"
     _ = translations(locale).gettext
     rows = session.execute(

@@ -47,7 +47,8 @@ def _key_time(value: dt.datetime) -> str:
 
 
 def send_due_checkins(session: Session, now: dt.datetime, settings: Settings) -> int:
-    """Mail a check-in to active patients with an account who have not confirmed for CHECKIN_DAYS."""
+    """Mail a check-in to active patients with an account who have not confirmed for
+    CHECKIN_DAYS."""
     every = dt.timedelta(days=settings.CHECKIN_DAYS)
     valid = dt.timedelta(days=settings.CHECKIN_ANSWER_DAYS + settings.PURGE_AFTER_PAUSED_DAYS)
     rows = session.execute(

@@ -100,7 +100,8 @@ def locate(session: Session, code: str) -> Location:
 
 
 def fill_missing_coordinates(session: Session) -> int:
-    """Give practices and patients without coordinates the ones of their postcode (after an import)."""
+    """Give practices and patients without coordinates the ones of their postcode (after an
+    import)."""
     changed = 0
     cache: dict[str, Location] = {}
     for model in (Practice, Patient):

@@ -183,7 +183,8 @@ def create_group(
     offers.check_therapist_may_post(session, actor, therapist)
     if not therapist.offers_group:
         raise NotAllowed(
-            "Gruppentherapie ist in Ihrem Profil nicht angegeben. Bitte ergänzen Sie zuerst Ihr Profil."
+            "Gruppentherapie ist in Ihrem Profil nicht angegeben. Bitte ergänzen Sie zuerst Ihr "
+            "Profil."
         )
     title = (title or "").strip()
     if not title:

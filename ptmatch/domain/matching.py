@@ -341,7 +341,8 @@ _REACH_VALUES = text("""
 WITH RECURSIVE reach(v) AS (
     SELECT min(max_distance_km) FROM patients WHERE status = 'active'
     UNION ALL
-    SELECT (SELECT min(p.max_distance_km) FROM patients p WHERE p.status = 'active' AND p.max_distance_km > reach.v)
+    SELECT (SELECT min(p.max_distance_km) FROM patients p
+            WHERE p.status = 'active' AND p.max_distance_km > reach.v)
     FROM reach WHERE reach.v IS NOT NULL
 )
 SELECT v FROM reach WHERE v IS NOT NULL
@@ -547,9 +548,9 @@ def _branches(ctx: Context, *, with_facts: bool, only_ids=None) -> list:
         )
         branches.append(
             base(False).where(
-                # SQLite would walk the whole pool from the entries' index for "practice_id IS NULL";
-                # hiding the column in an expression leaves it the patients' reach index. PostgreSQL
-                # needs the plain test for its row estimates.
+                # SQLite would walk the whole pool from the entries' index for
+                # "practice_id IS NULL"; hiding the column in an expression leaves it the patients'
+                # reach index. PostgreSQL needs the plain test for its row estimates.
                 func.coalesce(WaitlistEntry.practice_id, 0) == 0
                 if ctx.sqlite
                 else WaitlistEntry.practice_id.is_(None),

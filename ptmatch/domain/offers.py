@@ -372,7 +372,7 @@ def send_offers(
     return offers
 
 
-# --- answering -------------------------------------------------------------------------------------
+# --- answering ------------------------------------------------------------------------------------
 
 
 def _slot_of(session: Session, offer: Offer) -> Slot:
@@ -639,7 +639,8 @@ def notify_outcome(session: Session, now: dt.datetime, slot: Slot) -> bool:
 
 
 def close_unfilled(session: Session, now: dt.datetime, slot: Slot) -> bool:
-    """OFFERING → UNFILLED (time ran out or nobody is left); open offers die; the practice is told."""
+    """OFFERING → UNFILLED (time ran out or nobody is left); open offers die; the practice is
+    told."""
     changed = session.execute(
         update(Slot)
         .where(Slot.id == slot.id, Slot.status == SlotStatus.OFFERING)
@@ -848,7 +849,7 @@ def release_booking(
     return booking
 
 
-# --- the patient side -------------------------------------------------------------------------------
+# --- the patient side -----------------------------------------------------------------------------
 
 
 def can_cancel_booking(booking: Booking, now: dt.datetime) -> bool:
@@ -960,7 +961,7 @@ def repost(session: Session, now: dt.datetime, slot: Slot, settings: Settings) -
     return new
 
 
-# --- lookups for the pages ---------------------------------------------------------------------------
+# --- lookups for the pages ------------------------------------------------------------------------
 
 
 def get_offer_by_token(session: Session, token: str | None) -> Offer | None:
@@ -1055,7 +1056,7 @@ def video_link(booking: Booking) -> str | None:
         return None
 
 
-# --- the slot list -----------------------------------------------------------------------------------
+# --- the slot list --------------------------------------------------------------------------------
 
 
 @dataclass

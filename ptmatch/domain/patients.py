@@ -449,7 +449,8 @@ def location_of(session: Session, patient: Patient) -> geo.Location:
 def update_profile(
     session: Session, now: dt.datetime, patient: Patient, profile: Profile, actor: User | None
 ) -> None:
-    """Save the edited profile and availability (an edit also confirms the patient is still looking)."""
+    """Save the edited profile and availability (an edit also confirms the patient is still
+    looking)."""
     validate_profile(profile, now.date())
     _apply_profile(session, patient, profile)
     _replace_windows(session, patient, profile.windows)
@@ -587,7 +588,8 @@ def reactivate(session: Session, now: dt.datetime, patient: Patient, actor: User
 def confirm_still_looking(
     session: Session, now: dt.datetime, patient: Patient, actor: User | None
 ) -> None:
-    """The patient answered a check-in. If the check-in itself had paused them, they are active again."""
+    """The patient answered a check-in. If the check-in itself had paused them, they are active
+    again."""
     patient.last_confirmed_at = now
     if (
         patient.status == PatientStatus.PAUSED

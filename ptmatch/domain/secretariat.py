@@ -148,7 +148,8 @@ def search_callers(
                     or_(
                         func.lower(Patient.first_name).like(low, escape="\\"),
                         func.lower(Patient.last_name).like(low, escape="\\"),
-                        # SQLite's lower() folds ASCII only: also try the capitalised form for "Özdemir".
+                        # SQLite's lower() folds ASCII only: also try the capitalised form for
+                        # "Özdemir".
                         Patient.first_name.like(cap, escape="\\"),
                         Patient.last_name.like(cap, escape="\\"),
                     )
@@ -449,7 +450,7 @@ def add_call_note(
     return note
 
 
-# --- slots of the served practices -----------------------------------------------------------------
+# --- slots of the served practices ----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -555,7 +556,7 @@ def active_entry_practice_ids(session: Session, patient: Patient) -> set[int | N
     )
 
 
-# --- lists ------------------------------------------------------------------------------------------
+# --- lists ----------------------------------------------------------------------------------------
 
 
 def put_on_list(
@@ -586,7 +587,7 @@ def take_off_list(
     return waitlist.leave_list(session, now, patient, entry, actor=actor)
 
 
-# --- offers on a caller's behalf -----------------------------------------------------------------------
+# --- offers on a caller's behalf ------------------------------------------------------------------
 
 
 def answer_offer(

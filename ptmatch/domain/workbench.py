@@ -133,7 +133,8 @@ class Filters:
 
 @dataclass(frozen=True)
 class ListRow:
-    """One row of the practice's own list (identity and clinical summary: the practice may see both)."""
+    """One row of the practice's own list (identity and clinical summary: the practice may see
+    both)."""
 
     entry_id: int
     patient_id: int
@@ -423,7 +424,8 @@ def _population_condition(therapist: Therapist, today: dt.date):
 
 def _matchable_conditions(today: dt.date) -> list:
     """Only patients who could be offered a slot at all (as ptmatch.domain.matching): active,
-    not paused, both consents, a verified account (or a phone registration with recorded consent)."""
+    not paused, both consents, a verified account (or a phone registration with recorded
+    consent)."""
     return [
         Patient.status == PatientStatus.ACTIVE,
         or_(Patient.paused_until.is_(None), Patient.paused_until <= today),
@@ -570,7 +572,7 @@ def list_pool(
     return Page(items=rows, total=total, page=page, per_page=per_page)
 
 
-# --- the patient file ------------------------------------------------------------------------------
+# --- the patient file -----------------------------------------------------------------------------
 
 
 def _require_therapist(session: Session, actor: User) -> Therapist:
@@ -640,7 +642,7 @@ def referral_targets(session: Session, therapist: Therapist) -> list[tuple[int, 
     return [(r.id, r.name) for r in rows]
 
 
-# --- actions on an entry ---------------------------------------------------------------------------
+# --- actions on an entry --------------------------------------------------------------------------
 
 
 def get_own_entry(session: Session, actor: User, entry_id: int) -> tuple[Therapist, WaitlistEntry]:

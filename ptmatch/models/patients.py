@@ -38,7 +38,8 @@ class Patient(Base):
     __table_args__ = (
         Index("ix_patients_status_lat_lon", "status", "lat", "lon"),
         # The pool prefilter, per reach band: max_distance_km IN (band values) AND a lat/lon box of
-        # the band's radius -- one index seek per value, no scan of the whole pool (see BENCHMARKS.md).
+        # the band's radius -- one index seek per value, no scan of the whole pool (see
+        # BENCHMARKS.md).
         Index("ix_patients_status_reach_lat_lon", "status", "max_distance_km", "lat", "lon"),
         Index("ix_patients_last_name", "last_name"),
     )

@@ -77,7 +77,8 @@ class TokenPurpose(enum.StrEnum):
 
 
 class UserToken(Base):
-    """A single-use link token (stored as a SHA-256 hash) for mails: verify, set password, check-in."""
+    """A single-use link token (stored as a SHA-256 hash) for mails: verify, set password,
+    check-in."""
 
     __tablename__ = "user_tokens"
     __table_args__ = (Index("ix_user_tokens_user_purpose", "user_id", "purpose"),)

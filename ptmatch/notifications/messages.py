@@ -28,21 +28,24 @@ KINDS: dict[str, Kind] = {
     "already_registered": Kind(
         N_("Sie haben bereits ein Konto"),
         N_(
-            "Jemand wollte sich mit dieser Adresse registrieren. Sie haben bereits ein Konto; melden Sie sich an oder setzen Sie Ihr Passwort zurück."
+            "Jemand wollte sich mit dieser Adresse registrieren. Sie haben bereits ein Konto; "
+            "melden Sie sich an oder setzen Sie Ihr Passwort zurück."
         ),
         N_("Anmelden"),
     ),
     "set_password": Kind(
         N_("Ihr Zugang zu ptmatch"),
         N_(
-            "Für Sie wurde ein Zugang angelegt. Sie können ein Passwort festlegen, müssen es aber nicht."
+            "Für Sie wurde ein Zugang angelegt. Sie können ein Passwort festlegen, müssen es aber "
+            "nicht."
         ),
         N_("Passwort festlegen"),
     ),
     "password_reset": Kind(
         N_("Passwort zurücksetzen"),
         N_(
-            "Mit diesem Link können Sie ein neues Passwort festlegen. Wenn Sie das nicht angefordert haben, ignorieren Sie diese E-Mail."
+            "Mit diesem Link können Sie ein neues Passwort festlegen. Wenn Sie das nicht "
+            "angefordert haben, ignorieren Sie diese E-Mail."
         ),
         N_("Neues Passwort festlegen"),
     ),
@@ -54,14 +57,16 @@ KINDS: dict[str, Kind] = {
     "offer_taken": Kind(
         N_("Ein Terminangebot ist nicht mehr verfügbar"),
         N_(
-            "Ein Termin, der Ihnen angeboten wurde, ist inzwischen vergeben. Sie behalten Ihren Platz auf der Warteliste."
+            "Ein Termin, der Ihnen angeboten wurde, ist inzwischen vergeben. Sie behalten Ihren "
+            "Platz auf der Warteliste."
         ),
         N_("Zur Übersicht"),
     ),
     "offer_withdrawn": Kind(
         N_("Ein Terminangebot wurde zurückgezogen"),
         N_(
-            "Ein Terminangebot an Sie wurde zurückgezogen. Sie behalten Ihren Platz auf der Warteliste."
+            "Ein Terminangebot an Sie wurde zurückgezogen. Sie behalten Ihren Platz auf der "
+            "Warteliste."
         ),
         N_("Zur Übersicht"),
     ),
@@ -78,7 +83,8 @@ KINDS: dict[str, Kind] = {
     "booking_released": Kind(
         N_("Ihr Termin wurde abgeschlossen"),
         N_(
-            "Die Praxis hat Ihren Termin abgeschlossen. Sie können sich wieder auf Ihre Wartelisten setzen lassen."
+            "Die Praxis hat Ihren Termin abgeschlossen. Sie können sich wieder auf Ihre "
+            "Wartelisten setzen lassen."
         ),
         N_("Zur Übersicht"),
     ),
@@ -105,7 +111,8 @@ KINDS: dict[str, Kind] = {
     "checkin": Kind(
         N_("Suchen Sie noch einen Therapieplatz?"),
         N_(
-            "Bitte bestätigen Sie mit einem Klick, dass Sie weiter einen Therapieplatz suchen. Ohne Antwort pausieren wir Ihre Suche in 14 Tagen."
+            "Bitte bestätigen Sie mit einem Klick, dass Sie weiter einen Therapieplatz suchen. "
+            "Ohne Antwort pausieren wir Ihre Suche in 14 Tagen."
         ),
         N_("Ja, ich suche weiter"),
     ),
@@ -117,35 +124,40 @@ KINDS: dict[str, Kind] = {
     "purged": Kind(
         N_("Ihre Daten wurden gelöscht"),
         N_(
-            "Da Ihre Suche lange pausiert war, haben wir Ihre Daten gelöscht. Sie können sich jederzeit neu registrieren."
+            "Da Ihre Suche lange pausiert war, haben wir Ihre Daten gelöscht. Sie können sich "
+            "jederzeit neu registrieren."
         ),
         N_("Zur Startseite"),
     ),
     "waitlist_referred": Kind(
         N_("Ihre Warteliste hat sich geändert"),
         N_(
-            "Sie wurden auf eine andere Warteliste übertragen. Einzelheiten finden Sie nach der Anmeldung."
+            "Sie wurden auf eine andere Warteliste übertragen. Einzelheiten finden Sie nach der "
+            "Anmeldung."
         ),
         N_("Zur Übersicht"),
     ),
     "waitlist_removed": Kind(
         N_("Ihre Warteliste hat sich geändert"),
         N_(
-            "Sie stehen auf einer Warteliste nicht mehr. Einzelheiten finden Sie nach der Anmeldung."
+            "Sie stehen auf einer Warteliste nicht mehr. Einzelheiten finden Sie nach der "
+            "Anmeldung."
         ),
         N_("Zur Übersicht"),
     ),
     "therapist_approved": Kind(
         N_("Ihr Zugang wurde freigeschaltet"),
         N_(
-            "Ihr Zugang wurde freigeschaltet. Richten Sie bei der ersten Anmeldung die Zwei-Faktor-Anmeldung ein."
+            "Ihr Zugang wurde freigeschaltet. Richten Sie bei der ersten Anmeldung die "
+            "Zwei-Faktor-Anmeldung ein."
         ),
         N_("Anmelden"),
     ),
     "group_offer": Kind(
         N_("Sie haben ein Angebot für eine Gruppe"),
         N_(
-            "Sie haben ein neues Angebot für einen Gruppenplatz. Bitte antworten Sie bis zur angegebenen Frist."
+            "Sie haben ein neues Angebot für einen Gruppenplatz. Bitte antworten Sie bis zur "
+            "angegebenen Frist."
         ),
         N_("Angebot ansehen"),
     ),
@@ -157,7 +169,8 @@ KINDS: dict[str, Kind] = {
     "group_waitlisted": Kind(
         N_("Sie stehen auf der Warteliste einer Gruppe"),
         N_(
-            "Die Gruppe ist voll; Sie stehen auf ihrer Warteliste und werden benachrichtigt, wenn ein Platz frei wird."
+            "Die Gruppe ist voll; Sie stehen auf ihrer Warteliste und werden benachrichtigt, wenn "
+            "ein Platz frei wird."
         ),
         N_("Ansehen"),
     ),
@@ -167,7 +180,8 @@ KINDS: dict[str, Kind] = {
     "group_cancelled": Kind(
         N_("Eine Gruppe wurde abgesagt"),
         N_(
-            "Eine Gruppe, für die Sie angemeldet waren, findet nicht statt. Ihre Plätze auf anderen Wartelisten bleiben erhalten."
+            "Eine Gruppe, für die Sie angemeldet waren, findet nicht statt. Ihre Plätze auf "
+            "anderen Wartelisten bleiben erhalten."
         ),
         N_("Zur Übersicht"),
     ),

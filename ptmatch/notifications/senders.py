@@ -55,7 +55,8 @@ class Envelope:
 
 
 def build_message(row: OutboxMessage, mail_from: str) -> EmailMessage:
-    """The MIME message of a row. Every delivery attempt yields the same bytes (Message-ID, Date, boundary)."""
+    """The MIME message of a row. Every delivery attempt yields the same bytes (Message-ID, Date,
+    boundary)."""
     msg = EmailMessage()
     msg["From"] = mail_from
     msg["To"] = row.to_addr

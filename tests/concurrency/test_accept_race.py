@@ -71,7 +71,8 @@ def _attempt(sessions, offer_id: int, user_id: int) -> str:
             s.commit()
             return "booked"
         except SlotTaken:
-            s.commit()  # the page says "taken" with status 200: the request commits (nothing to commit)
+            # the page says "taken" with status 200: the request commits (nothing to commit)
+            s.commit()
             return "taken"
         except Exception:  # reported, must not happen
             s.rollback()

@@ -1,4 +1,5 @@
-"""iCalendar: the patient's booking .ics across DST, the therapist feed (initials only), feed tokens."""
+"""iCalendar: the patient's booking .ics across DST, the therapist feed (initials only), feed
+tokens."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ def therapist(session):
     return make_therapist(session, make_practice(session), offers_group=True)
 
 
-# --- blocks ----------------------------------------------------------------------------------------
+# --- blocks ---------------------------------------------------------------------------------------
 
 
 def test_block_proposes_its_modality(session, therapist):
@@ -191,7 +191,7 @@ def test_remove_block(session, now, therapist):
     assert session.get(CalendarBlock, block.id) is None
 
 
-# --- clashes: buffers for every kind of appointment ------------------------------------------------
+# --- clashes: buffers for every kind of appointment -----------------------------------------------
 
 
 def _clash(session, therapist, start, minutes=50, modality=Modality.IN_PERSON, **kwargs):

@@ -1,4 +1,5 @@
-"""Group programmes: creation, candidates, seats then waitlist, decline, withdraw and the freed seat."""
+"""Group programmes: creation, candidates, seats then waitlist, decline, withdraw and the freed
+seat."""
 
 from __future__ import annotations
 
@@ -172,7 +173,8 @@ def test_create_refused_min_above_max(session, now, therapist):
 
 
 def test_create_refused_on_clash_with_slot_in_a_later_week(session, now, therapist):
-    # Week 3 of the group (24 Dec, 17:00 Berlin) meets a slot ending 16:55: inside the 10-minute buffer.
+    # Week 3 of the group (24 Dec, 17:00 Berlin) meets a slot ending 16:55: inside the 10-minute
+    # buffer.
     make_slot(
         session, therapist, start_at=dt.datetime(2026, 12, 24, 15, 5, tzinfo=dt.UTC), minutes=50
     )

@@ -265,7 +265,7 @@ def test_reposted_slot_skips_who_accepted_or_declined_the_original(session, worl
     assert ids(session, repost) == [taken.id]
 
 
-# --- score -----------------------------------------------------------------------------------------
+# --- score ----------------------------------------------------------------------------------------
 
 
 def test_score_orders_by_the_documented_parts(session, world):

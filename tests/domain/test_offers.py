@@ -447,7 +447,7 @@ def test_deadline_passing_marks_unfilled(session, practice, therapist, settings)
     assert mails(session, "practice_outcome_unfilled", therapist.user) == 1
 
 
-# --- the practice side -----------------------------------------------------------------------------
+# --- the practice side ----------------------------------------------------------------------------
 
 
 def _booked(session, practice, therapist, start=TOMORROW_14):
@@ -501,7 +501,7 @@ def test_release_as_no_fit_restores_the_lists(session, practice, therapist):
         offers.release_booking(session, slot.end_at, therapist.user, booking)
 
 
-# --- the patient cancels -----------------------------------------------------------------------------
+# --- the patient cancels --------------------------------------------------------------------------
 
 
 def test_patient_cancels_and_the_slot_is_offered_again(session, practice, therapist, settings):

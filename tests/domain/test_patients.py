@@ -323,7 +323,7 @@ def test_profile_round_trip(session, now):
     )
 
 
-# --- pause / reactivate -----------------------------------------------------------------------------
+# --- pause / reactivate ---------------------------------------------------------------------------
 
 
 def test_pause_and_reactivate(session, now, settings):
@@ -463,7 +463,8 @@ def test_export_is_audited(session, now):
 
 
 def find_everywhere(session, needles: list[str]) -> list[tuple[str, str]]:
-    """Every (table, column) whose text holds one of the needles: every text column of every table."""
+    """Every (table, column) whose text holds one of the needles: every text column of every
+    table."""
     hits = []
     for table in Base.metadata.sorted_tables:
         columns = [c for c in table.columns if isinstance(c.type, String | Text | JSON)]

@@ -293,7 +293,7 @@ def test_update_caller_profile_changes_times(session, now, net):
     assert [(w.weekday, w.start_min, w.end_min) for w in net["a"].availability] == [(4, 600, 720)]
 
 
-# --- intake ----------------------------------------------------------------------------------------
+# --- intake ---------------------------------------------------------------------------------------
 
 
 def test_intake_appends_and_never_lowers(session, now, net):
@@ -339,7 +339,7 @@ def test_intake_refused_for_foreign_patient(session, now, net):
         )
 
 
-# --- notes and lists ---------------------------------------------------------------------------------
+# --- notes and lists ------------------------------------------------------------------------------
 
 
 def test_call_note_is_validated(session, now, net):
@@ -385,7 +385,7 @@ def test_take_off_list_refuses_another_patients_entry(session, now, net):
         secretariat.take_off_list(session, now, net["sec"], net["a"], entry.id)
 
 
-# --- offers and slots ---------------------------------------------------------------------------------
+# --- offers and slots -----------------------------------------------------------------------------
 
 
 def test_accepting_for_a_caller_books_and_audits_the_secretary(session, now, net, settings):

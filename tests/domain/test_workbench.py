@@ -304,7 +304,7 @@ def test_list_view_is_audited_with_the_patient_ids(session):
     assert sorted(event_.details["patient_ids"]) == sorted(r.patient_id for r in page.items)
 
 
-# --- pool ------------------------------------------------------------------------------------------
+# --- pool -----------------------------------------------------------------------------------------
 
 
 def _pool_patient(session, *, at=BONN, **overrides):
@@ -485,7 +485,7 @@ def test_pool_patient_file_is_not_allowed(session):
         workbench.load_patient_file(session, NOW, therapist.user, pooled.id)
 
 
-# --- actions ---------------------------------------------------------------------------------------
+# --- actions --------------------------------------------------------------------------------------
 
 
 def _entry(session, patient, practice) -> WaitlistEntry:

@@ -306,7 +306,8 @@ def _forbidden(w: World) -> list[str]:
 
 
 def _patient_ids(w: World) -> set[str]:
-    """Patient ids that must appear in no link and nowhere in a text (the canary's own are distinctive)."""
+    """Patient ids that must appear in no link and nowhere in a text (the canary's own are
+    distinctive)."""
     return {str(PATIENT_ID), str(PATIENT_ID + 1)}
 
 

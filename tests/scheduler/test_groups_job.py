@@ -218,7 +218,8 @@ def test_sweep_offers_a_freed_seat_to_the_waitlist(session, now, practice, thera
         session, now, practice, therapist, settings, enrolled=2, waitlisted=1, minimum=2, maximum=2
     )
     enrollment = groups.get_enrollment(session, group.id, patients[0].id)
-    # A withdrawal whose own wave was skipped (another transaction held the group): the sweep catches up.
+    # A withdrawal whose own wave was skipped (another transaction held the group): the sweep
+    # catches up.
     session.execute(
         GroupEnrollment.__table__.update()
         .where(GroupEnrollment.id == enrollment.id)

@@ -1,4 +1,5 @@
-"""The outbox job in the scheduler: registered, interval from settings, delivers through the runner."""
+"""The outbox job in the scheduler: registered, interval from settings, delivers through the
+runner."""
 
 from __future__ import annotations
 

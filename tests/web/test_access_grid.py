@@ -345,7 +345,8 @@ def _url(app, rule, world: dict) -> str:
             values[name] = sorted(converter.items)[0]
         else:
             pytest.fail(
-                f"{rule.endpoint}: no value for URL parameter {name!r}; add it to PARAMS in {__file__}"
+                f"{rule.endpoint}: no value for URL parameter {name!r}; "
+                f"add it to PARAMS in {__file__}"
             )
     with app.test_request_context():
         from flask import url_for

@@ -230,7 +230,7 @@ def test_therapist_removes_participant_and_seat_goes_to_waitlist(
     session.commit()
 
 
-# --- therapist: calendar rules -------------------------------------------------------------------------
+# --- therapist: calendar rules --------------------------------------------------------------------
 
 
 def test_add_and_remove_block(client, session, login_as, therapist):
@@ -270,7 +270,7 @@ def test_block_of_colleague_cannot_be_removed(client, session, login_as, practic
     assert client.post(f"/praxis/gruppen/kalenderregeln/{block.id}/loeschen").status_code == 404
 
 
-# --- patients: the mailed link ----------------------------------------------------------------------
+# --- patients: the mailed link --------------------------------------------------------------------
 
 
 def test_offer_page_shows_group_and_keeps_lists_note(client, session, practice, therapist):
@@ -371,7 +371,7 @@ def test_cancelled_group_token_is_neutral(client, session, practice, therapist):
     assert client.get(f"/g/{TOKEN}").status_code == 404
 
 
-# --- patients: logged in -------------------------------------------------------------------------------
+# --- patients: logged in --------------------------------------------------------------------------
 
 
 def test_patient_sees_offer_and_answers_from_overview(

@@ -197,7 +197,7 @@ def test_logged_in_patient_joins_through_the_link(client, session, sessions, log
         assert entry.patient_id == patient.id and entry.via_practice_link
 
 
-# --- access ----------------------------------------------------------------------------------------
+# --- access ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -394,7 +394,7 @@ def test_delete_needs_confirmation_and_password(client, session, sessions, login
         assert s.get(Patient, patient.id).status == PatientStatus.ACTIVE
 
 
-# --- check-in answers ------------------------------------------------------------------------------
+# --- check-in answers -----------------------------------------------------------------------------
 
 
 def _checkin_link(session, patient, now) -> str:

@@ -1,4 +1,5 @@
-"""Outbox delivery job: every OUTBOX_SECONDS, send what is due (SMTP, or .eml files in development)."""
+"""Outbox delivery job: every OUTBOX_SECONDS, send what is due (SMTP, or .eml files in
+development)."""
 
 from __future__ import annotations
 

@@ -92,7 +92,8 @@ def advance_waves(session: Session, now: dt.datetime, settings: Settings) -> int
         slot = session.get(Slot, slot_id)
         size, _ttl = offer_machine.wave_params(slot.practice, slot.start_at, now, settings)
         if pending < size:
-            # Another scheduler may offer the same patient this slot a moment before us: its wave stands.
+            # Another scheduler may offer the same patient this slot a moment before us: its wave
+            # stands.
             sent += offers.move_on(session, now, [slot.id], settings)
     return sent
 

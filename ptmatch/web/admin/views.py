@@ -287,7 +287,8 @@ _ACCOUNT_ACTIONS = {
     "2fa-zuruecksetzen": (
         admin.reset_two_factor,
         N_(
-            "Die Zwei-Faktor-Anmeldung ist zurückgesetzt; bei der nächsten Anmeldung wird sie neu eingerichtet."
+            "Die Zwei-Faktor-Anmeldung ist zurückgesetzt; bei der nächsten Anmeldung wird sie neu "
+            "eingerichtet."
         ),
     ),
 }

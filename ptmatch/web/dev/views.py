@@ -78,7 +78,8 @@ def message_html(outbox_id: int):
     row = get_session().get(OutboxMessage, outbox_id) or abort(404)
     response = Response(row.body_html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox allow-popups allow-popups-to-escape-sandbox"
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox allow-popups "
+        "allow-popups-to-escape-sandbox"
     )
     return response
 

@@ -176,10 +176,10 @@ class RegistrationForm(IntakeFields, ProfileForm):
     )
     consent_health = BooleanField(
         _l(
-            "Ich willige ausdrücklich ein, dass ptmatch meine Gesundheitsdaten (Beschwerden, Dringlichkeit, "
-            "Beschreibung) verarbeitet und den Praxen zeigt, auf deren Wartelisten ich stehe, um mir einen "
-            "Therapieplatz zu vermitteln (Art. 9 Abs. 2 lit. a DSGVO). Ich kann die Einwilligung jederzeit "
-            "widerrufen, indem ich mein Konto lösche."
+            "Ich willige ausdrücklich ein, dass ptmatch meine Gesundheitsdaten (Beschwerden, "
+            "Dringlichkeit, Beschreibung) verarbeitet und den Praxen zeigt, auf deren Wartelisten "
+            "ich stehe, um mir einen Therapieplatz zu vermitteln (Art. 9 Abs. 2 lit. a DSGVO). Ich "
+            "kann die Einwilligung jederzeit widerrufen, indem ich mein Konto lösche."
         ),
         validators=[
             DataRequired(_l("Ohne diese Einwilligung können wir Ihnen keine Termine vermitteln."))
@@ -187,8 +187,8 @@ class RegistrationForm(IntakeFields, ProfileForm):
     )
     consent_rules = BooleanField(
         _l(
-            "Ich akzeptiere die Absage- und Ausfallregeln der Praxen: Gebuchte Termine sage ich rechtzeitig ab; "
-            "nicht abgesagte Termine können in Rechnung gestellt werden."
+            "Ich akzeptiere die Absage- und Ausfallregeln der Praxen: Gebuchte Termine sage ich "
+            "rechtzeitig ab; nicht abgesagte Termine können in Rechnung gestellt werden."
         ),
         validators=[DataRequired(_l("Bitte bestätigen Sie die Absage- und Ausfallregeln."))],
     )

@@ -420,7 +420,7 @@ def delete():
     return render_template("patient/delete.html", form=form)
 
 
-# --- a practice's own link: /p/<slug> --------------------------------------------------------------
+# --- a practice's own link: /p/<slug> -------------------------------------------------------------
 
 
 @link_bp.route("/p/<slug>")

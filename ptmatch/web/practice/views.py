@@ -415,7 +415,8 @@ def practice_profile():
             if practice.postcode and practice.lat is None:
                 flash(
                     _(
-                        "Die Postleitzahl ist uns nicht bekannt; ohne Koordinaten gibt es keinen Pool."
+                        "Die Postleitzahl ist uns nicht bekannt; ohne Koordinaten gibt es keinen "
+                        "Pool."
                     ),
                     "warning",
                 )

@@ -250,7 +250,8 @@ def detail(slot_id: int):
 
 
 def _act(slot_id: int, action, message: str):
-    """Run one domain action on a slot from a one-click POST, flash the outcome, back to the slot."""
+    """Run one domain action on a slot from a one-click POST, flash the outcome, back to the
+    slot."""
     desk, slot = _slot_or_404(slot_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
