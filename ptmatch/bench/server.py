@@ -209,6 +209,9 @@ def contention_round(
                 conn=conn,
             )
             reads[i] = (page.status, time.perf_counter() - started)
+            # Every reader done before anyone connects again: an idle open connection holds
+            # a sync worker, which would starve the readers still queued.
+            barrier.wait(timeout=120)
             conn = webclient.connect(server.port)
             barrier.wait(timeout=60)
             resp, elapsed = webclient.post_form(server.port, form, jar, conn=conn)
