@@ -18,6 +18,7 @@ SMTP_MS = {"postgresql": 1000.0, "sqlite": 2000.0}  # issue 17 (issue 9: 5000 ms
 CONTENTION_P95_MS = 100.0  # issue 9; issue 17 replaced it by the ratio below
 ACCEPT_GET_RATIO = 1.5
 WINNER_MS = 50.0
+WORKBENCH_MS = 50.0
 THROUGHPUT_RATIO = 0.4
 RSS_MB = 150.0
 
@@ -140,6 +141,26 @@ def rows(doc: dict) -> list[tuple[str, str, str, str, str]]:
                 + ("" if m["same_ids"] else f"  [ids differ in {m['mismatched_slots']} slots]"),
                 "",
                 "",
+            )
+        )
+    for size_key, block in doc.get("sizes", {}).items():
+        wb = block.get("workbench")
+        if wb is None:
+            continue
+        label = size_label(int(size_key))
+        na = _na(wb)
+        if na:
+            out.append(("6 workbench free text", label, na, "", ""))
+            continue
+        p50 = wb["with_text"]["p50_ms"]
+        out.append(
+            (
+                "6 workbench page with free text p50",
+                label,
+                f"{p50} ms (p95 {wb['with_text']['p95_ms']}; without text "
+                f"{wb['without_text']['p50_ms']} ms; {wb['entries']} entries)",
+                f"<= {WORKBENCH_MS:g} ms",
+                _verdict(p50 is not None and p50 <= WORKBENCH_MS),
             )
         )
     service = doc.get("service", {})

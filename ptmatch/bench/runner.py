@@ -153,6 +153,13 @@ def run(plan: Plan, echo: Callable[[str], None], progress_factory) -> dict:
             echo,
             errors_log,
         )
+        if size == plan.service_size or size == 100_000:
+            block["workbench"] = _figure(
+                "workbench free text",
+                lambda sessions=sessions: _workbench(sessions, plan),
+                echo,
+                errors_log,
+            )
         doc["sizes"][str(size)] = block
         if size == plan.service_size:
             doc["service"].update(_service(plan, sessions, run_dir, echo, errors_log))
@@ -160,6 +167,12 @@ def run(plan: Plan, echo: Callable[[str], None], progress_factory) -> dict:
     doc["finished"] = clock.now().isoformat(timespec="seconds")
     doc["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     return doc
+
+
+def _workbench(sessions, plan: Plan) -> dict:
+    from ptmatch.bench import workbench
+
+    return workbench.run(sessions, clock.now(), passes=3 if plan.quick else 5)
 
 
 def _service(plan: Plan, sessions, run_dir: Path, echo, errors_log: Path) -> dict:
