@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from ptmatch import clock
@@ -56,11 +65,11 @@ def token_offer(token: str):
         return render_template("offers/taken.html")
     if not offers.is_answerable(offer, now):
         return _neutral()
-    form = AnswerForm()
-    if not form.validate_on_submit():
+    form = AnswerForm() if request.method == "POST" else None  # a GET only shows the page
+    if form is None or not form.validate_on_submit():
         return render_template(
             "offers/offer.html",
-            form=form,
+            form_errors=bool(form and form.errors),
             action=url_for("offers.token_offer", token=token),
             **_details(offer),
         )
