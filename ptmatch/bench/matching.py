@@ -47,12 +47,13 @@ KM_PER_DEGREE = 111.195
 FLOOR_KIND = "index_scan"
 
 
-def reach_box_query(ctx):
-    """The floor's SELECT for a matching context: ids of active patients in their reach box."""
-    if ctx.lat is None or ctx.lon is None or not ctx.reach_values:
+def reach_box_query(ctx, radii):
+    """The floor's SELECT for a matching context: ids of active patients in their reach box
+    (`radii`: the radii active patients chose, as matching.reach_values)."""
+    if ctx.lat is None or ctx.lon is None or not radii:
         return select(Patient.id).where(Patient.id < 0)
     arms = []
-    for radius in ctx.reach_values:
+    for radius in radii:
         box_lat = radius / KM_PER_DEGREE
         box_lon = radius / max(ctx.km_per_lon, 1.0)
         arms.append(
@@ -139,14 +140,15 @@ def cancel_slots(session: Session, slot_ids: list[int], now: dt.datetime) -> Non
 
 def run(sessions: sessionmaker, now: dt.datetime, *, slots: int, passes: int, seed: int) -> dict:
     """Measure the floor and the ranking for `slots` slots over `passes` counted passes."""
-    prefilter, rank_candidates, build_context = need(
-        "ptmatch.domain.matching", "prefilter", "rank_candidates", "build_context"
+    prefilter, rank_candidates, build_context, reach_values = need(
+        "ptmatch.domain.matching", "prefilter", "rank_candidates", "build_context", "reach_values"
     )
     with sessions() as session:
         slot_ids = post_bench_slots(session, now, slots, seed)
         session.commit()
+        radii = reach_values(session)
         floor_queries = {
-            sid: reach_box_query(build_context(session, session.get(Slot, sid), now))
+            sid: reach_box_query(build_context(session, session.get(Slot, sid), now), radii)
             for sid in slot_ids
         }
         session.rollback()

@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from ptmatch.db import note_event
 from ptmatch.models import AuditEvent, User
 
 
@@ -32,6 +33,7 @@ def record(
         details=details or None,
     )
     session.add(event)
+    note_event(session, action)  # metrics count it if the transaction commits
     return event
 
 

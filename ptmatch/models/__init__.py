@@ -4,10 +4,12 @@ from ptmatch.models.audit import AuditEvent
 from ptmatch.models.bookings import Booking, BookingStatus
 from ptmatch.models.groups import EnrollmentStatus, GroupEnrollment, GroupProgram, GroupStatus
 from ptmatch.models.offers import Offer, OfferStatus
+from ptmatch.models.ops import SchedulerBeat
 from ptmatch.models.outbox import OutboxMessage, OutboxStatus
 from ptmatch.models.patients import (
     Availability,
     CallNote,
+    CareStage,
     ClinicalNote,
     Patient,
     PatientClinical,
@@ -28,6 +30,7 @@ __all__ = [
     "BookingStatus",
     "CalendarBlock",
     "CallNote",
+    "CareStage",
     "ClinicalNote",
     "EnrollmentStatus",
     "EntryStatus",
@@ -51,6 +54,7 @@ __all__ = [
     "RemovalReason",
     "Role",
     "STAFF_ROLES",
+    "SchedulerBeat",
     "SecretariatAssignment",
     "Slot",
     "SlotKind",

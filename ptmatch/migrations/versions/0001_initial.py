@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-05 07:44:17.663353
+Create Date: 2026-12-05 08:40:35.007860
 """
 
 from alembic import op
@@ -56,6 +56,13 @@ def upgrade() -> None:
         sa.Column("created_at", ptmatch.db.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_practices")),
         sa.UniqueConstraint("slug", name=op.f("uq_practices_slug")),
+    )
+    op.create_table(
+        "scheduler_beats",
+        sa.Column("name", sa.String(length=80), nullable=False),
+        sa.Column("at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_scheduler_beats")),
     )
     op.create_table(
         "users",
@@ -162,6 +169,25 @@ def upgrade() -> None:
             sa.Enum("wanted", "acceptable", "no", name="preference", native_enum=False, length=24),
             nullable=False,
         ),
+        sa.Column(
+            "care_stage",
+            sa.Enum(
+                "sprechstunde",
+                "therapy",
+                "group",
+                "any",
+                name="carestage",
+                native_enum=False,
+                length=24,
+            ),
+            server_default="any",
+            nullable=False,
+        ),
+        sa.Column("ptv11_date", sa.Date(), nullable=True),
+        sa.Column("methods_only", sa.Boolean(), server_default=sa.text("(false)"), nullable=False),
+        sa.Column("gender_only", sa.Boolean(), server_default=sa.text("(true)"), nullable=False),
+        sa.Column("languages_only", sa.Boolean(), server_default=sa.text("(true)"), nullable=False),
+        sa.Column("video_only", sa.Boolean(), server_default=sa.text("(false)"), nullable=False),
         sa.Column(
             "status",
             sa.Enum(
@@ -559,6 +585,7 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("urgent", sa.Boolean(), nullable=False),
         sa.Column("urgency_code", sa.String(length=20), nullable=False),
+        sa.Column("ptv11_care", sa.String(length=20), server_default="", nullable=False),
         sa.Column("updated_at", ptmatch.db.UTCDateTime(), nullable=True),
         sa.Column("recorded_by_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -968,6 +995,7 @@ def downgrade() -> None:
 
     op.drop_table("outbox_messages")
     op.drop_table("users")
+    op.drop_table("scheduler_beats")
     op.drop_table("practices")
     with op.batch_alter_table("postcodes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_postcodes_code"))
