@@ -23,6 +23,7 @@ SAMPLES = {
     "token": "tok_" + "A" * 40,
     "booking_id": 7,
     "slot_id": 8,
+    "month": "2026-11",
 }
 
 PACKAGE = Path(links.__file__).resolve().parent

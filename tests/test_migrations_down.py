@@ -17,10 +17,12 @@ from sqlalchemy.engine import make_url
 import ptmatch.models  # noqa: F401 - fills the metadata
 from ptmatch import migrate
 from ptmatch.db import Base, is_sqlite, make_engine, make_session_factory
-from ptmatch.domain import accounts, audit
+from ptmatch.domain import accounts, api, audit
 from ptmatch.models import (
     Booking,
+    CallKind,
     CallNote,
+    CallTask,
     ClinicalNote,
     EnrollmentStatus,
     GroupEnrollment,
@@ -33,6 +35,7 @@ from ptmatch.models import (
     TokenPurpose,
     search,
 )
+from ptmatch.notifications import webhooks
 from tests.conftest import NOW
 from tests.factories import make_calendar_block, make_group, make_network, make_offer, make_slot
 
@@ -70,7 +73,7 @@ def _fill(session) -> None:
     """At least one row in every table, linked the way the app links them."""
     net = make_network(session)
     therapist, patient, user = net.ther_x, net.a, net.a.user
-    make_offer(session, make_slot(session, therapist), patient)
+    offer = make_offer(session, make_slot(session, therapist), patient)
     booked = make_slot(
         session, therapist, start_at=NOW + dt.timedelta(days=2), status=SlotStatus.BOOKED
     )
@@ -95,6 +98,14 @@ def _fill(session) -> None:
                 created_at=NOW,
             ),
             CallNote(patient_id=patient.id, author_id=net.sec_x.id, text="n", created_at=NOW),
+            CallTask(
+                kind=CallKind.OFFER,
+                patient_id=patient.id,
+                offer_id=offer.id,
+                due_at=NOW,
+                dedupe_key="migrations",
+                created_at=NOW,
+            ),
             RecoveryCode(user_id=net.admin.id, code_hash="0" * 64),
             Postcode(code="53111", place="Bonn", lat=50.7374, lon=7.0982),
             OutboxMessage(
@@ -115,6 +126,15 @@ def _fill(session) -> None:
             SchedulerBeat(name="scheduler", at=NOW, count=1),
         ]
     )
+    session.flush()
+    # The practice API: a key, an idempotent answer, a webhook endpoint and a delivery.
+    api.create_key(session, NOW, therapist.user, "PVS", api.SCOPES)
+    api.claim_key(session, NOW, net.x.id, "k", "0" * 64)
+    endpoint = api.add_endpoint(
+        session, NOW, therapist.user, "https://pvs.example/h", session.info["settings"]
+    )
+    webhooks.emit(session, NOW, net.x.id, "slot.booked", "slot:1", slot_id=booked.id)
+    assert endpoint.id
     session.flush()
 
 

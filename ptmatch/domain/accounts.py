@@ -11,6 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ptmatch.catalog import N_
 from ptmatch.config import Settings
 from ptmatch.domain import audit
 from ptmatch.domain.errors import AccountLocked, InvalidInput
@@ -31,11 +32,11 @@ def normalise_email(raw: str, field: str = "email") -> str:
     """Syntax-check and normalise (domain lower-cased, local part as given, then lower-cased)."""
     raw = (raw or "").strip()
     if not raw or len(raw) > 254 or "\x00" in raw:
-        raise InvalidInput("Bitte eine gültige E-Mail-Adresse angeben.", field)
+        raise InvalidInput(N_("Bitte eine gültige E-Mail-Adresse angeben."), field)
     try:
         info = validate_email(raw, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidInput("Bitte eine gültige E-Mail-Adresse angeben.", field) from exc
+        raise InvalidInput(N_("Bitte eine gültige E-Mail-Adresse angeben."), field) from exc
     return info.normalized.lower()
 
 
@@ -63,7 +64,7 @@ def create_user(
     if password is not None:
         check_password_policy(password)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise InvalidInput("Diese E-Mail-Adresse ist bereits registriert.", "email")
+        raise InvalidInput(N_("Diese E-Mail-Adresse ist bereits registriert."), "email")
     user = User(
         email=email,
         password_hash=hash_password(password) if password is not None else None,
@@ -96,7 +97,9 @@ def authenticate(
         return None
     if user.locked_until is not None and user.locked_until > now:
         verify_password(None, password)
-        raise AccountLocked("Zu viele Fehlversuche. Bitte versuchen Sie es in 15 Minuten erneut.")
+        raise AccountLocked(
+            N_("Zu viele Fehlversuche. Bitte versuchen Sie es in 15 Minuten erneut.")
+        )
     if not verify_password(user.password_hash, password) or not user.is_enabled:
         _register_failure(session, now, user, settings)
         return None
@@ -140,7 +143,7 @@ def end_all_sessions(session: Session, user: User) -> None:
 
 def change_password(session: Session, now: dt.datetime, user: User, current: str, new: str) -> None:
     if not verify_password(user.password_hash, current):
-        raise InvalidInput("Das aktuelle Passwort ist falsch.", "current_password")
+        raise InvalidInput(N_("Das aktuelle Passwort ist falsch."), "current_password")
     check_password_policy(new, "new_password")
     set_password(session, now, user, new)
 

@@ -1,4 +1,10 @@
-"""Write audit events. Details hold ids and codes only, never names, contacts or clinical text."""
+"""Write audit events. Details hold ids and codes only, never names, contacts or clinical text.
+
+Some events are also a practice's webhook events (`WEBHOOK_EVENTS`): recording one queues a
+signed delivery to each of the practice's webhook endpoints, in the same transaction. So
+every door that books or cancels (portal, secretariat, API, jobs) tells the practice
+software the same way.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,8 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from ptmatch.db import note_event
-from ptmatch.models import AuditEvent, User
+from ptmatch.models import AuditEvent, Slot, User
+from ptmatch.notifications import webhooks
 
 
 def record(
@@ -34,6 +41,9 @@ def record(
     )
     session.add(event)
     note_event(session, action)  # metrics count it if the transaction commits
+    hook = WEBHOOK_EVENTS.get(action)
+    if hook is not None and practice_id is not None and details.get("slot_id"):
+        _webhook(session, now, hook, practice_id, details)
     return event
 
 
@@ -67,3 +77,22 @@ def record_many(
     session.flush()
     session.connection().execute(insert(AuditEvent.__table__), rows)
     return len(rows)
+
+
+# audit action -> webhook event
+WEBHOOK_EVENTS = {
+    "booking.created": "slot.booked",
+    "slot.unfilled": "slot.unfilled",
+    "booking.cancelled": "booking.cancelled",
+}
+
+
+def _webhook(session: Session, now: dt.datetime, hook: str, practice_id: int, details) -> None:
+    slot = session.get(Slot, details["slot_id"])
+    data = {"slot_id": slot.id, "start_at": slot.start_at, "minutes": slot.minutes}
+    if details.get("booking_id"):
+        data["booking_id"] = details["booking_id"]
+    if hook == "booking.cancelled":
+        data["cancelled_by"] = details.get("by") or ""
+    dedupe = f"booking:{details['booking_id']}" if "booking_id" in data else f"slot:{slot.id}"
+    webhooks.emit(session, now, practice_id, hook, dedupe, **data)

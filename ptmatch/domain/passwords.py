@@ -5,6 +5,7 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from ptmatch.catalog import N_
 from ptmatch.domain.errors import InvalidInput
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -104,14 +105,14 @@ COMMON_PASSWORDS = frozenset(
 def check_password_policy(password: str, field: str = "password") -> None:
     """Raise InvalidInput unless the password is acceptable. Never trims or truncates."""
     if len(password) < MIN_LENGTH:
-        raise InvalidInput("Mindestens 10 Zeichen.", field)
+        raise InvalidInput(N_("Mindestens 10 Zeichen."), field)
     if len(password) > MAX_LENGTH:
-        raise InvalidInput("Höchstens 128 Zeichen.", field)
+        raise InvalidInput(N_("Höchstens 128 Zeichen."), field)
     if "\x00" in password:
-        raise InvalidInput("Das Passwort enthält ein ungültiges Zeichen.", field)
+        raise InvalidInput(N_("Das Passwort enthält ein ungültiges Zeichen."), field)
     if password.lower() in COMMON_PASSWORDS:
         raise InvalidInput(
-            "Dieses Passwort ist zu verbreitet. Bitte wählen Sie ein anderes.", field
+            N_("Dieses Passwort ist zu verbreitet. Bitte wählen Sie ein anderes."), field
         )
 
 

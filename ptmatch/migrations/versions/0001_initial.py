@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-05 08:40:35.007860
+Create Date: 2026-12-05 09:10:05.431873
 """
 
 from alembic import op
@@ -98,6 +98,59 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
     )
+    op.create_table(
+        "api_idempotency",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("practice_id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=False),
+        sa.Column("response", sa.JSON(), nullable=True),
+        sa.Column("created_at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["practice_id"],
+            ["practices.id"],
+            name=op.f("fk_api_idempotency_practice_id_practices"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_idempotency")),
+        sa.UniqueConstraint("practice_id", "key", name=op.f("uq_api_idempotency_practice_id")),
+    )
+    with op.batch_alter_table("api_idempotency", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_api_idempotency_created_at"), ["created_at"], unique=False
+        )
+
+    op.create_table(
+        "api_keys",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("practice_id", sa.Integer(), nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("name", sa.String(length=80), nullable=False),
+        sa.Column("prefix", sa.String(length=16), nullable=False),
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("scopes", sa.String(length=200), nullable=False),
+        sa.Column("created_at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.Column("last_used_at", ptmatch.db.UTCDateTime(), nullable=True),
+        sa.Column("revoked_at", ptmatch.db.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["users.id"],
+            name=op.f("fk_api_keys_created_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["practice_id"],
+            ["practices.id"],
+            name=op.f("fk_api_keys_practice_id_practices"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
+        sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
+    )
+    with op.batch_alter_table("api_keys", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_api_keys_practice_id"), ["practice_id"], unique=False)
+
     op.create_table(
         "outbox_messages",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -370,6 +423,34 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("user_tokens", schema=None) as batch_op:
         batch_op.create_index("ix_user_tokens_user_purpose", ["user_id", "purpose"], unique=False)
+
+    op.create_table(
+        "webhook_endpoints",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("practice_id", sa.Integer(), nullable=False),
+        sa.Column("url", sa.String(length=500), nullable=False),
+        sa.Column("secret", sa.String(length=80), nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.Column("disabled_at", ptmatch.db.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["users.id"],
+            name=op.f("fk_webhook_endpoints_created_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["practice_id"],
+            ["practices.id"],
+            name=op.f("fk_webhook_endpoints_practice_id_practices"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_endpoints")),
+    )
+    with op.batch_alter_table("webhook_endpoints", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_webhook_endpoints_practice_id"), ["practice_id"], unique=False
+        )
 
     op.create_table(
         "audit_events",
@@ -748,6 +829,49 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "webhook_deliveries",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("endpoint_id", sa.Integer(), nullable=False),
+        sa.Column("dedupe_key", sa.String(length=200), nullable=False),
+        sa.Column("event", sa.String(length=40), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "pending",
+                "sending",
+                "sent",
+                "dead",
+                name="deliverystatus",
+                native_enum=False,
+                length=24,
+            ),
+            nullable=False,
+        ),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.Column("claimed_at", ptmatch.db.UTCDateTime(), nullable=True),
+        sa.Column("last_error", sa.String(length=500), nullable=False),
+        sa.Column("created_at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.Column("sent_at", ptmatch.db.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["endpoint_id"],
+            ["webhook_endpoints.id"],
+            name=op.f("fk_webhook_deliveries_endpoint_id_webhook_endpoints"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
+        sa.UniqueConstraint("dedupe_key", name=op.f("uq_webhook_deliveries_dedupe_key")),
+    )
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_webhook_deliveries_endpoint_id"), ["endpoint_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_webhook_deliveries_status_next", ["status", "next_attempt_at"], unique=False
+        )
+
+    op.create_table(
         "group_enrollments",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("group_id", sa.Integer(), nullable=False),
@@ -815,6 +939,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("score", sa.Integer(), nullable=False),
+        sa.Column("reasons", sa.JSON(), nullable=True),
         sa.Column("sent_at", ptmatch.db.UTCDateTime(), nullable=False),
         sa.Column("expires_at", ptmatch.db.UTCDateTime(), nullable=False),
         sa.Column("responded_at", ptmatch.db.UTCDateTime(), nullable=True),
@@ -902,6 +1027,76 @@ def upgrade() -> None:
     with op.batch_alter_table("bookings", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_bookings_patient_id"), ["patient_id"], unique=False)
 
+    op.create_table(
+        "call_tasks",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column(
+            "kind",
+            sa.Enum("offer", "reminder", "checkin", name="callkind", native_enum=False, length=24),
+            nullable=False,
+        ),
+        sa.Column(
+            "status",
+            sa.Enum("open", "done", name="callstatus", native_enum=False, length=24),
+            nullable=False,
+        ),
+        sa.Column("patient_id", sa.Integer(), nullable=False),
+        sa.Column("offer_id", sa.Integer(), nullable=True),
+        sa.Column("slot_id", sa.Integer(), nullable=True),
+        sa.Column("practice_id", sa.Integer(), nullable=True),
+        sa.Column("due_at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.Column("dedupe_key", sa.String(length=80), nullable=False),
+        sa.Column("created_at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.Column(
+            "outcome",
+            sa.Enum(
+                "accepted",
+                "declined",
+                "not_reached",
+                "reached",
+                "still_looking",
+                name="calloutcome",
+                native_enum=False,
+                length=24,
+            ),
+            nullable=True,
+        ),
+        sa.Column("done_at", ptmatch.db.UTCDateTime(), nullable=True),
+        sa.Column("done_by_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["done_by_id"],
+            ["users.id"],
+            name=op.f("fk_call_tasks_done_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["offer_id"],
+            ["offers.id"],
+            name=op.f("fk_call_tasks_offer_id_offers"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["patient_id"],
+            ["patients.id"],
+            name=op.f("fk_call_tasks_patient_id_patients"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["practice_id"],
+            ["practices.id"],
+            name=op.f("fk_call_tasks_practice_id_practices"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["slot_id"], ["slots.id"], name=op.f("fk_call_tasks_slot_id_slots"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_call_tasks")),
+        sa.UniqueConstraint("dedupe_key", name=op.f("uq_call_tasks_dedupe_key")),
+    )
+    with op.batch_alter_table("call_tasks", schema=None) as batch_op:
+        batch_op.create_index("ix_call_tasks_patient", ["patient_id", "status"], unique=False)
+        batch_op.create_index("ix_call_tasks_status_due", ["status", "due_at"], unique=False)
+
     # ### end Alembic commands ###
     # The free-text search objects the models cannot declare (pg_trgm / FTS5).
     search.create(op.get_bind())
@@ -910,6 +1105,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     search.drop(op.get_bind())
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("call_tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_call_tasks_status_due")
+        batch_op.drop_index("ix_call_tasks_patient")
+
+    op.drop_table("call_tasks")
     with op.batch_alter_table("bookings", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_bookings_patient_id"))
 
@@ -925,6 +1125,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_group_enrollments_group_id"))
 
     op.drop_table("group_enrollments")
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_webhook_deliveries_status_next")
+        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_endpoint_id"))
+
+    op.drop_table("webhook_deliveries")
     with op.batch_alter_table("waitlist_entries", schema=None) as batch_op:
         batch_op.drop_index("ix_waitlist_practice_status_added")
         batch_op.drop_index("ix_waitlist_patient_status")
@@ -966,6 +1171,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_audit_at")
 
     op.drop_table("audit_events")
+    with op.batch_alter_table("webhook_endpoints", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webhook_endpoints_practice_id"))
+
+    op.drop_table("webhook_endpoints")
     with op.batch_alter_table("user_tokens", schema=None) as batch_op:
         batch_op.drop_index("ix_user_tokens_user_purpose")
 
@@ -994,6 +1203,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_outbox_messages_user_id"))
 
     op.drop_table("outbox_messages")
+    with op.batch_alter_table("api_keys", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_api_keys_practice_id"))
+
+    op.drop_table("api_keys")
+    with op.batch_alter_table("api_idempotency", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_api_idempotency_created_at"))
+
+    op.drop_table("api_idempotency")
     op.drop_table("users")
     op.drop_table("scheduler_beats")
     op.drop_table("practices")

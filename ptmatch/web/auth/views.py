@@ -74,7 +74,7 @@ def login():
             )
         except AccountLocked as err:
             user = None
-            form.password.errors = [_(err.message)]
+            form.password.errors = [err.text(_)]
         else:
             if user is None:
                 form.password.errors = [_("E-Mail oder Passwort ist falsch.")]

@@ -29,10 +29,11 @@ from markupsafe import Markup
 from ptmatch import clock
 from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, POPULATIONS, PROBLEM_AREAS
 from ptmatch.db import get_session
-from ptmatch.domain import practices, workbench
+from ptmatch.domain import practices, stats, workbench
 from ptmatch.domain.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from ptmatch.models import Role
-from ptmatch.web import current_settings
+from ptmatch.web import current_settings, statistics
+from ptmatch.web.bounds import page_arg
 from ptmatch.web.forms import add_domain_error
 from ptmatch.web.practice.forms import (
     FilterForm,
@@ -95,7 +96,7 @@ def _active_therapist_gate():
 
 def _flash_unplaced(form, err: DomainError) -> None:
     if not add_domain_error(form, err):
-        flash(_(err.message), "danger")
+        flash(err.text(_), "danger")
 
 
 # --- sign-up and approval -------------------------------------------------------------------
@@ -159,6 +160,8 @@ def _filters(form) -> workbench.Filters:
         "via_link",
         "waiting_from",
         "waiting_to",
+        "kind",
+        "deadline_days",
         "sort",
     ):
         fld = getattr(form, name, None)
@@ -186,7 +189,7 @@ def home():
         clock.now(),
         g.therapist,
         _filters(form),
-        page=request.args.get("page", 1, type=int),
+        page=page_arg(),
     )
     return render_template(
         "practice/workbench.html",
@@ -206,7 +209,7 @@ def pool():
         clock.now(),
         g.therapist,
         _filters(form),
-        page=request.args.get("page", 1, type=int),
+        page=page_arg(),
     )
     return render_template(
         "practice/workbench.html",
@@ -460,3 +463,45 @@ def qr_svg():
         mimetype="image/svg+xml",
         headers={"Content-Disposition": f'attachment; filename="anmeldung-{practice.slug}.svg"'},
     )
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+
+def _stats_board():
+    db = get_session()
+    now = clock.now()
+    form = statistics.PeriodForm(formdata=request.args)
+    period = statistics.period_from(form, now.astimezone(stats.BERLIN).date())
+    scope = stats.Scope(g.therapist.practice_id)
+    board = statistics.build(db, current_db_user(), now, period, scope)
+    if board is None:
+        abort(403)
+    return form, board
+
+
+@bp.route("/statistik")
+def statistics_page():
+    """The practice's own outcome figures and charts (full counts: its own view)."""
+    form, board = _stats_board()
+    args = request.args.to_dict(flat=True)
+    return render_template(
+        "practice/statistics.html",
+        form=form,
+        board=board,
+        places=statistics.places_rows(board.figures),
+        urgency=statistics.urgency_rows(board.figures),
+        csv_url=lambda which: url_for("practice.statistics_csv", **{**args, "tabelle": which}),
+    )
+
+
+@bp.route("/statistik.csv")
+def statistics_csv():
+    """One table of the practice statistics as CSV (``?tabelle=``)."""
+    _form, board = _stats_board()
+    response = statistics.csv_response(
+        board, request.args.get("tabelle", "kennzahlen"), "praxis-statistik"
+    )
+    if response is None:
+        abort(404)
+    return response
