@@ -124,7 +124,11 @@ class Settings:
     SCHEDULER_LOCK_CHECK_SECONDS: int = 3
     SWEEP_SECONDS: int = 30
     REMINDER_SECONDS: int = 60
+    # The outbox sender: on PostgreSQL it wakes on NOTIFY at every commit that enqueued a
+    # mail and polls every OUTBOX_SECONDS besides (the fallback for a lost notification);
+    # SQLite has no NOTIFY, so the sender polls every OUTBOX_SQLITE_SECONDS.
     OUTBOX_SECONDS: int = 5
+    OUTBOX_SQLITE_SECONDS: int = 1
     # On the 1st of a month, mail every admin a link to last month's region statistics
     # (a link only, no figure in the mail); the job looks hourly, the dedupe key sends once.
     STATS_REPORT_MAIL: bool = True
