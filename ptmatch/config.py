@@ -72,9 +72,32 @@ class Settings:
     ARGON2_TIME_COST: int = 3
     ARGON2_MEMORY_KIB: int = 65536
     ARGON2_PARALLELISM: int = 4
-    LOCKOUT_FAILURES: int = 5
+    # Account lockout (all clients together): this many failed passwords or second-factor
+    # codes within the window lock the account for LOCKOUT_MINUTES; a reset mail unlocks it.
+    LOCKOUT_FAILURES: int = 20
     LOCKOUT_WINDOW_MINUTES: int = 15
     LOCKOUT_MINUTES: int = 15
+    # --- Issue 16: throttles and rate limits (docs/deploying.md, "Limits") ---
+    # Wrong second-factor codes per pending login; then the password is asked again.
+    TOTP_ATTEMPTS: int = 5
+    # Exponential delay per (login name, client address) and per client address: after the
+    # free failures, the next attempt waits BASE * 2^(extra failures), at most MAX seconds.
+    THROTTLE_PAIR_FREE_FAILURES: int = 5
+    THROTTLE_CLIENT_FREE_FAILURES: int = 20
+    THROTTLE_BASE_SECONDS: int = 15
+    THROTTLE_MAX_SECONDS: int = 900
+    THROTTLE_FORGET_HOURS: int = 24  # failures older than this are forgotten
+    # Requests per client address and RATE_LIMIT_WINDOW_SECONDS (0 = no limit for that kind).
+    RATE_LIMITS_ENABLED: bool = True
+    RATE_LIMIT_WINDOW_SECONDS: int = 60
+    RATE_LIMIT_REGISTER: int = 20  # registration forms sent
+    RATE_LIMIT_LOGIN: int = 30  # password and second-factor forms sent
+    RATE_LIMIT_RESET: int = 10  # reset requests and set-password forms sent
+    RATE_LIMIT_LISTS: int = 30  # waitlist joins and leaves
+    RATE_LIMIT_TOKEN_PAGES: int = 60  # offer, group-offer, verify and check-in link pages
+    # Behind a reverse proxy: how many proxies to trust for X-Forwarded-For (0 = none; the
+    # client address is then the TCP peer). Rate limits and throttles key on this address.
+    TRUSTED_PROXIES: int = 0
     # Mail
     MAIL_FROM: str = "ptmatch <no-reply@ptmatch.invalid>"
     SMTP_HOST: str = ""  # "" = write .eml files to MAIL_DIR instead of sending
@@ -101,7 +124,11 @@ class Settings:
     SCHEDULER_LOCK_CHECK_SECONDS: int = 3
     SWEEP_SECONDS: int = 30
     REMINDER_SECONDS: int = 60
+    # The outbox sender: on PostgreSQL it wakes on NOTIFY at every commit that enqueued a
+    # mail and polls every OUTBOX_SECONDS besides (the fallback for a lost notification);
+    # SQLite has no NOTIFY, so the sender polls every OUTBOX_SQLITE_SECONDS.
     OUTBOX_SECONDS: int = 5
+    OUTBOX_SQLITE_SECONDS: int = 1
     # On the 1st of a month, mail every admin a link to last month's region statistics
     # (a link only, no figure in the mail); the job looks hourly, the dedupe key sends once.
     STATS_REPORT_MAIL: bool = True
@@ -234,6 +261,8 @@ def check_settings(settings: Settings) -> None:
             "Setting WAVE_RULES: rows of (max lead hours or None, wave size 1-50, "
             "minutes to answer 5-10080)."
         )
+    if settings.RATE_LIMIT_WINDOW_SECONDS < 1 or settings.THROTTLE_BASE_SECONDS < 1:
+        raise ConfigError("Settings RATE_LIMIT_WINDOW_SECONDS, THROTTLE_BASE_SECONDS: at least 1.")
     if settings.PHONE_ANSWER_FACTOR < 1:
         raise ConfigError("Setting PHONE_ANSWER_FACTOR: at least 1.")
     if settings.METRICS_TOKEN and len(settings.METRICS_TOKEN) < 16:

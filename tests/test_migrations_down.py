@@ -26,13 +26,17 @@ from ptmatch.models import (
     ClinicalNote,
     EnrollmentStatus,
     GroupEnrollment,
+    LoginThrottle,
     OutboxMessage,
     OutboxStatus,
     Postcode,
+    RateCounter,
     RecoveryCode,
+    ResetRequest,
     SchedulerBeat,
     SlotStatus,
     TokenPurpose,
+    search,
 )
 from ptmatch.notifications import webhooks
 from tests.conftest import NOW
@@ -82,6 +86,9 @@ def _fill(session) -> None:
     audit.record(session, NOW, "test.migrations", net.admin, patient_id=patient.id)
     session.add_all(
         [
+            RateCounter(key="register:192.0.2.1", window_start=NOW, count=1),
+            LoginThrottle(key="client:192.0.2.1", login="", failures=1, last_failed_at=NOW),
+            ResetRequest(email="a@example.org", locale="de", created_at=NOW),
             Booking(slot_id=booked.id, patient_id=patient.id, created_at=NOW),
             GroupEnrollment(
                 group_id=group.id,
@@ -146,13 +153,21 @@ def _row_counts(engine) -> dict[str, int]:
 
 
 def _our_tables(engine) -> set[str]:
-    return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    """The models' tables (the free-text search tables of ptmatch.models.search aside)."""
+    return {
+        name
+        for name in inspect(engine).get_table_names()
+        if name != "alembic_version" and not search.is_search_object(name, "table")
+    }
 
 
 def _diff(engine) -> list:
     with engine.connect() as conn:
         return compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+            MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_object": search.include_object}
+            ),
+            Base.metadata,
         )
 
 
@@ -173,6 +188,8 @@ def test_upgrade_downgrade_upgrade_with_data(scratch_url, engine, settings):
         migrate.downgrade(scratch_url, "base")
         engine.dispose()  # no cached table or type information survives
         assert _our_tables(engine) == set()
+        # The search objects are gone too (SQLite's FTS5 table and its shadow tables).
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
         assert _our_tables(suite_engine) == set(
             Base.metadata.tables
         )  # the suite's schema is untouched

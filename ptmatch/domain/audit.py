@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from ptmatch.db import note_event
@@ -44,6 +45,38 @@ def record(
     if hook is not None and practice_id is not None and details.get("slot_id"):
         _webhook(session, now, hook, practice_id, details)
     return event
+
+
+def record_many(
+    session: Session,
+    now: dt.datetime,
+    action: str,
+    actor: User | None,
+    events: list[dict],
+) -> int:
+    """The same rows as `record` once per item of `events` (each a dict of `record`'s keyword
+    arguments: patient_id, practice_id, subject_user_id and details), in one INSERT."""
+    if not events:
+        return 0
+    columns = ("patient_id", "subject_user_id", "practice_id")
+    rows = []
+    for event in events:
+        details = {k: v for k, v in event.items() if k not in columns}
+        rows.append(
+            {
+                "at": now,
+                "actor_id": actor.id if actor is not None else None,
+                "actor_role": str(actor.role) if actor is not None else "system",
+                "action": action,
+                "patient_id": event.get("patient_id"),
+                "subject_user_id": event.get("subject_user_id"),
+                "practice_id": event.get("practice_id"),
+                "details": details or None,
+            }
+        )
+    session.flush()
+    session.connection().execute(insert(AuditEvent.__table__), rows)
+    return len(rows)
 
 
 # audit action -> webhook event

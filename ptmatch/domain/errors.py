@@ -37,6 +37,11 @@ class AccountLocked(DomainError):
     pass
 
 
+class LoginRestart(DomainError):
+    """The pending login is gone (too many wrong codes, locked, or throttled): the password
+    must be entered again."""
+
+
 class SlotTaken(DomainError):
     pass
 

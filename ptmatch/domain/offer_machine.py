@@ -300,6 +300,69 @@ def close_offer(
     return None
 
 
+def close_offers(
+    session: Session,
+    now: dt.datetime,
+    offer_ids: Iterable[int],
+    status: OfferStatus,
+    /,
+    *,
+    mail: tuple[str, Callable[[int], str], str],
+    actor: User | None = None,
+    **ids,
+) -> dict[int, OfferStatus]:
+    """`close_offer` for many offers of one target in batched statements: one UPDATE …
+    RETURNING for the live ones (→ `status`, each patient told by `mail`: kind, the dedupe
+    key of an offer id, link), one for the lapsed ones (→ EXPIRED), one INSERT of outbox rows
+    and one of audit rows per outcome. The same rows as `close_offer` per offer (each audit
+    event names its ``offer_id``). Returns {offer id: status it got}."""
+    offer_ids = sorted(set(offer_ids))
+    if not offer_ids:
+        return {}
+    outcome: dict[int, OfferStatus] = {}
+    kind, key, link = mail
+    for new, live in ((status, True), (OfferStatus.EXPIRED, False)):
+        deadline = Offer.expires_at > now if live else Offer.expires_at <= now
+        changed = session.execute(
+            update(Offer)
+            .where(Offer.id.in_(offer_ids), Offer.status == OfferStatus.PENDING, deadline)
+            .values(status=new)
+            .returning(Offer.id, Offer.patient_id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        if not changed:
+            continue
+        for offer_id, _pid in changed:
+            outcome[offer_id] = new
+        if live:
+            users = dict(
+                session.execute(
+                    select(Patient.id, User)
+                    .join(User, User.id == Patient.user_id)
+                    .where(Patient.id.in_({pid for _oid, pid in changed}))
+                ).all()
+            )
+            outbox.enqueue_many(
+                session,
+                now,
+                kind=kind,
+                link_path=link,
+                recipients=[(users[pid], key(oid)) for oid, pid in changed if pid in users],
+            )
+        audit.record_many(
+            session,
+            now,
+            f"offer.{new.value}",
+            actor if live else None,
+            [{"patient_id": pid, **ids, "offer_id": oid} for oid, pid in changed],
+        )
+    # The ORM objects of these offers (if any are loaded) must not show the old status.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Offer) and obj.id in outcome:
+            session.expire(obj, ["status"])
+    return outcome
+
+
 def mail_patient(
     session: Session, now: dt.datetime, patient: Patient, kind: str, key: str, link: str, **when
 ) -> None:

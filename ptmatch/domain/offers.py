@@ -430,21 +430,42 @@ def accept_offer(
     session: Session, now: dt.datetime, offer: Offer, actor: User | None, settings: Settings
 ) -> Booking:
     """First answer wins: book the slot for this offer's patient, or raise SlotTaken /
-    OfferExpired / OfferClosed leaving the transaction exactly as it was."""
+    OfferExpired / OfferClosed leaving the transaction exactly as it was.
+
+    A loser's whole write is the one conditional UPDATE of the race, which touches no row
+    (on PostgreSQL it waits for the winner's commit, then finds the slot booked). Only the
+    winner opens a savepoint for the rest, and undoes its flip should the rest fail."""
     patient = session.get(Patient, offer.patient_id)
     offer_machine.require_answerer(session, actor, patient)
     slot = _slot_of(session, offer)
     check_answerable(offer, slot, now)
+    # 1. The race: exactly one transaction flips the slot.
+    closed_before = slot.closed_at
+    won = session.execute(
+        update(Slot)
+        .where(Slot.id == slot.id, Slot.status == SlotStatus.OFFERING, Slot.offer_deadline_at > now)
+        .values(status=SlotStatus.BOOKED, closed_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if won != 1:
+        session.expire(offer)
+        session.expire(slot)
+        raise SlotTaken(MSG_TAKEN)
     try:
         with session.begin_nested():
             booking, moved = _book(session, now, offer, slot, patient, actor)
-    except IntegrityError as exc:
+    except (IntegrityError, SlotTaken, OfferExpired, OfferClosed) as exc:
+        # Undo the flip (this transaction still holds the slot's row lock).
+        session.execute(
+            update(Slot)
+            .where(Slot.id == slot.id)
+            .values(status=SlotStatus.OFFERING, closed_at=closed_before)
+            .execution_options(synchronize_session=False)
+        )
         session.expire(offer)
         session.expire(slot)
-        raise SlotTaken(MSG_TAKEN) from exc
-    except (SlotTaken, OfferExpired, OfferClosed):
-        session.expire(offer)
-        session.expire(slot)
+        if isinstance(exc, IntegrityError):
+            raise SlotTaken(MSG_TAKEN) from exc
         raise
     move_on(session, now, moved, settings)
     return booking
@@ -453,18 +474,10 @@ def accept_offer(
 def _book(
     session: Session, now: dt.datetime, offer: Offer, slot: Slot, patient: Patient, actor: User
 ) -> tuple[Booking, set[int]]:
-    # 1. The race: exactly one transaction flips the slot.
-    won = session.execute(
-        update(Slot)
-        .where(Slot.id == slot.id, Slot.status == SlotStatus.OFFERING, Slot.offer_deadline_at > now)
-        .values(status=SlotStatus.BOOKED, closed_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if won != 1:
-        raise SlotTaken(MSG_TAKEN)
+    """Everything after the won race (the slot is flipped to BOOKED by the caller)."""
     others = list(
         session.scalars(
-            select(Offer).where(
+            select(Offer.id).where(
                 Offer.slot_id == slot.id, Offer.id != offer.id, Offer.status == OfferStatus.PENDING
             )
         )
@@ -481,9 +494,7 @@ def _book(
             )
         )
     )
-    offer_machine.lock_offers(
-        session, {offer.id} | {o.id for o in others} | {o.id for o in elsewhere}
-    )
+    offer_machine.lock_offers(session, {offer.id} | set(others) | {o.id for o in elsewhere})
     # 2. The offer itself must still be open (a withdrawal may have beaten us to it).
     if not offer_machine.set_offer_status(
         session, offer.id, OfferStatus.ACCEPTED, now, live=True, actor=actor
@@ -527,19 +538,17 @@ def _book(
         slot_id=slot.id,
         booking_id=booking.id,
     )
-    # 4. Everyone else who was offered this slot: taken (told, keeps their place).
-    for other in others:
-        offer_machine.close_offer(
-            session,
-            now,
-            other.id,
-            other.patient_id,
-            OfferStatus.TAKEN,
-            mail=("offer_taken", f"offer_taken:{other.id}", links.patient_home()),
-            practice_id=slot.practice_id,
-            slot_id=slot.id,
-            offer_id=other.id,
-        )
+    # 4. Everyone else who was offered this slot: taken (told, keeps their place), in
+    #    batched statements however many they are.
+    offer_machine.close_offers(
+        session,
+        now,
+        others,
+        OfferStatus.TAKEN,
+        mail=("offer_taken", lambda offer_id: f"offer_taken:{offer_id}", links.patient_home()),
+        practice_id=slot.practice_id,
+        slot_id=slot.id,
+    )
     # 5. The winner's other open offers: withdrawn, so those slots move on.
     moved: set[int] = set()
     for other in elsewhere:

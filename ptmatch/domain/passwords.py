@@ -7,6 +7,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from ptmatch.catalog import N_
 from ptmatch.domain.errors import InvalidInput
+from ptmatch.domain.textnorm import nfc
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against for unknown users, so a miss costs as much time as a wrong password.
@@ -103,7 +104,9 @@ COMMON_PASSWORDS = frozenset(
 
 
 def check_password_policy(password: str, field: str = "password") -> None:
-    """Raise InvalidInput unless the password is acceptable. Never trims or truncates."""
+    """Raise InvalidInput unless the password is acceptable (in NFC, as it will be hashed).
+    Never trims or truncates."""
+    password = nfc(password)
     if len(password) < MIN_LENGTH:
         raise InvalidInput(N_("Mindestens 10 Zeichen."), field)
     if len(password) > MAX_LENGTH:
@@ -117,7 +120,8 @@ def check_password_policy(password: str, field: str = "password") -> None:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    """Hash the NFC form: every Unicode spelling of the same password verifies."""
+    return _hasher.hash(nfc(password))
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:

@@ -21,7 +21,7 @@ from ptmatch.config import Settings
 from ptmatch.db import settings_of
 from ptmatch.domain import accounts, audit, geo, offers, waitlist
 from ptmatch.domain.errors import DomainError, InvalidInput, NotAllowed
-from ptmatch.domain.passwords import check_password_policy, hash_password, verify_password
+from ptmatch.domain.passwords import check_password_policy, hash_password
 from ptmatch.domain.tokens import hash_token
 from ptmatch.models import (
     Availability,
@@ -374,7 +374,7 @@ def register_patient(
     when registered via its link, and mails a verification link. An address that already has
     an account gets an "already registered" mail instead, and nothing is stored.
     """
-    email = accounts.normalise_email(email)
+    email = accounts.check_new_email(session, email)
     check_password_policy(password, "password")
     validate_profile(profile, now.date())
     geo.check_postcode_exists(session, profile.postcode)
@@ -1003,6 +1003,6 @@ def delete_account(
     """The patient deletes their account: password check, then immediate, complete erasure."""
     if patient.user_id != user.id:
         raise NotAllowed(N_("Nicht erlaubt."))
-    if not verify_password(user.password_hash, password or ""):
+    if not accounts.password_matches(user, password):
         raise InvalidInput(N_("Das Passwort ist falsch."), "password")
     erase_personal_data(session, now, patient, user, reason="patient_request", settings=settings)

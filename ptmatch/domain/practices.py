@@ -220,7 +220,7 @@ def request_therapist_account(
     approbation = _text(approbation, "approbation", 200, required=True)
     lanr = _lanr(lanr)
     gender = _gender(gender)
-    email = accounts.normalise_email(email)
+    email = accounts.check_new_email(session, email)
     check_password_policy(password)
     existing = session.scalar(select(User).where(User.email == email))
     if existing is not None:

@@ -47,6 +47,7 @@ from ptmatch.models import (
     Therapist,
     User,
     WaitlistEntry,
+    search,
 )
 from ptmatch.notifications import outbox
 
@@ -290,6 +291,22 @@ def _shared_conditions(f: Filters, therapist: Therapist, today: dt.date) -> list
     return conds
 
 
+def _text_condition(dialect: str, term: str):
+    """The intake text contains `term` (case-insensitive), asked so that an index answers:
+    ILIKE on PostgreSQL (the pg_trgm GIN index), MATCH on SQLite's FTS5 trigram table for
+    terms of three characters or more (ptmatch.models.search); LIKE otherwise."""
+    if dialect == "postgresql":
+        escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return PatientClinical.description.ilike(f"%{escaped}%", escape="\\")
+    if dialect == "sqlite" and len(term) >= search.FTS_MIN_TERM:
+        return PatientClinical.patient_id.in_(
+            select(search.fts.c.rowid).where(
+                search.fts.c[search.FTS_TABLE].match(search.fts_phrase(term))
+            )
+        )
+    return PatientClinical.description.icontains(term, autoescape=True)
+
+
 def deadline_within(today: dt.date, days: int):
     """Urgent, and the PTV 11 deadline (form date + 28 days) at most `days` days away."""
     return and_(
@@ -374,8 +391,9 @@ def list_waitlist(
         Patient.status != PatientStatus.DELETED,
         *_shared_conditions(filters, therapist, today),
     ]
+    dialect = session.get_bind().dialect.name
     for term in filters.q.split()[:MAX_QUERY_TERMS]:
-        conds.append(PatientClinical.description.icontains(term, autoescape=True))
+        conds.append(_text_condition(dialect, term))
     if filters.urgent:
         conds.append(PatientClinical.urgent.is_(True))
     if filters.via_link:

@@ -28,6 +28,7 @@ from ptmatch.models.patients import (
 from ptmatch.models.postcodes import Postcode
 from ptmatch.models.practices import CalendarBlock, Practice, SecretariatAssignment, Therapist
 from ptmatch.models.slots import Modality, OfferMode, Slot, SlotKind, SlotStatus
+from ptmatch.models.throttle import LoginThrottle, RateCounter, ResetRequest
 from ptmatch.models.users import STAFF_ROLES, RecoveryCode, Role, TokenPurpose, User, UserToken
 from ptmatch.models.waitlist import EntryStatus, RemovalReason, WaitlistEntry
 
@@ -65,10 +66,13 @@ __all__ = [
     "PatientStatus",
     "Postcode",
     "Practice",
+    "LoginThrottle",
     "Preference",
+    "RateCounter",
     "RecoveryCode",
     "RegisteredVia",
     "RemovalReason",
+    "ResetRequest",
     "Role",
     "STAFF_ROLES",
     "SchedulerBeat",

@@ -13,6 +13,7 @@ from ptmatch.domain.passwords import use_settings as apply_process_settings
 from ptmatch.ops import heartbeat, logs, metrics
 from ptmatch.scheduler.jobs import Job, all_jobs
 from ptmatch.scheduler.lock import SchedulerLock
+from ptmatch.scheduler.wakeup import OutboxSender
 
 log = logging.getLogger("ptmatch.scheduler")
 
@@ -96,7 +97,18 @@ def run_while_held(
     held = threading.Event()
     held.set()
     scheduler = BackgroundScheduler(timezone="UTC")
-    for job in jobs if jobs is not None else all_jobs():
+    jobs = jobs if jobs is not None else all_jobs()
+    # The outbox has a loop of its own: woken by NOTIFY at commit (PostgreSQL), polling
+    # besides (ptmatch.scheduler.wakeup); fenced like every job.
+    outbox_job = next((job for job in jobs if job.name == "outbox"), None)
+    sender = (
+        OutboxSender(settings, lambda: _fenced(held, sessions, outbox_job, settings)).start()
+        if outbox_job is not None
+        else None
+    )
+    for job in jobs:
+        if job is outbox_job:
+            continue
         scheduler.add_job(
             _fenced,
             "interval",
@@ -115,6 +127,8 @@ def run_while_held(
                 break
     finally:
         held.clear()
+        if sender is not None:
+            sender.stop()
         scheduler.remove_all_jobs()
         scheduler.shutdown(wait=False)
 

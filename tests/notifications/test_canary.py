@@ -28,6 +28,7 @@ from ptmatch.catalog import PROBLEM_AREAS
 from ptmatch.config import Settings
 from ptmatch.domain import checkins, offers, patients
 from ptmatch.domain.access import pseudonym_of
+from ptmatch.domain.accounts import send_reset_mails
 from ptmatch.models import Offer, OutboxMessage, Patient, Practice, Role, Therapist, User
 from ptmatch.notifications import delivery
 from ptmatch.notifications.senders import MemorySender
@@ -144,6 +145,8 @@ def already_registered(w: World) -> None:
 @flow
 def password_reset(w: World) -> None:
     assert w.client.post("/auth/reset", data={"email": w.patient.user.email}).status_code == 302
+    w.session.commit()  # a fresh snapshot: the request's row is committed
+    send_reset_mails(w.session, w.now, w.settings)  # the scheduler writes the mail
 
 
 @flow

@@ -113,6 +113,7 @@ def test_bad_tokens_all_get_the_same_neutral_page(client, session, login_as, wor
     before = _state(session)
     assert _neutral(client, f"/o/{TOKEN}") == reference
     assert _neutral(client, f"/o/{TOKEN}", "post", data={"answer": "accept"}) == reference
+    session.commit()  # end the read: each token page writes its rate counter (issue 16)
     stranger = make_user(session, Role.PATIENT)
     session.commit()
     login_as(stranger)  # foreign: someone else's link while logged in

@@ -12,11 +12,20 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from ptmatch import clock
-from ptmatch.db import get_session
+from ptmatch.db import get_session, reads_only
 from ptmatch.domain import offers
 from ptmatch.domain.errors import (
     InvalidInput,
@@ -50,6 +59,7 @@ def _details(offer: Offer) -> dict:
 
 
 @bp.route("/o/<token>", methods=["GET", "POST"])
+@reads_only  # the GET: no write transaction (mail scanners and bursts of readers)
 def token_offer(token: str):
     """The offer a mail links to: details and two buttons; answering is a POST."""
     db, now = get_session(), clock.now()
@@ -68,11 +78,11 @@ def token_offer(token: str):
             )
     if not offers.is_answerable(offer, now):
         return _neutral()
-    form = AnswerForm()
-    if not form.validate_on_submit():
+    form = AnswerForm() if request.method == "POST" else None  # a GET only shows the page
+    if form is None or not form.validate_on_submit():
         return render_template(
             "offers/offer.html",
-            form=form,
+            form_errors=bool(form and form.errors),
             action=url_for("offers.token_offer", token=token),
             **_details(offer),
         )
