@@ -95,6 +95,7 @@ class Settings:
     RATE_LIMIT_RESET: int = 10  # reset requests and set-password forms sent
     RATE_LIMIT_LISTS: int = 30  # waitlist joins and leaves
     RATE_LIMIT_TOKEN_PAGES: int = 60  # offer, group-offer, verify and check-in link pages
+    RATE_LIMIT_API: int = 120  # API calls per key; failed API logins count as logins
     # Behind a reverse proxy: how many proxies to trust for X-Forwarded-For (0 = none; the
     # client address is then the TCP peer). Rate limits and throttles key on this address.
     TRUSTED_PROXIES: int = 0

@@ -333,3 +333,21 @@ def test_stats_are_the_practice_figures_of_the_period(client, session, net):
     assert default["to"] == "2026-11-24" and default["from"] == "2026-10-28"
     for bad in ("from=2026-12-01&to=2026-11-01", "from=2024-01-01&to=2026-01-02", "from=x"):
         assert client.get(f"/api/v1/stats?{bad}", headers=auth(raw)).status_code == 422
+
+
+def test_keys_and_failed_keys_are_rate_limited_like_the_forms(app, session, net, settings):
+    import dataclasses
+
+    from ptmatch import create_app
+
+    limited = create_app(dataclasses.replace(settings, RATE_LIMIT_API=3, RATE_LIMIT_LOGIN=2))
+    client = limited.test_client()
+    raw = make_key(session, NOW, net.ther_x)
+    session.commit()
+    answers = [client.get("/api/v1/slots", headers=auth(raw)).status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+    over = client.get("/api/v1/slots", headers=auth(raw))
+    assert over.mimetype == "application/problem+json" and over.headers["Retry-After"]
+    wrong = [client.get("/api/v1/slots", headers=auth("ptm_x_y")).status_code for _ in range(3)]
+    assert wrong == [401, 401, 429]
+    limited.extensions["ptmatch_engine"].dispose()

@@ -36,6 +36,19 @@ EXCLUDED = [schemathesis.checks.positive_data_acceptance]
 
 
 @pytest.fixture
+def app(settings, engine):
+    """The app without rate limits: the frozen test clock never ends a limit's window, and
+    hundreds of generated calls come from one key (test_api.py tests the limits)."""
+    import dataclasses
+
+    from ptmatch import create_app
+
+    app = create_app(dataclasses.replace(settings, RATE_LIMITS_ENABLED=False))
+    yield app
+    app.extensions["ptmatch_engine"].dispose()
+
+
+@pytest.fixture
 def key_headers(session):
     net = make_network(session)
     make_slot(session, net.ther_x)

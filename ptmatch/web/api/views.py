@@ -13,17 +13,18 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flask import Blueprint, Response, g, json, render_template, request
+from flask import Blueprint, Response, current_app, g, json, render_template, request
 from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
 
 from ptmatch import clock
 from ptmatch.db import get_session
-from ptmatch.domain import access, api, audit, offers, stats
+from ptmatch.domain import access, api, audit, offers, stats, throttle
 from ptmatch.domain.errors import Clash, DomainError, InvalidInput, NotAllowed, NotFound
 from ptmatch.models import ApiKey, Booking, BookingStatus, Patient, Slot, Therapist
 from ptmatch.web import current_settings
 from ptmatch.web.api import schemas as s
+from ptmatch.web.ratelimit import client_address
 
 bp = Blueprint("api", __name__)
 
@@ -63,6 +64,10 @@ def problem(status: int, title: str, detail: str = "", errors=()) -> Response:
     response = Response(body.model_dump_json(), status=status, mimetype=PROBLEM)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="ptmatch"'
+    if status == 429:
+        response.headers["Retry-After"] = str(
+            current_app.extensions["settings"].RATE_LIMIT_WINDOW_SECONDS
+        )
     return response
 
 
@@ -93,6 +98,21 @@ def _domain_problem(err: DomainError) -> ApiError:
     return ApiError(409, "Conflict", message)
 
 
+def _within_limit(kind: str, who: str, setting: str) -> None:
+    """Rate limits as for the forms (counted in the database, committed at once so that a
+    refused call still counts): per key, and failed keys per client address."""
+    settings = current_settings()
+    limit = getattr(settings, setting)
+    if not settings.RATE_LIMITS_ENABLED or not limit:
+        return
+    db = get_session()
+    window = settings.RATE_LIMIT_WINDOW_SECONDS
+    allowed = throttle.count_request(db, clock.now(), kind, who, limit, window)
+    db.commit()
+    if not allowed:
+        raise ApiError(429, "Too Many Requests", f"At most {limit} calls in {window} s.")
+
+
 def _key() -> ApiKey:
     header = request.headers.get("Authorization", "")
     scheme, _sep, raw = header.partition(" ")
@@ -100,7 +120,9 @@ def _key() -> ApiKey:
     if scheme.lower() == "bearer":
         key = api.authenticate(get_session(), clock.now(), raw.strip())
     if key is None:
+        _within_limit("api_auth", client_address(), "RATE_LIMIT_LOGIN")
         raise ApiError(401, "Unauthorized", "A valid API key is required (Authorization: Bearer).")
+    _within_limit("api_key", str(key.id), "RATE_LIMIT_API")
     return key
 
 
