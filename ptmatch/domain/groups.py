@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session, selectinload
 from ptmatch import links
 from ptmatch.catalog import METHODS, PROBLEM_AREAS
 from ptmatch.config import Settings
-from ptmatch.domain import access, audit, matching, offer_machine, offers
+from ptmatch.domain import access, audit, matching, offer_machine, offers, rooms
 from ptmatch.domain.clashes import GROUP_MAX_SESSIONS, find_clash
 from ptmatch.domain.errors import (
     Clash,
@@ -172,13 +172,17 @@ def create_group(
     method: str = "",
     problems=(),
     settings: Settings,
+    room_id: int | None = None,
+    self_enrol: bool = True,
 ) -> GroupProgram:
     """Create a group programme and send its first wave of offers in the same transaction.
 
     Refused: an unapproved therapist or one without two-factor login, a profile without
     group therapy or the chosen modality, a first session sooner than the decision lead
     time (48 h) or more than a year ahead, bad numbers, and any clash of one of the weekly
-    sessions with the therapist's slots, bookings or other groups (buffers included).
+    sessions with the therapist's slots, bookings or other groups (buffers included), and an
+    in-person group without a free room of the practice that holds its maximum
+    (``rooms.pick_room``). `self_enrol`: patients who fit may enrol themselves.
     """
     offers.check_therapist_may_post(session, actor, therapist)
     if not therapist.offers_group:
@@ -233,6 +237,16 @@ def create_group(
         err = Clash(offers.MSG_CLASH % {"what": what}, "start_time")
         err.msgid, err.params = offers.MSG_CLASH, {"what": what}
         raise err
+    room = rooms.pick_room(
+        session,
+        therapist,
+        first_session_at,
+        minutes,
+        modality,
+        room_id=room_id,
+        count=session_count,
+        need=max_participants,
+    )
     practice = therapist.practice
     size, ttl = offer_machine.wave_params(practice, first_session_at, now, settings)
     group = GroupProgram(
@@ -253,6 +267,8 @@ def create_group(
         offer_ttl_minutes=ttl,
         current_wave=0,
         created_at=now,
+        room_id=room.id if room is not None else None,
+        self_enrol=bool(self_enrol),
     )
     session.add(group)
     session.flush()
@@ -267,6 +283,7 @@ def create_group(
         sessions=session_count,
         min=min_participants,
         max=max_participants,
+        room_id=group.room_id,
     )
     send_group_wave(session, now, group, settings, actor=actor)
     return group
@@ -286,6 +303,7 @@ def group_context(session: Session, group: GroupProgram, now: dt.datetime) -> ma
         minutes=group.minutes,
         modality=group.modality,
         reposted_from_id=None,
+        room_id=group.room_id,
     )
     ctx = matching.build_context(session, probe, now)
     return dataclasses.replace(

@@ -13,6 +13,8 @@ Python):
 - available on the slot's weekday (Europe/Berlin wall clock) for the whole session — one
   availability window must cover it (a therapy place is weekly: the same test);
 - modality: a video slot only for patients whose video preference is not "no";
+- room: a patient who needs an accessible room only for video, or in person in a room
+  marked accessible (an in-person slot without a room does not count as accessible);
 - no therapist exclusion touches the patient's problem areas
   (``(problems_mask & exclusions_mask) = 0``);
 - population (age on the slot's day within one of the therapist's age groups; unknown age
@@ -62,6 +64,7 @@ from ptmatch.models import (
     PatientStatus,
     Practice,
     Preference,
+    Room,
     Slot,
     SlotStatus,
     Therapist,
@@ -169,6 +172,7 @@ class Context:
     overlapping_slot_ids: tuple[int, ...]
     reposted_chain_ids: tuple[int, ...]
     reach_values: tuple[int, ...] = ()
+    accessible: bool = False  # in person in an accessible room (video needs no room)
     sqlite: bool = False  # the engine, for one planner hint (see _branches)
 
 
@@ -207,6 +211,13 @@ def _reposted_chain(session: Session, slot: Slot) -> tuple[int, ...]:
     return tuple(ids)
 
 
+def _room_accessible(session: Session, slot: Slot) -> bool:
+    if slot.room_id is None:
+        return False
+    room = session.get(Room, slot.room_id)
+    return bool(room is not None and room.accessible)
+
+
 def build_context(session: Session, slot: Slot, now: dt.datetime) -> Context:
     practice: Practice = slot.practice or session.get(Practice, slot.practice_id)
     therapist: Therapist = slot.therapist or session.get(Therapist, slot.therapist_id)
@@ -240,6 +251,7 @@ def build_context(session: Session, slot: Slot, now: dt.datetime) -> Context:
         overlapping_slot_ids=_overlapping_slot_ids(session, slot),
         reposted_chain_ids=_reposted_chain(session, slot),
         reach_values=reach_values(session) if pool else (),
+        accessible=_room_accessible(session, slot),
         sqlite=session.get_bind().dialect.name == "sqlite",
     )
 
@@ -427,6 +439,8 @@ def _common_conditions(ctx: Context) -> list:
         conds.append(_problems().bitwise_and(ctx.exclusions_mask) == 0)
     if ctx.video:
         conds.append(Patient.video_pref != Preference.NO)
+    elif not ctx.accessible:
+        conds.append(Patient.needs_accessible_room.is_(False))
     population = _population_condition(ctx)
     if population is not None:
         conds.append(population)

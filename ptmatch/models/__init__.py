@@ -16,7 +16,13 @@ from ptmatch.models.patients import (
     RegisteredVia,
 )
 from ptmatch.models.postcodes import Postcode
-from ptmatch.models.practices import CalendarBlock, Practice, SecretariatAssignment, Therapist
+from ptmatch.models.practices import (
+    CalendarBlock,
+    Practice,
+    Room,
+    SecretariatAssignment,
+    Therapist,
+)
 from ptmatch.models.slots import Modality, OfferMode, Slot, SlotKind, SlotStatus
 from ptmatch.models.users import STAFF_ROLES, RecoveryCode, Role, TokenPurpose, User, UserToken
 from ptmatch.models.waitlist import EntryStatus, RemovalReason, WaitlistEntry
@@ -49,6 +55,7 @@ __all__ = [
     "RecoveryCode",
     "RegisteredVia",
     "RemovalReason",
+    "Room",
     "Role",
     "STAFF_ROLES",
     "SecretariatAssignment",

@@ -65,6 +65,8 @@ class Patient(Base):
         enum_column(Preference), default=Preference.ACCEPTABLE
     )
     group_pref: Mapped[Preference] = mapped_column(enum_column(Preference), default=Preference.NO)
+    # In person only in an accessible room (a hard filter of matching and self-enrolment).
+    needs_accessible_room: Mapped[bool] = mapped_column(default=False)
     status: Mapped[PatientStatus] = mapped_column(
         enum_column(PatientStatus), default=PatientStatus.ACTIVE
     )
