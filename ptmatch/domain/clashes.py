@@ -205,7 +205,7 @@ def _group_clash(
 
 
 def initials(name: str) -> str:
-    """"Dr. Anna Berg" → "A. B." (titles and empty parts skipped): all a room plan shows."""
+    """ "Dr. Anna Berg" → "A. B." (titles and empty parts skipped): all a room plan shows."""
     parts = [p for p in (name or "").replace(",", " ").split() if not p.endswith(".")]
     return " ".join(p[:1].upper() + "." for p in parts[:3]) or "?"
 
@@ -233,7 +233,9 @@ def room_clash(
 
     Offered and booked in-person slots in the room count, therapy places every week, and the
     weekly sessions of open or confirmed groups in the room."""
-    new = Appointment(start_at, minutes, Modality.IN_PERSON, weekly or count is not None, count=count)
+    new = Appointment(
+        start_at, minutes, Modality.IN_PERSON, weekly or count is not None, count=count
+    )
     reach = dt.timedelta(minutes=gap_minutes) + LOOKAROUND
     query = (
         select(Slot, Booking.status)
@@ -285,7 +287,11 @@ def room_clash(
         groups = groups.where(GroupProgram.id != ignore_group_id)
     for group in session.scalars(groups.order_by(GroupProgram.first_session_at, GroupProgram.id)):
         old = Appointment(
-            group.first_session_at, group.minutes, Modality.IN_PERSON, True, count=group.session_count
+            group.first_session_at,
+            group.minutes,
+            Modality.IN_PERSON,
+            True,
+            count=group.session_count,
         )
         other = group.therapist.buffer_minutes if group.therapist is not None else 0
         hit = _overlap(new, old, max(gap_minutes, other or 0))

@@ -589,6 +589,25 @@ def prefilter(session: Session, slot: Slot, now: dt.datetime) -> list[int]:
     return list(session.scalars(candidate_ids_query(session, slot, now)))
 
 
+def patient_fits(session: Session, ctx: Context, patient_id: int, extra=()) -> bool:
+    """One patient against every hard filter but "which list" (self-enrolment into a group:
+    no list needed): the conditions of ``_common_conditions`` plus `extra`, and in person the
+    practice within the patient's own radius (no coordinates on either side: no distance test)."""
+    row = session.execute(
+        select(Patient.lat, Patient.lon, Patient.max_distance_km)
+        .select_from(Patient)
+        .outerjoin(User, User.id == Patient.user_id)
+        .outerjoin(PatientClinical, PatientClinical.patient_id == Patient.id)
+        .where(Patient.id == patient_id, *_common_conditions(ctx), *extra)
+    ).first()
+    if row is None:
+        return False
+    if ctx.video:
+        return True
+    d2 = distance_sq(ctx, row.lat, row.lon)
+    return d2 is None or d2 <= (row.max_distance_km or 0) ** 2
+
+
 def rank_candidates(
     session: Session, slot: Slot, now: dt.datetime, limit: int | None = None, *, only_ids=None
 ) -> list[Candidate]:

@@ -149,9 +149,7 @@ def update_room(
     room.name, room.capacity, room.accessible, room.note = name, capacity, accessible, note
     room.is_active = bool(is_active)
     session.flush()
-    audit.record(
-        session, now, "room.changed", actor, practice_id=room.practice_id, room_id=room.id
-    )
+    audit.record(session, now, "room.changed", actor, practice_id=room.practice_id, room_id=room.id)
     return room
 
 
@@ -338,7 +336,11 @@ def room_day(session: Session, practice_id: int, day: dt.date) -> list[tuple[Roo
         )
     ):
         appt = Appointment(
-            group.first_session_at, group.minutes, Modality.IN_PERSON, True, count=group.session_count
+            group.first_session_at,
+            group.minutes,
+            Modality.IN_PERSON,
+            True,
+            count=group.session_count,
         )
         for s, e in appt.occurrences_near(start):
             if start <= s < end:

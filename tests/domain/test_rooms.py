@@ -163,10 +163,17 @@ def test_a_group_room_must_hold_its_maximum(session):
     group = _group(session, anna)
     assert group.room_id == big.id
     with pytest.raises(InvalidInput) as err:
-        _group(session, anna, room_id=small.id, first_session_at=GROUP_START + 3 * dt.timedelta(hours=1))
+        _group(
+            session,
+            anna,
+            room_id=small.id,
+            first_session_at=GROUP_START + 3 * dt.timedelta(hours=1),
+        )
     assert err.value.params == {"n": 6}
     with pytest.raises(InvalidInput):
-        _group(session, anna, max_participants=9, first_session_at=GROUP_START + dt.timedelta(days=1))
+        _group(
+            session, anna, max_participants=9, first_session_at=GROUP_START + dt.timedelta(days=1)
+        )
 
 
 def test_group_sessions_hold_the_room_weekly(session):
