@@ -917,17 +917,15 @@ def _self_enrol(
         EnrollmentStatus.WAITLISTED,
     ):
         raise InvalidInput(MSG_ALREADY)
-    if enrollment is None:
+    if _take_seat(session, group, waitlist_first=True):
+        status, position, kind = EnrollmentStatus.ENROLLED, None, "group_enrolled"
+    else:
+        status, kind = EnrollmentStatus.WAITLISTED, "group_waitlisted"
+        position = _next_position(session, group.id)
+    if enrollment is None:  # a withdrawn patient's row is re-used (one row per group and patient)
         enrollment = GroupEnrollment(group_id=group.id, patient_id=patient.id, created_at=now)
         session.add(enrollment)
-    if _take_seat(session, group, waitlist_first=True):
-        enrollment.status, enrollment.position = EnrollmentStatus.ENROLLED, None
-        kind = "group_enrolled"
-    else:
-        enrollment.status = EnrollmentStatus.WAITLISTED
-        enrollment.position = _next_position(session, group.id)
-        kind = "group_waitlisted"
-    enrollment.changed_at = now
+    enrollment.status, enrollment.position, enrollment.changed_at = status, position, now
     session.flush()
     audit.record(
         session,
