@@ -74,6 +74,7 @@ from ptmatch.notifications import outbox
 
 BERLIN = ZoneInfo("Europe/Berlin")
 LIVE_GROUP = (GroupStatus.OPEN, GroupStatus.CONFIRMED)
+ACTIVE_ENROLMENT = (EnrollmentStatus.ENROLLED, EnrollmentStatus.WAITLISTED)
 SESSION_MINUTES = (30, 240)
 PARTICIPANTS = (2, 30)
 MAX_WAVE = 40  # offers at once for one group, whatever the free seats
@@ -807,12 +808,25 @@ def seats_left(group: GroupProgram) -> int:
 
 
 def open_groups_for(
-    session: Session, patient: Patient, now: dt.datetime, *, limit: int = 10
+    session: Session,
+    patient: Patient,
+    now: dt.datetime,
+    *,
+    limit: int = 10,
+    practice_ids=None,
 ) -> list[GroupProgram]:
     """Open groups the patient could enrol in themselves: self-enrolment on, still taking
-    answers, not one they are in or waiting for, and passing the hard filters. Soonest first."""
+    answers, not one they are in or waiting for, and passing the hard filters. Soonest first.
+
+    `practice_ids`: the secretariat's view for a caller — only these practices' groups, and
+    also those taking offers only (the secretariat may enrol a caller into them)."""
     if patient.group_pref not in (Preference.WANTED, Preference.ACCEPTABLE):
         return []
+    where = (
+        [GroupProgram.self_enrol.is_(True)]
+        if practice_ids is None
+        else [GroupProgram.practice_id.in_(list(practice_ids) or [-1])]
+    )
     mine = select(GroupEnrollment.group_id).where(
         GroupEnrollment.patient_id == patient.id,
         GroupEnrollment.status.in_([EnrollmentStatus.ENROLLED, EnrollmentStatus.WAITLISTED]),
@@ -823,9 +837,9 @@ def open_groups_for(
         .options(selectinload(GroupProgram.practice))
         .where(
             GroupProgram.status.in_(LIVE_GROUP),
-            GroupProgram.self_enrol.is_(True),
             GroupProgram.first_session_at > now,
             GroupProgram.id.not_in(mine),
+            *where,
         )
         .order_by(GroupProgram.first_session_at, GroupProgram.id)
         .limit(OPEN_LIST_LIMIT)
