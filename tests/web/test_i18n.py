@@ -67,6 +67,15 @@ def test_english_catalogue_covers_fresh_extraction(tmp_path):
             print("  ", repr(msgid))
     assert not missing, f"{len(missing)} untranslated msgids, e.g. {missing[:20]}"
 
+    # The other way round: an entry no code extracts any more is a stale translation.
+    extracted = {msg.id for msg in template if msg.id}
+    stale = sorted(
+        msg.id if isinstance(msg.id, str) else msg.id[0]
+        for msg in english
+        if msg.id and msg.id not in extracted
+    )
+    assert not stale, f"{len(stale)} catalogue entries no code uses, e.g. {stale[:20]}"
+
 
 def test_language_switch_shows_english_login(client):
     response = client.post("/lang", data={"lang": "en"})
