@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from ptmatch import labels
+from ptmatch.catalog import N_
 from ptmatch.domain import audit
 from ptmatch.domain.clashes import (
     Appointment,
@@ -55,8 +56,9 @@ NOTE_MAX = 300
 CAPACITY = (1, 40)
 MAX_ROOMS = 30
 
-MSG_BUSY = "Kein Raum frei: %(room)s belegt durch %(what)s"
-MSG_TOO_SMALL = "Kein Raum der Praxis fasst %(n)s Personen."
+# Shown with their parameters (the views translate the msgid, then fill it in).
+MSG_BUSY = N_("Kein Raum frei: %(room)s belegt durch %(what)s")
+MSG_TOO_SMALL = N_("Kein Raum der Praxis fasst %(n)s Personen.")
 
 
 def list_rooms(session: Session, practice_id: int, *, active_only: bool = True) -> list[Room]:
