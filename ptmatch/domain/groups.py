@@ -294,7 +294,9 @@ def create_group(
 # --- candidates --------------------------------------------------------------------------------
 
 
-def group_context(session: Session, group: GroupProgram, now: dt.datetime) -> matching.Context:
+def group_context(
+    session: Session, group: GroupProgram, now: dt.datetime, *, ranking: bool = True
+) -> matching.Context:
     """The matching context of the group's weekly session: the engine's own, built from a
     probe slot (never added to the session) at the first session's time, with the group's
     focus and method in place of the therapist's specialties and methods for the score."""
@@ -307,7 +309,7 @@ def group_context(session: Session, group: GroupProgram, now: dt.datetime) -> ma
         reposted_from_id=None,
         room_id=group.room_id,
     )
-    ctx = matching.build_context(session, probe, now)
+    ctx = matching.build_context(session, probe, now, ranking=ranking)
     return dataclasses.replace(
         ctx,
         slot_id=None,
@@ -799,7 +801,7 @@ def fits(session: Session, group: GroupProgram, patient: Patient, now: dt.dateti
     """The same hard filters as for an offer (``matching.patient_fits`` with the group's own
     context), within the patient's travel radius or by video; no list needed."""
     return matching.patient_fits(
-        session, group_context(session, group, now), patient.id, fit_filters(group)
+        session, group_context(session, group, now, ranking=False), patient.id, fit_filters(group)
     )
 
 

@@ -218,7 +218,12 @@ def _room_accessible(session: Session, slot: Slot) -> bool:
     return bool(room is not None and room.accessible)
 
 
-def build_context(session: Session, slot: Slot, now: dt.datetime) -> Context:
+def build_context(
+    session: Session, slot: Slot, now: dt.datetime, *, ranking: bool = True
+) -> Context:
+    """The slot as the matcher sees it. `ranking=False` (one patient's fit, ``patient_fits``)
+    skips what only ranking the pool needs: the overlapping slots' offers, the re-post chain,
+    the radii in use."""
     practice: Practice = slot.practice or session.get(Practice, slot.practice_id)
     therapist: Therapist = slot.therapist or session.get(Therapist, slot.therapist_id)
     local = slot.start_at.astimezone(BERLIN)
@@ -248,9 +253,9 @@ def build_context(session: Session, slot: Slot, now: dt.datetime) -> Context:
         languages_mask=therapist.languages_mask or 0,
         insurances_mask=therapist.insurances_mask or 0,
         populations_mask=therapist.populations_mask or 0,
-        overlapping_slot_ids=_overlapping_slot_ids(session, slot),
-        reposted_chain_ids=_reposted_chain(session, slot),
-        reach_values=reach_values(session) if pool else (),
+        overlapping_slot_ids=_overlapping_slot_ids(session, slot) if ranking else (),
+        reposted_chain_ids=_reposted_chain(session, slot) if ranking else (),
+        reach_values=reach_values(session) if pool and ranking else (),
         accessible=_room_accessible(session, slot),
         sqlite=session.get_bind().dialect.name == "sqlite",
     )
