@@ -10,6 +10,7 @@ key in Flask's `app.config` (which keeps a copy for Flask and its extensions).
 Production (PTMATCH_ENV=production) refuses to start with DEBUG on or a default secret.
 """
 
+import base64
 import dataclasses
 import difflib
 import json
@@ -85,6 +86,16 @@ class Settings:
     SWEEP_SECONDS: int = 30
     REMINDER_SECONDS: int = 60
     OUTBOX_SECONDS: int = 5
+    # Operations: heartbeat, readiness, metrics, logs, backups (docs/deploying.md)
+    HEARTBEAT_SECONDS: int = 5  # the active scheduler writes its heartbeat row this often
+    HEARTBEAT_STALE_SECONDS: int = 60  # /readyz fails when the heartbeat is older than this
+    METRICS_TOKEN: str = ""  # /metrics: loopback only, or "Authorization: Bearer <this>" (16+)
+    LOG_JSON: bool = False  # one JSON line per request and per job run (no personal data)
+    BACKUP_DIR: str = ""  # "" = no nightly backup; else the scheduler backs up here each night
+    BACKUP_HOUR: int = 2  # the nightly backup runs after this hour (TIMEZONE), once a day
+    BACKUP_KEY: str = ""  # Fernet key (44 chars, base64): "" = backups are not encrypted
+    BACKUP_KEEP_DAILY: int = 7  # retention: the newest backup of each of the last N days ...
+    BACKUP_KEEP_WEEKLY: int = 4  # ... and of each of the last M ISO weeks before those
     # Offers: a practice's own wave rules (Practice.wave_rules) win over these
     WAVE_RULES: tuple[WaveRule, ...] = DEFAULT_WAVE_RULES
     # Patients
@@ -157,6 +168,13 @@ def _is_type(value, kind) -> bool:
     return isinstance(value, typing.get_origin(kind) or kind)
 
 
+def _is_fernet_key(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32 and len(key) == 44
+    except (ValueError, UnicodeEncodeError):
+        return False
+
+
 def check_settings(settings: Settings) -> None:
     """Refuse settings of the wrong type, out of range, or unsafe in production."""
     for name in NAMES:
@@ -176,6 +194,17 @@ def check_settings(settings: Settings) -> None:
             "Setting WAVE_RULES: rows of (max lead hours or None, wave size 1-50, "
             "minutes to answer 5-10080)."
         )
+    if settings.METRICS_TOKEN and len(settings.METRICS_TOKEN) < 16:
+        raise ConfigError("Setting METRICS_TOKEN: at least 16 characters (or empty).")
+    if settings.BACKUP_KEY and not _is_fernet_key(settings.BACKUP_KEY):
+        raise ConfigError(
+            "Setting BACKUP_KEY: a Fernet key (44 characters of url-safe base64, e.g. from "
+            "`ptmatch backup-key`)."
+        )
+    if settings.HEARTBEAT_SECONDS < 1:
+        raise ConfigError("Setting HEARTBEAT_SECONDS: at least 1.")
+    if settings.BACKUP_HOUR > 23:
+        raise ConfigError("Setting BACKUP_HOUR: an hour 0-23.")
     if settings.ENV == "production":
         if settings.DEBUG:
             raise ConfigError("Refusing to start: DEBUG is on in production.")

@@ -156,3 +156,45 @@ def get_session() -> Session:
     if "db_session" not in g:
         g.db_session = current_app.extensions["ptmatch_sessions"]()
     return g.db_session
+
+
+# --- events published on commit (metrics) ---------------------------------------------------
+
+_EVENTS = "ptmatch_events"
+
+
+def note_event(session: Session, name: str) -> None:
+    """Remember that `name` happened in this transaction (an audit action, "mail.sent" ...).
+    Listeners installed with `publish_events_on_commit` hear it only if the transaction
+    commits: a rolled-back savepoint or transaction takes its events with it."""
+    tx = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_EVENTS, []).append((name, tx))
+
+
+def _within(tx, ended) -> bool:
+    while tx is not None:
+        if tx is ended:
+            return True
+        tx = tx.parent
+    return False
+
+
+def publish_events_on_commit(sessions: sessionmaker[Session], callback) -> None:
+    """Call `callback(names)` after each commit of a session from `sessions` with the events
+    noted in the committed transaction (none of a savepoint that was rolled back)."""
+
+    @event.listens_for(sessions, "after_commit")
+    def _published(session):
+        noted = session.info.pop(_EVENTS, None)
+        if noted:
+            callback([name for name, _tx in noted])
+
+    @event.listens_for(sessions, "after_soft_rollback")
+    def _dropped(session, previous_transaction):
+        noted = session.info.get(_EVENTS)
+        if not noted:
+            return
+        if previous_transaction.parent is None:  # the whole transaction
+            session.info.pop(_EVENTS, None)
+        else:  # a savepoint
+            session.info[_EVENTS] = [e for e in noted if not _within(e[1], previous_transaction)]

@@ -27,7 +27,7 @@ FLOORS = [
     {"clock", "config", "catalog", "db", "links"},
     {"models", "migrations", "migrate", "labels"},
     {"notifications"},
-    {"domain"},
+    {"domain", "ops"},
     {"scheduler", "demo", "bench"},
     {"web", "cli", "commands", "ptmatch"},
 ]
@@ -50,6 +50,7 @@ FLASK_FREE = {
     "migrate",
     "notifications",
     "domain",
+    "ops",
     "scheduler",
     "demo",
     "bench",

@@ -28,6 +28,7 @@ from ptmatch.models import (
     OutboxStatus,
     Postcode,
     RecoveryCode,
+    SchedulerBeat,
     SlotStatus,
     TokenPurpose,
 )
@@ -119,6 +120,7 @@ def _fill(session) -> None:
                 next_attempt_at=NOW,
                 created_at=NOW,
             ),
+            SchedulerBeat(name="scheduler", at=NOW, count=1),
         ]
     )
     session.flush()

@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
+from ptmatch.db import note_event
 from ptmatch.models import AuditEvent, User
 
 
@@ -31,4 +32,5 @@ def record(
         details=details or None,
     )
     session.add(event)
+    note_event(session, action)  # metrics count it if the transaction commits
     return event

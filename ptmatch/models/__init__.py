@@ -4,6 +4,7 @@ from ptmatch.models.audit import AuditEvent
 from ptmatch.models.bookings import Booking, BookingStatus
 from ptmatch.models.groups import EnrollmentStatus, GroupEnrollment, GroupProgram, GroupStatus
 from ptmatch.models.offers import Offer, OfferStatus
+from ptmatch.models.ops import SchedulerBeat
 from ptmatch.models.outbox import OutboxMessage, OutboxStatus
 from ptmatch.models.patients import (
     Availability,
@@ -58,6 +59,7 @@ __all__ = [
     "Room",
     "Role",
     "STAFF_ROLES",
+    "SchedulerBeat",
     "SecretariatAssignment",
     "Slot",
     "SlotKind",

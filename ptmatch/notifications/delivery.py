@@ -32,7 +32,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ptmatch.config import Settings
-from ptmatch.db import is_sqlite
+from ptmatch.db import is_sqlite, note_event
 from ptmatch.models import OutboxMessage, OutboxStatus
 from ptmatch.notifications.senders import (
     Envelope,
@@ -123,6 +123,7 @@ def lock_due(
     )
     for outbox_id in given_up:
         log.warning("outbox message %s dead: claim expired on the last attempt", outbox_id)
+        note_event(session, "mail.dead")
     claimed = (
         session.execute(
             update(OutboxMessage)
@@ -179,6 +180,8 @@ def mark_sent(session: Session, claim: Claim, now: dt.datetime) -> bool:
         .where(_mine(claim))
         .values(status=OutboxStatus.SENT, sent_at=now, claimed_at=None, last_error="")
     )
+    if result.rowcount == 1:
+        note_event(session, "mail.sent")
     session.commit()
     return result.rowcount == 1
 
@@ -195,6 +198,8 @@ def _record_failure(
             status=OutboxStatus.PENDING, next_attempt_at=now + backoff(claim.attempts, settings)
         )
     result = session.execute(update(OutboxMessage).where(_mine(claim)).values(**values))
+    if dead and result.rowcount == 1:
+        note_event(session, "mail.dead")
     # Addresses and bodies stay out of the log: the id leads to the row.
     log.warning(
         "outbox message %s attempt %s failed%s: %s",

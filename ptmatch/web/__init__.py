@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ptmatch.config import Settings
 from ptmatch.web import security, templating
+from ptmatch.web.ops import hooks as ops_hooks
 
 csrf = CSRFProtect()
 babel = Babel()
@@ -37,6 +38,7 @@ def init_web(app: Flask) -> None:
     bootstrap.init_app(app)
     security.init_app(app)
     templating.init_app(app)
+    ops_hooks.init_app(app)
 
     from ptmatch.web import blueprints
 

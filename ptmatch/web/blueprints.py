@@ -13,6 +13,7 @@ def register(app: Flask) -> None:
     from ptmatch.web.groups.views import offers_bp as group_offers_bp
     from ptmatch.web.mailadmin.views import bp as mailadmin_bp
     from ptmatch.web.offers.views import bp as offers_bp
+    from ptmatch.web.ops.views import bp as ops_bp
     from ptmatch.web.patient.views import bp as patient_bp
     from ptmatch.web.patient.views import link_bp as patient_link_bp
     from ptmatch.web.practice.views import bp as practice_bp
@@ -21,6 +22,7 @@ def register(app: Flask) -> None:
     from ptmatch.web.slots.views import bp as slots_bp
 
     app.register_blueprint(public_bp)
+    app.register_blueprint(ops_bp)  # /readyz, /metrics
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.register_blueprint(patient_bp, url_prefix="/patient")
     app.register_blueprint(patient_link_bp)  # a practice's own link: /p/<slug>

@@ -36,6 +36,8 @@ from ptmatch.models import (
     User,
     WaitlistEntry,
 )
+from ptmatch.models.ops import SCHEDULER_BEAT
+from ptmatch.ops.heartbeat import beat
 from tests.conftest import NOW
 from tests.factories import (
     make_calendar_block,
@@ -80,6 +82,9 @@ ALLOW: dict[str, frozenset | Token] = {
     "bootstrap.static": EVERYONE,
     "public.home": EVERYONE,
     "public.healthz": EVERYONE,
+    # operations (machine readers; /metrics: loopback or bearer token, see tests/test_ops_web.py)
+    "ops.readyz": EVERYONE,
+    "ops.metrics": EVERYONE,
     "public.crisis": EVERYONE,
     "public.set_language": EVERYONE,
     # auth
@@ -336,6 +341,7 @@ def build_world(session) -> dict:
         "group_offer_a_x": group_offer,
         "room_x": make_room(session, x),
     }
+    beat(session, SCHEDULER_BEAT, NOW)  # a live scheduler, so /readyz answers 200
     session.commit()
     ids = {k: (v if isinstance(v, str) else v.id) for k, v in world.items()}
     return ids | {"_objects": world, "_actors": actors}

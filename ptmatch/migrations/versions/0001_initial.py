@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-05 07:13:34.322978
+Create Date: 2026-12-05 08:17:18.856694
 """
 
 from alembic import op
@@ -55,6 +55,13 @@ def upgrade() -> None:
         sa.Column("created_at", ptmatch.db.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_practices")),
         sa.UniqueConstraint("slug", name=op.f("uq_practices_slug")),
+    )
+    op.create_table(
+        "scheduler_beats",
+        sa.Column("name", sa.String(length=80), nullable=False),
+        sa.Column("at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_scheduler_beats")),
     )
     op.create_table(
         "users",
@@ -1021,6 +1028,7 @@ def downgrade() -> None:
 
     op.drop_table("outbox_messages")
     op.drop_table("users")
+    op.drop_table("scheduler_beats")
     op.drop_table("practices")
     with op.batch_alter_table("postcodes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_postcodes_code"))

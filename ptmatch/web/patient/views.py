@@ -18,6 +18,7 @@ from ptmatch.domain import access, groups, patients, waitlist
 from ptmatch.domain.accounts import consume_user_token, peek_user_token
 from ptmatch.domain.errors import DomainError, InvalidInput, NotAllowed
 from ptmatch.models import EntryStatus, Patient, Practice, Role, TokenPurpose, User
+from ptmatch.ops import backup
 from ptmatch.web import current_settings
 from ptmatch.web.forms import add_domain_error
 from ptmatch.web.patient.forms import (
@@ -418,7 +419,11 @@ def delete():
         else:
             end_session()
             return redirect(url_for("patient.deleted"))
-    return render_template("patient/delete.html", form=form)
+    return render_template(
+        "patient/delete.html",
+        form=form,
+        backup_days=backup.retention_days(current_settings()),
+    )
 
 
 # --- a practice's own link: /p/<slug> -------------------------------------------------------------

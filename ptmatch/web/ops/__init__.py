@@ -1,0 +1,1 @@
+"""Operations endpoints: /readyz and /metrics (machine readers, no UI)."""
