@@ -164,6 +164,21 @@ THERAPIST_GENDER_WISHES = [
     ("d", N_("divers")),
 ]
 PREFERENCE = [("wanted", N_("gewünscht")), ("acceptable", N_("möglich")), ("no", N_("nein"))]
+# What the patient is looking for (models.CareStage), as the registration form asks it.
+CARE_STAGES = [
+    ("sprechstunde", N_("eine erste Sprechstunde")),
+    ("therapy", N_("einen Therapieplatz nach der Sprechstunde (ich habe ein Formular PTV 11)")),
+    ("group", N_("einen Platz in einer Gruppe")),
+    ("any", N_("egal – alles davon")),
+]
+# PTV 11: the form of care the Sprechstunde recommends (PatientClinical.ptv11_care).
+PTV11_CARE = [
+    ("", N_("keine Angabe")),
+    ("akut", N_("Akutbehandlung")),
+    ("einzel", N_("Psychotherapie (einzeln)")),
+    ("gruppe", N_("Psychotherapie in der Gruppe")),
+    ("andere", N_("andere Empfehlung")),
+]
 WEEKDAYS = [
     N_("Montag"),
     N_("Dienstag"),

@@ -19,6 +19,7 @@ from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, POPULATIONS, PROBLEM
 from ptmatch.domain.passwords import hash_password
 from ptmatch.models import (
     Availability,
+    CareStage,
     GroupProgram,
     GroupStatus,
     Modality,
@@ -516,6 +517,7 @@ def load(session: Session, now: dt.datetime) -> None:
         session.flush()
         lat, lon = _coords(session, code)
         joined = now - dt.timedelta(days=200 - 14 * i)
+        stage, ptv11_date = _care_stage(i, urgent, now)
         patient = Patient(
             user_id=user.id,
             first_name=first,
@@ -533,6 +535,8 @@ def load(session: Session, now: dt.datetime) -> None:
             insurance="gkv",
             video_pref=Preference(video),
             group_pref=Preference(group),
+            care_stage=stage,
+            ptv11_date=ptv11_date,
             created_at=joined,
             last_confirmed_at=now - dt.timedelta(days=i),
             consent_health_at=joined,
@@ -546,6 +550,7 @@ def load(session: Session, now: dt.datetime) -> None:
                 problems_mask=PROBLEM_AREAS.to_mask(problems),
                 urgent=urgent,
                 urgency_code="PTV11-A1B2C3" if urgent else "",
+                ptv11_care="einzel" if ptv11_date is not None else "",
                 description=(
                     "Seit einigen Monaten zunehmende Beschwerden; Hausarzt hat Psychotherapie "
                     "empfohlen."
@@ -573,6 +578,20 @@ def load(session: Session, now: dt.datetime) -> None:
         if pool:
             session.add(WaitlistEntry(patient_id=patient.id, practice_id=None, added_at=joined))
     session.flush()
+
+
+def _care_stage(i: int, urgent: bool, now: dt.datetime) -> tuple[CareStage, dt.date | None]:
+    """Where a demo patient is in care: the urgent ones hold a recent PTV 11 (deadlines within
+    days, so the "at risk" list has rows); every fifth one a PTV 11 without urgency; every
+    fourth looks for a first Sprechstunde; the rest take anything."""
+    today = now.date()
+    if urgent:
+        return CareStage.THERAPY, today - dt.timedelta(days=18 + 3 * (i % 4))
+    if i % 5 == 0:
+        return CareStage.THERAPY, today - dt.timedelta(days=40 + i)
+    if i % 4 == 0:
+        return CareStage.SPRECHSTUNDE, None
+    return CareStage.ANY, None
 
 
 def logins_text(with_codes: bool = False) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from ptmatch.catalog import N_
 from ptmatch.models import (
     BookingStatus,
+    CareStage,
     EnrollmentStatus,
     EntryStatus,
     GroupStatus,
@@ -102,6 +103,12 @@ LABELS: dict[type[enum.Enum], dict[enum.Enum, Label]] = {
         SlotKind.PROBATORIK: Label(N_("Probatorische Sitzung")),
         SlotKind.AKUT: Label(N_("Akutbehandlung")),
         SlotKind.THERAPY_PLACE: Label(N_("Therapieplatz")),
+    },
+    CareStage: {
+        CareStage.SPRECHSTUNDE: Label(N_("sucht eine Sprechstunde")),
+        CareStage.THERAPY: Label(N_("sucht einen Therapieplatz (PTV 11)"), "info"),
+        CareStage.GROUP: Label(N_("sucht eine Gruppe")),
+        CareStage.ANY: Label(N_("sucht Sprechstunde, Therapieplatz oder Gruppe")),
     },
     Modality: {
         Modality.IN_PERSON: Label(N_("in Präsenz")),

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session, selectinload
 from ptmatch import links
 from ptmatch.catalog import METHODS, PROBLEM_AREAS
 from ptmatch.config import Settings
-from ptmatch.domain import access, audit, matching, offer_machine, offers, rooms
+from ptmatch.domain import access, audit, filters, matching, offer_machine, offers, rooms
 from ptmatch.domain.clashes import GROUP_MAX_SESSIONS, find_clash
 from ptmatch.domain.errors import (
     Clash,
@@ -313,6 +313,7 @@ def group_context(
     return dataclasses.replace(
         ctx,
         slot_id=None,
+        kind=filters.GROUP_KIND,
         overlapping_slot_ids=(),
         reposted_chain_ids=(),
         specialties_mask=group.problems_mask or ctx.specialties_mask,

@@ -3,22 +3,13 @@
 Hard filters (never bend; all in the SQL prefilter, so 100k waiting patients never reach
 Python):
 
-- matchable like ``patients.is_matchable``: status ACTIVE, not paused (``paused_until``),
-  both consents, a verified and enabled account (or a phone-registered patient without an
-  account whose consent the secretariat recorded);
+- every row of ``ptmatch.domain.filters.HARD_FILTERS`` (matchable, hard wishes, insurance,
+  exclusions, population, modality, care stage against the slot's kind, availability for
+  the whole session) — the one definition the pool view and the workbench share;
 - on this practice's active list, or in the regional pool when the practice takes pool
   patients and has coordinates, within the patient's own ``max_distance_km`` (an
   equirectangular test inside a lat/lon box the index can use; a patient without
   coordinates is not filtered by distance, see ``ptmatch.domain.geo``);
-- available on the slot's weekday (Europe/Berlin wall clock) for the whole session — one
-  availability window must cover it (a therapy place is weekly: the same test);
-- modality: a video slot only for patients whose video preference is not "no";
-- room: a patient who needs an accessible room only for video, or in person in a room
-  marked accessible (an in-person slot without a room does not count as accessible);
-- no therapist exclusion touches the patient's problem areas
-  (``(problems_mask & exclusions_mask) = 0``);
-- population (age on the slot's day within one of the therapist's age groups; unknown age
-  is not excluded), a shared language (``&``), the therapist-gender wish, the insurance;
 - no offer for this slot yet (any answer), no declined or accepted offer for a slot this
   one re-posts, and no pending, live offer for a slot that overlaps it in time.
 
@@ -27,16 +18,20 @@ Score (higher first), each part shown to the therapist as a reason:
 ====================  ==========================================================
 waiting time          ``WAIT_POINTS`` per full 30 days on the list, at most 24 months
 urgency (PTV 11)      ``URGENT_POINTS`` when the intake is marked urgent
+PTV 11 deadline       ``DEADLINE_STEPS`` as the 4-week target (form date + 28 days) nears
 practice priority     ``PRIORITY_POINTS`` per level (0-3) set on this practice's list
 via practice link     ``LINK_POINTS`` when the patient came through the practice's link
 specialty fit         ``SPECIALTY_POINTS`` when a problem area is a therapist specialty
 method wish           ``METHOD_POINTS`` when a wished method is one the therapist offers
 distance              ``DISTANCE_POINTS`` by band (< 5 km, < 10 km, < 20 km)
 video wish            ``VIDEO_POINTS`` for a video slot when video is "wanted"
+gender wish           ``GENDER_POINTS`` when a (soft) therapist-gender wish is met
+language              ``LANGUAGE_POINTS`` for a shared language when languages are soft
 ====================  ==========================================================
 
-Ties: longest waiting first (the list entry's date), then the lower patient id — so the
-order is total and deterministic. The score is computed in SQL (ORDER BY ... LIMIT) with
+Ties: the nearest PTV 11 deadline first (urgent patients with a form date), then longest
+waiting (the list entry's date), then the lower patient id — so the order is total and
+deterministic. The score is computed in SQL (ORDER BY ... LIMIT) with
 CASE expressions that mirror the pure Python functions below exactly (same constants,
 same thresholds, same float arithmetic); the Python side recomputes score and reasons for
 the rows returned. A test checks the two agree.
@@ -52,9 +47,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, false, func, literal, or_, select, text, union_all
 from sqlalchemy.orm import Session, aliased
 
-from ptmatch.catalog import INSURANCES, METHODS, N_, POPULATIONS
+from ptmatch.catalog import METHODS, N_
+from ptmatch.domain import filters
 from ptmatch.models import (
-    Availability,
     EntryStatus,
     Modality,
     Offer,
@@ -89,16 +84,16 @@ LINK_POINTS = 20
 SPECIALTY_POINTS = 25
 METHOD_POINTS = 15
 VIDEO_POINTS = 10
+GENDER_POINTS = 10
+LANGUAGE_POINTS = 10
+# PTV 11 "zeitnah erforderlich": a first appointment within 4 weeks of the form's date.
+DEADLINE_DAYS = 28
+# (at most this many days left, points): the last step reached counts; <= 0 is overdue.
+DEADLINE_STEPS = ((14, 10), (7, 25), (0, 40))
+NO_DEADLINE = dt.date(9999, 12, 31)  # sorts after every real deadline
 # (upper limit in km, points): the first band the distance falls into.
 DISTANCE_POINTS = ((5, 15), (10, 10), (20, 5))
 
-# Age-based populations: (code, youngest age, age limit exclusive).
-POPULATION_AGES = (
-    ("children", 0, 14),
-    ("adolescents", 14, 18),
-    ("adults", 18, 65),
-    ("seniors", 65, 200),
-)
 OVERLAP_LOOKBACK = dt.timedelta(days=1)  # no session is longer than a day
 
 
@@ -124,6 +119,7 @@ class Candidate:
     on_practice_list: bool  # False: a pool patient (shown pseudonymously until they accept)
     waiting_since: dt.datetime
     distance_km: float | None
+    deadline: dt.date | None = None  # the PTV 11 target of an urgent patient
 
 
 @dataclass(frozen=True)
@@ -141,6 +137,16 @@ class Facts:
     video_pref: str
     lat: float | None
     lon: float | None
+    ptv11_date: dt.date | None = None
+    gender_wish: str = "any"
+    gender_only: bool = True
+    languages_mask: int = 0
+    languages_only: bool = True
+
+    @property
+    def deadline(self) -> dt.date | None:
+        """The PTV 11 target date of an urgent patient (None: none runs)."""
+        return deadline_of(self.urgent, self.ptv11_date)
 
 
 @dataclass(frozen=True)
@@ -174,16 +180,33 @@ class Context:
     reach_values: tuple[int, ...] = ()
     accessible: bool = False  # in person in an accessible room (video needs no room)
     sqlite: bool = False  # the engine, for one planner hint (see _branches)
+    kind: str | None = None  # the slot's kind (filters.GROUP_KIND for a group)
+    offers_in_person: bool = True
+    offers_video: bool = True
+
+    def target(self) -> filters.Target:
+        """The slot as the hard filters see it."""
+        return filters.Target(
+            today=self.today,
+            day=self.day,
+            therapist_gender=self.therapist_gender,
+            exclusions_mask=self.exclusions_mask,
+            methods_mask=self.methods_mask,
+            languages_mask=self.languages_mask,
+            insurances_mask=self.insurances_mask,
+            populations_mask=self.populations_mask,
+            offers_in_person=self.offers_in_person,
+            offers_video=self.offers_video,
+            kind=self.kind,
+            video=self.video,
+            weekday=self.weekday,
+            start_min=self.start_min,
+            end_min=self.end_min,
+            accessible=self.accessible,
+        )
 
 
 # --- context ---------------------------------------------------------------------------------
-
-
-def _years_before(day: dt.date, years: int) -> dt.date:
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - years, day=28)
 
 
 def _overlapping_slot_ids(session: Session, slot: Slot) -> tuple[int, ...]:
@@ -258,10 +281,32 @@ def build_context(
         reach_values=reach_values(session) if pool and ranking else (),
         accessible=_room_accessible(session, slot),
         sqlite=session.get_bind().dialect.name == "sqlite",
+        kind=str(slot.kind) if slot.kind is not None else None,
+        offers_in_person=bool(therapist.offers_in_person),
+        offers_video=bool(therapist.offers_video),
     )
 
 
 # --- pure scoring ------------------------------------------------------------------------------
+
+
+def deadline_of(urgent: bool, ptv11_date: dt.date | None) -> dt.date | None:
+    """An urgent PTV 11 carries the 4-week target for a first appointment from its date."""
+    if not urgent or ptv11_date is None:
+        return None
+    return ptv11_date + dt.timedelta(days=DEADLINE_DAYS)
+
+
+def deadline_points(deadline: dt.date | None, today: dt.date) -> tuple[int, int | None]:
+    """(points, days left) for a running deadline: the closer, the more (``DEADLINE_STEPS``)."""
+    if deadline is None:
+        return 0, None
+    left = (deadline - today).days
+    points = 0
+    for days, step_points in DEADLINE_STEPS:
+        if left <= days:
+            points = step_points
+    return points, left
 
 
 def waiting_months(added_at: dt.datetime, now: dt.datetime) -> int:
@@ -296,6 +341,22 @@ def score(facts: Facts, ctx: Context) -> tuple[int, list[Reason]]:
         )
     if facts.urgent:
         reasons.append(Reason(N_("Dringlich (PTV 11)"), URGENT_POINTS, clinical=True))
+    points, left = deadline_points(facts.deadline, ctx.today)
+    if points and left > 0:
+        reasons.append(
+            Reason(
+                N_("Frist (4 Wochen ab PTV 11) endet in %(days)s Tag(en)"),
+                points,
+                {"days": left},
+                clinical=True,
+            )
+        )
+    elif points:
+        reasons.append(
+            Reason(
+                N_("Frist (4 Wochen ab PTV 11) erreicht oder überschritten"), points, clinical=True
+            )
+        )
     priority = max(0, min(facts.priority, PRIORITY_MAX)) if facts.on_list else 0
     if priority:
         reasons.append(
@@ -323,6 +384,10 @@ def score(facts: Facts, ctx: Context) -> tuple[int, list[Reason]]:
         )
     if ctx.video and facts.video_pref == Preference.WANTED:
         reasons.append(Reason(N_("Wünscht Video"), VIDEO_POINTS))
+    if facts.gender_wish != "any" and facts.gender_wish == ctx.therapist_gender:
+        reasons.append(Reason(N_("Wunsch zum Geschlecht erfüllt"), GENDER_POINTS))
+    if not facts.languages_only and facts.languages_mask & ctx.languages_mask:
+        reasons.append(Reason(N_("Gemeinsame Sprache"), LANGUAGE_POINTS))
     return sum(r.points for r in reasons), reasons
 
 
@@ -331,21 +396,6 @@ def score(facts: Facts, ctx: Context) -> tuple[int, list[Reason]]:
 
 def _problems():
     return func.coalesce(PatientClinical.problems_mask, 0)
-
-
-def _population_condition(ctx: Context):
-    wanted = set(POPULATIONS.from_mask(ctx.populations_mask))
-    ranges = [
-        and_(
-            Patient.birth_date <= _years_before(ctx.day, youngest),
-            Patient.birth_date > _years_before(ctx.day, limit),
-        )
-        for code, youngest, limit in POPULATION_AGES
-        if code in wanted
-    ]
-    if not ranges:
-        return None
-    return or_(Patient.birth_date.is_(None), *ranges)
 
 
 def _distance_sq_sql(ctx: Context):
@@ -417,38 +467,7 @@ def _reach_condition(ctx: Context):
 
 def _common_conditions(ctx: Context) -> list:
     """Every hard filter except "which list" (see the module docstring)."""
-    conds = [
-        Patient.status == PatientStatus.ACTIVE,
-        or_(Patient.paused_until.is_(None), Patient.paused_until <= ctx.today),
-        Patient.consent_health_at.is_not(None),
-        Patient.consent_rules_at.is_not(None),
-        or_(
-            and_(
-                User.id.is_not(None), User.email_verified_at.is_not(None), User.is_enabled.is_(True)
-            ),
-            and_(Patient.user_id.is_(None), Patient.consent_recorded_by_id.is_not(None)),
-        ),
-        Patient.therapist_gender_wish.in_(["any", ctx.therapist_gender]),
-        Patient.languages_mask.bitwise_and(ctx.languages_mask) != 0,
-        Patient.insurance.in_(INSURANCES.from_mask(ctx.insurances_mask) or ["-"]),
-        select(Availability.id)
-        .where(
-            Availability.patient_id == Patient.id,
-            Availability.weekday == ctx.weekday,
-            Availability.start_min <= ctx.start_min,
-            Availability.end_min >= ctx.end_min,
-        )
-        .exists(),
-    ]
-    if ctx.exclusions_mask:
-        conds.append(_problems().bitwise_and(ctx.exclusions_mask) == 0)
-    if ctx.video:
-        conds.append(Patient.video_pref != Preference.NO)
-    elif not ctx.accessible:
-        conds.append(Patient.needs_accessible_room.is_(False))
-    population = _population_condition(ctx)
-    if population is not None:
-        conds.append(population)
+    conds = filters.conditions(ctx.target())
     # A group's context (ptmatch.domain.groups) has no slot: its own filter replaces this one.
     busy = [Offer.slot_id == ctx.slot_id] if ctx.slot_id is not None else []
     if ctx.overlapping_slot_ids:
@@ -482,6 +501,39 @@ def _score_sql(ctx: Context, *, on_list: bool):
         else_=0,
     )
     parts = [waiting, case((PatientClinical.urgent.is_(True), URGENT_POINTS), else_=0)]
+    # Deadline steps: days left <= k  <=>  ptv11_date <= today + k - DEADLINE_DAYS.
+    parts.append(
+        case(
+            *[
+                (
+                    and_(
+                        PatientClinical.urgent.is_(True),
+                        Patient.ptv11_date <= ctx.today + dt.timedelta(days=days - DEADLINE_DAYS),
+                    ),
+                    points,
+                )
+                for days, points in reversed(DEADLINE_STEPS)
+            ],
+            else_=0,
+        )
+    )
+    if ctx.therapist_gender != "any":
+        parts.append(
+            case((Patient.therapist_gender_wish == ctx.therapist_gender, GENDER_POINTS), else_=0)
+        )
+    if ctx.languages_mask:
+        parts.append(
+            case(
+                (
+                    and_(
+                        Patient.languages_only.is_(False),
+                        Patient.languages_mask.bitwise_and(ctx.languages_mask) != 0,
+                    ),
+                    LANGUAGE_POINTS,
+                ),
+                else_=0,
+            )
+        )
     if on_list:
         parts.append(
             case(
@@ -519,6 +571,17 @@ def _score_sql(ctx: Context, *, on_list: bool):
     return total
 
 
+def deadline_key():
+    """The PTV 11 form date of an urgent patient (its deadline orders alike), else far away."""
+    return case(
+        (
+            and_(PatientClinical.urgent.is_(True), Patient.ptv11_date.is_not(None)),
+            Patient.ptv11_date,
+        ),
+        else_=literal(NO_DEADLINE),
+    )
+
+
 def _branches(ctx: Context, *, with_facts: bool, only_ids=None) -> list:
     """One SELECT per source: the practice's own list, and the pool (disjoint)."""
 
@@ -537,7 +600,13 @@ def _branches(ctx: Context, *, with_facts: bool, only_ids=None) -> list:
             Patient.video_pref.label("video_pref"),
             Patient.lat.label("lat"),
             Patient.lon.label("lon"),
+            Patient.ptv11_date.label("ptv11_date"),
+            Patient.therapist_gender_wish.label("gender_wish"),
+            Patient.gender_only.label("gender_only"),
+            Patient.languages_mask.label("languages_mask"),
+            Patient.languages_only.label("languages_only"),
             _score_sql(ctx, on_list=on_list).label("score"),
+            deadline_key().label("deadline_key"),
         ]
 
     def base(on_list: bool):
@@ -634,7 +703,9 @@ def rank_context(
         for branch in _branches(ctx, with_facts=True, only_ids=only_ids)
     ]
     union = (branches[0] if len(branches) == 1 else union_all(*branches)).subquery("candidates")
-    query = select(union).order_by(union.c.score.desc(), union.c.added_at, union.c.patient_id)
+    query = select(union).order_by(
+        union.c.score.desc(), union.c.deadline_key, union.c.added_at, union.c.patient_id
+    )
     if limit is not None:
         query = query.limit(limit)
     result = []
@@ -651,6 +722,11 @@ def rank_context(
             video_pref=str(row.video_pref),
             lat=row.lat,
             lon=row.lon,
+            ptv11_date=row.ptv11_date,
+            gender_wish=row.gender_wish,
+            gender_only=bool(row.gender_only),
+            languages_mask=row.languages_mask or 0,
+            languages_only=bool(row.languages_only),
         )
         total, reasons = score(facts, ctx)
         d2 = distance_sq(ctx, facts.lat, facts.lon)
@@ -662,8 +738,9 @@ def rank_context(
                 on_practice_list=facts.on_list,
                 waiting_since=facts.added_at,
                 distance_km=math.sqrt(d2) if d2 is not None else None,
+                deadline=facts.deadline,
             )
         )
     # The SQL order and the Python score agree (tested); sorting again keeps it total even so.
-    result.sort(key=lambda c: (-c.score, c.waiting_since, c.patient_id))
+    result.sort(key=lambda c: (-c.score, c.deadline or NO_DEADLINE, c.waiting_since, c.patient_id))
     return result

@@ -60,6 +60,7 @@ from ptmatch.domain.tokens import hash_token
 from ptmatch.models import (
     Booking,
     BookingStatus,
+    CareStage,
     Modality,
     Offer,
     OfferMode,
@@ -815,7 +816,46 @@ def mark_booking(
         previous=str(previous),
         status=str(status),
     )
+    if status == BookingStatus.ATTENDED and slot.kind == SlotKind.SPRECHSTUNDE:
+        move_on_after_sprechstunde(
+            session, now, actor, session.get(Patient, booking.patient_id), slot
+        )
     return booking
+
+
+def move_on_after_sprechstunde(
+    session: Session, now: dt.datetime, actor: User | None, patient: Patient, slot: Slot
+) -> bool:
+    """After an attended Sprechstunde the patient looks for a therapy place: their stage moves
+    on (the PTV 11 is handed out there, so its date is the Sprechstunde's day unless one was
+    entered), they wait again on the lists they had, and a mail says so. True if it moved."""
+    if patient.care_stage not in (CareStage.SPRECHSTUNDE, CareStage.ANY):
+        return False
+    previous = patient.care_stage
+    patient.care_stage = CareStage.THERAPY
+    if patient.ptv11_date is None:
+        patient.ptv11_date = slot.start_at.astimezone(BERLIN).date()
+    session.flush()
+    audit.record(
+        session,
+        now,
+        "patient.stage_changed",
+        actor,
+        patient_id=patient.id,
+        previous=str(previous),
+        stage=str(CareStage.THERAPY),
+        slot_id=slot.id,
+    )
+    _restore_patient(session, now, patient, actor)
+    offer_machine.mail_patient(
+        session,
+        now,
+        patient,
+        "stage_therapy",
+        f"stage_therapy:{patient.id}:{slot.id}",
+        links.patient_home(),
+    )
+    return True
 
 
 def release_booking(

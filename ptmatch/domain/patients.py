@@ -27,6 +27,7 @@ from ptmatch.models import (
     Booking,
     BookingStatus,
     CallNote,
+    CareStage,
     ClinicalNote,
     EnrollmentStatus,
     EntryStatus,
@@ -56,6 +57,9 @@ VERIFY_VALID = dt.timedelta(days=7)
 GENDER_CODES = ("f", "m", "d", "x")
 THERAPIST_GENDER_CODES = ("any", "f", "m", "d")
 URGENCY_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,19}$")
+# PTV 11 (since April 2017): the form of care the Sprechstunde recommends.
+PTV11_FIRST_DAY = dt.date(2017, 4, 1)
+PTV11_CARE = ("", "akut", "einzel", "gruppe", "andere")
 
 # The availability grid: two-hour blocks, Berlin wall-clock minutes, Monday to Saturday.
 GRID_BLOCKS: tuple[tuple[int, int], ...] = tuple((h * 60, (h + 2) * 60) for h in range(8, 20, 2))
@@ -86,6 +90,12 @@ class Profile:
     windows: list[tuple[int, int, int]] = field(
         default_factory=list
     )  # (weekday, start_min, end_min)
+    care_stage: str = CareStage.ANY.value
+    ptv11_date: dt.date | None = None
+    methods_only: bool = False
+    gender_only: bool = True
+    languages_only: bool = True
+    video_only: bool = False
 
 
 @dataclass
@@ -96,6 +106,7 @@ class Intake:
     description: str = ""
     urgent: bool = False
     urgency_code: str = ""
+    ptv11_care: str = ""  # the recommended form of care (PTV11_CARE)
 
 
 def normalise_phone(raw: str, field_name: str = "phone") -> str:
@@ -233,6 +244,22 @@ def validate_profile(profile: Profile, today: dt.date) -> Profile:
     for weekday, start, end in profile.windows:
         if not (0 <= weekday <= 6 and 0 <= start < end <= 24 * 60):
             raise InvalidInput("Ungültige Zeitauswahl.", "availability")
+    _choice(profile.care_stage, {s.value for s in CareStage}, "Ungültige Auswahl.", "care_stage")
+    if profile.ptv11_date is not None and not PTV11_FIRST_DAY <= profile.ptv11_date <= today:
+        raise InvalidInput("Bitte das Datum vom Formular PTV 11 angeben.", "ptv11_date")
+    if profile.care_stage == CareStage.THERAPY and profile.ptv11_date is None:
+        raise InvalidInput(
+            "Für einen Therapieplatz brauchen wir das Datum Ihres Formulars PTV 11 "
+            "(aus der Sprechstunde).",
+            "ptv11_date",
+        )
+    if profile.care_stage == CareStage.GROUP and profile.group_pref == Preference.NO:
+        raise InvalidInput(
+            "Sie suchen eine Gruppe: bitte bei Gruppentherapie „gewünscht“ oder „möglich“ wählen.",
+            "group_pref",
+        )
+    if profile.video_only and profile.video_pref != Preference.WANTED:
+        raise InvalidInput("„Nur per Video“ geht nur, wenn Video gewünscht ist.", "video_only")
     return profile
 
 
@@ -249,6 +276,7 @@ def validate_intake(intake: Intake) -> Intake:
         )
     if intake.urgent and not intake.urgency_code:
         raise InvalidInput("Bitte geben Sie den Code von Ihrem Formular PTV 11 an.", "urgency_code")
+    _choice(intake.ptv11_care or "", PTV11_CARE, "Ungültige Auswahl.", "ptv11_care")
     return intake
 
 
@@ -282,6 +310,12 @@ def _apply_profile(session: Session, patient: Patient, profile: Profile) -> None
     patient.video_pref = Preference(profile.video_pref)
     patient.group_pref = Preference(profile.group_pref)
     patient.needs_accessible_room = bool(profile.needs_accessible_room)
+    patient.care_stage = CareStage(profile.care_stage)
+    patient.ptv11_date = profile.ptv11_date
+    patient.methods_only = bool(profile.methods_only)
+    patient.gender_only = bool(profile.gender_only)
+    patient.languages_only = bool(profile.languages_only)
+    patient.video_only = bool(profile.video_only)
 
 
 def _replace_windows(session: Session, patient: Patient, windows) -> None:
@@ -303,6 +337,7 @@ def _apply_intake(session: Session, now: dt.datetime, patient: Patient, intake: 
     clinical.description = intake.description
     clinical.urgent = intake.urgent
     clinical.urgency_code = intake.urgency_code
+    clinical.ptv11_care = intake.ptv11_care or ""
     clinical.updated_at = now
 
 
@@ -478,6 +513,7 @@ def intake_of(clinical: PatientClinical | None) -> Intake:
         description=clinical.description,
         urgent=clinical.urgent,
         urgency_code=clinical.urgency_code,
+        ptv11_care=clinical.ptv11_care or "",
     )
 
 
@@ -498,6 +534,12 @@ def profile_of(patient: Patient) -> Profile:
         group_pref=str(patient.group_pref),
         needs_accessible_room=bool(patient.needs_accessible_room),
         windows=[(w.weekday, w.start_min, w.end_min) for w in patient.availability],
+        care_stage=str(patient.care_stage),
+        ptv11_date=patient.ptv11_date,
+        methods_only=patient.methods_only,
+        gender_only=patient.gender_only,
+        languages_only=patient.languages_only,
+        video_only=patient.video_only,
     )
 
 

@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.util import find_tables
 
 from ptmatch import links
-from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, N_, POPULATIONS, PROBLEM_AREAS
-from ptmatch.domain import access, audit
+from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, N_, PROBLEM_AREAS
+from ptmatch.domain import access, audit, matching
+from ptmatch.domain import filters as hard
 from ptmatch.domain.access import pseudonym
 from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound
 from ptmatch.domain.paging import Page
@@ -40,6 +41,8 @@ from ptmatch.models import (
     Practice,
     Preference,
     RemovalReason,
+    Slot,
+    SlotKind,
     Therapist,
     User,
     WaitlistEntry,
@@ -49,12 +52,15 @@ from ptmatch.notifications import outbox
 BERLIN = ZoneInfo("Europe/Berlin")
 KM_PER_DEGREE = 111.195  # mean Earth radius 6371.0 km * pi / 180
 EARTH_RADIUS_KM = 6371.0
-POOL_MAX_KM = 200  # no patient's radius reaches further (bounds the index box)
+POOL_MAX_KM = 300  # no patient's radius reaches further (the forms allow 1-300 km)
 PER_PAGE = 25
 MAX_QUERY_TERMS = 5
 
-LIST_SORTS = ("waiting", "priority")
-POOL_SORTS = ("waiting", "distance")
+LIST_SORTS = ("waiting", "priority", "deadline")
+POOL_SORTS = ("waiting", "distance", "deadline")
+KIND_FILTERS = tuple(str(k) for k in SlotKind) + (hard.GROUP_KIND,)
+AT_RISK_DAYS = 7  # urgent patients this close to their PTV 11 deadline are "at risk"
+MAX_DEADLINE_DAYS = 60
 PRIORITIES = [(0, N_("normal")), (1, N_("erhöht")), (2, N_("hoch")), (3, N_("sehr hoch"))]
 # Why a practice takes a patient off its list: the code goes to the audit trail, the entry
 # itself records REMOVED_BY_PRACTICE (its history stays).
@@ -86,13 +92,6 @@ DISTANCE_FAR = N_("über 50 km")
 DISTANCE_UNKNOWN = N_("Entfernung unbekannt")
 UNKNOWN_DISTANCE_SQ = 1e12
 AGE_UNKNOWN = N_("Alter unbekannt")
-# Age-based populations: (code, youngest age, age limit exclusive).
-POPULATION_AGES = [
-    ("children", 0, 14),
-    ("adolescents", 14, 18),
-    ("adults", 18, 65),
-    ("seniors", 65, 200),
-]
 
 
 # --- filters and pages ---------------------------------------------------------------------------
@@ -115,6 +114,8 @@ class Filters:
     via_link: bool = False
     waiting_from: dt.date | None = None  # on the list since this day or later
     waiting_to: dt.date | None = None  # on the list since this day or earlier
+    kind: str = ""  # fits this kind of appointment (care stage, PTV 11)
+    deadline_days: int | None = None  # urgent, PTV 11 deadline within this many days
     sort: str = "waiting"
 
     def __post_init__(self):
@@ -129,6 +130,10 @@ class Filters:
             raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", "insurance")
         if len(self.q) > 100:
             raise InvalidInput("Der Text ist zu lang.", "q")
+        if self.kind and self.kind not in KIND_FILTERS:
+            raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", "kind")
+        if self.deadline_days is not None and not 0 <= self.deadline_days <= MAX_DEADLINE_DAYS:
+            raise InvalidInput("Bitte eine Zahl von 0 bis 60 angeben.", "deadline_days")
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,8 @@ class ListRow:
     waiting_days: int
     problems: list[str]
     urgent: bool
+    care_stage: str = "any"
+    deadline: dt.date | None = None  # the PTV 11 target of an urgent patient
 
     @property
     def name(self) -> str:
@@ -171,6 +178,8 @@ class PoolRow:
     therapist_gender_wish: str
     distance_band: str
     waiting_weeks: int
+    care_stage: str = "any"
+    deadline: dt.date | None = None
 
 
 @dataclass
@@ -273,7 +282,41 @@ def _shared_conditions(f: Filters, therapist: Therapist, today: dt.date) -> list
         conds.append(WaitlistEntry.added_at >= _local_day_start(f.waiting_from))
     if f.waiting_to is not None:
         conds.append(WaitlistEntry.added_at < _local_day_start(f.waiting_to + dt.timedelta(days=1)))
+    if f.kind:
+        conds.extend(hard.conditions(_target(therapist, today, kind=f.kind), names=("stage",)))
+    if f.deadline_days is not None:
+        conds.append(deadline_within(today, f.deadline_days))
     return conds
+
+
+def deadline_within(today: dt.date, days: int):
+    """Urgent, and the PTV 11 deadline (form date + 28 days) at most `days` days away."""
+    return and_(
+        PatientClinical.urgent.is_(True),
+        Patient.ptv11_date <= today + dt.timedelta(days=days - matching.DEADLINE_DAYS),
+    )
+
+
+def _order(f: Filters, *rest):
+    """`rest`, after the nearest PTV 11 deadline when sorted by deadline (none: last)."""
+    return (matching.deadline_key(), *rest) if f.sort == "deadline" else rest
+
+
+def _target(therapist: Therapist, today: dt.date, *, kind: str | None = None) -> hard.Target:
+    """The therapist as the hard filters see them, without a slot (the pool view)."""
+    return hard.Target(
+        today=today,
+        day=today,
+        therapist_gender=therapist.gender,
+        exclusions_mask=therapist.exclusions_mask or 0,
+        methods_mask=therapist.methods_mask or 0,
+        languages_mask=therapist.languages_mask or 0,
+        insurances_mask=therapist.insurances_mask or 0,
+        populations_mask=therapist.populations_mask or 0,
+        offers_in_person=bool(therapist.offers_in_person),
+        offers_video=bool(therapist.offers_video),
+        kind=kind or None,
+    )
 
 
 def _fits_profile_conditions(therapist: Therapist) -> list:
@@ -342,7 +385,7 @@ def list_waitlist(
     if filters.sort == "priority":
         order = (WaitlistEntry.priority.desc(), WaitlistEntry.added_at, WaitlistEntry.id)
     else:
-        order = (WaitlistEntry.added_at, WaitlistEntry.id)
+        order = _order(filters, WaitlistEntry.added_at, WaitlistEntry.id)
     query = (
         _joined(
             select(
@@ -356,6 +399,8 @@ def list_waitlist(
                 Patient.birth_date,
                 Patient.gender,
                 Patient.status,
+                Patient.care_stage,
+                Patient.ptv11_date,
                 PatientClinical.problems_mask,
                 PatientClinical.urgent,
             ),
@@ -380,6 +425,8 @@ def list_waitlist(
             waiting_days=(now - r.added_at).days,
             problems=PROBLEM_AREAS.from_mask(r.problems_mask),
             urgent=bool(r.urgent),
+            care_stage=str(r.care_stage),
+            deadline=matching.deadline_of(bool(r.urgent), r.ptv11_date),
         )
         for r in session.execute(query)
     ]
@@ -405,79 +452,10 @@ def pool_available(therapist: Therapist) -> bool:
     )
 
 
-def _population_condition(therapist: Therapist, today: dt.date):
-    """Age fits one of the therapist's age-based populations (unknown age is not excluded)."""
-    wanted = set(POPULATIONS.from_mask(therapist.populations_mask))
-    ranges = []
-    for code, youngest, limit in POPULATION_AGES:
-        if code in wanted:
-            ranges.append(
-                and_(
-                    Patient.birth_date <= _years_before(today, youngest),
-                    Patient.birth_date > _years_before(today, limit),
-                )
-            )
-    if not ranges:
-        return None
-    return or_(Patient.birth_date.is_(None), *ranges)
-
-
-def _matchable_conditions(today: dt.date) -> list:
-    """Only patients who could be offered a slot at all (as ptmatch.domain.matching): active,
-    not paused, both consents, a verified account (or a phone registration with recorded
-    consent)."""
-    return [
-        Patient.status == PatientStatus.ACTIVE,
-        or_(Patient.paused_until.is_(None), Patient.paused_until <= today),
-        Patient.consent_health_at.is_not(None),
-        Patient.consent_rules_at.is_not(None),
-        or_(
-            and_(
-                User.id.is_not(None), User.email_verified_at.is_not(None), User.is_enabled.is_(True)
-            ),
-            and_(Patient.user_id.is_(None), Patient.consent_recorded_by_id.is_not(None)),
-        ),
-    ]
-
-
-def _pool_fit_conditions(therapist: Therapist, today: dt.date) -> list:
-    """The hard rules a pool patient must meet to be shown at all."""
-    problems = _problems_expr()
-    conds = [
-        Patient.therapist_gender_wish.in_(["any", therapist.gender]),
-    ]
-    if therapist.exclusions_mask:
-        conds.append(problems.bitwise_and(therapist.exclusions_mask) == 0)
-    if therapist.languages_mask:
-        conds.append(Patient.languages_mask.bitwise_and(therapist.languages_mask) != 0)
-    if therapist.insurances_mask:
-        conds.append(Patient.insurance.in_(INSURANCES.from_mask(therapist.insurances_mask)))
-    if not therapist.offers_in_person:
-        conds.append(Patient.video_pref != Preference.NO)
-    population = _population_condition(therapist, today)
-    if population is not None:
-        conds.append(population)
-    return conds
-
-
-def list_pool(
-    session: Session,
-    now: dt.datetime,
-    therapist: Therapist,
-    filters: Filters,
-    page: int = 1,
-    per_page: int = PER_PAGE,
-) -> Page:
-    """One page of pool patients within reach of the practice who fit the therapist, pseudonymised.
-
-    Reach is the patient's own radius (max_distance_km) around the practice, tested in SQL
-    with the equirectangular approximation (inside a lat/lon box that can use the index);
-    the distance band shown is the great-circle distance. A patient without coordinates is
-    not filtered by distance (ptmatch.domain.geo) and shows as "distance unknown". The hard
-    filters are those of ptmatch.domain.matching that do not depend on a slot.
-    """
-    if not pool_available(therapist):
-        return Page(items=[], total=0, page=1, per_page=per_page)
+def _pool_conditions(
+    now: dt.datetime, therapist: Therapist, filters: Filters, target: hard.Target | None = None
+):
+    """(conditions, squared distance expression, practice coordinates) of the pool view."""
     practice = therapist.practice
     today = local_today(now)
     lat0, lon0 = practice.lat, practice.lon
@@ -508,10 +486,42 @@ def list_pool(
         # Unknown location is not filtered by distance (the rule of ptmatch.domain.geo).
         or_(within, Patient.lat.is_(None), Patient.lon.is_(None)),
         ~on_own_list,
-        *_matchable_conditions(today),
-        *_pool_fit_conditions(therapist, today),
+        *hard.conditions(target or _target(therapist, today)),
         *_shared_conditions(filters, therapist, today),
     ]
+    return conds, dist2, (lat0, lon0)
+
+
+def pool_patient_ids(
+    session: Session, now: dt.datetime, therapist: Therapist, slot: Slot | None = None
+) -> set[int]:
+    """Every pool patient the pool view shows (no other filter), or with `slot` those it
+    shows for that slot: the hard filters of matching, from the same table."""
+    target = matching.build_context(session, slot, now).target() if slot is not None else None
+    conds, _d, _o = _pool_conditions(now, therapist, Filters(), target)
+    return set(session.scalars(_joined(select(Patient.id), conds, user=True)))
+
+
+def list_pool(
+    session: Session,
+    now: dt.datetime,
+    therapist: Therapist,
+    filters: Filters,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> Page:
+    """One page of pool patients within reach of the practice who fit the therapist, pseudonymised.
+
+    Reach is the patient's own radius (max_distance_km) around the practice, tested in SQL
+    with the equirectangular approximation (inside a lat/lon box that can use the index);
+    the distance band shown is the great-circle distance. A patient without coordinates is
+    not filtered by distance (ptmatch.domain.geo) and shows as "distance unknown". The hard
+    filters are the rows of ptmatch.domain.filters that need no slot (as matching's).
+    """
+    if not pool_available(therapist):
+        return Page(items=[], total=0, page=1, per_page=per_page)
+    today = local_today(now)
+    conds, dist2, (lat0, lon0) = _pool_conditions(now, therapist, filters)
 
     total = session.scalar(_joined(select(func.count()), conds, count=True, user=True)) or 0
     page, offset = _paginate(total, page, per_page)
@@ -523,11 +533,14 @@ def list_pool(
             WaitlistEntry.id,
         )
     else:
-        order = (WaitlistEntry.added_at, WaitlistEntry.id)
+        order = _order(filters, WaitlistEntry.added_at, WaitlistEntry.id)
     query = (
         _joined(
             select(
                 Patient.id,
+                Patient.care_stage,
+                Patient.ptv11_date,
+                PatientClinical.urgent,
                 Patient.birth_date,
                 Patient.gender,
                 Patient.lat,
@@ -566,6 +579,8 @@ def list_pool(
                 else distance_band(great_circle_km(lat0, lon0, r.lat, r.lon))
             ),
             waiting_weeks=max(0, (now - r.added_at).days // 7),
+            care_stage=str(r.care_stage),
+            deadline=matching.deadline_of(bool(r.urgent), r.ptv11_date),
         )
         for r in session.execute(query)
     ]

@@ -9,6 +9,7 @@ from ptmatch.models.outbox import OutboxMessage, OutboxStatus
 from ptmatch.models.patients import (
     Availability,
     CallNote,
+    CareStage,
     ClinicalNote,
     Patient,
     PatientClinical,
@@ -35,6 +36,7 @@ __all__ = [
     "BookingStatus",
     "CalendarBlock",
     "CallNote",
+    "CareStage",
     "ClinicalNote",
     "EnrollmentStatus",
     "EntryStatus",

@@ -5,7 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ptmatch.db import Base, UTCDateTime
@@ -25,6 +35,15 @@ class Preference(enum.StrEnum):
     WANTED = "wanted"
     ACCEPTABLE = "acceptable"
     NO = "no"
+
+
+class CareStage(enum.StrEnum):
+    """What the patient is looking for now (issue 13): a slot's kind must fit it."""
+
+    SPRECHSTUNDE = "sprechstunde"  # a first appointment
+    THERAPY = "therapy"  # a therapy place after a Sprechstunde (they hold a PTV 11 form)
+    GROUP = "group"  # a group programme only
+    ANY = "any"  # any of these
 
 
 class RegisteredVia(enum.StrEnum):
@@ -67,6 +86,21 @@ class Patient(Base):
     group_pref: Mapped[Preference] = mapped_column(enum_column(Preference), default=Preference.NO)
     # In person only in an accessible room (a hard filter of matching and self-enrolment).
     needs_accessible_room: Mapped[bool] = mapped_column(default=False)
+    # Where the patient is in care (a hard filter against a slot's kind, ptmatch.domain.filters).
+    care_stage: Mapped[CareStage] = mapped_column(
+        enum_column(CareStage), default=CareStage.ANY, server_default=CareStage.ANY.value
+    )
+    # The date of the PTV 11 form from a Sprechstunde (None: no form yet). Not clinical: the
+    # form's urgency and recommended care are (PatientClinical). Used by statistics (issue 14).
+    ptv11_date: Mapped[dt.date | None] = mapped_column(Date)
+    # Hard wishes: when set, the wish is a hard filter; otherwise it only adds points.
+    # (Server defaults too: bulk loaders such as the bench generator write rows without them.)
+    methods_only: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    gender_only: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
+    languages_only: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
+    video_only: Mapped[bool] = mapped_column(
+        default=False, server_default=text("false")
+    )  # video "wanted"
     status: Mapped[PatientStatus] = mapped_column(
         enum_column(PatientStatus), default=PatientStatus.ACTIVE
     )
@@ -127,6 +161,8 @@ class PatientClinical(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     urgent: Mapped[bool] = mapped_column(default=False)  # PTV 11 "zeitnah erforderlich"
     urgency_code: Mapped[str] = mapped_column(String(20), default="")
+    # PTV 11: the recommended form of care ("" unknown; see patients.PTV11_CARE).
+    ptv11_care: Mapped[str] = mapped_column(String(20), default="", server_default="")
     updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 

@@ -80,6 +80,14 @@ KINDS: dict[str, Kind] = {
         N_("Ein Termin wurde abgesagt. Einzelheiten finden Sie nach der Anmeldung."),
         N_("Zur Übersicht"),
     ),
+    "stage_therapy": Kind(
+        N_("Ihre Suche geht weiter: jetzt nach einem Therapieplatz"),
+        N_(
+            "Nach Ihrer Sprechstunde suchen wir für Sie jetzt einen Therapieplatz. "
+            "Ihre Wartelisten bleiben erhalten. Bitte prüfen Sie Ihre Angaben."
+        ),
+        N_("Angaben prüfen"),
+    ),
     "booking_released": Kind(
         N_("Ihr Termin wurde abgeschlossen"),
         N_(

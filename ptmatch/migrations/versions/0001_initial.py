@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-05 08:17:18.856694
+Create Date: 2026-12-05 08:56:56.394405
 """
 
 from alembic import op
@@ -169,6 +169,25 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("needs_accessible_room", sa.Boolean(), nullable=False),
+        sa.Column(
+            "care_stage",
+            sa.Enum(
+                "sprechstunde",
+                "therapy",
+                "group",
+                "any",
+                name="carestage",
+                native_enum=False,
+                length=24,
+            ),
+            server_default="any",
+            nullable=False,
+        ),
+        sa.Column("ptv11_date", sa.Date(), nullable=True),
+        sa.Column("methods_only", sa.Boolean(), server_default=sa.text("(false)"), nullable=False),
+        sa.Column("gender_only", sa.Boolean(), server_default=sa.text("(true)"), nullable=False),
+        sa.Column("languages_only", sa.Boolean(), server_default=sa.text("(true)"), nullable=False),
+        sa.Column("video_only", sa.Boolean(), server_default=sa.text("(false)"), nullable=False),
         sa.Column(
             "status",
             sa.Enum(
@@ -464,6 +483,7 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("urgent", sa.Boolean(), nullable=False),
         sa.Column("urgency_code", sa.String(length=20), nullable=False),
+        sa.Column("ptv11_care", sa.String(length=20), server_default="", nullable=False),
         sa.Column("updated_at", ptmatch.db.UTCDateTime(), nullable=True),
         sa.Column("recorded_by_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(

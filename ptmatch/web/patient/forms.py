@@ -22,12 +22,14 @@ from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Num
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ptmatch.catalog import (
+    CARE_STAGES,
     GENDERS,
     INSURANCES,
     LANGUAGES,
     METHODS,
     PREFERENCE,
     PROBLEM_AREAS,
+    PTV11_CARE,
     THERAPIST_GENDER_WISHES,
 )
 from ptmatch.domain.patients import GRID_BLOCKS, GRID_DAYS, Intake, Profile
@@ -90,9 +92,17 @@ class ProfileForm(BaseForm):
     therapist_gender_wish = SelectField(
         _l("Ich wünsche mir"), choices=_choices(THERAPIST_GENDER_WISHES), default="any"
     )
+    gender_only = BooleanField(_l("Nur so – sonst kein Angebot"), default=True)
+    languages_only = BooleanField(_l("Nur in diesen Sprachen – sonst kein Angebot"), default=True)
     methods = MultiCheckboxField(
-        _l("Gewünschte Verfahren und Methoden (keine Auswahl = alle)"),
+        _l("Gewünschte Verfahren und Methoden (ohne „nur“ ein Pluspunkt, keine Auswahl = egal)"),
         choices=_choices(METHODS.choices()),
+    )
+    methods_only = BooleanField(_l("Nur diese Verfahren – sonst kein Angebot"), default=False)
+    video_only = BooleanField(_l("Nur per Video – keine Termine vor Ort"), default=False)
+    care_stage = RadioField(_l("Ich suche"), choices=_choices(CARE_STAGES), default="any")
+    ptv11_date = DateField(
+        _l("Datum auf dem Formular PTV 11 (aus der Sprechstunde)"), validators=[Optional()]
     )
     insurance = RadioField(
         _l("Versicherung"), choices=_choices(INSURANCES.choices()), default="gkv"
@@ -127,6 +137,12 @@ class ProfileForm(BaseForm):
             group_pref=self.group_pref.data,
             needs_accessible_room=bool(self.needs_accessible_room.data),
             windows=windows,
+            care_stage=self.care_stage.data,
+            ptv11_date=self.ptv11_date.data,
+            methods_only=bool(self.methods_only.data),
+            gender_only=bool(self.gender_only.data),
+            languages_only=bool(self.languages_only.data),
+            video_only=bool(self.video_only.data),
         )
 
 
@@ -145,6 +161,9 @@ class IntakeFields:
         validators=[Optional(), Length(max=20)],
         render_kw={"autocomplete": "off"},
     )
+    ptv11_care = SelectField(
+        _l("Empfohlene Behandlung laut PTV 11"), choices=_choices(PTV11_CARE), default=""
+    )
 
     def intake(self) -> Intake:
         return Intake(
@@ -152,6 +171,7 @@ class IntakeFields:
             description=self.description.data or "",
             urgent=bool(self.urgent.data),
             urgency_code=self.urgency_code.data or "",
+            ptv11_care=self.ptv11_care.data or "",
         )
 
 

@@ -17,7 +17,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ptmatch.catalog import PROBLEM_AREAS
+from ptmatch.catalog import PROBLEM_AREAS, PTV11_CARE
 from ptmatch.domain.patients import Intake
 from ptmatch.web.forms import BaseForm
 from ptmatch.web.patient.forms import ProfileForm
@@ -82,6 +82,9 @@ class IntakeForm(BaseForm):
         validators=[Optional(), Length(max=20)],
         render_kw={"autocomplete": "off"},
     )
+    ptv11_care = SelectField(
+        _l("Empfohlene Behandlung laut PTV 11"), choices=_choices(PTV11_CARE), default=""
+    )
     submit = SubmitField(_l("Erfassen"))
 
     def intake(self) -> Intake:
@@ -90,6 +93,7 @@ class IntakeForm(BaseForm):
             description=self.description.data or "",
             urgent=bool(self.urgent.data),
             urgency_code=self.urgency_code.data or "",
+            ptv11_care=self.ptv11_care.data or "",
         )
 
 
