@@ -89,8 +89,8 @@ def test_a_demo_patient_joins_a_fitting_open_group_in_two_taps(app, client, sess
     demo.load(session, NOW)
     session.commit()
     group = session.scalar(select(GroupProgram).where(GroupProgram.title == "DBT-Skillsgruppe"))
-    tobias = session.scalar(select(User).where(User.email == "patient2@demo.ptmatch.de"))
-    login_as(tobias)
+    clara = session.scalar(select(User).where(User.email == "patient11@demo.ptmatch.de"))
+    login_as(clara)
 
     dashboard = client.get("/patient/").get_data(as_text=True)
     assert "DBT-Skillsgruppe" in dashboard
@@ -113,5 +113,5 @@ def test_a_demo_patient_joins_a_fitting_open_group_in_two_taps(app, client, sess
     assert "DBT-Skillsgruppe" in mine and "angemeldet" in mine.lower()
     # The public listing of the practice shows seats left, no names.
     public = app.test_client().get("/p/sommer/gruppen").get_data(as_text=True)
-    assert "7 von 8 Plätzen frei" in public and "Krüger" not in public
+    assert "7 von 8 Plätzen frei" in public and "Richter" not in public
     assert "/p/sommer/gruppen" in app.test_client().get("/p/sommer").get_data(as_text=True)
