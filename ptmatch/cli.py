@@ -11,13 +11,13 @@ from ptmatch.config import Settings, load_settings
 from ptmatch.domain.passwords import use_settings as apply_process_settings
 
 
-def _settings() -> Settings:
+def cli_settings() -> Settings:
     settings = load_settings(default_instance_path())
     apply_process_settings(settings)
     return settings
 
 
-def _sessions(settings: Settings):
+def cli_sessions(settings: Settings):
     from ptmatch.db import make_engine, make_session_factory
 
     engine = make_engine(settings.DATABASE_URL)
@@ -40,7 +40,7 @@ def db_upgrade(revision: str) -> None:
     """Migrate the database to the newest schema (or REVISION)."""
     from ptmatch.migrate import upgrade
 
-    settings = _settings()
+    settings = cli_settings()
     upgrade(settings.DATABASE_URL, revision)
     click.echo("database is at " + revision)
 
@@ -50,7 +50,7 @@ def init_db() -> None:
     """Alias of `db upgrade`."""
     from ptmatch.migrate import upgrade
 
-    upgrade(_settings().DATABASE_URL)
+    upgrade(cli_settings().DATABASE_URL)
     click.echo("database is at head")
 
 
@@ -65,7 +65,7 @@ def create_admin(email: str, name: str, password: str) -> None:
     from ptmatch.domain.errors import InvalidInput
     from ptmatch.models import Role
 
-    engine, sessions = _sessions(_settings())
+    engine, sessions = cli_sessions(cli_settings())
     with sessions() as session:
         try:
             accounts.create_user(
@@ -77,7 +77,7 @@ def create_admin(email: str, name: str, password: str) -> None:
                 display_name=name,
             )
         except InvalidInput as err:
-            raise click.ClickException(err.message) from err
+            raise click.ClickException(str(err)) from err
         session.commit()
     click.echo("admin created; set up two-factor login at the first sign-in")
 
@@ -88,7 +88,14 @@ def demo_data(if_empty: bool) -> None:
     """Load a small demo network and print its logins."""
     from ptmatch import clock, demo
 
-    engine, sessions = _sessions(_settings())
+    settings = cli_settings()
+    if settings.ENV != "development":
+        # The demo admin's password and TOTP secret are published: never outside development.
+        raise click.ClickException(
+            f"demo-data refuses to run with ENV={settings.ENV}: it creates accounts whose "
+            "passwords are public. Only in development."
+        )
+    engine, sessions = cli_sessions(settings)
     with sessions() as session:
         if if_empty and demo.has_users(session):
             click.echo("database already has users; demo data not loaded")

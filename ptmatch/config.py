@@ -7,7 +7,9 @@ Adding a setting is one line: a field of `Settings` with its type, default and a
 field name is the key in instance/settings.py, the environment name without PTMATCH_ and the
 key in Flask's `app.config` (which keeps a copy for Flask and its extensions).
 
-Production (PTMATCH_ENV=production) refuses to start with DEBUG on or a default secret.
+ENV is exactly "development" or "production"; anything else (`prod`, `Production`,
+"production ") refuses to start. Outside development the app refuses DEBUG on and a default,
+short or low-entropy SECRET_KEY.
 """
 
 import base64
@@ -15,6 +17,7 @@ import dataclasses
 import difflib
 import json
 import logging
+import math
 import os
 import typing
 from collections.abc import Mapping
@@ -22,6 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_SECRET = "dev-insecure-change-me"
+ENVIRONMENTS = ("development", "production")
+# A SECRET_KEY outside development: at least this long, this many distinct characters and
+# this many bits by a per-character Shannon estimate
+# (token_urlsafe(48) scores ~330, token_hex(16) ~110).
+SECRET_MIN_LENGTH = 32
+SECRET_MIN_DISTINCT = 10
+SECRET_MIN_BITS = 96
 ENV_PREFIX = "PTMATCH_"
 # PTMATCH_* names that are not settings: read elsewhere, never warned about.
 OTHER_ENV_NAMES = frozenset({"PTMATCH_INSTANCE_PATH", "PTMATCH_TEST_DATABASE_URL"})
@@ -46,7 +56,7 @@ class ConfigError(RuntimeError):
 
 @dataclass(frozen=True)
 class Settings:
-    ENV: str = "development"
+    ENV: str = "development"  # exactly "development" or "production"
     DEBUG: bool = False
     TESTING: bool = False
     SECRET_KEY: str = DEFAULT_SECRET
@@ -62,9 +72,32 @@ class Settings:
     ARGON2_TIME_COST: int = 3
     ARGON2_MEMORY_KIB: int = 65536
     ARGON2_PARALLELISM: int = 4
-    LOCKOUT_FAILURES: int = 5
+    # Account lockout (all clients together): this many failed passwords or second-factor
+    # codes within the window lock the account for LOCKOUT_MINUTES; a reset mail unlocks it.
+    LOCKOUT_FAILURES: int = 20
     LOCKOUT_WINDOW_MINUTES: int = 15
     LOCKOUT_MINUTES: int = 15
+    # --- Issue 16: throttles and rate limits (docs/deploying.md, "Limits") ---
+    # Wrong second-factor codes per pending login; then the password is asked again.
+    TOTP_ATTEMPTS: int = 5
+    # Exponential delay per (login name, client address) and per client address: after the
+    # free failures, the next attempt waits BASE * 2^(extra failures), at most MAX seconds.
+    THROTTLE_PAIR_FREE_FAILURES: int = 5
+    THROTTLE_CLIENT_FREE_FAILURES: int = 20
+    THROTTLE_BASE_SECONDS: int = 15
+    THROTTLE_MAX_SECONDS: int = 900
+    THROTTLE_FORGET_HOURS: int = 24  # failures older than this are forgotten
+    # Requests per client address and RATE_LIMIT_WINDOW_SECONDS (0 = no limit for that kind).
+    RATE_LIMITS_ENABLED: bool = True
+    RATE_LIMIT_WINDOW_SECONDS: int = 60
+    RATE_LIMIT_REGISTER: int = 20  # registration forms sent
+    RATE_LIMIT_LOGIN: int = 30  # password and second-factor forms sent
+    RATE_LIMIT_RESET: int = 10  # reset requests and set-password forms sent
+    RATE_LIMIT_LISTS: int = 30  # waitlist joins and leaves
+    RATE_LIMIT_TOKEN_PAGES: int = 60  # offer, group-offer, verify and check-in link pages
+    # Behind a reverse proxy: how many proxies to trust for X-Forwarded-For (0 = none; the
+    # client address is then the TCP peer). Rate limits and throttles key on this address.
+    TRUSTED_PROXIES: int = 0
     # Mail
     MAIL_FROM: str = "ptmatch <no-reply@ptmatch.invalid>"
     SMTP_HOST: str = ""  # "" = write .eml files to MAIL_DIR instead of sending
@@ -78,14 +111,27 @@ class Settings:
     OUTBOX_MAX_ATTEMPTS: int = 8
     OUTBOX_BATCH: int = 20  # rows per claim
     OUTBOX_PER_RUN: int = 500  # rows per job run at most
-    OUTBOX_CLAIM_TIMEOUT_SECONDS: int = 600  # a SENDING row older than this is reclaimed
+    # The claim lease: a SENDING row whose claim is older than this is reclaimed by another
+    # sender. The sender renews it every third of the lease while a batch is sending, so a
+    # killed sender's mails move on within a minute. Keep it above 2 x SMTP_TIMEOUT.
+    OUTBOX_CLAIM_TIMEOUT_SECONDS: int = 60
     OUTBOX_BACKOFF_SECONDS: int = 60  # first retry delay; doubles per attempt
     OUTBOX_BACKOFF_MAX_SECONDS: int = 6 * 3600
     # Scheduler
     SCHEDULER_LOCK_FILE: str = ""  # "" = instance/scheduler.lock
+    # The active scheduler checks this often that its lock is still its own; on loss its jobs
+    # stop at once and it stands by again.
+    SCHEDULER_LOCK_CHECK_SECONDS: int = 3
     SWEEP_SECONDS: int = 30
     REMINDER_SECONDS: int = 60
+    # The outbox sender: on PostgreSQL it wakes on NOTIFY at every commit that enqueued a
+    # mail and polls every OUTBOX_SECONDS besides (the fallback for a lost notification);
+    # SQLite has no NOTIFY, so the sender polls every OUTBOX_SQLITE_SECONDS.
     OUTBOX_SECONDS: int = 5
+    OUTBOX_SQLITE_SECONDS: int = 1
+    # On the 1st of a month, mail every admin a link to last month's region statistics
+    # (a link only, no figure in the mail); the job looks hourly, the dedupe key sends once.
+    STATS_REPORT_MAIL: bool = True
     # Operations: heartbeat, readiness, metrics, logs, backups (docs/deploying.md)
     HEARTBEAT_SECONDS: int = 5  # the active scheduler writes its heartbeat row this often
     HEARTBEAT_STALE_SECONDS: int = 60  # /readyz fails when the heartbeat is older than this
@@ -98,16 +144,35 @@ class Settings:
     BACKUP_KEEP_WEEKLY: int = 4  # ... and of each of the last M ISO weeks before those
     # Offers: a practice's own wave rules (Practice.wave_rules) win over these
     WAVE_RULES: tuple[WaveRule, ...] = DEFAULT_WAVE_RULES
+    # A phone-only patient's offer (the secretariat calls) stays open this many times as long
+    # (never past the slot's offer deadline)
+    PHONE_ANSWER_FACTOR: int = 3
+    # How long before a booked appointment the secretariat should have phoned the reminder
+    REMINDER_CALL_HOURS: int = 4
     # Patients
     CHECKIN_DAYS: int = 30
     CHECKIN_ANSWER_DAYS: int = 14
     PURGE_AFTER_PAUSED_DAYS: int = 180
     REMINDER_HOURS: int = 24
+    # A patient may reactivate themselves this many days after an appointment the practice
+    # never marked (attended / no-show)
+    UNMARKED_REACTIVATE_DAYS: int = 7
+    # No-show policy: after this many appointments marked "not attended" the search pauses
+    # (with a mail that says why); 0 = off
+    NO_SHOW_PAUSE_AFTER: int = 2
     GROUP_DECISION_HOURS: int = 48
+    # Practice API (/api/v1) and webhooks
+    API_IDEMPOTENCY_HOURS: int = 24  # how long an Idempotency-Key's answer is kept
+    WEBHOOK_SECONDS: int = 10  # how often the scheduler sends due webhook deliveries
+    WEBHOOK_TIMEOUT: int = 10  # seconds per delivery attempt
+    WEBHOOK_MAX_ATTEMPTS: int = 8  # then the delivery is dead (re-sendable in the settings)
+    WEBHOOK_BACKOFF_SECONDS: int = 30  # first retry delay; doubles per attempt, capped at 6 h
     TIMEZONE: str = "Europe/Berlin"
     BABEL_DEFAULT_LOCALE: str = "de"
     BABEL_DEFAULT_TIMEZONE: str = "Europe/Berlin"
     LANGUAGES: tuple[str, ...] = ("de", "en")
+    # The key of the pool pseudonyms (an HMAC of the patient id); "" = SECRET_KEY
+    PSEUDONYM_SECRET: str = ""
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -189,11 +254,17 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError(f"Setting SMTP_SECURITY: one of {', '.join(SMTP_SECURITIES)}.")
     if not 0 < settings.SMTP_PORT < 65536:
         raise ConfigError("Setting SMTP_PORT: a port number (1-65535).")
+    if settings.SCHEDULER_LOCK_CHECK_SECONDS < 1:
+        raise ConfigError("Setting SCHEDULER_LOCK_CHECK_SECONDS: at least 1.")
     if not valid_wave_rules(settings.WAVE_RULES):
         raise ConfigError(
             "Setting WAVE_RULES: rows of (max lead hours or None, wave size 1-50, "
             "minutes to answer 5-10080)."
         )
+    if settings.RATE_LIMIT_WINDOW_SECONDS < 1 or settings.THROTTLE_BASE_SECONDS < 1:
+        raise ConfigError("Settings RATE_LIMIT_WINDOW_SECONDS, THROTTLE_BASE_SECONDS: at least 1.")
+    if settings.PHONE_ANSWER_FACTOR < 1:
+        raise ConfigError("Setting PHONE_ANSWER_FACTOR: at least 1.")
     if settings.METRICS_TOKEN and len(settings.METRICS_TOKEN) < 16:
         raise ConfigError("Setting METRICS_TOKEN: at least 16 characters (or empty).")
     if settings.BACKUP_KEY and not _is_fernet_key(settings.BACKUP_KEY):
@@ -205,14 +276,34 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError("Setting HEARTBEAT_SECONDS: at least 1.")
     if settings.BACKUP_HOUR > 23:
         raise ConfigError("Setting BACKUP_HOUR: an hour 0-23.")
-    if settings.ENV == "production":
+    if settings.ENV not in ENVIRONMENTS:
+        raise ConfigError(
+            f"Refusing to start: ENV={settings.ENV!r}; it must be exactly "
+            + " or ".join(repr(e) for e in ENVIRONMENTS)
+            + "."
+        )
+    if settings.ENV != "development":
         if settings.DEBUG:
-            raise ConfigError("Refusing to start: DEBUG is on in production.")
-        secret = settings.SECRET_KEY or ""
-        if secret == DEFAULT_SECRET or len(secret) < 32:
+            raise ConfigError(f"Refusing to start: DEBUG is on in {settings.ENV}.")
+        problem = secret_problem(settings.SECRET_KEY)
+        if problem:
             raise ConfigError(
-                "Refusing to start: set a random SECRET_KEY (32+ chars) in production."
+                f"Refusing to start: SECRET_KEY {problem}. Set a random one, for example "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'."
             )
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why `secret` is unfit outside development (default, short, low entropy), or None."""
+    if not secret or secret == DEFAULT_SECRET:
+        return "is the public default"
+    if len(secret) < SECRET_MIN_LENGTH:
+        return f"is shorter than {SECRET_MIN_LENGTH} characters"
+    counts = [secret.count(c) for c in set(secret)]
+    bits = -sum(n * math.log2(n / len(secret)) for n in counts)
+    if len(counts) < SECRET_MIN_DISTINCT or bits < SECRET_MIN_BITS:
+        return "has too little entropy (repeated or too few distinct characters)"
+    return None
 
 
 def _nearest(name: str, known) -> str:

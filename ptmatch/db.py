@@ -3,7 +3,12 @@
 SQLite: WAL, busy_timeout and foreign keys on every connection, and every transaction
 opened with BEGIN IMMEDIATE (SQLAlchemy's documented pysqlite recipe), so two writers
 queue on the busy timeout instead of failing with "database is locked" when a read
-transaction tries to upgrade to a write.
+transaction tries to upgrade to a write. The one exception is a read-only request: a GET or HEAD of
+a view marked with `reads_only` (many GETs write an audit event, so it is opt-in). Its
+session is bound with the execution option ``READ_ONLY`` and opens a plain deferred
+``BEGIN``, so such page views never queue for the single write lock (WAL readers do not
+block the writer, nor it them). Should such a session ever try to write, its flush fails
+loudly instead of racing for the lock.
 """
 
 from __future__ import annotations
@@ -72,8 +77,19 @@ def is_sqlite(url_or_engine) -> bool:
     return url.startswith("sqlite")
 
 
+READ_ONLY = "ptmatch_read_only"  # execution option: this connection's transactions only read
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def reads_only(view):
+    """Mark a view whose GET/HEAD only reads: its session opens no write transaction."""
+    setattr(view, READ_ONLY, True)
+    return view
+
+
 def make_engine(url: str, *, immediate: bool = True, **kwargs) -> Engine:
-    """`immediate=False` (tests' setup sessions only) keeps SQLite's deferred BEGIN."""
+    """`immediate=False` (tests' setup sessions only) keeps SQLite's deferred BEGIN; so does
+    a connection with the execution option READ_ONLY (see `read_only`)."""
     if is_sqlite(url):
         engine = create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
@@ -92,13 +108,20 @@ def make_engine(url: str, *, immediate: bool = True, **kwargs) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            deferred = not immediate or conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
     return create_engine(url, **kwargs)
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine (and pool) whose transactions say they only read: a deferred BEGIN
+    on SQLite, nothing different on PostgreSQL."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def make_session_factory(engine: Engine, settings: Settings) -> sessionmaker[Session]:
@@ -127,6 +150,9 @@ def init_app(app, settings: Settings) -> None:
     engine = make_engine(settings.DATABASE_URL)
     app.extensions["ptmatch_engine"] = engine
     app.extensions["ptmatch_sessions"] = make_session_factory(engine, settings)
+    read_sessions = make_session_factory(read_only(engine), settings)
+    event.listen(read_sessions, "before_flush", _refuse_writes)
+    app.extensions["ptmatch_read_sessions"] = read_sessions
 
     @app.after_request
     def _commit(response):
@@ -149,12 +175,26 @@ def init_app(app, settings: Settings) -> None:
             session.close()
 
 
+def _refuse_writes(session, _context, _instances) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("a view marked reads_only tried to write")
+
+
+def is_read_only_request() -> bool:
+    from flask import current_app, request
+
+    view = current_app.view_functions.get(request.endpoint or "")
+    return request.method in READ_ONLY_METHODS and getattr(view, READ_ONLY, False)
+
+
 def get_session() -> Session:
-    """The request's session (created on first use)."""
+    """The request's session (created on first use); a read-only one (no write lock on
+    SQLite) for a GET of a view marked `reads_only`."""
     from flask import current_app, g
 
     if "db_session" not in g:
-        g.db_session = current_app.extensions["ptmatch_sessions"]()
+        kind = "ptmatch_read_sessions" if is_read_only_request() else "ptmatch_sessions"
+        g.db_session = current_app.extensions[kind]()
     return g.db_session
 
 

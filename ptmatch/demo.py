@@ -28,6 +28,7 @@ from ptmatch.models import (
     Postcode,
     Practice,
     Preference,
+    RegisteredVia,
     Role,
     Room,
     SecretariatAssignment,
@@ -577,6 +578,56 @@ def load(session: Session, now: dt.datetime) -> None:
             )
         if pool:
             session.add(WaitlistEntry(patient_id=patient.id, practice_id=None, added_at=joined))
+    session.flush()
+    _phone_caller(session, now, practices, users["sekretariat@demo.ptmatch.de"])
+
+
+PHONE_CALLER = ("Hildegard", "Anrufer", "53115", 1948)
+
+
+def _phone_caller(session: Session, now: dt.datetime, practices: dict, secretary: User) -> None:
+    """A caller registered by phone, without email, free on weekday mornings: the longest wait
+    on the Sommer list, so a morning slot there goes to her first and shows up in the
+    secretariat's call queue."""
+    first, last, code, year = PHONE_CALLER
+    lat, lon = _coords(session, code)
+    joined = now - dt.timedelta(days=400)
+    patient = Patient(
+        user_id=None,
+        first_name=first,
+        last_name=last,
+        phone="+492284444499",
+        birth_date=dt.date(year, 3, 3),
+        gender="f",
+        postcode=code,
+        lat=lat,
+        lon=lon,
+        max_distance_km=15,
+        languages_mask=LANGUAGES.to_mask(["de"]),
+        therapist_gender_wish="any",
+        methods_mask=0,
+        insurance="gkv",
+        video_pref=Preference.NO,
+        group_pref=Preference.NO,
+        care_stage=CareStage.ANY,
+        registered_via=RegisteredVia.SECRETARIAT,
+        registered_by_id=secretary.id,
+        consent_recorded_by_id=secretary.id,
+        created_at=joined,
+        last_confirmed_at=now - dt.timedelta(days=3),
+        consent_health_at=joined,
+        consent_rules_at=joined,
+    )
+    session.add(patient)
+    session.flush()
+    session.add(PatientClinical(patient_id=patient.id, problems_mask=0, updated_at=joined))
+    for weekday in range(5):
+        session.add(
+            Availability(patient_id=patient.id, weekday=weekday, start_min=8 * 60, end_min=12 * 60)
+        )
+    session.add(
+        WaitlistEntry(patient_id=patient.id, practice_id=practices["sommer"].id, added_at=joined)
+    )
     session.flush()
 
 

@@ -19,7 +19,11 @@ from dataclasses import dataclass
 from ptmatch.catalog import N_
 from ptmatch.models import (
     BookingStatus,
+    CallKind,
+    CallOutcome,
+    CallStatus,
     CareStage,
+    DeliveryStatus,
     EnrollmentStatus,
     EntryStatus,
     GroupStatus,
@@ -98,6 +102,12 @@ LABELS: dict[type[enum.Enum], dict[enum.Enum, Label]] = {
         OutboxStatus.SENT: Label(N_("gesendet"), "success"),
         OutboxStatus.DEAD: Label(N_("unzustellbar"), "danger"),
     },
+    DeliveryStatus: {
+        DeliveryStatus.PENDING: Label(N_("wartend")),
+        DeliveryStatus.SENDING: Label(N_("im Versand"), "info"),
+        DeliveryStatus.SENT: Label(N_("gesendet"), "success"),
+        DeliveryStatus.DEAD: Label(N_("unzustellbar"), "danger"),
+    },
     SlotKind: {
         SlotKind.SPRECHSTUNDE: Label(N_("Sprechstunde")),
         SlotKind.PROBATORIK: Label(N_("Probatorische Sitzung")),
@@ -109,6 +119,22 @@ LABELS: dict[type[enum.Enum], dict[enum.Enum, Label]] = {
         CareStage.THERAPY: Label(N_("sucht einen Therapieplatz (PTV 11)"), "info"),
         CareStage.GROUP: Label(N_("sucht eine Gruppe")),
         CareStage.ANY: Label(N_("sucht Sprechstunde, Therapieplatz oder Gruppe")),
+    },
+    CallKind: {
+        CallKind.OFFER: Label(N_("Terminangebot anrufen"), "primary"),
+        CallKind.REMINDER: Label(N_("Erinnerung an einen Termin"), "info"),
+        CallKind.CHECKIN: Label(N_("Nachfrage: noch auf der Suche?")),
+    },
+    CallStatus: {
+        CallStatus.OPEN: Label(N_("anzurufen"), "warning"),
+        CallStatus.DONE: Label(N_("erledigt"), "success"),
+    },
+    CallOutcome: {
+        CallOutcome.ACCEPTED: Label(N_("angenommen"), "success"),
+        CallOutcome.DECLINED: Label(N_("abgelehnt")),
+        CallOutcome.NOT_REACHED: Label(N_("nicht erreicht"), "warning"),
+        CallOutcome.REACHED: Label(N_("erreicht"), "success"),
+        CallOutcome.STILL_LOOKING: Label(N_("sucht weiter"), "success"),
     },
     Modality: {
         Modality.IN_PERSON: Label(N_("in Präsenz")),

@@ -84,3 +84,11 @@ def practice_group(group_id: int) -> str:
 def slot(slot_id: int) -> str:
     """A posted slot as the practice sees it."""
     return f"/termine/{_part(slot_id)}"
+
+
+# --- administration --------------------------------------------------------------------------
+
+
+def admin_statistics_month(month: str) -> str:
+    """The region statistics of one month (``YYYY-MM``): the monthly report mail."""
+    return f"/admin/statistik/monat/{_part(month)}"

@@ -33,6 +33,12 @@ def pytest_addoption(parser):
         action="store_true",
         help="fail (instead of skip) when PTMATCH_TEST_DATABASE_URL is unset or unreachable",
     )
+    parser.addoption(
+        "--require-browser",
+        action="store_true",
+        help="fail (instead of skip) when the browser tests' tools (Playwright, Chromium, "
+        "axe-core, the Nu HTML checker with Java) are missing",
+    )
 
 
 def pytest_configure(config):

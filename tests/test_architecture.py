@@ -3,7 +3,7 @@
 - Floors: a module imports only from its own floor or the ones below. From the bottom:
   foundations (clock, config, catalog, db) < the schema (models, migrations) < notifications
   (the outbox and its senders) < the domain < the jobs and tools that drive it (scheduler,
-  demo, bench) < the edges (web, cli, commands, the app factory).
+  demo, bench, sim) < the edges (web, cli, commands, the app factory).
 - No import cycle between modules (imports inside functions count too).
 - Nothing below the edges imports Flask: the domain, the scheduler and the simulator run the
   same code without a request.
@@ -24,11 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "ptmatch"
 
 FLOORS = [
-    {"clock", "config", "catalog", "db", "links"},
+    {"clock", "config", "catalog", "db", "links", "localtime"},
     {"models", "migrations", "migrate", "labels"},
     {"notifications"},
     {"domain", "ops"},
-    {"scheduler", "demo", "bench"},
+    {"scheduler", "demo", "bench", "sim"},
     {"web", "cli", "commands", "ptmatch"},
 ]
 FLASK = (
@@ -43,6 +43,7 @@ FLASK = (
 # db.py is the one seam to Flask below the edges: init_app / get_session import it lazily.
 FLASK_FREE = {
     "clock",
+    "localtime",
     "config",
     "catalog",
     "models",
@@ -54,6 +55,7 @@ FLASK_FREE = {
     "scheduler",
     "demo",
     "bench",
+    "sim",
 }
 
 

@@ -8,6 +8,8 @@ import pytest
 
 from ptmatch.config import DEFAULT_SECRET, DEFAULT_WAVE_RULES, ConfigError, Settings, load_settings
 
+GOOD_SECRET = "Zq3v_8RkLw-2mN7pXc4TjH9sYb6FgD1aUe5oKi0"
+
 
 def test_production_refuses_debug(tmp_path):
     with pytest.raises(ConfigError):
@@ -21,7 +23,7 @@ def test_production_refuses_default_or_short_secret(tmp_path):
 
 
 def test_production_accepts_safe_settings(tmp_path):
-    s = load_settings(str(tmp_path), {"ENV": "production", "SECRET_KEY": "k" * 48})
+    s = load_settings(str(tmp_path), {"ENV": "production", "SECRET_KEY": GOOD_SECRET})
     assert s.ENV == "production" and not s.DEBUG
 
 

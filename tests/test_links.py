@@ -24,6 +24,7 @@ SAMPLES = {
     "booking_id": 7,
     "slot_id": 8,
     "group_id": 9,
+    "month": "2026-11",
 }
 
 PACKAGE = Path(links.__file__).resolve().parent

@@ -5,12 +5,15 @@ from alembic.migration import MigrationContext
 
 import ptmatch.models  # noqa: F401
 from ptmatch.db import Base
+from ptmatch.models import search
 
 
 def test_migrations_match_models(engine):
     # The session fixture built the schema with `alembic upgrade head` on an empty database.
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        ctx = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": search.include_object}
+        )
         diff = compare_metadata(ctx, Base.metadata)
     assert diff == [], f"models and migrations differ: {diff}\nRun scripts/regen-migration."
 

@@ -17,21 +17,28 @@ from sqlalchemy.engine import make_url
 import ptmatch.models  # noqa: F401 - fills the metadata
 from ptmatch import migrate
 from ptmatch.db import Base, is_sqlite, make_engine, make_session_factory
-from ptmatch.domain import accounts, audit
+from ptmatch.domain import accounts, api, audit
 from ptmatch.models import (
     Booking,
+    CallKind,
     CallNote,
+    CallTask,
     ClinicalNote,
     EnrollmentStatus,
     GroupEnrollment,
+    LoginThrottle,
     OutboxMessage,
     OutboxStatus,
     Postcode,
+    RateCounter,
     RecoveryCode,
+    ResetRequest,
     SchedulerBeat,
     SlotStatus,
     TokenPurpose,
+    search,
 )
+from ptmatch.notifications import webhooks
 from tests.conftest import NOW
 from tests.factories import (
     make_calendar_block,
@@ -76,7 +83,7 @@ def _fill(session) -> None:
     """At least one row in every table, linked the way the app links them."""
     net = make_network(session)
     therapist, patient, user = net.ther_x, net.a, net.a.user
-    make_offer(session, make_slot(session, therapist), patient)
+    offer = make_offer(session, make_slot(session, therapist), patient)
     booked = make_slot(
         session, therapist, start_at=NOW + dt.timedelta(days=2), status=SlotStatus.BOOKED
     )
@@ -88,6 +95,9 @@ def _fill(session) -> None:
     audit.record(session, NOW, "test.migrations", net.admin, patient_id=patient.id)
     session.add_all(
         [
+            RateCounter(key="register:192.0.2.1", window_start=NOW, count=1),
+            LoginThrottle(key="client:192.0.2.1", login="", failures=1, last_failed_at=NOW),
+            ResetRequest(email="a@example.org", locale="de", created_at=NOW),
             Booking(slot_id=booked.id, patient_id=patient.id, created_at=NOW),
             GroupEnrollment(
                 group_id=group.id,
@@ -103,6 +113,14 @@ def _fill(session) -> None:
                 created_at=NOW,
             ),
             CallNote(patient_id=patient.id, author_id=net.sec_x.id, text="n", created_at=NOW),
+            CallTask(
+                kind=CallKind.OFFER,
+                patient_id=patient.id,
+                offer_id=offer.id,
+                due_at=NOW,
+                dedupe_key="migrations",
+                created_at=NOW,
+            ),
             RecoveryCode(user_id=net.admin.id, code_hash="0" * 64),
             Postcode(code="53111", place="Bonn", lat=50.7374, lon=7.0982),
             OutboxMessage(
@@ -124,6 +142,15 @@ def _fill(session) -> None:
         ]
     )
     session.flush()
+    # The practice API: a key, an idempotent answer, a webhook endpoint and a delivery.
+    api.create_key(session, NOW, therapist.user, "PVS", api.SCOPES)
+    api.claim_key(session, NOW, net.x.id, "k", "0" * 64)
+    endpoint = api.add_endpoint(
+        session, NOW, therapist.user, "https://pvs.example/h", session.info["settings"]
+    )
+    webhooks.emit(session, NOW, net.x.id, "slot.booked", "slot:1", slot_id=booked.id)
+    assert endpoint.id
+    session.flush()
 
 
 def _row_counts(engine) -> dict[str, int]:
@@ -135,13 +162,21 @@ def _row_counts(engine) -> dict[str, int]:
 
 
 def _our_tables(engine) -> set[str]:
-    return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    """The models' tables (the free-text search tables of ptmatch.models.search aside)."""
+    return {
+        name
+        for name in inspect(engine).get_table_names()
+        if name != "alembic_version" and not search.is_search_object(name, "table")
+    }
 
 
 def _diff(engine) -> list:
     with engine.connect() as conn:
         return compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+            MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_object": search.include_object}
+            ),
+            Base.metadata,
         )
 
 
@@ -162,6 +197,8 @@ def test_upgrade_downgrade_upgrade_with_data(scratch_url, engine, settings):
         migrate.downgrade(scratch_url, "base")
         engine.dispose()  # no cached table or type information survives
         assert _our_tables(engine) == set()
+        # The search objects are gone too (SQLite's FTS5 table and its shadow tables).
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
         assert _our_tables(suite_engine) == set(
             Base.metadata.tables
         )  # the suite's schema is untouched

@@ -2,7 +2,9 @@
 
 An aiosmtpd server listens on loopback (a thread of this process) and notes when each
 Message-ID arrives. The scheduler runs as its own process (`ptmatch scheduler`, exactly as
-deployed) with SMTP_HOST/PORT pointing at it and OUTBOX_SECONDS small. Each repetition:
+deployed) with SMTP_HOST/PORT pointing at it and the outbox settings as deployed: on
+PostgreSQL the sender wakes on NOTIFY at commit (and polls every OUTBOX_SECONDS, 5 s, only
+as the fallback); on SQLite it polls every OUTBOX_SQLITE_SECONDS (1 s). Each repetition:
 
 1. `offers.post_slot(...)` in auto mode for a random therapist, a slot in the next days,
    then commit: the first wave and its outbox rows are in the database (time 1);
@@ -114,7 +116,6 @@ def run(
     *,
     repetitions: int,
     seed: int,
-    outbox_seconds: int = 1,
 ) -> dict:
     (post_slot,) = need("ptmatch.domain.offers", "post_slot")
     need("ptmatch.notifications.delivery", "deliver_due")
@@ -128,7 +129,6 @@ def run(
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": sink.port,
             "SMTP_SECURITY": "none",
-            "OUTBOX_SECONDS": outbox_seconds,
             "BASE_URL": "http://127.0.0.1:5000",
         }
         with procs.scheduler(run_dir, database_url, **scheduler_settings) as scheduler:
@@ -136,12 +136,14 @@ def run(
                 raise RuntimeError(
                     "the scheduler did not become active:\n" + scheduler.log_text()[-2000:]
                 )
-            time.sleep(2 * outbox_seconds)  # its first round of jobs is done
+            engine_name = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+            poll = 1.0  # SQLite's poll (the default OUTBOX_SQLITE_SECONDS)
+            time.sleep(2 * poll)  # its first round of jobs is done
             therapists = _posting_therapists(sessions, rng, repetitions * 4)
             for tid in therapists:
                 if len(commit_times) >= repetitions:
                     break
-                time.sleep(rng.uniform(0.2, 0.2 + outbox_seconds))
+                time.sleep(rng.uniform(0.2, 0.2 + poll))
                 with sessions() as session:
                     therapist = session.get(Therapist, tid)
                     practice = session.get(Practice, therapist.practice_id)
@@ -187,7 +189,7 @@ def run(
     _close(sessions, posted)
     return {
         "repetitions": len(commit_times),
-        "outbox_seconds": outbox_seconds,
+        "wake_up": "LISTEN/NOTIFY" if engine_name == "postgresql" else "poll 1 s",
         "offers_per_wave": {
             "min": min(wave_sizes, default=None),
             "max": max(wave_sizes, default=None),

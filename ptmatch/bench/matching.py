@@ -1,10 +1,15 @@
-"""Figure 1: ranking candidates for a slot, next to the floor (the bare SQL prefilter).
+"""Figure 1: ranking candidates for a slot, next to the floor.
 
 For a fixed set of slots (posted by random therapists of the region, weekdays 8-19 h, mostly
 in person) every pass times, per slot and each in a fresh session:
 
-- the floor: `matching.prefilter(session, slot, now)`, the SELECT of the ids that pass the
-  hard filters, nothing else;
+- the floor (issue 17, ``floor_kind: "index_scan"``): the bare scan of the ids of active
+  patients whose own reach box holds the practice — one table, no joins, no other filter:
+  one index arm per radius in use (``status = 'active' AND max_distance_km = r AND lat/lon
+  within r``), answered by the index ``(status, max_distance_km, lat, lon)``. The slot's
+  context (coordinates, radii in use) is computed before the clock starts;
+- `matching.prefilter(session, slot, now)`, the SELECT of the ids that pass the hard
+  filters (issue 9's floor, kept as a figure of its own);
 - `matching.rank_candidates(session, slot, now)`: filters, score, order and reasons for
   all of them (the same ids), and with `limit=10` (what posting a wave asks for).
 
@@ -20,14 +25,46 @@ import random
 import time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ptmatch.bench.stats import ms, need, percentile, summary_ms
-from ptmatch.models import Modality, OfferMode, Practice, Slot, SlotKind, SlotStatus, Therapist
+from ptmatch.models import (
+    Modality,
+    OfferMode,
+    Patient,
+    PatientStatus,
+    Practice,
+    Slot,
+    SlotKind,
+    SlotStatus,
+    Therapist,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 TOP = 10
+KM_PER_DEGREE = 111.195
+FLOOR_KIND = "index_scan"
+
+
+def reach_box_query(ctx, radii):
+    """The floor's SELECT for a matching context: ids of active patients in their reach box
+    (`radii`: the radii active patients chose, as matching.reach_values)."""
+    if ctx.lat is None or ctx.lon is None or not radii:
+        return select(Patient.id).where(Patient.id < 0)
+    arms = []
+    for radius in radii:
+        box_lat = radius / KM_PER_DEGREE
+        box_lon = radius / max(ctx.km_per_lon, 1.0)
+        arms.append(
+            and_(
+                Patient.status == PatientStatus.ACTIVE,
+                Patient.max_distance_km == radius,
+                Patient.lat.between(ctx.lat - box_lat, ctx.lat + box_lat),
+                Patient.lon.between(ctx.lon - box_lon, ctx.lon + box_lon),
+            )
+        )
+    return select(Patient.id).where(or_(*arms))
 
 
 def post_bench_slots(
@@ -103,12 +140,25 @@ def cancel_slots(session: Session, slot_ids: list[int], now: dt.datetime) -> Non
 
 def run(sessions: sessionmaker, now: dt.datetime, *, slots: int, passes: int, seed: int) -> dict:
     """Measure the floor and the ranking for `slots` slots over `passes` counted passes."""
-    prefilter, rank_candidates = need("ptmatch.domain.matching", "prefilter", "rank_candidates")
+    prefilter, rank_candidates, build_context, reach_values = need(
+        "ptmatch.domain.matching", "prefilter", "rank_candidates", "build_context", "reach_values"
+    )
     with sessions() as session:
         slot_ids = post_bench_slots(session, now, slots, seed)
         session.commit()
-    floor, rank, top = [], [], []
-    floor_cpu, rank_cpu = [], []
+        radii = reach_values(session)
+        floor_queries = {
+            sid: reach_box_query(build_context(session, session.get(Slot, sid), now), radii)
+            for sid in slot_ids
+        }
+        session.rollback()
+    floor, rank, top, pre = [], [], [], []
+    floor_cpu, rank_cpu, pre_cpu = [], [], []
+    in_box: list[int] = []
+
+    def index_scan(session, slot, _now):
+        return list(session.scalars(floor_queries[slot.id]))
+
     counts: list[int] = []
     mismatches = 0
 
@@ -126,22 +176,31 @@ def run(sessions: sessionmaker, now: dt.datetime, *, slots: int, passes: int, se
     try:
         for p in range(passes + 1):
             for i, sid in enumerate(slot_ids):
-                order = ("floor", "rank", "top") if (i + p) % 2 == 0 else ("rank", "top", "floor")
+                order = (
+                    ("floor", "pre", "rank", "top")
+                    if (i + p) % 2 == 0
+                    else ("rank", "top", "pre", "floor")
+                )
                 got = {}
                 for what in order:
                     if what == "floor":
+                        got[what] = timed(index_scan, sid)
+                    elif what == "pre":
                         got[what] = timed(prefilter, sid)
                     elif what == "rank":
                         got[what] = timed(rank_candidates, sid)
                     else:
                         got[what] = timed(rank_candidates, sid, limit=TOP)
                 if p == 0:
-                    ids = set(got["floor"][1])
+                    in_box.append(len(got["floor"][1]))
+                    ids = set(got["pre"][1])
                     ranked = {c.patient_id for c in got["rank"][1]}
                     mismatches += ids != ranked
                     counts.append(len(ids))
                     continue
                 floor.append(got["floor"][0][0])
+                pre.append(got["pre"][0][0])
+                pre_cpu.append(got["pre"][0][1])
                 rank.append(got["rank"][0][0])
                 top.append(got["top"][0][0])
                 floor_cpu.append(got["floor"][0][1])
@@ -154,7 +213,10 @@ def run(sessions: sessionmaker, now: dt.datetime, *, slots: int, passes: int, se
         "slots": len(slot_ids),
         "passes": passes,
         "candidates": {"p50": percentile(counts, 50), "max": max(counts) if counts else None},
+        "floor_kind": FLOOR_KIND,
         "floor": summary_ms(floor),
+        "in_reach_box": {"p50": percentile(in_box, 50), "max": max(in_box) if in_box else None},
+        "prefilter": summary_ms(pre),
         "rank": summary_ms(rank),
         f"rank_top{TOP}": summary_ms(top),
         "same_ids": mismatches == 0,
@@ -164,6 +226,7 @@ def run(sessions: sessionmaker, now: dt.datetime, *, slots: int, passes: int, se
         "cpu_p50_ms": {
             "floor": ms(percentile(floor_cpu, 50)),
             "rank": ms(percentile(rank_cpu, 50)),
+            "prefilter": ms(percentile(pre_cpu, 50)),
         },
     }
     f50, r50 = result["floor"]["p50_ms"], result["rank"]["p50_ms"]

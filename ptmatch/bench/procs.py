@@ -106,7 +106,20 @@ def scheduler(run_dir: Path, database_url: str, **settings) -> Child:
     return Child("scheduler", [sys.executable, "-m", "ptmatch.cli", "scheduler"], env, run_dir)
 
 
-def gunicorn(run_dir: Path, database_url: str, port: int, workers: int = 4, **settings) -> Child:
+# The worker class chosen on measurement (BENCHMARKS.md, docs/deploying.md).
+WORKER_CLASS = "gthread"
+THREADS = 4
+
+
+def gunicorn(
+    run_dir: Path,
+    database_url: str,
+    port: int,
+    workers: int = 4,
+    worker_class: str = WORKER_CLASS,
+    threads: int = THREADS,
+    **settings,
+) -> Child:
     env = child_env(run_dir, database_url, **settings)
     argv = [
         sys.executable,
@@ -114,6 +127,9 @@ def gunicorn(run_dir: Path, database_url: str, port: int, workers: int = 4, **se
         "gunicorn",
         "-w",
         str(workers),
+        "-k",
+        worker_class,
+        *(["--threads", str(threads)] if worker_class == "gthread" else []),
         "-b",
         f"127.0.0.1:{port}",
         "--backlog",

@@ -42,6 +42,7 @@ class Plan:
     throughput_seconds: float
     force: bool = False
     postcodes: Path | None = None
+    worker_class: str = "gthread"
 
     @classmethod
     def make(
@@ -52,6 +53,7 @@ class Plan:
         seed: int,
         force: bool = False,
         postcodes: Path | None = None,
+        worker_class: str = "gthread",
     ) -> Plan:
         url = database_url or DEFAULT_URL
         if not sizes:
@@ -77,6 +79,7 @@ class Plan:
             throughput_seconds=6 if quick else 20,
             force=force,
             postcodes=postcodes,
+            worker_class=worker_class,
         )
 
 
@@ -150,6 +153,13 @@ def run(plan: Plan, echo: Callable[[str], None], progress_factory) -> dict:
             echo,
             errors_log,
         )
+        if size == plan.service_size or size == 100_000:
+            block["workbench"] = _figure(
+                "workbench free text",
+                lambda sessions=sessions: _workbench(sessions, plan),
+                echo,
+                errors_log,
+            )
         doc["sizes"][str(size)] = block
         if size == plan.service_size:
             doc["service"].update(_service(plan, sessions, run_dir, echo, errors_log))
@@ -157,6 +167,12 @@ def run(plan: Plan, echo: Callable[[str], None], progress_factory) -> dict:
     doc["finished"] = clock.now().isoformat(timespec="seconds")
     doc["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     return doc
+
+
+def _workbench(sessions, plan: Plan) -> dict:
+    from ptmatch.bench import workbench
+
+    return workbench.run(sessions, clock.now(), passes=3 if plan.quick else 5)
 
 
 def _service(plan: Plan, sessions, run_dir: Path, echo, errors_log: Path) -> dict:
@@ -177,7 +193,7 @@ def _service(plan: Plan, sessions, run_dir: Path, echo, errors_log: Path) -> dic
         )
     }
     try:
-        srv = server.Server(run_dir, plan.database_url)
+        srv = server.Server(run_dir, plan.database_url, worker_class=plan.worker_class)
     except Missing as err:
         na = {"status": "n/a", "reason": str(err)}
         echo(f"  server figures: {report.NA} ({err})")

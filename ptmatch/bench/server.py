@@ -1,9 +1,14 @@
-"""Figures 3-5 against the app under gunicorn (`wsgi:app`, 4 sync workers).
+"""Figures 3-5 against the app under gunicorn (`wsgi:app`, 4 workers of the chosen class).
 
 3. contention: one slot offered to 100 patients; 100 clients each open their own offer
-   page (GET: session cookie and CSRF token), wait at a barrier, and POST "accept" at once.
+   page (GET: session cookie and CSRF token), wait at a barrier, and GET it again at once
+   (the burst of readers: the floor that any 100 requests cost), then wait at a barrier
+   again and POST "accept" at once.
    Exactly one booking must result, no request may fail (5xx, connection error, or a
-   4xx other than the "already taken" answer); latency is measured per POST.
+   4xx other than the "already taken" answer); latency is measured per GET and per POST,
+   and the figure is p95(accepts) / p95(GETs) of the same pages in the same run.
+   Besides, in this process: the winner's own transaction (accept + commit against 99
+   others) — its time and its number of SQL statements.
 4. throughput: requests per second of an offer page (GET) and of /healthz, served by the
    same server in the same run, alternating; the ratio is offer page / healthz.
 5. memory: peak RSS (VmHWM) of each gunicorn worker after 3 and 4.
@@ -48,7 +53,14 @@ ALLOWED_LOSER_STATUS = {200, 302, 303, 409, 410}
 class Server:
     """gunicorn on a free port; `with Server(...) as s:` starts it and waits for /healthz."""
 
-    def __init__(self, run_dir: Path, database_url: str, workers: int = 4):
+    def __init__(
+        self,
+        run_dir: Path,
+        database_url: str,
+        workers: int = 4,
+        worker_class: str = procs.WORKER_CLASS,
+        threads: int = procs.THREADS,
+    ):
         if not (procs.REPO_ROOT / "wsgi.py").exists():
             raise Missing("wsgi.py not built yet")
         self.port = procs.free_port()
@@ -57,9 +69,16 @@ class Server:
             database_url,
             self.port,
             workers=workers,
+            worker_class=worker_class,
+            threads=threads,
             BASE_URL=f"http://127.0.0.1:{self.port}",
+            # The bench is one client address measuring throughput: the per-client rate
+            # limits (issue 16) would answer it 429.
+            RATE_LIMITS_ENABLED=0,
         )
         self.workers = workers
+        self.worker_class = worker_class
+        self.threads = threads if worker_class == "gthread" else 1
 
     def __enter__(self):
         if not webclient.wait_until_up(self.port, timeout=60):
@@ -177,10 +196,25 @@ def contention_round(
     prepared = [_prepare_client(server.port, t) for t in tokens]
     barrier = threading.Barrier(clients)
     results: list[tuple[int | None, float, str]] = [(None, 0.0, "")] * clients
+    reads: list[tuple[int | None, float]] = [(None, 0.0)] * clients
 
     def client(i: int) -> None:
         form, jar = prepared[i]
         try:
+            conn = webclient.connect(server.port)
+            barrier.wait(timeout=60)
+            started = time.perf_counter()
+            page = webclient.request(
+                server.port,
+                "GET",
+                links.offer(tokens[i]),
+                headers={"Cookie": webclient.cookie_header(jar)},
+                conn=conn,
+            )
+            reads[i] = (page.status, time.perf_counter() - started)
+            # Every reader done before anyone connects again: an idle open connection holds
+            # a sync worker, which would starve the readers still queued.
+            barrier.wait(timeout=120)
             conn = webclient.connect(server.port)
             barrier.wait(timeout=60)
             resp, elapsed = webclient.post_form(server.port, form, jar, conn=conn)
@@ -218,6 +252,8 @@ def contention_round(
         "errors": errors,
         "statuses": statuses,
         "latencies": [r[1] for r in results if r[0] is not None],
+        "get_latencies": [r[1] for r in reads if r[0] == 200],
+        "get_errors": sum(1 for r in reads if r[0] != 200),
     }
 
 
@@ -225,7 +261,7 @@ def contention(
     server: Server, sessions: sessionmaker, *, rounds: int, clients: int, seed: int
 ) -> dict:
     rng = random.Random(seed)
-    per_round, latencies, slot_ids = [], [], []
+    per_round, latencies, get_latencies, slot_ids = [], [], [], []
     statuses: dict[str, int] = {}
     try:
         for _round in range(rounds):
@@ -234,15 +270,29 @@ def contention(
             slot_ids.append(slot_id)
             result = contention_round(server, sessions, tokens, slot_id)
             latencies.extend(result.pop("latencies"))
+            get_latencies.extend(result.pop("get_latencies"))
             for k, v in result["statuses"].items():
                 statuses[k] = statuses.get(k, 0) + v
             per_round.append(result)
     finally:
         _close(sessions, slot_ids)
     bookings = [r["bookings"] for r in per_round]
+    accept, read = summary_ms(latencies), summary_ms(get_latencies)
+    ratio = (
+        round(accept["p95_ms"] / read["p95_ms"], 2)
+        if accept.get("p95_ms") and read.get("p95_ms")
+        else None
+    )
     return {
         "rounds": len(per_round),
         "clients": clients,
+        "worker_class": server.worker_class,
+        "workers": server.workers,
+        "threads": server.threads,
+        "get_latency": read,
+        "get_errors": sum(r["get_errors"] for r in per_round),
+        "accept_get_p95_ratio": ratio,
+        "winner": winner_transaction(sessions, rng, others=clients - 1),
         "bookings_per_round": {"min": min(bookings), "max": max(bookings)},
         "exactly_one_booking": all(b == 1 for b in bookings),
         "errors": sum(r["errors"] for r in per_round),
@@ -251,15 +301,68 @@ def contention(
     }
 
 
+def winner_transaction(sessions: sessionmaker, rng: random.Random, *, others: int) -> dict:
+    """The winner's own work, in this process against the same database: accept one offer
+    of a slot offered to `others` + 1 patients, and commit. Time and SQL statements (the
+    SAVEPOINTs and the COMMIT included; the loading of the offer and its patient excluded)."""
+    from sqlalchemy import event
+
+    from ptmatch.db import settings_of
+    from ptmatch.domain import offers as offer_domain
+
+    times, cpu, counts = [], [], []
+    slot_ids = []
+    try:
+        for _ in range(5):
+            slot_id, _tokens = offered_slot(sessions, rng, _patients(sessions, rng, others + 1))
+            slot_ids.append(slot_id)
+            with sessions() as session:
+                offer = session.scalar(
+                    select(Offer).where(Offer.slot_id == slot_id).order_by(Offer.id).limit(1)
+                )
+                user = offer.patient.user
+                _ = (offer.slot.status, user.role, user.is_enabled)
+                statements = []
+                engine = session.get_bind()
+
+                def count(*_args, statements=statements):
+                    statements.append(1)
+
+                event.listen(engine, "before_cursor_execute", count)
+                try:
+                    started, cpu_started = time.perf_counter(), time.process_time()
+                    offer_domain.accept_offer(
+                        session, clock.now(), offer, user, settings_of(session)
+                    )
+                    session.commit()
+                    times.append(time.perf_counter() - started)
+                    cpu.append(time.process_time() - cpu_started)
+                finally:
+                    event.remove(engine, "before_cursor_execute", count)
+                counts.append(len(statements) + 1)  # + the COMMIT (not a cursor statement)
+    finally:
+        _close(sessions, slot_ids)
+    return {
+        "others": others,
+        "time": summary_ms(times),
+        "cpu": summary_ms(cpu),  # SQLite: all the work; PostgreSQL: the client side only
+        "statements": {"min": min(counts), "max": max(counts)},
+    }
+
+
 # --- 4. throughput --------------------------------------------------------------------------------
 
 
-def _load_process(
-    port: int, path: str, start_at: float, seconds: float, threads: int, queue
-) -> None:
-    """Child process: `threads` loops of GET `path` from start_at for `seconds` (wall clock)."""
+def _load_process(port: int, path: str, go, seconds: float, threads: int, queue, ready) -> None:
+    """Child process: `threads` loops of GET `path` for `seconds` (wall clock) from the moment
+    the parent says go (after every child has started: on a busy machine starting a child
+    can take longer than a fixed head start)."""
     import http.client as hc
     import time as t
+
+    ready.put(1)
+    go.wait()
+    start_at = t.time()
 
     done = [0] * threads
     failed = [0] * threads
@@ -299,14 +402,16 @@ def _load_process(
 
 def measure_rps(port: int, path: str, seconds: float, processes: int = 2, threads: int = 4) -> dict:
     ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    start_at = time.time() + 1.5  # after the children have started
+    queue, ready, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     children = [
-        ctx.Process(target=_load_process, args=(port, path, start_at, seconds, threads, queue))
+        ctx.Process(target=_load_process, args=(port, path, go, seconds, threads, queue, ready))
         for _ in range(processes)
     ]
     for c in children:
         c.start()
+    for _ in children:
+        ready.get(timeout=120)
+    go.set()
     results = [queue.get(timeout=seconds + 120) for _ in children]
     for c in children:
         c.join(timeout=30)

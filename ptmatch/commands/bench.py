@@ -55,6 +55,13 @@ def register(main: click.Group) -> None:
             "GeoNames postcode file (default: ../shared/data/postcodes-DE.txt; a grid if missing)."
         ),
     )
+    @click.option(
+        "--worker-class",
+        type=click.Choice(["gthread", "sync"]),
+        default="gthread",
+        show_default=True,
+        help="gunicorn worker class for figures 3-5 (4 workers; gthread: 4 threads each).",
+    )
     def bench(
         quick: bool,
         sizes: str | None,
@@ -63,6 +70,7 @@ def register(main: click.Group) -> None:
         seed: int,
         force: bool,
         postcodes: Path | None,
+        worker_class: str,
     ) -> None:
         """Benchmark matching, post -> mail, contention, throughput and memory.
 
@@ -73,7 +81,13 @@ def register(main: click.Group) -> None:
         from ptmatch.bench.generate import NotABenchDatabase
 
         plan = runner.Plan.make(
-            database_url, _sizes(sizes), quick, seed, force=force, postcodes=postcodes
+            database_url,
+            _sizes(sizes),
+            quick,
+            seed,
+            force=force,
+            postcodes=postcodes,
+            worker_class=worker_class,
         )
         if 1_000_000 in plan.sizes and plan.database_url.startswith("sqlite"):
             click.echo("note: the 1M size is meant for PostgreSQL", err=True)

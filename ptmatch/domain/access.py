@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 from sqlalchemy.orm import Session
 
+from ptmatch.db import settings_of
 from ptmatch.domain import audit
 from ptmatch.models import (
     AuditEvent,
@@ -188,17 +190,25 @@ def load_clinical(
     return session.get(PatientClinical, patient.id)
 
 
-def pseudonym(patient_id: int) -> str:
+def pseudonym(patient_id: int, secret: str) -> str:
     """A stable short pseudonym for a patient whose name may not be shown (the pool): the same
-    in every list and view."""
-    return "P-" + hashlib.sha256(f"ptmatch-pool:{patient_id}".encode()).hexdigest()[:6].upper()
+    in every list and view. An HMAC of the id under a server secret, so nobody can walk the
+    sequential ids to find out who is behind a pseudonym."""
+    mac = hmac.new(secret.encode(), f"ptmatch-pool:{patient_id}".encode(), hashlib.sha256)
+    return "P-" + mac.hexdigest()[:8].upper()
+
+
+def pseudonym_of(session: Session, patient_id: int) -> str:
+    """`pseudonym` under this edge's secret (PSEUDONYM_SECRET, else SECRET_KEY)."""
+    settings = settings_of(session)
+    return pseudonym(patient_id, settings.PSEUDONYM_SECRET or settings.SECRET_KEY)
 
 
 def patient_label(session: Session, actor: User | None, patient: Patient) -> str:
     """The name where the policy lets `actor` see the identity, else the pseudonym."""
     if patient_access(session, actor, patient).identity:
         return patient.full_name
-    return pseudonym(patient.id)
+    return pseudonym_of(session, patient.id)
 
 
 def _runs_practice(session: Session, actor: User | None, practice_id: int) -> bool:
@@ -258,11 +268,65 @@ def show_candidates(
     return [
         ShownCandidate(
             c,
-            names[c.patient_id] if named and c.on_practice_list else pseudonym(c.patient_id),
+            names[c.patient_id]
+            if named and c.on_practice_list
+            else pseudonym_of(session, c.patient_id),
             [r for r in c.reasons if clinical or not r.clinical],
         )
         for c in ranked
     ]
+
+
+def sees_deadlines(actor: User | None) -> bool:
+    """The PTV 11 deadline of an urgent patient (a date, never the intake behind it): the
+    practices, and the secretariat, which must phone them in time (issue 13)."""
+    return actor is not None and actor.is_enabled and actor.role in (Role.SECRETARY, Role.THERAPIST)
+
+
+class ShownOffer(NamedTuple):
+    offer: Any  # an Offer
+    status: Any  # its effective status
+    label: str  # the name (the practice's own list, or booked) or the pseudonym (the pool)
+    reasons: list  # (msgid, params, points) the actor may see
+
+
+def show_offers(
+    session: Session, actor: User | None, now: dt.datetime, slot: Slot, sent
+) -> list[ShownOffer]:
+    """What the slot page shows of the offers sent: each with its status, its deadline and
+    the reasons it was made — names for patients on the practice's own list (or who booked)
+    to those who run the practice, pseudonyms for the pool; reasons drawn from the intake
+    only to those who may see them."""
+    sent = list(sent or [])
+    named = _runs_practice(session, actor, slot.practice_id)
+    ids = [o.patient_id for o in sent] or [-1]
+    listed = set(
+        session.scalars(
+            select(WaitlistEntry.patient_id).where(
+                WaitlistEntry.patient_id.in_(ids),
+                WaitlistEntry.practice_id == slot.practice_id,
+            )
+        )
+    )
+    names = dict(
+        session.execute(
+            select(Patient.id, Patient.first_name + " " + Patient.last_name).where(
+                Patient.id.in_(ids)
+            )
+        ).all()
+    )
+    clinical = sees_clinical_reasons(session, actor, slot.practice_id)
+    shown = []
+    for o in sent:
+        known = o.patient_id in listed or o.status == OfferStatus.ACCEPTED
+        reasons = [
+            (msgid, params or {}, points)
+            for msgid, params, points, is_clinical in (o.reasons or [])
+            if clinical or not is_clinical
+        ]
+        label = names[o.patient_id] if named and known else pseudonym_of(session, o.patient_id)
+        shown.append(ShownOffer(o, o.effective_status(now), label, reasons))
+    return shown
 
 
 def can_write_clinical_intake(session: Session, actor: User | None, patient: Patient) -> bool:
@@ -368,3 +432,71 @@ def record_views_for_patient(
         .limit(limit)
     ).all()
     return [(name, at) for name, at in rows]
+
+
+# --- the practice API ------------------------------------------------------------------------
+
+
+def api_admin_practice_id(session: Session, actor: User | None) -> int | None:
+    """The practice whose API keys and webhooks `actor` may manage: an approved therapist of
+    an active practice who logs in with a second factor. Everyone else: None."""
+    if actor is None or actor.role != Role.THERAPIST or not actor.has_totp:
+        return None
+    therapist = therapist_of(session, actor)
+    if therapist is None or not therapist.is_approved or therapist.practice_id is None:
+        return None
+    practice = session.get(Practice, therapist.practice_id)
+    return practice.id if practice is not None and practice.is_active else None
+
+
+def api_booking_view(booking: Booking, patient: Patient | None) -> dict[str, Any]:
+    """What the API shows of a booking: its id, state and the patient's initials. Never a
+    name, a contact or anything clinical."""
+    initials = patient.initials if patient is not None else ""
+    return {"id": booking.id, "status": str(booking.status), "initials": initials}
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+# Figure groups of ptmatch.domain.stats. "urgency" splits the time to care by the PTV 11 urgent
+# flag, which is clinical: only the practice's own clinicians see it per practice; an admin sees
+# it for the whole region only (aggregated over the network, small counts suppressed).
+STATS_SLOT_FIGURES = frozenset({"slots", "offers", "attendance", "places"})
+STATS_ALL_FIGURES = STATS_SLOT_FIGURES | {"time_to_care", "urgency", "lists", "checkins"}
+
+
+def stats_figures(
+    session: Session, actor: User | None, practice_id: int | None, therapist_id: int | None = None
+) -> frozenset[str]:
+    """The figure groups ``actor`` may see for a scope (region: ``practice_id`` None). A figure
+    not in the set is not computed at all. ``actor`` None is the system (CLI report, simulator).
+
+    - admin: the region with every group; one practice without the urgency split; one
+      therapist only slot-side figures (offers, attendance, places).
+    - an approved therapist: their own practice with every group (their own view), one
+      therapist of it slot-side only; nothing of other practices or of the region.
+    - everyone else (patients, the secretariat): nothing.
+    """
+    base = STATS_SLOT_FIGURES if therapist_id is not None else STATS_ALL_FIGURES
+    if actor is None:
+        return base
+    if not actor.is_enabled:
+        return frozenset()
+    if actor.role == Role.ADMIN:
+        return base if practice_id is None else base - {"urgency"}
+    if actor.role == Role.THERAPIST and practice_id is not None:
+        if _runs_practice(session, actor, practice_id):
+            return base
+    return frozenset()
+
+
+def stats_suppresses_small_counts(
+    session: Session, actor: User | None, practice_id: int | None
+) -> bool:
+    """Counts below 5 are shown as "< 5" everywhere except in a practice's own view (its
+    therapists, or the system writing that practice's own report)."""
+    if practice_id is None:
+        return True
+    if actor is None:
+        return False
+    return not (actor.role == Role.THERAPIST and _runs_practice(session, actor, practice_id))

@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased, contains_eager
 
 from ptmatch import links
+from ptmatch.catalog import N_
 from ptmatch.domain import accounts, audit
 from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound
 from ptmatch.domain.paging import Page
@@ -37,15 +38,15 @@ INVITE_VALID_FOR = dt.timedelta(days=7)
 
 
 def _page(session: Session, query, page: int, per_page: int) -> Page:
-    page = max(1, page)
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    page = min(max(1, page), max(1, -(-total // per_page)))  # past the end: the last page
     items = list(session.execute(query.limit(per_page).offset((page - 1) * per_page)).all())
     return Page(items=items, page=page, per_page=per_page, total=total)
 
 
 def _require_admin(actor: User) -> None:
     if actor.role != Role.ADMIN or not actor.is_enabled:
-        raise NotAllowed("Nur für die Verwaltung.")
+        raise NotAllowed(N_("Nur für die Verwaltung."))
 
 
 # --- accounts -----------------------------------------------------------------------------
@@ -89,7 +90,7 @@ def deactivate_user(session: Session, now: dt.datetime, admin: User, user: User)
     """Disable the account; every session of it ends at once (session version bump)."""
     _require_admin(admin)
     if user.id == admin.id:
-        raise InvalidInput("Sie können Ihr eigenes Konto nicht deaktivieren.")
+        raise InvalidInput(N_("Sie können Ihr eigenes Konto nicht deaktivieren."))
     if not user.is_enabled:
         return
     user.is_enabled = False
@@ -118,7 +119,10 @@ def reset_two_factor(session: Session, now: dt.datetime, admin: User, user: User
     _require_admin(admin)
     if user.id == admin.id:
         raise InvalidInput(
-            "Die eigene Zwei-Faktor-Anmeldung setzt eine andere Person aus der Verwaltung zurück."
+            N_(
+                "Die eigene Zwei-Faktor-Anmeldung setzt eine andere Person aus der Verwaltung "
+                "zurück."
+            )
         )
     accounts.reset_totp(session, now, user, admin)
 
@@ -136,7 +140,7 @@ def invite_staff(
     set one (and enrols 2FA at the first login). Therapists register themselves."""
     _require_admin(admin)
     if role not in (Role.SECRETARY, Role.ADMIN):
-        raise InvalidInput("Bitte eine Rolle wählen.", "role")
+        raise InvalidInput(N_("Bitte eine Rolle wählen."), "role")
     user = accounts.create_user(
         session,
         now,
@@ -239,7 +243,7 @@ def set_served_practices(
     """Make `secretary` serve exactly these practices; each change is audited."""
     _require_admin(admin)
     if secretary.role != Role.SECRETARY:
-        raise InvalidInput("Dieses Konto gehört nicht zum Sekretariat.")
+        raise InvalidInput(N_("Dieses Konto gehört nicht zum Sekretariat."))
     practice_ids = set(practice_ids)
     known = (
         set(session.scalars(select(Practice.id).where(Practice.id.in_(practice_ids))))
@@ -247,7 +251,7 @@ def set_served_practices(
         else set()
     )
     if known != practice_ids:
-        raise InvalidInput("Unbekannte Praxis.", "practices")
+        raise InvalidInput(N_("Unbekannte Praxis."), "practices")
     current = set(
         session.scalars(
             select(SecretariatAssignment.practice_id).where(
@@ -293,9 +297,9 @@ def resend_mail(session: Session, now: dt.datetime, outbox_id: int, actor: User)
     _require_admin(actor)
     row = session.get(OutboxMessage, outbox_id)
     if row is None:
-        raise NotFound("Die Nachricht wurde nicht gefunden.")
+        raise NotFound(N_("Die Nachricht wurde nicht gefunden."))
     if row.status != OutboxStatus.DEAD:
-        raise InvalidInput("Nur unzustellbare Nachrichten können erneut gesendet werden.")
+        raise InvalidInput(N_("Nur unzustellbare Nachrichten können erneut gesendet werden."))
     row.status = OutboxStatus.PENDING
     row.attempts = 0
     row.next_attempt_at = now

@@ -48,7 +48,7 @@ MISMATCH_WARNINGS = {
 
 def _require_own(actor: User | None, therapist: Therapist) -> None:
     if actor is None or not actor.is_enabled or actor.id != therapist.user_id:
-        raise NotAllowed("Sie dürfen nur Ihre eigenen Kalenderregeln ändern.")
+        raise NotAllowed(N_("Sie dürfen nur Ihre eigenen Kalenderregeln ändern."))
 
 
 def _local(start_at: dt.datetime) -> tuple[int, int]:
@@ -85,26 +85,26 @@ def add_block(
     takes this room first."""
     _require_own(actor, therapist)
     if isinstance(weekday, bool) or not isinstance(weekday, int) or not 0 <= weekday <= 6:
-        raise InvalidInput("Bitte einen Wochentag wählen.", "weekday")
+        raise InvalidInput(N_("Bitte einen Wochentag wählen."), "weekday")
     for value, field in ((start_min, "start_time"), (end_min, "end_time")):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= DAY_MINUTES:
-            raise InvalidInput("Bitte eine Uhrzeit angeben.", field)
+            raise InvalidInput(N_("Bitte eine Uhrzeit angeben."), field)
     if end_min <= start_min:
-        raise InvalidInput("Das Ende muss nach dem Beginn liegen.", "end_time")
+        raise InvalidInput(N_("Das Ende muss nach dem Beginn liegen."), "end_time")
     if end_min - start_min < MIN_BLOCK_MINUTES:
-        raise InvalidInput("Ein Block dauert mindestens 15 Minuten.", "end_time")
+        raise InvalidInput(N_("Ein Block dauert mindestens 15 Minuten."), "end_time")
     modality = enum_value(Modality, modality, "modality")
     if (modality == Modality.VIDEO and not therapist.offers_video) or (
         modality == Modality.IN_PERSON and not therapist.offers_in_person
     ):
-        raise InvalidInput("Diese Form bieten Sie laut Profil nicht an.", "modality")
+        raise InvalidInput(N_("Diese Form bieten Sie laut Profil nicht an."), "modality")
     existing = list_blocks(session, therapist)
     if len(existing) >= MAX_BLOCKS:
-        raise InvalidInput("Sie haben bereits die größtmögliche Zahl an Blöcken angelegt.")
+        raise InvalidInput(N_("Sie haben bereits die größtmögliche Zahl an Blöcken angelegt."))
     for other in existing:
         if other.weekday == weekday and other.start_min < end_min and start_min < other.end_min:
             raise InvalidInput(
-                "Dieser Block überschneidet sich mit einem anderen Block.", "start_time"
+                N_("Dieser Block überschneidet sich mit einem anderen Block."), "start_time"
             )
     block = CalendarBlock(
         therapist_id=therapist.id,
@@ -137,7 +137,7 @@ def remove_block(
     _require_own(actor, therapist)
     block = session.get(CalendarBlock, block_id)
     if block is None or block.therapist_id != therapist.id:
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     session.delete(block)
     session.flush()
     audit.record(

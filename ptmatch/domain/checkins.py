@@ -9,6 +9,8 @@ PURGE_NOTICE_GRACE) by `finish_purges`. A pause the patient set until a date end
 
 Every step is derived from stored timestamps and writes mails with deterministic dedupe
 keys, so running a step twice with the same clock changes nothing the second time.
+A patient without an account (phone-only) is asked by phone: the check-in is a call task in
+the secretariat's queue (``ptmatch.domain.calls``), answered there, with the same timeline.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from ptmatch import links
 from ptmatch.config import Settings
-from ptmatch.domain import accounts, audit, offers, patients
+from ptmatch.domain import accounts, audit, calls, offers, patients
 from ptmatch.models import (
+    CallKind,
     OutboxMessage,
     OutboxStatus,
     Patient,
@@ -75,6 +78,36 @@ def send_due_checkins(session: Session, now: dt.datetime, settings: Settings) ->
         )
         patient.checkin_sent_at = now
         audit.record(session, now, "patient.checkin_sent", None, patient_id=patient.id)
+    session.flush()
+    return len(rows) + call_due_checkins(session, now, settings)
+
+
+def call_due_checkins(session: Session, now: dt.datetime, settings: Settings) -> int:
+    """The check-in of phone-only patients: a call task, due within CHECKIN_ANSWER_DAYS."""
+    every = dt.timedelta(days=settings.CHECKIN_DAYS)
+    rows = session.scalars(
+        select(Patient)
+        .where(
+            Patient.user_id.is_(None),
+            Patient.status == PatientStatus.ACTIVE,
+            _basis() <= now - every,
+            or_(Patient.checkin_sent_at.is_(None), Patient.checkin_sent_at <= _basis()),
+        )
+        .order_by(Patient.id)
+        .limit(BATCH)
+    ).all()
+    for patient in rows:
+        basis = patient.last_confirmed_at or patient.created_at
+        calls.open_call(
+            session,
+            now,
+            kind=CallKind.CHECKIN,
+            patient_id=patient.id,
+            due_at=now + dt.timedelta(days=settings.CHECKIN_ANSWER_DAYS),
+            dedupe_key=f"checkin:{patient.id}:{_key_time(basis)}",
+        )
+        patient.checkin_sent_at = now
+        audit.record(session, now, "patient.checkin_called", None, patient_id=patient.id)
     session.flush()
     return len(rows)
 

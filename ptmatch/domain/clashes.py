@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from ptmatch import labels
+from ptmatch import labels, localtime
 from ptmatch.models import (
     Booking,
     BookingStatus,
@@ -57,14 +57,12 @@ class Appointment:
         """[start, end) of the occurrences within about a week of `anchor` (UTC)."""
         if not self.weekly:
             return [(self.start_at, self.start_at + dt.timedelta(minutes=self.minutes))]
-        local = self.start_at.astimezone(BERLIN)
         weeks = max(0, (anchor - self.start_at) // WEEK)
         result = []
         for k in (weeks - 1, weeks, weeks + 1):
             if k < 0 or (self.count is not None and k >= self.count):
                 continue
-            naive = local.replace(tzinfo=None) + k * WEEK  # the same wall-clock time k weeks on
-            start = naive.replace(tzinfo=BERLIN).astimezone(dt.UTC)
+            start = localtime.same_time_weeks_later(self.start_at, k)  # same wall-clock time
             result.append((start, start + dt.timedelta(minutes=self.minutes)))
         return result
 

@@ -1,14 +1,24 @@
 """Typed errors the domain raises and the edges turn into messages or status codes."""
 
+from ptmatch.catalog import N_
+
 
 class DomainError(Exception):
-    """Base class. `message` is a German msgid (views translate it); `field` names the form
-    field the message belongs to, if any."""
+    """Base class. `msgid`: a German msgid marked with N_() (so extraction sees it), with
+    %(name)s placeholders filled from `params`; `message`: the German text (filled in);
+    `field` names the form field the message belongs to, if any. Views show `text(_)`."""
 
-    def __init__(self, message: str = "", field: str | None = None):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str = "", field: str | None = None, **params):
+        text = message % params if params else message
+        super().__init__(text)
+        self.msgid = message
+        self.message = text
         self.field = field
+        self.params = params
+
+    def text(self, gettext) -> str:
+        """The message in the reader's language (`gettext`: the edge's, e.g. Flask-Babel's)."""
+        return gettext(self.msgid, **self.params) if self.params else gettext(self.msgid)
 
 
 class NotAllowed(DomainError):
@@ -25,6 +35,11 @@ class InvalidInput(DomainError):
 
 class AccountLocked(DomainError):
     pass
+
+
+class LoginRestart(DomainError):
+    """The pending login is gone (too many wrong codes, locked, or throttled): the password
+    must be entered again."""
 
 
 class SlotTaken(DomainError):
@@ -48,4 +63,4 @@ def enum_value(enum_cls, value, field: str):
     try:
         return enum_cls(value)
     except ValueError as exc:
-        raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", field) from exc
+        raise InvalidInput(N_("Bitte eine Angabe aus der Liste wählen."), field) from exc

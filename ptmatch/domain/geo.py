@@ -76,6 +76,20 @@ def is_valid_postcode(code: str) -> bool:
     return bool(POSTCODE_RE.match(code or ""))
 
 
+def check_postcode_exists(session: Session, code: str, field: str = "postcode") -> None:
+    """Refuse a postcode that matches nothing in the imported table, not even its region
+    (a typo such as 99999 would otherwise switch the distance filter off without a word).
+    With an empty table (nothing imported yet) every well-formed code passes."""
+    from ptmatch.catalog import N_
+    from ptmatch.domain.errors import InvalidInput
+
+    if locate(session, code).known:
+        return
+    if session.scalar(select(Postcode.code).limit(1)) is None:
+        return
+    raise InvalidInput(N_("Diese Postleitzahl kennen wir nicht. Bitte prüfen Sie sie."), field)
+
+
 def locate(session: Session, code: str) -> Location:
     """Coordinates for a postcode with the documented fallback (see the module docstring)."""
     code = (code or "").strip()

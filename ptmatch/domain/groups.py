@@ -37,8 +37,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, exists, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from ptmatch import links
-from ptmatch.catalog import METHODS, PROBLEM_AREAS
+from ptmatch import links, localtime
+from ptmatch.catalog import METHODS, N_, PROBLEM_AREAS
 from ptmatch.config import Settings
 from ptmatch.domain import access, audit, filters, matching, offer_machine, offers, rooms
 from ptmatch.domain.clashes import GROUP_MAX_SESSIONS, find_clash
@@ -82,11 +82,11 @@ TITLE_MAX = 200
 # Waitlisted patients who may still claim a freed seat (paused or gone ones do not block it).
 CLAIMING = (PatientStatus.ACTIVE, PatientStatus.BOOKED)
 
-MSG_SEAT_TAKEN = (
+MSG_SEAT_TAKEN = N_(
     "Der freie Platz ist leider schon vergeben. Sie bleiben auf der Warteliste der Gruppe."
 )
-MSG_CANCELLED = "Diese Gruppe findet nicht statt."
-MSG_TOO_SOON = "Der erste Termin muss mehr als %(hours)s Stunden in der Zukunft liegen."
+MSG_CANCELLED = N_("Diese Gruppe findet nicht statt.")
+MSG_TOO_SOON = N_("Der erste Termin muss mehr als %(hours)s Stunden in der Zukunft liegen.")
 
 
 def decision_hours(settings: Settings) -> int:
@@ -108,12 +108,7 @@ def offer_deadline(group: GroupProgram) -> dt.datetime:
 
 
 def last_session_at(group: GroupProgram) -> dt.datetime:
-    local = group.first_session_at.astimezone(BERLIN).replace(tzinfo=None)
-    return (
-        (local + dt.timedelta(weeks=max(group.session_count, 1) - 1))
-        .replace(tzinfo=BERLIN)
-        .astimezone(dt.UTC)
-    )
+    return localtime.same_time_weeks_later(group.first_session_at, max(group.session_count, 1) - 1)
 
 
 # --- access ------------------------------------------------------------------------------------
@@ -126,14 +121,14 @@ def can_manage_group(session: Session, actor: User | None, group: GroupProgram) 
 
 def _require_manager(session: Session, actor: User | None, group: GroupProgram) -> None:
     if not can_manage_group(session, actor, group):
-        raise NotAllowed("Sie dürfen diese Gruppe nicht bearbeiten.")
+        raise NotAllowed(N_("Sie dürfen diese Gruppe nicht bearbeiten."))
 
 
 def get_group(session: Session, actor: User | None, group_id: int) -> GroupProgram:
     """A group the actor may manage; anything else is NotFound (no existence leak)."""
     group = session.get(GroupProgram, group_id)
     if group is None or not can_manage_group(session, actor, group):
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     return group
 
 
@@ -189,56 +184,57 @@ def create_group(
     offers.check_therapist_may_post(session, actor, therapist)
     if not therapist.offers_group:
         raise NotAllowed(
-            "Gruppentherapie ist in Ihrem Profil nicht angegeben. Bitte ergänzen Sie zuerst Ihr "
-            "Profil."
+            N_(
+                "Gruppentherapie ist in Ihrem Profil nicht angegeben. Bitte ergänzen Sie zuerst "
+                "Ihr Profil."
+            )
         )
     title = (title or "").strip()
     if not title:
-        raise InvalidInput("Bitte ausfüllen.", "title")
+        raise InvalidInput(N_("Bitte ausfüllen."), "title")
     if len(title) > TITLE_MAX:
-        raise InvalidInput("Höchstens 200 Zeichen.", "title")
+        raise InvalidInput(N_("Höchstens 200 Zeichen."), "title")
     method = (method or "").strip()
     if method and method not in METHODS.by_code:
-        raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", "method")
+        raise InvalidInput(N_("Bitte eine Angabe aus der Liste wählen."), "method")
     try:
         problems_mask = PROBLEM_AREAS.to_mask(problems or ())
     except KeyError as exc:
-        raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", "problems") from exc
+        raise InvalidInput(N_("Bitte eine Angabe aus der Liste wählen."), "problems") from exc
     modality = enum_value(Modality, modality, "modality")
     if (modality == Modality.VIDEO and not therapist.offers_video) or (
         modality == Modality.IN_PERSON and not therapist.offers_in_person
     ):
-        raise InvalidInput("Diese Form bieten Sie laut Profil nicht an.", "modality")
+        raise InvalidInput(N_("Diese Form bieten Sie laut Profil nicht an."), "modality")
     session_count = _int_in(
-        session_count, (1, GROUP_MAX_SESSIONS), "Erlaubt sind 1 bis 52 Termine.", "session_count"
+        session_count,
+        (1, GROUP_MAX_SESSIONS),
+        N_("Erlaubt sind 1 bis 52 Termine."),
+        "session_count",
     )
-    minutes = _int_in(minutes, SESSION_MINUTES, "Erlaubt sind 30 bis 240 Minuten.", "minutes")
+    minutes = _int_in(minutes, SESSION_MINUTES, N_("Erlaubt sind 30 bis 240 Minuten."), "minutes")
     min_participants = _int_in(
-        min_participants, PARTICIPANTS, "Erlaubt sind 2 bis 30 Personen.", "min_participants"
+        min_participants, PARTICIPANTS, N_("Erlaubt sind 2 bis 30 Personen."), "min_participants"
     )
     max_participants = _int_in(
-        max_participants, PARTICIPANTS, "Erlaubt sind 2 bis 30 Personen.", "max_participants"
+        max_participants, PARTICIPANTS, N_("Erlaubt sind 2 bis 30 Personen."), "max_participants"
     )
     if min_participants > max_participants:
         raise InvalidInput(
-            "Die Mindestzahl darf nicht über der Höchstzahl liegen.", "min_participants"
+            N_("Die Mindestzahl darf nicht über der Höchstzahl liegen."), "min_participants"
         )
     if first_session_at is None or first_session_at.tzinfo is None:
-        raise InvalidInput("Bitte Datum und Uhrzeit angeben.", "start_time")
+        raise InvalidInput(N_("Bitte Datum und Uhrzeit angeben."), "start_time")
     hours = decision_hours(settings)
     if first_session_at <= now + dt.timedelta(hours=hours):
-        err = InvalidInput(MSG_TOO_SOON % {"hours": hours}, "start_date")
-        err.msgid, err.params = MSG_TOO_SOON, {"hours": hours}
-        raise err
+        raise InvalidInput(MSG_TOO_SOON, "start_date", hours=hours)
     if first_session_at > now + offers.MAX_LEAD:
         raise InvalidInput(
-            "Gruppen können höchstens ein Jahr im Voraus angelegt werden.", "start_date"
+            N_("Gruppen können höchstens ein Jahr im Voraus angelegt werden."), "start_date"
         )
     what = find_clash(session, therapist, first_session_at, minutes, modality, count=session_count)
     if what is not None:
-        err = Clash(offers.MSG_CLASH % {"what": what}, "start_time")
-        err.msgid, err.params = offers.MSG_CLASH, {"what": what}
-        raise err
+        raise Clash(offers.MSG_CLASH, "start_time", what=what)
     room = rooms.pick_room(
         session,
         therapist,
@@ -1070,9 +1066,9 @@ def withdraw(
     offer_machine.lock_target(session, group, wait=True)
     session.refresh(enrollment)
     if not can_withdraw(group, enrollment, now):
-        raise InvalidInput("Diese Anmeldung kann nicht mehr zurückgezogen werden.")
+        raise InvalidInput(N_("Diese Anmeldung kann nicht mehr zurückgezogen werden."))
     if not _leave(session, now, actor, group, enrollment, reason="withdrawn"):
-        raise InvalidInput("Diese Anmeldung kann nicht mehr zurückgezogen werden.")
+        raise InvalidInput(N_("Diese Anmeldung kann nicht mehr zurückgezogen werden."))
     session.refresh(group)
     move_on(session, now, group, settings)
     return enrollment
@@ -1506,7 +1502,7 @@ def get_patient_enrollment(
         or enrollment.patient is None
         or enrollment.patient.user_id != user.id
     ):
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     return enrollment
 
 
@@ -1521,7 +1517,7 @@ def get_patient_group_offer(session: Session, user: User | None, offer_id: int) 
         or offer.patient is None
         or offer.patient.user_id != user.id
     ):
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     return offer
 
 

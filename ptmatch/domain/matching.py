@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session, aliased
 from ptmatch.catalog import METHODS, N_
 from ptmatch.domain import filters
 from ptmatch.models import (
+    Availability,
     EntryStatus,
     Modality,
     Offer,
@@ -582,8 +583,10 @@ def deadline_key():
     )
 
 
-def _branches(ctx: Context, *, with_facts: bool, only_ids=None) -> list:
-    """One SELECT per source: the practice's own list, and the pool (disjoint)."""
+def _branches(ctx: Context, *, with_facts: bool, only_ids=None, conditions=None) -> list:
+    """One SELECT per source: the practice's own list, and the pool (disjoint).
+    `conditions(ctx)`: the hard filters (default: all of them; `why_nobody` uses fewer)."""
+    conditions = conditions or _common_conditions
 
     def columns(on_list: bool):
         if not with_facts:
@@ -616,7 +619,7 @@ def _branches(ctx: Context, *, with_facts: bool, only_ids=None) -> list:
             .join(Patient, Patient.id == WaitlistEntry.patient_id)
             .outerjoin(User, User.id == Patient.user_id)
             .outerjoin(PatientClinical, PatientClinical.patient_id == Patient.id)
-            .where(WaitlistEntry.status == EntryStatus.ACTIVE, *_common_conditions(ctx))
+            .where(WaitlistEntry.status == EntryStatus.ACTIVE, *conditions(ctx))
         )
         if only_ids is not None:
             query = query.where(Patient.id.in_(list(only_ids) or [-1]))
@@ -647,6 +650,100 @@ def _branches(ctx: Context, *, with_facts: bool, only_ids=None) -> list:
             )
         )
     return branches
+
+
+WEEKDAYS_ADVERB = (
+    N_("montags"),
+    N_("dienstags"),
+    N_("mittwochs"),
+    N_("donnerstags"),
+    N_("freitags"),
+    N_("samstags"),
+    N_("sonntags"),
+)
+
+
+def _waiting(ctx: Context) -> list:
+    """Waiting and reachable at all: active, not paused (the lists and the pool's reach)."""
+    return [
+        Patient.status == PatientStatus.ACTIVE,
+        or_(Patient.paused_until.is_(None), Patient.paused_until <= ctx.today),
+    ]
+
+
+def _free_that_day(ctx: Context) -> list:
+    return [
+        *_waiting(ctx),
+        select(Availability.id)
+        .where(Availability.patient_id == Patient.id, Availability.weekday == ctx.weekday)
+        .exists(),
+    ]
+
+
+def _free_then(ctx: Context) -> list:
+    return [
+        *_waiting(ctx),
+        select(Availability.id)
+        .where(
+            Availability.patient_id == Patient.id,
+            Availability.weekday == ctx.weekday,
+            Availability.start_min <= ctx.start_min,
+            Availability.end_min >= ctx.end_min,
+        )
+        .exists(),
+    ]
+
+
+def why_nobody(session: Session, slot: Slot, now: dt.datetime) -> list[Reason]:
+    """Why a slot finds no candidate, for the therapist, with what to change: the first of
+    "nobody waits", "nobody can on that weekday", "nobody can at that hour", "those who can
+    do not fit the slot" that holds. Counts only (no patient is named)."""
+    ctx = build_context(session, slot, now)
+
+    def count(conditions) -> int:
+        branches = _branches(ctx, with_facts=False, conditions=conditions)
+        union = branches[0] if len(branches) == 1 else union_all(*branches)
+        return session.scalar(select(func.count()).select_from(union.subquery())) or 0
+
+    day = {"weekday": WEEKDAYS_ADVERB[ctx.weekday]}
+    if count(_waiting) == 0:
+        return [
+            Reason(N_("Auf Ihrer Warteliste und im Pool in Ihrer Reichweite wartet niemand."), 0),
+            Reason(
+                N_(
+                    "Nehmen Sie Pool-Patient:innen an (Praxisprofil) oder teilen Sie den "
+                    "Registrierungslink Ihrer Praxis."
+                ),
+                0,
+            ),
+        ]
+    if count(_free_that_day) == 0:
+        return [
+            Reason(N_("Niemand auf Ihren Listen oder in Reichweite hat %(weekday)s Zeit."), 0, day),
+            Reason(N_("Wählen Sie einen anderen Tag."), 0),
+        ]
+    if count(_free_then) == 0:
+        return [
+            Reason(
+                N_(
+                    "Niemand auf Ihren Listen oder in Reichweite hat %(weekday)s "
+                    "zu dieser Uhrzeit Zeit."
+                ),
+                0,
+                day,
+            ),
+            Reason(N_("Wählen Sie eine andere Uhrzeit an diesem Tag."), 0),
+        ]
+    return [
+        Reason(
+            N_(
+                "Wer zu dieser Zeit kann, passt nicht zum Termin (Form, Sprache, Versicherung, "
+                "Altersgruppe, Ausschlüsse) oder hat für diese Zeit schon ein Angebot."
+            ),
+            0,
+        ),
+        Reason(N_("Prüfen Sie Form und Art des Termins oder Ihr Profil."), 0),
+    ]
 
 
 def candidate_ids_query(

@@ -10,6 +10,10 @@ An offer goes to one patient for one target, a slot or a group, in waves:
   by its patient, or by the secretariat for a caller (``require_answerer``); taken or
   withdrawn while live, expired once dead (``close_offer``), the patient told where it matters.
 - A next wave sent on the side of another action runs in a savepoint (``in_savepoint``).
+- No answer deadline falls in the night (``offer_expiry``): one that would end between 22:00
+  and 07:00 Berlin time moves to 08:00, unless the target's own deadline comes first.
+- A patient without an account (phone-only) gets a longer window and, for a slot, a call
+  task in the secretariat's queue instead of a mail (``ptmatch.domain.calls``).
 
 What differs stays with the target: who is a candidate, what a wave's size means (slots:
 open offers; groups: per free seat), what winning does, and when an offer can be answered.
@@ -20,23 +24,29 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from ptmatch.catalog import N_
 from ptmatch.config import Settings, valid_wave_rules
-from ptmatch.domain import access, audit
+from ptmatch.domain import access, audit, calls
 from ptmatch.domain.errors import NotAllowed
 from ptmatch.domain.tokens import new_token
 from ptmatch.models import GroupProgram, Offer, OfferStatus, Patient, Practice, Role, Slot, User
 from ptmatch.notifications import outbox
 
 Target = Slot | GroupProgram
+BERLIN = ZoneInfo("Europe/Berlin")
+NIGHT_START = dt.time(22, 0)  # no answer deadline after this ...
+NIGHT_END = dt.time(7, 0)  # ... and before this (Berlin wall clock)
+MORNING = dt.time(8, 0)  # where a night deadline moves to
 
 # Why an offer cannot be answered (besides "taken", which says what was taken).
-MSG_EXPIRED = "Die Antwortfrist für dieses Angebot ist abgelaufen."
-MSG_CLOSED = "Dieses Angebot ist nicht mehr offen."
+MSG_EXPIRED = N_("Die Antwortfrist für dieses Angebot ist abgelaufen.")
+MSG_CLOSED = N_("Dieses Angebot ist nicht mehr offen.")
 
 
 # --- waves ---------------------------------------------------------------------------------------
@@ -64,8 +74,21 @@ def wave_params(
 
 
 def offer_expiry(now: dt.datetime, ttl_minutes: int, deadline: dt.datetime) -> dt.datetime:
-    """Minutes to answer from now, but never past the target's offer deadline."""
-    return min(now + dt.timedelta(minutes=ttl_minutes), deadline)
+    """Minutes to answer from now, out of the night (``past_night``), but never past the
+    target's offer deadline."""
+    return min(past_night(now + dt.timedelta(minutes=ttl_minutes), deadline), deadline)
+
+
+def past_night(at: dt.datetime, deadline: dt.datetime) -> dt.datetime:
+    """A time between 22:00 and 07:00 Berlin moves to 08:00 that morning (PT-Termin's
+    "overnight until the next morning"), unless `deadline` comes before then."""
+    local = at.astimezone(BERLIN)
+    clock_time = local.time()
+    if NIGHT_END <= clock_time <= NIGHT_START:
+        return at
+    day = local.date() + dt.timedelta(days=1) if clock_time > NIGHT_START else local.date()
+    morning = dt.datetime.combine(day, MORNING, tzinfo=BERLIN).astimezone(dt.UTC)
+    return morning if morning <= deadline else at
 
 
 def target_ref(target: Target) -> dict[str, int]:
@@ -133,11 +156,13 @@ def write_offers(
     expires: dt.datetime,
     mail: OfferMail,
     actor: User | None = None,
+    phone_expires: dt.datetime | None = None,
     **audit_extra,
 ) -> list[Offer]:
     """Offer the target's current wave to `picks`: ranked candidates (a new offer each) or
     earlier offers to send again (a waitlisted patient's seat offer re-uses its row). Every
-    offer gets a fresh token, a mail and an ``offer.sent`` audit event."""
+    offer gets a fresh token, a mail and an ``offer.sent`` audit event. A phone-only patient's
+    offer lasts until `phone_expires` (if given) and, for a slot, opens a call task."""
     patient_ids = [pick.patient_id for pick in picks]
     patients = {
         p.id: p
@@ -153,19 +178,26 @@ def write_offers(
             offer = pick
         else:
             offer = Offer(patient_id=pick.patient_id, score=pick.score, **ref)
+            offer.reasons = [
+                [r.msgid, dict(r.params), r.points, bool(r.clinical)]
+                for r in getattr(pick, "reasons", ())
+            ]
             session.add(offer)
         offer.token_hash, offer.status, offer.wave = (
             digest,
             OfferStatus.PENDING,
             target.current_wave,
         )
+        phone_only = calls.is_phone_only(patients[offer.patient_id])
         offer.sent_at, offer.expires_at, offer.responded_at, offer.responded_by_id = (
             now,
-            expires,
+            phone_expires if phone_only and phone_expires is not None else expires,
             None,
             None,
         )
         session.flush()
+        if phone_only and isinstance(target, Slot):
+            calls.open_offer_call(session, now, offer, target)
         mail_patient(
             session,
             now,
@@ -174,7 +206,7 @@ def write_offers(
             mail.key(offer),
             mail.link(token),
             when=mail.when,
-            deadline=expires,
+            deadline=offer.expires_at,
         )
         audit.record(
             session,
@@ -268,6 +300,69 @@ def close_offer(
     return None
 
 
+def close_offers(
+    session: Session,
+    now: dt.datetime,
+    offer_ids: Iterable[int],
+    status: OfferStatus,
+    /,
+    *,
+    mail: tuple[str, Callable[[int], str], str],
+    actor: User | None = None,
+    **ids,
+) -> dict[int, OfferStatus]:
+    """`close_offer` for many offers of one target in batched statements: one UPDATE …
+    RETURNING for the live ones (→ `status`, each patient told by `mail`: kind, the dedupe
+    key of an offer id, link), one for the lapsed ones (→ EXPIRED), one INSERT of outbox rows
+    and one of audit rows per outcome. The same rows as `close_offer` per offer (each audit
+    event names its ``offer_id``). Returns {offer id: status it got}."""
+    offer_ids = sorted(set(offer_ids))
+    if not offer_ids:
+        return {}
+    outcome: dict[int, OfferStatus] = {}
+    kind, key, link = mail
+    for new, live in ((status, True), (OfferStatus.EXPIRED, False)):
+        deadline = Offer.expires_at > now if live else Offer.expires_at <= now
+        changed = session.execute(
+            update(Offer)
+            .where(Offer.id.in_(offer_ids), Offer.status == OfferStatus.PENDING, deadline)
+            .values(status=new)
+            .returning(Offer.id, Offer.patient_id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        if not changed:
+            continue
+        for offer_id, _pid in changed:
+            outcome[offer_id] = new
+        if live:
+            users = dict(
+                session.execute(
+                    select(Patient.id, User)
+                    .join(User, User.id == Patient.user_id)
+                    .where(Patient.id.in_({pid for _oid, pid in changed}))
+                ).all()
+            )
+            outbox.enqueue_many(
+                session,
+                now,
+                kind=kind,
+                link_path=link,
+                recipients=[(users[pid], key(oid)) for oid, pid in changed if pid in users],
+            )
+        audit.record_many(
+            session,
+            now,
+            f"offer.{new.value}",
+            actor if live else None,
+            [{"patient_id": pid, **ids, "offer_id": oid} for oid, pid in changed],
+        )
+    # The ORM objects of these offers (if any are loaded) must not show the old status.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Offer) and obj.id in outcome:
+            session.expire(obj, ["status"])
+    return outcome
+
+
 def mail_patient(
     session: Session, now: dt.datetime, patient: Patient, kind: str, key: str, link: str, **when
 ) -> None:
@@ -286,4 +381,4 @@ def require_answerer(session: Session, actor: User | None, patient: Patient) -> 
             return
         if actor.role == Role.SECRETARY and access.patient_access(session, actor, patient).act:
             return
-    raise NotAllowed("Sie dürfen dieses Angebot nicht beantworten.")
+    raise NotAllowed(N_("Sie dürfen dieses Angebot nicht beantworten."))

@@ -41,7 +41,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ptmatch import links
+from ptmatch.catalog import N_
 from ptmatch.config import Settings
+from ptmatch.db import settings_of
 from ptmatch.domain import access, audit, matching, offer_machine, rooms, waitlist
 from ptmatch.domain.clashes import find_clash
 from ptmatch.domain.errors import (
@@ -84,8 +86,10 @@ MAX_LEAD = dt.timedelta(days=365)
 MANUAL_PICK_LIMIT = 20
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
 
-MSG_TAKEN = "Dieser Termin ist leider schon vergeben. Sie behalten Ihren Platz auf der Warteliste."
-MSG_CLASH = "Überschneidung (inklusive Pufferzeit) mit: %(what)s"
+MSG_TAKEN = N_(
+    "Dieser Termin ist leider schon vergeben. Sie behalten Ihren Platz auf der Warteliste."
+)
+MSG_CLASH = N_("Überschneidung (inklusive Pufferzeit) mit: %(what)s")
 
 # --- small helpers -----------------------------------------------------------------------------
 
@@ -102,7 +106,7 @@ def can_manage_slot(session: Session, actor: User | None, slot: Slot) -> bool:
 
 def _require_manager(session: Session, actor: User | None, slot: Slot) -> None:
     if not can_manage_slot(session, actor, slot):
-        raise NotAllowed("Sie dürfen diesen Termin nicht bearbeiten.")
+        raise NotAllowed(N_("Sie dürfen diesen Termin nicht bearbeiten."))
 
 
 # --- posting -------------------------------------------------------------------------------------
@@ -112,21 +116,21 @@ def check_therapist_may_post(session: Session, actor: User | None, therapist: Th
     """Approved, assigned to an active practice, with two-factor login; the actor is that
     therapist or a secretary serving the practice."""
     if actor is None or not actor.is_enabled:
-        raise NotAllowed("Sie dürfen für diese Praxis keine Termine anbieten.")
+        raise NotAllowed(N_("Sie dürfen für diese Praxis keine Termine anbieten."))
     if actor.role == Role.THERAPIST:
         if actor.id != therapist.user_id:
-            raise NotAllowed("Sie dürfen nur eigene Termine anbieten.")
+            raise NotAllowed(N_("Sie dürfen nur eigene Termine anbieten."))
     elif actor.role == Role.SECRETARY:
         if therapist.practice_id not in access.served_practice_ids(session, actor):
-            raise NotAllowed("Diese Praxis betreut Ihr Sekretariat nicht.")
+            raise NotAllowed(N_("Diese Praxis betreut Ihr Sekretariat nicht."))
     else:
-        raise NotAllowed("Sie dürfen für diese Praxis keine Termine anbieten.")
+        raise NotAllowed(N_("Sie dürfen für diese Praxis keine Termine anbieten."))
     practice = therapist.practice
     if not therapist.is_approved or practice is None or not practice.is_active:
-        raise NotAllowed("Dieser Zugang ist noch nicht freigeschaltet.")
+        raise NotAllowed(N_("Dieser Zugang ist noch nicht freigeschaltet."))
     user = therapist.user
     if user is None or not user.is_enabled or not user.has_totp:
-        raise NotAllowed("Ohne Zwei-Faktor-Anmeldung können keine Termine angeboten werden.")
+        raise NotAllowed(N_("Ohne Zwei-Faktor-Anmeldung können keine Termine angeboten werden."))
 
 
 def post_slot(
@@ -162,32 +166,30 @@ def post_slot(
         or not isinstance(minutes, int)
         or not SLOT_MINUTES[0] <= minutes <= SLOT_MINUTES[1]
     ):
-        raise InvalidInput("Erlaubt sind 25 bis 180 Minuten.", "minutes")
+        raise InvalidInput(N_("Erlaubt sind 25 bis 180 Minuten."), "minutes")
     if start_at is None or start_at.tzinfo is None:
-        raise InvalidInput("Bitte Datum und Uhrzeit angeben.", "start_time")
+        raise InvalidInput(N_("Bitte Datum und Uhrzeit angeben."), "start_time")
     if start_at <= now:
-        raise InvalidInput("Der Termin liegt in der Vergangenheit.", "start_time")
+        raise InvalidInput(N_("Der Termin liegt in der Vergangenheit."), "start_time")
     if start_at > now + MAX_LEAD:
         raise InvalidInput(
-            "Termine können höchstens ein Jahr im Voraus angeboten werden.", "start_time"
+            N_("Termine können höchstens ein Jahr im Voraus angeboten werden."), "start_time"
         )
     practice = therapist.practice
     deadline = start_at - dt.timedelta(minutes=practice.offer_cutoff_minutes or 0)
     if deadline <= now:
         raise InvalidInput(
-            "Zu kurzfristig: bis zum Beginn bleibt keine Zeit mehr für Angebote.", "start_time"
+            N_("Zu kurzfristig: bis zum Beginn bleibt keine Zeit mehr für Angebote."), "start_time"
         )
     if (modality == Modality.VIDEO and not therapist.offers_video) or (
         modality == Modality.IN_PERSON and not therapist.offers_in_person
     ):
-        raise InvalidInput("Diese Form bieten Sie laut Profil nicht an.", "modality")
+        raise InvalidInput(N_("Diese Form bieten Sie laut Profil nicht an."), "modality")
     what = find_clash(
         session, therapist, start_at, minutes, modality, weekly=kind == SlotKind.THERAPY_PLACE
     )
     if what is not None:
-        err = Clash(MSG_CLASH % {"what": what}, "start_time")
-        err.msgid, err.params = MSG_CLASH, {"what": what}
-        raise err
+        raise Clash(MSG_CLASH, "start_time", what=what)
     room = rooms.pick_room(
         session,
         therapist,
@@ -246,11 +248,27 @@ def _offer_mail(slot: Slot) -> offer_machine.OfferMail:
 
 
 def _write_offers(
-    session: Session, now: dt.datetime, slot: Slot, candidates, ttl: int, actor: User | None
+    session: Session,
+    now: dt.datetime,
+    slot: Slot,
+    candidates,
+    ttl: int,
+    actor: User | None,
+    settings: Settings,
 ) -> list[Offer]:
     expires = offer_machine.offer_expiry(now, ttl, slot.offer_deadline_at)
+    phone_expires = offer_machine.offer_expiry(
+        now, ttl * settings.PHONE_ANSWER_FACTOR, slot.offer_deadline_at
+    )
     return offer_machine.write_offers(
-        session, now, slot, candidates, expires=expires, mail=_offer_mail(slot), actor=actor
+        session,
+        now,
+        slot,
+        candidates,
+        expires=expires,
+        phone_expires=phone_expires,
+        mail=_offer_mail(slot),
+        actor=actor,
     )
 
 
@@ -279,7 +297,7 @@ def send_next_wave(session: Session, now: dt.datetime, slot: Slot, settings: Set
         return 0
     if not offer_machine.claim_wave(session, slot, size, ttl, live=LIVE_SLOT):
         return 0
-    offers = _write_offers(session, now, slot, candidates, ttl, None)
+    offers = _write_offers(session, now, slot, candidates, ttl, None, settings)
     audit.record(
         session,
         now,
@@ -351,28 +369,29 @@ def send_offers(
     _require_manager(session, actor, slot)
     ids = {p if isinstance(p, int) else p.id for p in patients}
     if not ids:
-        raise InvalidInput("Bitte mindestens eine Person auswählen.", "patients")
+        raise InvalidInput(N_("Bitte mindestens eine Person auswählen."), "patients")
     if len(ids) > MANUAL_PICK_LIMIT:
-        raise InvalidInput("Bitte höchstens 20 Personen auf einmal auswählen.", "patients")
+        raise InvalidInput(N_("Bitte höchstens 20 Personen auf einmal auswählen."), "patients")
     if slot.status != SlotStatus.OFFERING:
-        raise OfferClosed("Dieser Termin wird nicht mehr angeboten.")
+        raise OfferClosed(N_("Dieser Termin wird nicht mehr angeboten."))
     if now >= slot.offer_deadline_at:
-        raise OfferExpired("Für diesen Termin können keine Angebote mehr verschickt werden.")
+        raise OfferExpired(N_("Für diesen Termin können keine Angebote mehr verschickt werden."))
     if not offer_machine.lock_target(session, slot) or slot.status != SlotStatus.OFFERING:
         raise OfferClosed(
-            "Dieser Termin wird gerade bearbeitet. Bitte versuchen Sie es gleich noch einmal."
+            N_("Dieser Termin wird gerade bearbeitet. Bitte versuchen Sie es gleich noch einmal.")
         )
     candidates = matching.rank_candidates(session, slot, now, only_ids=ids)
     if not candidates:
         raise InvalidInput(
-            "Keine der ausgewählten Personen kommt für diesen Termin (noch) in Frage.", "patients"
+            N_("Keine der ausgewählten Personen kommt für diesen Termin (noch) in Frage."),
+            "patients",
         )
     _size, ttl = offer_machine.wave_params(slot.practice, slot.start_at, now, settings)
     if not offer_machine.claim_wave(session, slot, max(slot.wave_size, 1), ttl, live=LIVE_SLOT):
         raise OfferClosed(
-            "Dieser Termin wird gerade bearbeitet. Bitte versuchen Sie es gleich noch einmal."
+            N_("Dieser Termin wird gerade bearbeitet. Bitte versuchen Sie es gleich noch einmal.")
         )
-    offers = _write_offers(session, now, slot, candidates, ttl, actor)
+    offers = _write_offers(session, now, slot, candidates, ttl, actor, settings)
     audit.record(
         session,
         now,
@@ -392,7 +411,7 @@ def send_offers(
 
 def _slot_of(session: Session, offer: Offer) -> Slot:
     if offer.slot_id is None:
-        raise OfferClosed("Gruppenangebote werden auf der Seite der Gruppe beantwortet.")
+        raise OfferClosed(N_("Gruppenangebote werden auf der Seite der Gruppe beantwortet."))
     return offer.slot or session.get(Slot, offer.slot_id)
 
 
@@ -425,21 +444,42 @@ def accept_offer(
     session: Session, now: dt.datetime, offer: Offer, actor: User | None, settings: Settings
 ) -> Booking:
     """First answer wins: book the slot for this offer's patient, or raise SlotTaken /
-    OfferExpired / OfferClosed leaving the transaction exactly as it was."""
+    OfferExpired / OfferClosed leaving the transaction exactly as it was.
+
+    A loser's whole write is the one conditional UPDATE of the race, which touches no row
+    (on PostgreSQL it waits for the winner's commit, then finds the slot booked). Only the
+    winner opens a savepoint for the rest, and undoes its flip should the rest fail."""
     patient = session.get(Patient, offer.patient_id)
     offer_machine.require_answerer(session, actor, patient)
     slot = _slot_of(session, offer)
     check_answerable(offer, slot, now)
+    # 1. The race: exactly one transaction flips the slot.
+    closed_before = slot.closed_at
+    won = session.execute(
+        update(Slot)
+        .where(Slot.id == slot.id, Slot.status == SlotStatus.OFFERING, Slot.offer_deadline_at > now)
+        .values(status=SlotStatus.BOOKED, closed_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if won != 1:
+        session.expire(offer)
+        session.expire(slot)
+        raise SlotTaken(MSG_TAKEN)
     try:
         with session.begin_nested():
             booking, moved = _book(session, now, offer, slot, patient, actor)
-    except IntegrityError as exc:
+    except (IntegrityError, SlotTaken, OfferExpired, OfferClosed) as exc:
+        # Undo the flip (this transaction still holds the slot's row lock).
+        session.execute(
+            update(Slot)
+            .where(Slot.id == slot.id)
+            .values(status=SlotStatus.OFFERING, closed_at=closed_before)
+            .execution_options(synchronize_session=False)
+        )
         session.expire(offer)
         session.expire(slot)
-        raise SlotTaken(MSG_TAKEN) from exc
-    except (SlotTaken, OfferExpired, OfferClosed):
-        session.expire(offer)
-        session.expire(slot)
+        if isinstance(exc, IntegrityError):
+            raise SlotTaken(MSG_TAKEN) from exc
         raise
     move_on(session, now, moved, settings)
     return booking
@@ -448,18 +488,10 @@ def accept_offer(
 def _book(
     session: Session, now: dt.datetime, offer: Offer, slot: Slot, patient: Patient, actor: User
 ) -> tuple[Booking, set[int]]:
-    # 1. The race: exactly one transaction flips the slot.
-    won = session.execute(
-        update(Slot)
-        .where(Slot.id == slot.id, Slot.status == SlotStatus.OFFERING, Slot.offer_deadline_at > now)
-        .values(status=SlotStatus.BOOKED, closed_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if won != 1:
-        raise SlotTaken(MSG_TAKEN)
+    """Everything after the won race (the slot is flipped to BOOKED by the caller)."""
     others = list(
         session.scalars(
-            select(Offer).where(
+            select(Offer.id).where(
                 Offer.slot_id == slot.id, Offer.id != offer.id, Offer.status == OfferStatus.PENDING
             )
         )
@@ -476,9 +508,7 @@ def _book(
             )
         )
     )
-    offer_machine.lock_offers(
-        session, {offer.id} | {o.id for o in others} | {o.id for o in elsewhere}
-    )
+    offer_machine.lock_offers(session, {offer.id} | set(others) | {o.id for o in elsewhere})
     # 2. The offer itself must still be open (a withdrawal may have beaten us to it).
     if not offer_machine.set_offer_status(
         session, offer.id, OfferStatus.ACCEPTED, now, live=True, actor=actor
@@ -522,19 +552,17 @@ def _book(
         slot_id=slot.id,
         booking_id=booking.id,
     )
-    # 4. Everyone else who was offered this slot: taken (told, keeps their place).
-    for other in others:
-        offer_machine.close_offer(
-            session,
-            now,
-            other.id,
-            other.patient_id,
-            OfferStatus.TAKEN,
-            mail=("offer_taken", f"offer_taken:{other.id}", links.patient_home()),
-            practice_id=slot.practice_id,
-            slot_id=slot.id,
-            offer_id=other.id,
-        )
+    # 4. Everyone else who was offered this slot: taken (told, keeps their place), in
+    #    batched statements however many they are.
+    offer_machine.close_offers(
+        session,
+        now,
+        others,
+        OfferStatus.TAKEN,
+        mail=("offer_taken", lambda offer_id: f"offer_taken:{offer_id}", links.patient_home()),
+        practice_id=slot.practice_id,
+        slot_id=slot.id,
+    )
     # 5. The winner's other open offers: withdrawn, so those slots move on.
     moved: set[int] = set()
     for other in elsewhere:
@@ -579,6 +607,28 @@ def _book(
     notify_outcome(session, now, slot)
     session.refresh(offer)
     return booking, moved
+
+
+def pass_on_unreached(
+    session: Session, now: dt.datetime, offer: Offer, actor: User | None, settings: Settings
+) -> bool:
+    """The secretariat could not reach a phone-only patient: the offer is withdrawn (they keep
+    their place) and the slot moves on to its next candidate at once. True if it was open."""
+    slot = _slot_of(session, offer)
+    closed = offer_machine.close_offer(
+        session,
+        now,
+        offer.id,
+        offer.patient_id,
+        OfferStatus.WITHDRAWN,
+        actor=actor,
+        reason="not_reached",
+        practice_id=slot.practice_id,
+        slot_id=slot.id,
+        offer_id=offer.id,
+    )
+    move_on(session, now, {slot.id}, settings)
+    return closed == OfferStatus.WITHDRAWN
 
 
 def decline_offer(
@@ -716,7 +766,9 @@ def cancel_slot(session: Session, now: dt.datetime, actor: User | None, slot: Sl
         ).rowcount
         if changed != 1:
             session.refresh(slot)
-            raise OfferClosed("Der Termin hat sich gerade geändert. Bitte laden Sie die Seite neu.")
+            raise OfferClosed(
+                N_("Der Termin hat sich gerade geändert. Bitte laden Sie die Seite neu.")
+            )
         for offer in list(
             session.scalars(
                 select(Offer)
@@ -780,7 +832,7 @@ def cancel_slot(session: Session, now: dt.datetime, actor: User | None, slot: Sl
             when=slot.start_at,
         )
         return slot
-    raise InvalidInput("Dieser Termin kann nicht mehr abgesagt werden.")
+    raise InvalidInput(N_("Dieser Termin kann nicht mehr abgesagt werden."))
 
 
 def mark_booking(
@@ -791,15 +843,15 @@ def mark_booking(
     slot = booking.slot or session.get(Slot, booking.slot_id)
     _require_manager(session, actor, slot)
     if status not in (BookingStatus.ATTENDED, BookingStatus.NO_SHOW):
-        raise InvalidInput("Bitte „erschienen“ oder „nicht erschienen“ wählen.", "status")
+        raise InvalidInput(N_("Bitte „erschienen“ oder „nicht erschienen“ wählen."), "status")
     if booking.status not in (
         BookingStatus.CONFIRMED,
         BookingStatus.ATTENDED,
         BookingStatus.NO_SHOW,
     ):
-        raise InvalidInput("Diese Buchung ist abgeschlossen.")
+        raise InvalidInput(N_("Diese Buchung ist abgeschlossen."))
     if now < slot.start_at:
-        raise InvalidInput("Das geht erst nach Beginn des Termins.")
+        raise InvalidInput(N_("Das geht erst nach Beginn des Termins."))
     previous = booking.status
     booking.status = status
     booking.changed_at = now
@@ -816,11 +868,65 @@ def mark_booking(
         previous=str(previous),
         status=str(status),
     )
+    if status == BookingStatus.NO_SHOW and previous != BookingStatus.NO_SHOW:
+        apply_no_show_policy(session, now, session.get(Patient, booking.patient_id))
     if status == BookingStatus.ATTENDED and slot.kind == SlotKind.SPRECHSTUNDE:
         move_on_after_sprechstunde(
             session, now, actor, session.get(Patient, booking.patient_id), slot
         )
     return booking
+
+
+def no_show_count(session: Session, patient: Patient) -> int:
+    return (
+        session.scalar(
+            select(func.count(Booking.id)).where(
+                Booking.patient_id == patient.id, Booking.status == BookingStatus.NO_SHOW
+            )
+        )
+        or 0
+    )
+
+
+def apply_no_show_policy(session: Session, now: dt.datetime, patient: Patient) -> bool:
+    """The configured no-show policy (``NO_SHOW_PAUSE_AFTER``): after that many appointments
+    not attended, the search pauses (until the patient reactivates it), their open offers are
+    withdrawn, a mail says why, and it is audited. True if it paused them."""
+    settings = settings_of(session)
+    limit = settings.NO_SHOW_PAUSE_AFTER
+    count = no_show_count(session, patient)
+    if not limit or count < limit or patient.status == PatientStatus.DELETED:
+        return False
+    if patient.status == PatientStatus.PAUSED:
+        return False
+    previous = patient.status
+    patient.status = PatientStatus.PAUSED
+    patient.paused_until = None
+    patient.status_changed_at = now
+    session.flush()
+    withdrawn = withdraw_patient_offers(
+        session, now, patient, reason="no_show_policy", settings=settings
+    )
+    audit.record(
+        session,
+        now,
+        "patient.paused_no_show",
+        None,
+        patient_id=patient.id,
+        previous=str(previous),
+        no_shows=count,
+        limit=limit,
+        offers_withdrawn=withdrawn,
+    )
+    offer_machine.mail_patient(
+        session,
+        now,
+        patient,
+        "paused_no_show",
+        f"paused_no_show:{patient.id}:{count}",
+        links.patient_home(),
+    )
+    return True
 
 
 def move_on_after_sprechstunde(
@@ -865,7 +971,7 @@ def release_booking(
     slot = booking.slot or session.get(Slot, booking.slot_id)
     _require_manager(session, actor, slot)
     if booking.status not in (BookingStatus.CONFIRMED, BookingStatus.ATTENDED):
-        raise InvalidInput("Diese Buchung kann nicht mehr freigegeben werden.")
+        raise InvalidInput(N_("Diese Buchung kann nicht mehr freigegeben werden."))
     previous = booking.status
     booking.status = BookingStatus.RELEASED
     booking.changed_at = now
@@ -891,7 +997,32 @@ def release_booking(
         f"booking_released:{booking.id}",
         links.patient_home(),
     )
+    if slot.kind == SlotKind.THERAPY_PLACE:
+        repost_weekly(session, now, slot, settings_of(session))
     return booking
+
+
+def next_weekly_start(slot: Slot, now: dt.datetime) -> dt.datetime:
+    """The first occurrence of a weekly slot (same Berlin wall-clock time, so across DST too)
+    that can still be offered: its offer deadline (start minus the practice's cut-off) lies
+    ahead."""
+    cutoff = dt.timedelta(minutes=slot.practice.offer_cutoff_minutes or 0)
+    local = slot.start_at.astimezone(BERLIN)
+    week = 0
+    while True:
+        day = local.date() + dt.timedelta(weeks=week)
+        start = dt.datetime.combine(day, local.time(), tzinfo=BERLIN).astimezone(dt.UTC)
+        if start - cutoff > now:
+            return start
+        week += 1
+
+
+def repost_weekly(session: Session, now: dt.datetime, slot: Slot, settings: Settings) -> Slot:
+    """A therapy place released as "no fit" is offered again for the same weekly time, from
+    its next occurrence on (a new slot pointing back: who had it is not offered it again)."""
+    start = next_weekly_start(slot, now)
+    cutoff = dt.timedelta(minutes=slot.practice.offer_cutoff_minutes or 0)
+    return repost(session, now, slot, settings, start_at=start, deadline=start - cutoff)
 
 
 # --- the patient side -----------------------------------------------------------------------------
@@ -918,9 +1049,11 @@ def cancel_booking_by_patient(
     offer_machine.require_answerer(session, actor, patient)
     slot = booking.slot or session.get(Slot, booking.slot_id)
     if booking.status != BookingStatus.CONFIRMED:
-        raise InvalidInput("Dieser Termin ist nicht mehr gebucht.")
+        raise InvalidInput(N_("Dieser Termin ist nicht mehr gebucht."))
     if not can_cancel_booking(booking, now):
-        raise InvalidInput("Die Absagefrist der Praxis ist vorbei. Bitte rufen Sie die Praxis an.")
+        raise InvalidInput(
+            N_("Die Absagefrist der Praxis ist vorbei. Bitte rufen Sie die Praxis an.")
+        )
     changed = session.execute(
         update(Booking)
         .where(Booking.id == booking.id, Booking.status == BookingStatus.CONFIRMED)
@@ -928,7 +1061,7 @@ def cancel_booking_by_patient(
         .execution_options(synchronize_session="fetch")
     ).rowcount
     if changed != 1:
-        raise InvalidInput("Dieser Termin ist nicht mehr gebucht.")
+        raise InvalidInput(N_("Dieser Termin ist nicht mehr gebucht."))
     slot.status = SlotStatus.CANCELLED
     slot.closed_at = now
     session.flush()
@@ -967,17 +1100,28 @@ def cancel_booking_by_patient(
     return repost(session, now, slot, settings)
 
 
-def repost(session: Session, now: dt.datetime, slot: Slot, settings: Settings) -> Slot | None:
+def repost(
+    session: Session,
+    now: dt.datetime,
+    slot: Slot,
+    settings: Settings,
+    *,
+    start_at: dt.datetime | None = None,
+    deadline: dt.datetime | None = None,
+) -> Slot | None:
     """Offer a cancelled booking's time again as a new slot, if there is still time — always
-    in auto mode (the issue: "offered again automatically"), so nobody has to pick again."""
+    in auto mode (the issue: "offered again automatically"), so nobody has to pick again.
+    `start_at` / `deadline`: another occurrence of a weekly place (``repost_weekly``)."""
     practice = slot.practice
-    if now >= slot.start_at - dt.timedelta(minutes=practice.offer_cutoff_minutes or 0):
+    start_at = start_at or slot.start_at
+    deadline = deadline or slot.offer_deadline_at
+    if now >= start_at - dt.timedelta(minutes=practice.offer_cutoff_minutes or 0):
         return None
-    size, ttl = offer_machine.wave_params(practice, slot.start_at, now, settings)
+    size, ttl = offer_machine.wave_params(practice, start_at, now, settings)
     new = Slot(
         practice_id=slot.practice_id,
         therapist_id=slot.therapist_id,
-        start_at=slot.start_at,
+        start_at=start_at,
         minutes=slot.minutes,
         kind=slot.kind,
         modality=slot.modality,
@@ -985,7 +1129,7 @@ def repost(session: Session, now: dt.datetime, slot: Slot, settings: Settings) -
         offer_mode=OfferMode.AUTO,
         wave_size=size,
         offer_ttl_minutes=ttl,
-        offer_deadline_at=slot.offer_deadline_at,
+        offer_deadline_at=deadline,
         current_wave=0,
         created_by_id=slot.created_by_id,
         created_at=now,
@@ -1036,7 +1180,7 @@ def get_patient_offer(session: Session, user: User | None, offer_id: int) -> Off
         or offer.patient is None
         or offer.patient.user_id != user.id
     ):
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     return offer
 
 
@@ -1048,7 +1192,7 @@ def get_patient_booking(session: Session, user: User | None, booking_id: int) ->
         or booking is None
         or booking.patient.user_id != user.id
     ):
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     return booking
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from ptmatch.catalog import N_
 from ptmatch.domain.errors import InvalidInput
+from ptmatch.domain.textnorm import nfc
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against for unknown users, so a miss costs as much time as a wrong password.
@@ -102,21 +104,24 @@ COMMON_PASSWORDS = frozenset(
 
 
 def check_password_policy(password: str, field: str = "password") -> None:
-    """Raise InvalidInput unless the password is acceptable. Never trims or truncates."""
+    """Raise InvalidInput unless the password is acceptable (in NFC, as it will be hashed).
+    Never trims or truncates."""
+    password = nfc(password)
     if len(password) < MIN_LENGTH:
-        raise InvalidInput("Mindestens 10 Zeichen.", field)
+        raise InvalidInput(N_("Mindestens 10 Zeichen."), field)
     if len(password) > MAX_LENGTH:
-        raise InvalidInput("Höchstens 128 Zeichen.", field)
+        raise InvalidInput(N_("Höchstens 128 Zeichen."), field)
     if "\x00" in password:
-        raise InvalidInput("Das Passwort enthält ein ungültiges Zeichen.", field)
+        raise InvalidInput(N_("Das Passwort enthält ein ungültiges Zeichen."), field)
     if password.lower() in COMMON_PASSWORDS:
         raise InvalidInput(
-            "Dieses Passwort ist zu verbreitet. Bitte wählen Sie ein anderes.", field
+            N_("Dieses Passwort ist zu verbreitet. Bitte wählen Sie ein anderes."), field
         )
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    """Hash the NFC form: every Unicode spelling of the same password verifies."""
+    return _hasher.hash(nfc(password))
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:

@@ -16,11 +16,12 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from ptmatch import links
-from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, PROBLEM_AREAS
+from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, N_, PROBLEM_AREAS
 from ptmatch.config import Settings
+from ptmatch.db import settings_of
 from ptmatch.domain import accounts, audit, geo, offers, waitlist
 from ptmatch.domain.errors import DomainError, InvalidInput, NotAllowed
-from ptmatch.domain.passwords import check_password_policy, hash_password, verify_password
+from ptmatch.domain.passwords import check_password_policy, hash_password
 from ptmatch.domain.tokens import hash_token
 from ptmatch.models import (
     Availability,
@@ -115,13 +116,13 @@ def normalise_phone(raw: str, field_name: str = "phone") -> str:
     if not raw:
         return ""
     if len(raw) > 32:
-        raise InvalidInput("Bitte eine gültige Telefonnummer angeben.", field_name)
+        raise InvalidInput(N_("Bitte eine gültige Telefonnummer angeben."), field_name)
     try:
         number = phonenumbers.parse(raw, "DE")
     except phonenumbers.NumberParseException as exc:
-        raise InvalidInput("Bitte eine gültige Telefonnummer angeben.", field_name) from exc
+        raise InvalidInput(N_("Bitte eine gültige Telefonnummer angeben."), field_name) from exc
     if not phonenumbers.is_valid_number(number):
-        raise InvalidInput("Bitte eine gültige Telefonnummer angeben.", field_name)
+        raise InvalidInput(N_("Bitte eine gültige Telefonnummer angeben."), field_name)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -144,17 +145,17 @@ def windows_from_grid(cells: list[str], whole_days: list[str] = ()) -> list[tupl
             day_s, start_s = cell.split("-", 1)
             day, start = int(day_s), int(start_s)
         except ValueError as exc:
-            raise InvalidInput("Ungültige Zeitauswahl.", "availability") from exc
+            raise InvalidInput(N_("Ungültige Zeitauswahl."), "availability") from exc
         if day not in GRID_DAYS or start not in starts:
-            raise InvalidInput("Ungültige Zeitauswahl.", "availability")
+            raise InvalidInput(N_("Ungültige Zeitauswahl."), "availability")
         chosen.setdefault(day, set()).add(start)
     for day_s in whole_days:
         try:
             day = int(day_s)
         except ValueError as exc:
-            raise InvalidInput("Ungültige Zeitauswahl.", "availability") from exc
+            raise InvalidInput(N_("Ungültige Zeitauswahl."), "availability") from exc
         if day not in GRID_DAYS:
-            raise InvalidInput("Ungültige Zeitauswahl.", "availability")
+            raise InvalidInput(N_("Ungültige Zeitauswahl."), "availability")
         chosen.setdefault(day, set()).update(starts)
     windows: list[tuple[int, int, int]] = []
     for day in sorted(chosen):
@@ -198,85 +199,99 @@ def validate_profile(profile: Profile, today: dt.date) -> Profile:
     profile.first_name = (profile.first_name or "").strip()
     profile.last_name = (profile.last_name or "").strip()
     if not profile.first_name:
-        raise InvalidInput("Bitte geben Sie Ihren Vornamen an.", "first_name")
+        raise InvalidInput(N_("Bitte geben Sie Ihren Vornamen an."), "first_name")
     if not profile.last_name:
-        raise InvalidInput("Bitte geben Sie Ihren Nachnamen an.", "last_name")
+        raise InvalidInput(N_("Bitte geben Sie Ihren Nachnamen an."), "last_name")
     if len(profile.first_name) > 100:
-        raise InvalidInput("Höchstens 100 Zeichen.", "first_name")
+        raise InvalidInput(N_("Höchstens 100 Zeichen."), "first_name")
     if len(profile.last_name) > 100:
-        raise InvalidInput("Höchstens 100 Zeichen.", "last_name")
+        raise InvalidInput(N_("Höchstens 100 Zeichen."), "last_name")
     if profile.birth_date is None:
-        raise InvalidInput("Bitte geben Sie Ihr Geburtsdatum an.", "birth_date")
+        raise InvalidInput(N_("Bitte geben Sie Ihr Geburtsdatum an."), "birth_date")
     if profile.birth_date >= today or profile.birth_date.year < 1900:
-        raise InvalidInput("Bitte ein gültiges Geburtsdatum angeben.", "birth_date")
+        raise InvalidInput(N_("Bitte ein gültiges Geburtsdatum angeben."), "birth_date")
     profile.phone = normalise_phone(profile.phone)
-    _choice(profile.gender, GENDER_CODES, "Bitte wählen Sie eine Angabe.", "gender")
+    _choice(profile.gender, GENDER_CODES, N_("Bitte wählen Sie eine Angabe."), "gender")
     profile.postcode = (profile.postcode or "").strip()
     if not geo.is_valid_postcode(profile.postcode):
-        raise InvalidInput("Bitte eine fünfstellige Postleitzahl angeben.", "postcode")
+        raise InvalidInput(N_("Bitte eine fünfstellige Postleitzahl angeben."), "postcode")
     if profile.max_distance_km is None or not 1 <= profile.max_distance_km <= 300:
         raise InvalidInput(
-            "Bitte eine Entfernung zwischen 1 und 300 km angeben.", "max_distance_km"
+            N_("Bitte eine Entfernung zwischen 1 und 300 km angeben."), "max_distance_km"
         )
     if not profile.languages:
-        raise InvalidInput("Bitte mindestens eine Sprache wählen.", "languages")
+        raise InvalidInput(N_("Bitte mindestens eine Sprache wählen."), "languages")
     for code in profile.languages:
-        _choice(code, LANGUAGES.by_code, "Ungültige Auswahl.", "languages")
+        _choice(code, LANGUAGES.by_code, N_("Ungültige Auswahl."), "languages")
     for code in profile.methods:
-        _choice(code, METHODS.by_code, "Ungültige Auswahl.", "methods")
+        _choice(code, METHODS.by_code, N_("Ungültige Auswahl."), "methods")
     _choice(
         profile.therapist_gender_wish,
         THERAPIST_GENDER_CODES,
-        "Ungültige Auswahl.",
+        N_("Ungültige Auswahl."),
         "therapist_gender_wish",
     )
     _choice(
-        profile.insurance, INSURANCES.by_code, "Bitte wählen Sie Ihre Versicherung.", "insurance"
+        profile.insurance,
+        INSURANCES.by_code,
+        N_("Bitte wählen Sie Ihre Versicherung."),
+        "insurance",
     )
     prefs = {p.value for p in Preference}
-    _choice(profile.video_pref, prefs, "Ungültige Auswahl.", "video_pref")
-    _choice(profile.group_pref, prefs, "Ungültige Auswahl.", "group_pref")
+    _choice(profile.video_pref, prefs, N_("Ungültige Auswahl."), "video_pref")
+    _choice(profile.group_pref, prefs, N_("Ungültige Auswahl."), "group_pref")
     if not profile.windows:
         raise InvalidInput(
-            "Bitte wählen Sie mindestens ein Zeitfenster, in dem Sie Termine wahrnehmen können.",
+            N_(
+                "Bitte wählen Sie mindestens ein Zeitfenster, in dem Sie Termine wahrnehmen können."
+            ),
             "availability",
         )
     for weekday, start, end in profile.windows:
         if not (0 <= weekday <= 6 and 0 <= start < end <= 24 * 60):
-            raise InvalidInput("Ungültige Zeitauswahl.", "availability")
-    _choice(profile.care_stage, {s.value for s in CareStage}, "Ungültige Auswahl.", "care_stage")
+            raise InvalidInput(N_("Ungültige Zeitauswahl."), "availability")
+    _choice(
+        profile.care_stage, {s.value for s in CareStage}, N_("Ungültige Auswahl."), "care_stage"
+    )
     if profile.ptv11_date is not None and not PTV11_FIRST_DAY <= profile.ptv11_date <= today:
-        raise InvalidInput("Bitte das Datum vom Formular PTV 11 angeben.", "ptv11_date")
+        raise InvalidInput(N_("Bitte das Datum vom Formular PTV 11 angeben."), "ptv11_date")
     if profile.care_stage == CareStage.THERAPY and profile.ptv11_date is None:
         raise InvalidInput(
-            "Für einen Therapieplatz brauchen wir das Datum Ihres Formulars PTV 11 "
-            "(aus der Sprechstunde).",
+            N_(
+                "Für einen Therapieplatz brauchen wir das Datum Ihres Formulars PTV 11 "
+                "(aus der Sprechstunde)."
+            ),
             "ptv11_date",
         )
     if profile.care_stage == CareStage.GROUP and profile.group_pref == Preference.NO:
         raise InvalidInput(
-            "Sie suchen eine Gruppe: bitte bei Gruppentherapie „gewünscht“ oder „möglich“ wählen.",
+            N_(
+                "Sie suchen eine Gruppe: bitte bei Gruppentherapie „gewünscht“ oder „möglich“ "
+                "wählen."
+            ),
             "group_pref",
         )
     if profile.video_only and profile.video_pref != Preference.WANTED:
-        raise InvalidInput("„Nur per Video“ geht nur, wenn Video gewünscht ist.", "video_only")
+        raise InvalidInput(N_("„Nur per Video“ geht nur, wenn Video gewünscht ist."), "video_only")
     return profile
 
 
 def validate_intake(intake: Intake) -> Intake:
     for code in intake.problems:
-        _choice(code, PROBLEM_AREAS.by_code, "Ungültige Auswahl.", "problems")
+        _choice(code, PROBLEM_AREAS.by_code, N_("Ungültige Auswahl."), "problems")
     intake.description = (intake.description or "").strip()
     if len(intake.description) > 4000:
-        raise InvalidInput("Höchstens 4000 Zeichen.", "description")
+        raise InvalidInput(N_("Höchstens 4000 Zeichen."), "description")
     intake.urgency_code = (intake.urgency_code or "").strip().upper()
     if intake.urgency_code and not URGENCY_CODE_RE.match(intake.urgency_code):
         raise InvalidInput(
-            "Bitte den Code so eingeben, wie er auf dem Formular PTV 11 steht.", "urgency_code"
+            N_("Bitte den Code so eingeben, wie er auf dem Formular PTV 11 steht."), "urgency_code"
         )
     if intake.urgent and not intake.urgency_code:
-        raise InvalidInput("Bitte geben Sie den Code von Ihrem Formular PTV 11 an.", "urgency_code")
-    _choice(intake.ptv11_care or "", PTV11_CARE, "Ungültige Auswahl.", "ptv11_care")
+        raise InvalidInput(
+            N_("Bitte geben Sie den Code von Ihrem Formular PTV 11 an."), "urgency_code"
+        )
+    _choice(intake.ptv11_care or "", PTV11_CARE, N_("Ungültige Auswahl."), "ptv11_care")
     return intake
 
 
@@ -361,16 +376,20 @@ def register_patient(
     when registered via its link, and mails a verification link. An address that already has
     an account gets an "already registered" mail instead, and nothing is stored.
     """
-    email = accounts.normalise_email(email)
+    email = accounts.check_new_email(session, email)
     check_password_policy(password, "password")
     validate_profile(profile, now.date())
+    geo.check_postcode_exists(session, profile.postcode)
     validate_intake(intake)
     if not consent_health:
         raise InvalidInput(
-            "Ohne diese Einwilligung können wir Ihnen keine Termine vermitteln.", "consent_health"
+            N_("Ohne diese Einwilligung können wir Ihnen keine Termine vermitteln."),
+            "consent_health",
         )
     if not consent_rules:
-        raise InvalidInput("Bitte bestätigen Sie die Absage- und Ausfallregeln.", "consent_rules")
+        raise InvalidInput(
+            N_("Bitte bestätigen Sie die Absage- und Ausfallregeln."), "consent_rules"
+        )
     existing = session.scalar(select(User).where(User.email == email))
     if existing is not None:
         hash_password(password)  # the same work as a real registration: timing reveals nothing
@@ -489,6 +508,7 @@ def update_profile(
     """Save the edited profile and availability (an edit also confirms the patient is still
     looking)."""
     validate_profile(profile, now.date())
+    geo.check_postcode_exists(session, profile.postcode)
     _apply_profile(session, patient, profile)
     _replace_windows(session, patient, profile.windows)
     patient.last_confirmed_at = now
@@ -557,9 +577,9 @@ def pause(
 ) -> None:
     """Stop offers, optionally until a date (the check-in job resumes on that day). Lists stay."""
     if patient.status not in (PatientStatus.ACTIVE, PatientStatus.PAUSED):
-        raise NotAllowed("Ihre Suche kann gerade nicht pausiert werden.")
+        raise NotAllowed(N_("Ihre Suche kann gerade nicht pausiert werden."))
     if until is not None and until <= now.date():
-        raise InvalidInput("Bitte ein Datum in der Zukunft wählen.", "until")
+        raise InvalidInput(N_("Bitte ein Datum in der Zukunft wählen."), "until")
     patient.status = PatientStatus.PAUSED
     patient.paused_until = until
     patient.status_changed_at = now
@@ -579,10 +599,18 @@ def pause(
 
 
 def _live_booking(session: Session, now: dt.datetime, patient: Patient) -> Booking | None:
+    """A confirmed booking that still holds the patient. One whose appointment lies
+    UNMARKED_REACTIVATE_DAYS back and that the practice never marked (attended / no-show)
+    holds them no longer: they may reactivate themselves."""
+    days = settings_of(session).UNMARKED_REACTIVATE_DAYS
     return session.scalar(
         select(Booking)
         .join(Slot, Slot.id == Booking.slot_id)
-        .where(Booking.patient_id == patient.id, Booking.status == BookingStatus.CONFIRMED)
+        .where(
+            Booking.patient_id == patient.id,
+            Booking.status == BookingStatus.CONFIRMED,
+            Slot.start_at > now - dt.timedelta(days=days),
+        )
         .order_by(Slot.start_at.desc())
         .limit(1)
     )
@@ -617,7 +645,7 @@ def can_reactivate(session: Session, now: dt.datetime, patient: Patient) -> bool
 def reactivate(session: Session, now: dt.datetime, patient: Patient, actor: User | None) -> int:
     """Back to active; restores the lists a booking had taken. Returns how many came back."""
     if not can_reactivate(session, now, patient):
-        raise NotAllowed("Ihre Suche kann gerade nicht reaktiviert werden.")
+        raise NotAllowed(N_("Ihre Suche kann gerade nicht reaktiviert werden."))
     patient.status = PatientStatus.ACTIVE
     patient.paused_until = None
     patient.status_changed_at = now
@@ -978,7 +1006,7 @@ def delete_account(
 ) -> None:
     """The patient deletes their account: password check, then immediate, complete erasure."""
     if patient.user_id != user.id:
-        raise NotAllowed("Nicht erlaubt.")
-    if not verify_password(user.password_hash, password or ""):
-        raise InvalidInput("Das Passwort ist falsch.", "password")
+        raise NotAllowed(N_("Nicht erlaubt."))
+    if not accounts.password_matches(user, password):
+        raise InvalidInput(N_("Das Passwort ist falsch."), "password")
     erase_personal_data(session, now, patient, user, reason="patient_request", settings=settings)

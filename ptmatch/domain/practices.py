@@ -23,6 +23,7 @@ from ptmatch.catalog import (
     INSURANCES,
     LANGUAGES,
     METHODS,
+    N_,
     POPULATIONS,
     PROBLEM_AREAS,
     Catalogue,
@@ -105,25 +106,25 @@ def unique_slug(session: Session, name: str) -> str:
 def _text(value: str | None, field: str, max_len: int, *, required: bool = False) -> str:
     value = (value or "").strip()
     if required and not value:
-        raise InvalidInput("Bitte ausfüllen.", field)
+        raise InvalidInput(N_("Bitte ausfüllen."), field)
     if len(value) > max_len:
-        raise InvalidInput("Der Text ist zu lang.", field)
+        raise InvalidInput(N_("Höchstens %(num)d Zeichen."), field, num=max_len)
     if "\x00" in value:
-        raise InvalidInput("Enthält ungültige Zeichen.", field)
+        raise InvalidInput(N_("Enthält ungültige Zeichen."), field)
     return value
 
 
 def _postcode(value: str | None, field: str = "postcode") -> str:
     value = (value or "").strip()
     if value and not POSTCODE_RE.match(value):
-        raise InvalidInput("Bitte eine fünfstellige Postleitzahl angeben.", field)
+        raise InvalidInput(N_("Bitte eine fünfstellige Postleitzahl angeben."), field)
     return value
 
 
 def _phone(value: str | None, field: str = "phone") -> str:
     value = (value or "").strip()
     if value and not PHONE_RE.match(value):
-        raise InvalidInput("Bitte eine gültige Telefonnummer angeben.", field)
+        raise InvalidInput(N_("Bitte eine gültige Telefonnummer angeben."), field)
     return value
 
 
@@ -133,7 +134,7 @@ def _url(value: str | None, field: str, max_len: int = 300) -> str:
         return value
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in value):
-        raise InvalidInput("Bitte eine Adresse mit https:// angeben.", field)
+        raise InvalidInput(N_("Bitte eine Adresse mit https:// angeben."), field)
     return value
 
 
@@ -145,24 +146,24 @@ def _video_template(value: str | None, field: str = "video_link_template") -> st
         names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
     except ValueError as exc:
         raise InvalidInput(
-            "Nur die Platzhalter {slot_id} und {token} sind erlaubt.", field
+            N_("Nur die Platzhalter {slot_id} und {token} sind erlaubt."), field
         ) from exc
     if not names <= VIDEO_PLACEHOLDERS:
-        raise InvalidInput("Nur die Platzhalter {slot_id} und {token} sind erlaubt.", field)
+        raise InvalidInput(N_("Nur die Platzhalter {slot_id} und {token} sind erlaubt."), field)
     return value
 
 
 def _lanr(value: str | None) -> str:
     value = (value or "").replace(" ", "").strip()
     if value and not LANR_RE.match(value):
-        raise InvalidInput("Die LANR hat genau 9 Ziffern.", "lanr")
+        raise InvalidInput(N_("Die LANR hat genau 9 Ziffern."), "lanr")
     return value
 
 
 def _gender(value: str | None, field: str = "gender") -> str:
     value = value or "x"
     if value not in {code for code, _ in GENDERS}:
-        raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", field)
+        raise InvalidInput(N_("Bitte eine Angabe aus der Liste wählen."), field)
     return value
 
 
@@ -170,19 +171,19 @@ def _mask(catalogue: Catalogue, codes, field: str) -> int:
     codes = list(codes or [])
     unknown = [c for c in codes if c not in catalogue.by_code]
     if unknown:
-        raise InvalidInput("Bitte nur Einträge aus der Liste wählen.", field)
+        raise InvalidInput(N_("Bitte nur Einträge aus der Liste wählen."), field)
     return catalogue.to_mask(codes)
 
 
 def _minutes(value, bounds: tuple[int, int], field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput("Bitte eine ganze Zahl angeben.", field)
+        raise InvalidInput(N_("Bitte eine ganze Zahl angeben."), field)
     if not bounds[0] <= value <= bounds[1]:
         # Fixed msgids (translatable), one per range.
         raise InvalidInput(
-            "Erlaubt sind 25 bis 120 Minuten."
+            N_("Erlaubt sind 25 bis 120 Minuten.")
             if bounds == SESSION_MINUTES
-            else "Erlaubt sind 0 bis 60 Minuten.",
+            else N_("Erlaubt sind 0 bis 60 Minuten."),
             field,
         )
     return value
@@ -190,7 +191,7 @@ def _minutes(value, bounds: tuple[int, int], field: str) -> int:
 
 def _require_admin(actor: User | None) -> None:
     if actor is None or actor.role != Role.ADMIN:
-        raise NotAllowed("Nur die Verwaltung darf das.")
+        raise NotAllowed(N_("Nur die Verwaltung darf das."))
 
 
 # --- sign-up and administration ----------------------------------------------------------------
@@ -219,7 +220,7 @@ def request_therapist_account(
     approbation = _text(approbation, "approbation", 200, required=True)
     lanr = _lanr(lanr)
     gender = _gender(gender)
-    email = accounts.normalise_email(email)
+    email = accounts.check_new_email(session, email)
     check_password_policy(password)
     existing = session.scalar(select(User).where(User.email == email))
     if existing is not None:
@@ -313,9 +314,9 @@ def create_practice(
     if slug:
         slug = slug.strip().lower()
         if len(slug) > 80 or not SLUG_RE.match(slug):
-            raise InvalidInput("Nur Kleinbuchstaben, Ziffern und Bindestriche.", "slug")
+            raise InvalidInput(N_("Nur Kleinbuchstaben, Ziffern und Bindestriche."), "slug")
         if session.scalar(select(Practice.id).where(Practice.slug == slug)) is not None:
-            raise InvalidInput("Dieser Kurzname ist schon vergeben.", "slug")
+            raise InvalidInput(N_("Dieser Kurzname ist schon vergeben."), "slug")
     else:
         slug = unique_slug(session, name)
     practice = Practice(name=name, slug=slug, created_at=now, is_active=True)
@@ -344,7 +345,7 @@ def assign_therapist(
     """Assign a therapist to a practice (several therapists share its waitlist); None unassigns."""
     _require_admin(admin)
     if practice is not None and not practice.is_active:
-        raise InvalidInput("Diese Praxis ist nicht aktiv.", "practice")
+        raise InvalidInput(N_("Diese Praxis ist nicht aktiv."), "practice")
     previous = therapist.practice_id
     therapist.practice = practice
     session.flush()
@@ -427,7 +428,7 @@ def update_practice_profile(
     pool then needs a known one).
     """
     if not can_edit_practice(session, actor, practice):
-        raise NotAllowed("Sie dürfen diese Praxis nicht bearbeiten.")
+        raise NotAllowed(N_("Sie dürfen diese Praxis nicht bearbeiten."))
     unknown = set(fields) - set(_PRACTICE_FIELDS)
     if unknown:
         raise TypeError(f"unknown practice fields {sorted(unknown)}")
@@ -465,7 +466,7 @@ def update_therapist_profile(
     language, population and insurance.
     """
     if actor is None or (actor.role != Role.ADMIN and actor.id != therapist.user_id):
-        raise NotAllowed("Sie dürfen dieses Profil nicht bearbeiten.")
+        raise NotAllowed(N_("Sie dürfen dieses Profil nicht bearbeiten."))
     new = {
         "title": therapist.title if title is None else _text(title, "title", 60),
         "gender": therapist.gender if gender is None else _gender(gender),
@@ -518,16 +519,16 @@ def update_therapist_profile(
     }
     if new["specialties_mask"] & new["exclusions_mask"]:
         raise InvalidInput(
-            "Ein Bereich kann nicht zugleich Schwerpunkt und Ausschluss sein.", "exclusions"
+            N_("Ein Bereich kann nicht zugleich Schwerpunkt und Ausschluss sein."), "exclusions"
         )
     if not (new["offers_in_person"] or new["offers_video"]):
-        raise InvalidInput("Bitte Präsenz, Video oder beides anbieten.", "offers_in_person")
+        raise InvalidInput(N_("Bitte Präsenz, Video oder beides anbieten."), "offers_in_person")
     if not new["languages_mask"]:
-        raise InvalidInput("Bitte mindestens eine Sprache wählen.", "languages")
+        raise InvalidInput(N_("Bitte mindestens eine Sprache wählen."), "languages")
     if not new["populations_mask"]:
-        raise InvalidInput("Bitte mindestens eine Zielgruppe wählen.", "populations")
+        raise InvalidInput(N_("Bitte mindestens eine Zielgruppe wählen."), "populations")
     if not new["insurances_mask"]:
-        raise InvalidInput("Bitte mindestens eine Versicherungsart wählen.", "insurances")
+        raise InvalidInput(N_("Bitte mindestens eine Versicherungsart wählen."), "insurances")
     for key, value in new.items():
         setattr(therapist, key, value)
     session.flush()

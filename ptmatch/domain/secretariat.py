@@ -17,14 +17,16 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from ptmatch import links
-from ptmatch.catalog import PROBLEM_AREAS
+from ptmatch.catalog import N_, PROBLEM_AREAS
 from ptmatch.config import Settings
-from ptmatch.domain import access, accounts, audit, groups, offers, patients, waitlist
-from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound
+from ptmatch.domain import access, accounts, audit, calls, geo, groups, offers, patients, waitlist
+from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound, enum_value
 from ptmatch.models import (
     Availability,
     Booking,
+    CallKind,
     CallNote,
+    CallOutcome,
     EntryStatus,
     GroupEnrollment,
     GroupProgram,
@@ -58,13 +60,13 @@ _PHONE_RE = re.compile(r"^[+0-9][0-9 ()/\-]{3,30}$")
 
 def _require_secretary(actor: User | None) -> None:
     if actor is None or actor.role != Role.SECRETARY or not actor.is_enabled:
-        raise NotAllowed("Nur für das Sekretariat.")
+        raise NotAllowed(N_("Nur für das Sekretariat."))
 
 
 def _require_act(session: Session, actor: User, patient: Patient) -> None:
     _require_secretary(actor)
     if not access.patient_access(session, actor, patient).act:
-        raise NotAllowed("Sie dürfen für diese Person nicht handeln.")
+        raise NotAllowed(N_("Sie dürfen für diese Person nicht handeln."))
 
 
 def get_caller(session: Session, actor: User, patient_id: int) -> Patient:
@@ -73,7 +75,7 @@ def get_caller(session: Session, actor: User, patient_id: int) -> Patient:
     _require_secretary(actor)
     patient = session.get(Patient, patient_id)
     if patient is None or not access.patient_access(session, actor, patient).identity:
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     return patient
 
 
@@ -104,6 +106,32 @@ def _phone_digits(text: str) -> str:
 
 def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+_FOLD_CHARS = (("Ä", "a"), ("Ö", "o"), ("Ü", "u"), ("ä", "a"), ("ö", "o"), ("ü", "u"), ("ß", "ss"))
+_FOLD_PAIRS = (("ae", "a"), ("oe", "o"), ("ue", "u"))
+
+
+def fold_name(text: str) -> str:
+    """A name as a caller may spell it on the phone: "Krüger", "Krueger" and "Kruger" all
+    become "kruger" (umlauts and their ae/oe/ue spellings folded, case ignored)."""
+    for char, plain in _FOLD_CHARS:
+        text = text.replace(char, plain)
+    text = text.lower()
+    for pair, plain in _FOLD_PAIRS:
+        text = text.replace(pair, plain)
+    return text
+
+
+def _fold_sql(column):
+    """`fold_name` in SQL (the same steps, so both sides meet; SQLite's lower() is ASCII-only,
+    which is why the umlauts go first)."""
+    for char, plain in _FOLD_CHARS:
+        column = func.replace(column, char, plain)
+    column = func.lower(column)
+    for pair, plain in _FOLD_PAIRS:
+        column = func.replace(column, pair, plain)
+    return column
 
 
 @dataclass(frozen=True)
@@ -146,8 +174,11 @@ def search_callers(
             else:
                 low = f"%{_like(token.lower())}%"
                 cap = f"%{_like(token[:1].upper() + token[1:].lower())}%"
+                folded = f"%{_like(fold_name(token))}%"
                 conditions.append(
                     or_(
+                        _fold_sql(Patient.first_name).like(folded, escape="\\"),
+                        _fold_sql(Patient.last_name).like(folded, escape="\\"),
                         func.lower(Patient.first_name).like(low, escape="\\"),
                         func.lower(Patient.last_name).like(low, escape="\\"),
                         # SQLite's lower() folds ASCII only: also try the capitalised form for
@@ -218,7 +249,7 @@ def caller_card(session: Session, now: dt.datetime, actor: User, patient: Patien
     _require_secretary(actor)
     acc = access.patient_access(session, actor, patient)
     if not acc.identity:
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     user = session.get(User, patient.user_id) if patient.user_id else None
     consent_by = (
         session.get(User, patient.consent_recorded_by_id)
@@ -345,13 +376,14 @@ def register_caller(
     """
     _require_secretary(actor)
     patients.validate_profile(profile, now.date())
+    geo.check_postcode_exists(session, profile.postcode)
     if not consent_health:
-        raise InvalidInput("Ohne Einwilligung können wir nicht vermitteln.", "consent_health")
+        raise InvalidInput(N_("Ohne Einwilligung können wir nicht vermitteln."), "consent_health")
     if not consent_rules:
-        raise InvalidInput("Ohne Einwilligung können wir nicht vermitteln.", "consent_rules")
+        raise InvalidInput(N_("Ohne Einwilligung können wir nicht vermitteln."), "consent_rules")
     if not profile.phone:
         raise InvalidInput(
-            "Bitte eine Telefonnummer angeben: so erreicht das Sekretariat die Person.", "phone"
+            N_("Bitte eine Telefonnummer angeben: so erreicht das Sekretariat die Person."), "phone"
         )
     user = None
     if email and email.strip():
@@ -434,7 +466,7 @@ def record_intake(
     _require_act(session, actor, patient)
     patients.validate_intake(intake)
     if not (intake.problems or intake.description or intake.urgent or intake.urgency_code):
-        raise InvalidInput("Bitte mindestens eine Angabe machen.", "description")
+        raise InvalidInput(N_("Bitte mindestens eine Angabe machen."), "description")
     clinical = session.get(PatientClinical, patient.id)
     if clinical is None:
         clinical = PatientClinical(
@@ -466,9 +498,9 @@ def add_call_note(
     _require_act(session, actor, patient)
     text = (text or "").strip()
     if not text:
-        raise InvalidInput("Bitte einen Text eingeben.", "text")
+        raise InvalidInput(N_("Bitte einen Text eingeben."), "text")
     if len(text) > NOTE_MAX:
-        raise InvalidInput("Der Text ist zu lang.", "text")
+        raise InvalidInput(N_("Der Text ist zu lang."), "text")
     note = CallNote(patient_id=patient.id, author_id=actor.id, text=text, created_at=now)
     session.add(note)
     session.flush()
@@ -593,7 +625,7 @@ def put_on_list(
     practice = None
     if practice_id is not None:
         if practice_id not in access.served_practice_ids(session, actor):
-            raise NotAllowed("Diese Praxis betreut Ihr Sekretariat nicht.")
+            raise NotAllowed(N_("Diese Praxis betreut Ihr Sekretariat nicht."))
         practice = session.get(Practice, practice_id)
     return waitlist.join_list(session, now, patient, practice, actor=actor)
 
@@ -605,11 +637,11 @@ def take_off_list(
     _require_act(session, actor, patient)
     entry = session.get(WaitlistEntry, entry_id)
     if entry is None or entry.patient_id != patient.id:
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     if entry.practice_id is not None and entry.practice_id not in access.served_practice_ids(
         session, actor
     ):
-        raise NotAllowed("Diese Praxis betreut Ihr Sekretariat nicht.")
+        raise NotAllowed(N_("Diese Praxis betreut Ihr Sekretariat nicht."))
     return waitlist.leave_list(session, now, patient, entry, actor=actor)
 
 
@@ -659,3 +691,54 @@ def enrol_caller(
     if group is None or group.practice_id not in access.served_practice_ids(session, actor):
         raise NotFound("Nicht gefunden.")
     return groups.self_enrol(session, now, actor, group, patient, settings)
+
+
+# --- the call queue -------------------------------------------------------------------------------
+
+
+def record_call_outcome(
+    session: Session,
+    now: dt.datetime,
+    actor: User,
+    task_id: int,
+    outcome,
+    *,
+    settings: Settings,
+):
+    """The secretary phoned (or tried to): record what came of it.
+
+    An offer call: "accepted" books the slot by the same first-answer-wins rules as the web
+    (SlotTaken when a mail patient was quicker: the task stays open and drops out of the
+    queue with its offer); "declined" declines; "not reached" withdraws the offer and passes
+    the place to the next candidate at once. A reminder: reached or not. A check-in: "still
+    looking" confirms, "not reached" leaves it to the check-in's own pause. Returns the
+    booking of an accepted offer, else None.
+    """
+    _require_secretary(actor)
+    task = calls.get_task(session, actor, task_id)
+    outcome = enum_value(CallOutcome, outcome, "outcome")
+    if outcome not in calls.OUTCOMES[task.kind]:
+        raise InvalidInput(N_("Bitte ein Ergebnis aus der Liste wählen."), "outcome")
+    result = None
+    if task.kind == CallKind.OFFER:
+        offer = session.get(Offer, task.offer_id)
+        if outcome == CallOutcome.NOT_REACHED:
+            offers.pass_on_unreached(session, now, offer, actor, settings)
+        else:
+            result = answer_offer(
+                session,
+                now,
+                actor,
+                offer,
+                accept=outcome == CallOutcome.ACCEPTED,
+                settings=settings,
+            )
+    elif task.kind == CallKind.CHECKIN and outcome == CallOutcome.STILL_LOOKING:
+        patients.confirm_still_looking(session, now, task.patient, actor)
+    calls.close_call(session, now, task, outcome, actor)
+    return result
+
+
+def call_queue(session: Session, now: dt.datetime, actor: User) -> list[calls.QueueRow]:
+    _require_secretary(actor)
+    return calls.queue(session, now, actor)

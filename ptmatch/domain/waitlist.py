@@ -18,6 +18,7 @@ from ptmatch.catalog import (
     INSURANCES,
     LANGUAGES,
     METHODS,
+    N_,
     POPULATIONS,
     PROBLEM_AREAS,
     population_for_age,
@@ -80,7 +81,7 @@ def join_list(
     sets the flag); a removed one is re-activated with a fresh join date.
     """
     if practice is not None and not practice.is_active:
-        raise NotAllowed("Diese Praxis nimmt derzeit keine Anmeldungen an.")
+        raise NotAllowed(N_("Diese Praxis nimmt derzeit keine Anmeldungen an."))
     entry = get_entry(session, patient, practice)
     practice_id = practice.id if practice is not None else None
     if entry is None:
@@ -133,7 +134,7 @@ def leave_list(
 ) -> WaitlistEntry:
     """The patient leaves one list (reason LEFT). Leaving twice is a no-op."""
     if entry.patient_id != patient.id:
-        raise NotAllowed("Dieser Listeneintrag gehört nicht zu Ihnen.")
+        raise NotAllowed(N_("Dieser Listeneintrag gehört nicht zu Ihnen."))
     if entry.status != EntryStatus.ACTIVE:
         return entry
     _remove(entry, now, RemovalReason.LEFT)
@@ -204,7 +205,7 @@ def get_own_entry(session: Session, patient: Patient, entry_id: int) -> Waitlist
     """An entry of this patient, or InvalidInput (never reveals other patients' rows)."""
     entry = session.get(WaitlistEntry, entry_id)
     if entry is None or entry.patient_id != patient.id:
-        raise InvalidInput("Dieser Listeneintrag wurde nicht gefunden.")
+        raise InvalidInput(N_("Dieser Listeneintrag wurde nicht gefunden."))
     return entry
 
 
@@ -232,6 +233,7 @@ class PracticeHit:
     video: bool = False
     group: bool = False
     entry: WaitlistEntry | None = None
+    names: list[str] = field(default_factory=list)  # the fitting therapists, by name
 
     @property
     def on_list(self) -> bool:
@@ -248,7 +250,8 @@ def find_practices(
     """Active practices with at least one approved therapist who fits the patient and the filters.
 
     Always applied (the matcher would never offer across them anyway): no therapist exclusion
-    touches the patient's problem areas, the patient's age group and insurance are treated.
+    touches the patient's problem areas, the patient's age group and insurance are treated,
+    the therapist's gender is the one the patient wishes (if any) and they share a language.
     Distance: great-circle from the patient's coordinates; when the patient's location is
     unknown there is no distance filter (the page says so). Nearest first, at most 50.
     """
@@ -263,6 +266,10 @@ def find_practices(
     age = patient.age_on(today)
     if age is not None:
         conditions.append(_has_bit(t.populations_mask, POPULATIONS, population_for_age(age)))
+    if patient.therapist_gender_wish in ("f", "m", "d"):
+        conditions.append(t.gender == patient.therapist_gender_wish)
+    if patient.languages_mask:
+        conditions.append(t.languages_mask.op("&")(patient.languages_mask) != 0)
     if filters.method in METHODS.by_code:
         conditions.append(_has_bit(t.methods_mask, METHODS, filters.method))
     if filters.specialty in PROBLEM_AREAS.by_code:
@@ -303,6 +310,10 @@ def find_practices(
                 continue
             hit = hits[practice.id] = PracticeHit(practice, distance)
         hit.therapists += 1
+        user = therapist.user
+        name = " ".join(x for x in (therapist.title, user.display_name if user else "") if x)
+        if name:
+            hit.names.append(name)
         hit.methods = sorted(
             set(hit.methods) | set(METHODS.from_mask(therapist.methods_mask)),
             key=METHODS.codes().index,

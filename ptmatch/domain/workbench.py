@@ -27,12 +27,13 @@ from ptmatch import links
 from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, N_, PROBLEM_AREAS
 from ptmatch.domain import access, audit, matching
 from ptmatch.domain import filters as hard
-from ptmatch.domain.access import pseudonym
+from ptmatch.domain.access import pseudonym_of
 from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound
 from ptmatch.domain.paging import Page
 from ptmatch.domain.practices import get_active_therapist
 from ptmatch.models import (
     Availability,
+    CareStage,
     ClinicalNote,
     EntryStatus,
     Patient,
@@ -46,6 +47,7 @@ from ptmatch.models import (
     Therapist,
     User,
     WaitlistEntry,
+    search,
 )
 from ptmatch.notifications import outbox
 
@@ -121,19 +123,19 @@ class Filters:
     def __post_init__(self):
         unknown = [c for c in self.problems if c not in PROBLEM_AREAS.by_code]
         if unknown:
-            raise InvalidInput("Bitte nur Einträge aus der Liste wählen.", "problems")
+            raise InvalidInput(N_("Bitte nur Einträge aus der Liste wählen."), "problems")
         if self.group not in PREFERENCE_FILTERS:
-            raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", "group")
+            raise InvalidInput(N_("Bitte eine Angabe aus der Liste wählen."), "group")
         if self.video not in PREFERENCE_FILTERS:
-            raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", "video")
+            raise InvalidInput(N_("Bitte eine Angabe aus der Liste wählen."), "video")
         if self.insurance and self.insurance not in INSURANCES.by_code:
-            raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", "insurance")
+            raise InvalidInput(N_("Bitte eine Angabe aus der Liste wählen."), "insurance")
         if len(self.q) > 100:
-            raise InvalidInput("Der Text ist zu lang.", "q")
+            raise InvalidInput(N_("Der Text ist zu lang."), "q")
         if self.kind and self.kind not in KIND_FILTERS:
-            raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", "kind")
+            raise InvalidInput(N_("Bitte eine Angabe aus der Liste wählen."), "kind")
         if self.deadline_days is not None and not 0 <= self.deadline_days <= MAX_DEADLINE_DAYS:
-            raise InvalidInput("Bitte eine Zahl von 0 bis 60 angeben.", "deadline_days")
+            raise InvalidInput(N_("Bitte eine Zahl von 0 bis 60 angeben."), "deadline_days")
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ class ListRow:
     waiting_days: int
     problems: list[str]
     urgent: bool
-    care_stage: str = "any"
+    care_stage: CareStage = CareStage.ANY
     deadline: dt.date | None = None  # the PTV 11 target of an urgent patient
 
     @property
@@ -178,7 +180,7 @@ class PoolRow:
     therapist_gender_wish: str
     distance_band: str
     waiting_weeks: int
-    care_stage: str = "any"
+    care_stage: CareStage = CareStage.ANY
     deadline: dt.date | None = None
 
 
@@ -289,6 +291,22 @@ def _shared_conditions(f: Filters, therapist: Therapist, today: dt.date) -> list
     return conds
 
 
+def _text_condition(dialect: str, term: str):
+    """The intake text contains `term` (case-insensitive), asked so that an index answers:
+    ILIKE on PostgreSQL (the pg_trgm GIN index), MATCH on SQLite's FTS5 trigram table for
+    terms of three characters or more (ptmatch.models.search); LIKE otherwise."""
+    if dialect == "postgresql":
+        escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return PatientClinical.description.ilike(f"%{escaped}%", escape="\\")
+    if dialect == "sqlite" and len(term) >= search.FTS_MIN_TERM:
+        return PatientClinical.patient_id.in_(
+            select(search.fts.c.rowid).where(
+                search.fts.c[search.FTS_TABLE].match(search.fts_phrase(term))
+            )
+        )
+    return PatientClinical.description.icontains(term, autoescape=True)
+
+
 def deadline_within(today: dt.date, days: int):
     """Urgent, and the PTV 11 deadline (form date + 28 days) at most `days` days away."""
     return and_(
@@ -373,8 +391,9 @@ def list_waitlist(
         Patient.status != PatientStatus.DELETED,
         *_shared_conditions(filters, therapist, today),
     ]
+    dialect = session.get_bind().dialect.name
     for term in filters.q.split()[:MAX_QUERY_TERMS]:
-        conds.append(PatientClinical.description.icontains(term, autoescape=True))
+        conds.append(_text_condition(dialect, term))
     if filters.urgent:
         conds.append(PatientClinical.urgent.is_(True))
     if filters.via_link:
@@ -425,7 +444,7 @@ def list_waitlist(
             waiting_days=(now - r.added_at).days,
             problems=PROBLEM_AREAS.from_mask(r.problems_mask),
             urgent=bool(r.urgent),
-            care_stage=str(r.care_stage),
+            care_stage=CareStage(r.care_stage),
             deadline=matching.deadline_of(bool(r.urgent), r.ptv11_date),
         )
         for r in session.execute(query)
@@ -563,7 +582,7 @@ def list_pool(
     )
     rows = [
         PoolRow(
-            pseudonym=pseudonym(r.id),
+            pseudonym=pseudonym_of(session, r.id),
             age_band=age_band(_age(r.birth_date, today)),
             gender=r.gender,
             problems=PROBLEM_AREAS.from_mask(r.problems_mask),
@@ -579,7 +598,7 @@ def list_pool(
                 else distance_band(great_circle_km(lat0, lon0, r.lat, r.lon))
             ),
             waiting_weeks=max(0, (now - r.added_at).days // 7),
-            care_stage=str(r.care_stage),
+            care_stage=CareStage(r.care_stage),
             deadline=matching.deadline_of(bool(r.urgent), r.ptv11_date),
         )
         for r in session.execute(query)
@@ -593,7 +612,7 @@ def list_pool(
 def _require_therapist(session: Session, actor: User) -> Therapist:
     therapist = get_active_therapist(session, actor)
     if therapist is None:
-        raise NotAllowed("Ihr Zugang ist noch nicht freigeschaltet.")
+        raise NotAllowed(N_("Ihr Zugang ist noch nicht freigeschaltet."))
     return therapist
 
 
@@ -608,12 +627,12 @@ def load_patient_file(
     therapist = _require_therapist(session, actor)
     patient = session.get(Patient, patient_id)
     if patient is None or patient.status == PatientStatus.DELETED:
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     allowed = access.patient_access(session, actor, patient)
     if not allowed.any:
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     if not (allowed.identity and allowed.clinical):
-        raise NotAllowed("Nur als Pseudonym sichtbar.")
+        raise NotAllowed(N_("Nur als Pseudonym sichtbar."))
     clinical = access.load_clinical(session, actor, patient, now, purpose="patient_file")
     entries = list(
         session.scalars(
@@ -669,7 +688,7 @@ def get_own_entry(session: Session, actor: User, entry_id: int) -> tuple[Therapi
         or entry.practice_id != therapist.practice_id
         or entry.status != EntryStatus.ACTIVE
     ):
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     return therapist, entry
 
 
@@ -679,7 +698,7 @@ def set_priority(
     """Set the practice's priority for a patient on its list (0 = normal ... 3 = very high)."""
     therapist, entry = get_own_entry(session, actor, entry_id)
     if isinstance(priority, bool) or priority not in {value for value, _ in PRIORITIES}:
-        raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", "priority")
+        raise InvalidInput(N_("Bitte eine Angabe aus der Liste wählen."), "priority")
     previous = entry.priority
     entry.priority = priority
     session.flush()
@@ -704,14 +723,14 @@ def add_clinical_note(
     therapist = _require_therapist(session, actor)
     patient = session.get(Patient, patient_id)
     if patient is None or patient.status == PatientStatus.DELETED:
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     if not access.can_view_clinical(session, actor, patient):
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     text = (text or "").strip()
     if not text:
-        raise InvalidInput("Bitte ausfüllen.", "text")
+        raise InvalidInput(N_("Bitte ausfüllen."), "text")
     if len(text) > 5000:
-        raise InvalidInput("Der Text ist zu lang.", "text")
+        raise InvalidInput(N_("Der Text ist zu lang."), "text")
     note = ClinicalNote(
         patient_id=patient.id,
         practice_id=therapist.practice_id,
@@ -761,7 +780,7 @@ def refer_entry(
         session.get(Practice, target_practice_id) if isinstance(target_practice_id, int) else None
     )
     if target is None or not target.is_active or target.id == therapist.practice_id:
-        raise InvalidInput("Bitte eine andere Praxis wählen.", "target")
+        raise InvalidInput(N_("Bitte eine andere Praxis wählen."), "target")
     entry.status = EntryStatus.REMOVED
     entry.removed_at = now
     entry.removed_reason = RemovalReason.REFERRED
@@ -816,7 +835,7 @@ def remove_entry(
     gets a generic mail."""
     therapist, entry = get_own_entry(session, actor, entry_id)
     if reason not in {code for code, _ in REMOVE_REASONS}:
-        raise InvalidInput("Bitte einen Grund wählen.", "reason")
+        raise InvalidInput(N_("Bitte einen Grund wählen."), "reason")
     entry.status = EntryStatus.REMOVED
     entry.removed_at = now
     entry.removed_reason = RemovalReason.REMOVED_BY_PRACTICE

@@ -4,6 +4,7 @@ from alembic import context
 
 import ptmatch.models  # noqa: F401 - fills the metadata
 from ptmatch.db import Base, make_engine
+from ptmatch.models import search
 
 config = context.config
 target_metadata = Base.metadata
@@ -26,6 +27,7 @@ def _run(connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=search.include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -9,6 +9,9 @@ import sqlalchemy as sa
 ${imports if imports else ""}
 
 import ptmatch.db
+% if not down_revision:
+from ptmatch.models import search
+% endif
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
@@ -18,7 +21,14 @@ depends_on = ${repr(depends_on)}
 
 def upgrade() -> None:
     ${upgrades if upgrades else "pass"}
+% if not down_revision:
+    # The free-text search objects the models cannot declare (pg_trgm / FTS5).
+    search.create(op.get_bind())
+% endif
 
 
 def downgrade() -> None:
+% if not down_revision:
+    search.drop(op.get_bind())
+% endif
     ${downgrades if downgrades else "pass"}

@@ -1,7 +1,15 @@
 """All models, imported here so metadata is complete for Alembic and create_all."""
 
+from ptmatch.models.api import (
+    ApiIdempotency,
+    ApiKey,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from ptmatch.models.audit import AuditEvent
 from ptmatch.models.bookings import Booking, BookingStatus
+from ptmatch.models.calls import CallKind, CallOutcome, CallStatus, CallTask
 from ptmatch.models.groups import EnrollmentStatus, GroupEnrollment, GroupProgram, GroupStatus
 from ptmatch.models.offers import Offer, OfferStatus
 from ptmatch.models.ops import SchedulerBeat
@@ -26,16 +34,26 @@ from ptmatch.models.practices import (
     Therapist,
 )
 from ptmatch.models.slots import Modality, OfferMode, Slot, SlotKind, SlotStatus
+from ptmatch.models.throttle import LoginThrottle, RateCounter, ResetRequest
 from ptmatch.models.users import STAFF_ROLES, RecoveryCode, Role, TokenPurpose, User, UserToken
 from ptmatch.models.waitlist import EntryStatus, RemovalReason, WaitlistEntry
 
 __all__ = [
+    "ApiIdempotency",
+    "ApiKey",
+    "DeliveryStatus",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "AuditEvent",
     "Availability",
     "Booking",
     "BookingStatus",
     "CalendarBlock",
+    "CallKind",
     "CallNote",
+    "CallOutcome",
+    "CallStatus",
+    "CallTask",
     "CareStage",
     "ClinicalNote",
     "EnrollmentStatus",
@@ -54,11 +72,14 @@ __all__ = [
     "PatientStatus",
     "Postcode",
     "Practice",
+    "LoginThrottle",
     "Preference",
+    "RateCounter",
     "RecoveryCode",
     "RegisteredVia",
     "RemovalReason",
     "Room",
+    "ResetRequest",
     "Role",
     "STAFF_ROLES",
     "SchedulerBeat",

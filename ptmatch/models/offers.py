@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ptmatch.db import Base, UTCDateTime
@@ -43,6 +43,8 @@ class Offer(Base):
         enum_column(OfferStatus), default=OfferStatus.PENDING
     )
     score: Mapped[int] = mapped_column(Integer, default=0)
+    # Why this patient was offered it: [[msgid, params, points, clinical], ...] from matching.
+    reasons: Mapped[list | None] = mapped_column(JSON)
     sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     responded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

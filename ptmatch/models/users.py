@@ -27,6 +27,10 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
+    # UTS #39 skeleton of the address: a look-alike of an existing one is refused (issue 16).
+    email_skeleton: Mapped[str] = mapped_column(
+        String(1000), index=True, default="", server_default=""
+    )
     password_hash: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(enum_column(Role))
     display_name: Mapped[str] = mapped_column(String(120), default="")
@@ -45,6 +49,11 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     first_failed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Second factor: codes evaluated in the current pending login (at most 5), and its
+    # generation; bumping the generation drops every pending login (the password is asked again).
+    # (Server defaults too: the bench writes users with COPY.)
+    totp_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    login_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     recovery_codes: Mapped[list[RecoveryCode]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

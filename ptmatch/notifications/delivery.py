@@ -13,9 +13,12 @@ ptmatch.db opens every transaction with BEGIN IMMEDIATE besides).
 The SMTP conversation runs with no transaction open (no lock held while the network is slow),
 and each mark is again a short transaction, conditional on our claim still standing.
 
-A sender that dies between "sent" and "marked" leaves its rows in SENDING; after
-OUTBOX_CLAIM_TIMEOUT_SECONDS another run reclaims and re-sends them with the same
-Message-ID (receivers can fold the duplicate; the outbox keeps one row per dedupe key).
+A claim is a lease of OUTBOX_CLAIM_TIMEOUT_SECONDS (60 s): while a batch is sending, the
+sender renews the lease of the rows it still holds every third of it, so a slow SMTP server
+never lets another sender take them over. A sender that dies (killed between "sent" and
+"marked", or mid-batch) stops renewing; a lease later another run reclaims its rows and
+re-sends them with the same Message-ID (receivers can fold the duplicate; the outbox keeps
+one row per dedupe key).
 Attempts are counted at claim time, so even a message that kills the sender ends up DEAD.
 
 This is the one job that commits itself (claim, then one commit per mark): holding one
@@ -26,7 +29,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -173,6 +177,20 @@ def _mine(claim: Claim):
     )
 
 
+def renew_claims(session: Session, claims: list[Claim], now: dt.datetime) -> list[Claim]:
+    """Extend the lease of the rows we still hold to `now`; returns those claims, renewed.
+    A row another sender has taken over meanwhile drops out (we must not send it)."""
+    held = []
+    for claim in claims:
+        result = session.execute(update(OutboxMessage).where(_mine(claim)).values(claimed_at=now))
+        if result.rowcount == 1:
+            held.append(replace(claim, claimed_at=now))
+        else:
+            log.warning("outbox message %s: claim lost before sending", claim.outbox_id)
+    session.commit()
+    return held
+
+
 def mark_sent(session: Session, claim: Claim, now: dt.datetime) -> bool:
     """Record a delivery. False if our claim was taken over meanwhile (the other run marks)."""
     result = session.execute(
@@ -221,43 +239,58 @@ def mark_failed(
 
 
 def deliver_due(
-    session: Session, now: dt.datetime, settings: Settings, sender: Sender | None = None
+    session: Session,
+    now: dt.datetime,
+    settings: Settings,
+    sender: Sender | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> int:
     """Deliver every due message (up to OUTBOX_PER_RUN). Returns how many were sent.
 
+    `clock` tells the time while the run goes on (the scheduler passes ptmatch.clock.now); it
+    stamps claims, marks and lease renewals. Without it, time stands still at `now`.
     A transport failure (server down, login refused) backs off the rest of the batch and ends
     the run; a failure of one message backs off that message only.
     """
+    current = clock or (lambda: now)
+    renew_after = dt.timedelta(seconds=settings.OUTBOX_CLAIM_TIMEOUT_SECONDS / 3)
     own_sender = sender is None
     sender = sender or make_sender(settings)
     budget = settings.OUTBOX_PER_RUN
     sent = 0
     try:
         while budget > 0:
-            claims = claim_due(session, now, settings, min(settings.OUTBOX_BATCH, budget))
+            leased_at = current()
+            claims = claim_due(session, leased_at, settings, min(settings.OUTBOX_BATCH, budget))
             if not claims:
                 break
             budget -= len(claims)
-            for index, claim in enumerate(claims):
+            while claims:
+                if current() - leased_at >= renew_after:
+                    leased_at = current()
+                    claims = renew_claims(session, claims, leased_at)
+                    if not claims:
+                        break
+                claim = claims.pop(0)
                 try:
                     sender.send(claim.envelope)
                 except TransportError as err:
-                    mark_failed(session, claims[index:], now, settings, err)
+                    mark_failed(session, [claim, *claims], current(), settings, err)
                     return sent
                 except SendError as err:
-                    mark_failed(session, [claim], now, settings, err)
+                    mark_failed(session, [claim], current(), settings, err)
                     continue
                 except Exception as err:  # a bug in a sender must not stop the other mails
                     log.exception("outbox message %s: unexpected error", claim.outbox_id)
                     mark_failed(
                         session,
                         [claim],
-                        now,
+                        current(),
                         settings,
                         TemporaryError(f"{type(err).__name__}: {err}"),
                     )
                     continue
-                mark_sent(session, claim, now)
+                mark_sent(session, claim, current())
                 sent += 1
     finally:
         if own_sender:

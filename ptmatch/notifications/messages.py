@@ -80,6 +80,15 @@ KINDS: dict[str, Kind] = {
         N_("Ein Termin wurde abgesagt. Einzelheiten finden Sie nach der Anmeldung."),
         N_("Zur Übersicht"),
     ),
+    "paused_no_show": Kind(
+        N_("Ihre Suche ist pausiert"),
+        N_(
+            "Ihre Suche ist pausiert, weil vereinbarte Termine ohne Absage nicht wahrgenommen "
+            "wurden (Ausfallregel der Praxen). Sie können die Suche nach der Anmeldung wieder "
+            "aufnehmen."
+        ),
+        N_("Zur Übersicht"),
+    ),
     "stage_therapy": Kind(
         N_("Ihre Suche geht weiter: jetzt nach einem Therapieplatz"),
         N_(
@@ -206,5 +215,13 @@ KINDS: dict[str, Kind] = {
             "Alle Angemeldeten sind benachrichtigt."
         ),
         N_("Zur Gruppe"),
+    ),
+    "stats_report": Kind(
+        N_("Der Monatsbericht liegt bereit"),
+        N_(
+            "Die Statistik des vergangenen Monats liegt bereit. Die Zahlen sehen Sie nach der "
+            "Anmeldung."
+        ),
+        N_("Statistik ansehen"),
     ),
 }

@@ -3,7 +3,13 @@
 `enqueue` renders the generic mail at once (subject, text and HTML in the recipient's
 locale) and stores it; the sender job delivers it later. A dedupe key makes enqueueing
 idempotent: a second enqueue with the same key is a no-op, also under a race (the
-unique constraint decides, inside a savepoint).
+unique constraint decides, inside a savepoint). `enqueue_many` writes one kind of mail to
+many recipients in one statement (``INSERT … ON CONFLICT (dedupe_key) DO NOTHING``),
+rendered once per locale: the 99 "taken" notices of an accept.
+
+On PostgreSQL every transaction that enqueues also sends ``NOTIFY ptmatch_outbox``; it is
+delivered when (and only if) the transaction commits, and wakes the sender at once
+(``ptmatch.scheduler.wakeup``).
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 from babel.support import NullTranslations, Translations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -152,4 +159,78 @@ def enqueue(
             session.add(message)
     except IntegrityError:
         return None  # another transaction enqueued the same key first
+    notify(session)
     return message
+
+
+NOTIFY_CHANNEL = "ptmatch_outbox"
+
+
+def notify(session: Session) -> None:
+    """PostgreSQL: wake the sender when this transaction commits (once per transaction;
+    PostgreSQL drops a rollback's notifications). SQLite: nothing, the sender polls."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    transaction = session.get_transaction()
+    if session.info.get("ptmatch_notified") is transaction:  # held, so never a reused id
+        return
+    session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    session.info["ptmatch_notified"] = transaction
+
+
+def enqueue_many(
+    session: Session,
+    now: dt.datetime,
+    *,
+    kind: str,
+    link_path: str,
+    recipients: list[tuple[User, str]],
+) -> int:
+    """One kind of mail with one link to many users: `recipients` is [(user, dedupe_key)].
+    The same rows `enqueue` would write (users without an address are skipped, a used
+    dedupe key is a no-op), in one INSERT. Returns how many rows were written."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown mail kind {kind!r}")
+    settings = settings_of(session)
+    link = absolute_link(settings.BASE_URL, link_path)
+    rendered: dict[str, tuple[str, str, str]] = {}
+    rows = []
+    for user, dedupe_key in recipients:
+        if user is None or not user.email:
+            continue
+        locale = user.locale or "de"
+        if locale not in rendered:
+            rendered[locale] = render(kind, locale, link)
+        subject, body_text, body_html = rendered[locale]
+        rows.append(
+            {
+                "dedupe_key": dedupe_key,
+                "kind": kind,
+                "user_id": user.id,
+                "to_addr": user.email,
+                "locale": locale,
+                "subject": subject,
+                "body_text": body_text,
+                "body_html": body_html,
+                "message_id": f"<{secrets.token_hex(16)}@{settings.mail_domain}>",
+                "status": OutboxStatus.PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "claimed_at": None,
+                "created_at": now,
+                "sent_at": None,
+                "last_error": "",
+            }
+        )
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(OutboxMessage.__table__).on_conflict_do_nothing(
+        index_elements=["dedupe_key"]
+    )
+    session.flush()  # rows of this session's own enqueue() first, so the conflict sees them
+    written = session.connection().execute(stmt, rows).rowcount
+    notify(session)
+    return max(written, 0) if written is not None else len(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from ptmatch import clock
@@ -12,6 +13,7 @@ from ptmatch.domain.passwords import use_settings as apply_process_settings
 from ptmatch.ops import heartbeat, logs, metrics
 from ptmatch.scheduler.jobs import Job, all_jobs
 from ptmatch.scheduler.lock import SchedulerLock
+from ptmatch.scheduler.wakeup import OutboxSender
 
 log = logging.getLogger("ptmatch.scheduler")
 
@@ -45,8 +47,8 @@ def run_once(settings: Settings) -> dict[str, int]:
 
 
 def run(settings: Settings, standby_poll_seconds: float = 5.0) -> None:
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
+    """The scheduler process: stand by until the lock is ours, run the jobs while it stays
+    ours, and go back to standing by the moment it is lost."""
     if settings.LOG_JSON:
         logs.use_json_logs()
     logging.basicConfig(
@@ -57,28 +59,81 @@ def run(settings: Settings, standby_poll_seconds: float = 5.0) -> None:
     sessions = make_session_factory(engine, settings)
     metrics.watch(sessions)
     lock = SchedulerLock(engine, settings.SCHEDULER_LOCK_FILE)
+    try:
+        while True:
+            wait_for_lock(lock, standby_poll_seconds)
+            log.info("scheduler active")
+            try:
+                run_while_held(settings, sessions, lock)
+            finally:
+                lock.release()
+            log.warning("scheduler lock lost: jobs stopped; standing by")
+    except (KeyboardInterrupt, SystemExit):
+        pass
+
+
+def wait_for_lock(lock: SchedulerLock, poll_seconds: float) -> None:
     announced = False
     while not lock.try_acquire():
         if not announced:
             log.info("another scheduler is active; standing by")
             announced = True
-        time.sleep(standby_poll_seconds)
-    log.info("scheduler active")
-    scheduler = BlockingScheduler(timezone="UTC")
-    for job in all_jobs():
+        time.sleep(poll_seconds)
+
+
+def run_while_held(
+    settings: Settings,
+    sessions,
+    lock: SchedulerLock,
+    jobs: list[Job] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Run the jobs until the lock is lost (checked every SCHEDULER_LOCK_CHECK_SECONDS) or
+    `stop` is set. On loss no job starts any more: the scheduled ones are removed, and a job
+    that was already waiting for its turn finds the fence down and does nothing."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    stop = stop or threading.Event()
+    held = threading.Event()
+    held.set()
+    scheduler = BackgroundScheduler(timezone="UTC")
+    jobs = jobs if jobs is not None else all_jobs()
+    # The outbox has a loop of its own: woken by NOTIFY at commit (PostgreSQL), polling
+    # besides (ptmatch.scheduler.wakeup); fenced like every job.
+    outbox_job = next((job for job in jobs if job.name == "outbox"), None)
+    sender = (
+        OutboxSender(settings, lambda: _fenced(held, sessions, outbox_job, settings)).start()
+        if outbox_job is not None
+        else None
+    )
+    for job in jobs:
+        if job is outbox_job:
+            continue
         scheduler.add_job(
-            run_job,
+            _fenced,
             "interval",
             seconds=job.interval(settings),
-            args=[sessions, job, settings],
+            args=[held, sessions, job, settings],
             id=job.name,
             max_instances=1,
             coalesce=True,
-            next_run_time=clock.now(),
+            # APScheduler runs on real time, not business time (frozen in tests): start now.
+            next_run_time=clock.SystemClock().now(),
         )
+    scheduler.start()
     try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
+        while not stop.wait(settings.SCHEDULER_LOCK_CHECK_SECONDS):
+            if not lock.still_held():
+                break
     finally:
-        lock.release()
+        held.clear()
+        if sender is not None:
+            sender.stop()
+        scheduler.remove_all_jobs()
+        scheduler.shutdown(wait=False)
+
+
+def _fenced(held: threading.Event, sessions, job: Job, settings: Settings) -> int:
+    if not held.is_set():  # the lock was lost after this run was queued
+        return 0
+    return run_job(sessions, job, settings)

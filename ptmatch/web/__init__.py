@@ -8,7 +8,7 @@ from flask_bootstrap import Bootstrap5
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ptmatch.config import Settings
-from ptmatch.web import security, templating
+from ptmatch.web import bounds, ratelimit, security, templating
 from ptmatch.web.ops import hooks as ops_hooks
 
 csrf = CSRFProtect()
@@ -33,10 +33,12 @@ def select_locale() -> str:
 
 
 def init_web(app: Flask) -> None:
+    bounds.install(app)  # before anything adds a rule with <int:...>
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     bootstrap.init_app(app)
     security.init_app(app)
+    ratelimit.init_app(app)
     templating.init_app(app)
     ops_hooks.init_app(app)
 
@@ -53,11 +55,19 @@ def init_web(app: Flask) -> None:
 
     @app.errorhandler(500)
     def _server_error(_err):
+        if request.path.startswith("/api/"):
+            from ptmatch.web.api.views import problem
+
+            return problem(500, "Internal Server Error")
         return render_template("errors/error.html", code=500, message=None), 500
 
 
 def _make_error_handler(code: int):
-    def handler(_err):
+    def handler(err):
+        if request.path.startswith("/api/"):  # the API answers in problem+json, also here
+            from ptmatch.web.api.views import problem
+
+            return problem(code, getattr(err, "name", "Error"))
         return render_template("errors/error.html", code=code, message=None), code
 
     return handler

@@ -7,6 +7,8 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     from ptmatch.web.admin.views import bp as admin_bp
+    from ptmatch.web.api.views import bp as api_bp
+    from ptmatch.web.apikeys.views import bp as apikeys_bp
     from ptmatch.web.auth.views import bp as auth_bp
     from ptmatch.web.calendar.views import bp as calendar_bp
     from ptmatch.web.groups.views import bp as groups_bp
@@ -35,7 +37,13 @@ def register(app: Flask) -> None:
     app.register_blueprint(group_offers_bp)  # /g/<token> and /patient/gruppen
     app.register_blueprint(mailadmin_bp, url_prefix="/admin/mail")
     app.register_blueprint(calendar_bp)
-    if app.extensions["settings"].DEBUG:
+    app.register_blueprint(api_bp, url_prefix="/api/v1")  # key-authenticated, no cookies
+    app.register_blueprint(apikeys_bp, url_prefix="/praxis/schnittstelle")
+    from ptmatch.web import csrf
+
+    csrf.exempt(api_bp)
+    settings = app.extensions["settings"]
+    if settings.ENV == "development" and settings.DEBUG:  # never outside development
         from ptmatch.web.dev.views import bp as dev_bp
 
         app.register_blueprint(dev_bp, url_prefix="/dev")

@@ -170,6 +170,10 @@ def init_app(app: Flask) -> None:
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        # No product or version: replaces Werkzeug's; gunicorn.conf.py drops gunicorn's own.
+        response.headers["Server"] = "ptmatch"
         if g.get("authenticated") or request.path.startswith(("/auth", "/o/", "/offer")):
             response.headers["Cache-Control"] = "no-store"
         if settings.HTTPS:

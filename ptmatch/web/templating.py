@@ -6,7 +6,14 @@ import datetime as dt
 import warnings
 
 from flask import Flask
-from flask_babel import format_date, format_datetime, format_time, get_locale, gettext
+from flask_babel import (
+    format_date,
+    format_datetime,
+    format_decimal,
+    format_time,
+    get_locale,
+    gettext,
+)
 from flask_login import current_user
 
 from ptmatch import catalog, labels
@@ -27,6 +34,16 @@ def local_time(value: dt.datetime | None) -> str:
 
 def local_date(value: dt.date | dt.datetime | None) -> str:
     return format_date(value, "d.M.y") if value else ""
+
+
+def weekday_short(value: dt.date | None) -> str:
+    """ "Sa 28.11." -- on a button, so "Morgen" never hides which day it means."""
+    return format_date(value, "EEE d.M.") if value else ""
+
+
+def km(value: float | None) -> str:
+    """A distance in the reader's locale: "0,8 km" in German, "0.8 km" in English."""
+    return format_decimal(value, "#,##0.0") + " km" if value is not None else ""
 
 
 def label(value) -> str:
@@ -53,6 +70,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["local_dt"] = local_dt
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["local_date"] = local_date
+    app.jinja_env.filters["weekday_short"] = weekday_short
+    app.jinja_env.filters["km"] = km
     app.jinja_env.globals["catalog"] = catalog
     app.jinja_env.globals["Role"] = Role
     app.jinja_env.globals["get_locale"] = get_locale

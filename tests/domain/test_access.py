@@ -223,8 +223,12 @@ def test_shown_candidates_follow_the_policy(session, world, who, named, clinical
         [_candidate(world["a"], True), _candidate(world["pool"], False)],
     )
     listed, pooled = shown
-    assert listed.label == (world["a"].full_name if named else access.pseudonym(world["a"].id))
-    assert pooled.label == access.pseudonym(world["pool"].id)  # the pool stays pseudonymous
+    assert listed.label == (
+        world["a"].full_name if named else access.pseudonym_of(session, world["a"].id)
+    )
+    assert pooled.label == access.pseudonym_of(
+        session, world["pool"].id
+    )  # the pool stays pseudonymous
     assert [r.clinical for r in listed.reasons] == ([True, False] if clinical else [False])
     assert access.sees_clinical_reasons(session, world[who], slot.practice_id) is clinical
     (event,) = session.scalars(

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, select
 
 from ptmatch.catalog import PROBLEM_AREAS
-from ptmatch.domain import workbench
+from ptmatch.domain import access, workbench
 from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound
 from ptmatch.models import (
     AuditEvent,
@@ -350,9 +350,9 @@ def test_pool_shows_only_fitting_patients_within_reach(session):
     ]
     shown = _pool_ids(session, therapist)
     assert shown == {
-        workbench.pseudonym(p.id) for p in (near, koeln_ok, unknown_age, unknown_place)
+        access.pseudonym_of(session, p.id) for p in (near, koeln_ok, unknown_age, unknown_place)
     }
-    assert not shown & {workbench.pseudonym(p.id) for p in out}
+    assert not shown & {access.pseudonym_of(session, p.id) for p in out}
 
 
 def test_pool_patient_without_location_shows_distance_unknown_and_sorts_last(session):
@@ -362,8 +362,8 @@ def test_pool_patient_without_location_shows_distance_unknown_and_sorts_last(ses
     koeln = _pool_patient(session, at=KOELN, max_distance_km=30, added_at=NOW - 10 * DAY)
     rows = workbench.list_pool(session, NOW, therapist, workbench.Filters(sort="distance")).items
     assert [r.pseudonym for r in rows] == [
-        workbench.pseudonym(koeln.id),
-        workbench.pseudonym(nowhere.id),
+        access.pseudonym_of(session, koeln.id),
+        access.pseudonym_of(session, nowhere.id),
     ]
     assert rows[1].distance_band == "Entfernung unbekannt"
 
@@ -373,7 +373,7 @@ def test_pool_respects_video_only_therapists(session):
     therapist = make_therapist(session, practice, offers_in_person=False, offers_video=True)
     ok = _pool_patient(session, video_pref=Preference.ACCEPTABLE)
     _pool_patient(session, video_pref=Preference.NO)
-    assert _pool_ids(session, therapist) == {workbench.pseudonym(ok.id)}
+    assert _pool_ids(session, therapist) == {access.pseudonym_of(session, ok.id)}
 
 
 def test_pool_rows_are_pseudonymous(session):
@@ -404,7 +404,7 @@ def test_pool_rows_are_pseudonymous(session):
     values = " ".join(str(v) for v in dataclasses.astuple(row))
     for secret in (patient.first_name, patient.last_name, patient.phone, "1990"):
         assert secret not in values
-    assert row.pseudonym == workbench.pseudonym(patient.id)
+    assert row.pseudonym == access.pseudonym_of(session, patient.id)
     assert row.age_band == "35–44"
     assert row.distance_band == "20–50 km"
     assert row.waiting_weeks == 3
@@ -422,13 +422,13 @@ def test_pool_filters_and_distance_sort(session):
         session, NOW, therapist, workbench.Filters(fits_profile=True, sort="distance")
     )
     assert [r.pseudonym for r in page.items] == [
-        workbench.pseudonym(near.id),
-        workbench.pseudonym(far.id),
+        access.pseudonym_of(session, near.id),
+        access.pseudonym_of(session, far.id),
     ]
     page = workbench.list_pool(session, NOW, therapist, workbench.Filters(problems=("anxiety",)))
     assert [r.pseudonym for r in page.items] == [
-        workbench.pseudonym(far.id),
-        workbench.pseudonym(near.id),
+        access.pseudonym_of(session, far.id),
+        access.pseudonym_of(session, near.id),
     ]
 
 
@@ -440,10 +440,18 @@ def test_no_pool_when_the_practice_does_not_take_pool_patients(session):
     assert workbench.list_pool(session, NOW, therapist, workbench.Filters()).items == []
 
 
-def test_pseudonym_is_stable_and_short():
-    assert workbench.pseudonym(42) == workbench.pseudonym(42)
-    assert workbench.pseudonym(42) != workbench.pseudonym(43)
-    assert workbench.pseudonym(42).startswith("P-") and len(workbench.pseudonym(42)) == 8
+def test_pseudonym_is_stable_short_and_keyed():
+    from ptmatch.domain.access import pseudonym
+
+    assert pseudonym(42, "k1") == pseudonym(42, "k1")
+    assert pseudonym(42, "k1") != pseudonym(43, "k1")
+    assert pseudonym(42, "k1").startswith("P-") and len(pseudonym(42, "k1")) == 10
+    # Not a plain hash of the sequential id: without the secret it cannot be recomputed.
+    assert pseudonym(42, "k1") != pseudonym(42, "k2")
+    import hashlib
+
+    plain = hashlib.sha256(b"ptmatch-pool:42").hexdigest()[:8].upper()
+    assert pseudonym(42, "k1") != "P-" + plain
 
 
 @pytest.mark.parametrize(

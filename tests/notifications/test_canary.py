@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 from ptmatch.catalog import PROBLEM_AREAS
 from ptmatch.config import Settings
 from ptmatch.domain import checkins, groups, offers, patients
-from ptmatch.domain.access import pseudonym
+from ptmatch.domain.access import pseudonym_of
+from ptmatch.domain.accounts import send_reset_mails
 from ptmatch.models import (
     GroupStatus,
     Modality,
@@ -163,6 +164,8 @@ def already_registered(w: World) -> None:
 @flow
 def password_reset(w: World) -> None:
     assert w.client.post("/auth/reset", data={"email": w.patient.user.email}).status_code == 302
+    w.session.commit()  # a fresh snapshot: the request's row is committed
+    send_reset_mails(w.session, w.now, w.settings)  # the scheduler writes the mail
 
 
 @flow
@@ -360,7 +363,7 @@ def _forbidden(w: World) -> list[str]:
         *CLINICAL_WORDS,
     }
     for patient in _patients(w):
-        words |= {patient.first_name, patient.last_name, pseudonym(patient.id)}
+        words |= {patient.first_name, patient.last_name, pseudonym_of(w.session, patient.id)}
         if patient.user_id:
             words.add(w.session.get(User, patient.user_id).email)
         if patient.phone:
@@ -455,7 +458,7 @@ def test_the_canary_sees_a_birth_date_or_postcode_in_a_link(world):
         f"/p/{PATIENT_ID}",
         "?m=anna.kanari%40example.org",
         "?t=%2B4917055501234",
-        f"?ps={pseudonym(PATIENT_ID)}",
+        f"?ps={pseudonym_of(world.session, PATIENT_ID)}",
     ):
         text = f"Ihr Angebot: https://ptmatch.test/o/abc{leak}\n"
         assert _link_leaks(text, forbidden, ids), leak

@@ -107,3 +107,19 @@ def test_operations_settings_are_checked(tmp_path):
             load_settings(str(tmp_path), bad)
     key = "A" * 43 + "="
     assert load_settings(str(tmp_path), {"BACKUP_KEY": key}).BACKUP_KEY == key
+
+
+def test_503_when_the_database_does_not_answer(settings, tmp_path):
+    import dataclasses
+
+    from ptmatch import create_app
+
+    gone = f"sqlite:///{tmp_path / 'no-such-folder' / 'x.sqlite'}"
+    app = create_app(dataclasses.replace(settings, DATABASE_URL=gone))
+    try:
+        response = app.test_client().get("/readyz")
+        assert response.status_code == 503
+        assert response.get_json()["failed"] == ["database"]
+        assert app.test_client().get("/healthz").status_code == 200  # liveness: no database
+    finally:
+        app.extensions["ptmatch_engine"].dispose()

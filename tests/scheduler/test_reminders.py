@@ -95,9 +95,13 @@ def test_reminder_in_the_patients_language(session, now, settings):
     assert booking.reminder_sent_at == now
 
 
-def test_patient_without_account_is_marked_without_mail(session, now, settings):
+def test_patient_without_account_gets_a_call_task_instead_of_a_mail(session, now, settings):
+    from ptmatch.models import CallKind, CallTask
+
     booking = _setup(session, start_at=now + 10 * H)
     booking.patient.user_id = None
     session.flush()
-    assert send_reminders(session, now, settings) == 0
+    assert send_reminders(session, now, settings) == 1  # issue 13: the secretariat calls
     assert booking.reminder_sent_at == now and _mails(session) == []
+    [task] = session.query(CallTask).all()
+    assert (task.kind, task.patient_id) == (CallKind.REMINDER, booking.patient_id)

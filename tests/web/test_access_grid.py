@@ -22,10 +22,14 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
+from ptmatch.domain import api
 from ptmatch.models import (
     Booking,
+    CallKind,
     CallNote,
+    CallTask,
     ClinicalNote,
+    DeliveryStatus,
     EnrollmentStatus,
     GroupEnrollment,
     Offer,
@@ -35,6 +39,8 @@ from ptmatch.models import (
     SlotStatus,
     User,
     WaitlistEntry,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from ptmatch.models.ops import SCHEDULER_BEAT
 from ptmatch.ops.heartbeat import beat
@@ -135,6 +141,8 @@ ALLOW: dict[str, frozenset | Token] = {
     "practice.set_default_room": THERAPISTS,
     "practice.room_edit": frozenset({THER_X}),
     "practice.room_plan": THERAPISTS,
+    "practice.statistics_page": THERAPISTS,  # each sees their own practice only
+    "practice.statistics_csv": THERAPISTS,
     "calendar.settings": THERAPISTS,
     "calendar.rotate": THERAPISTS,
     "calendar.disable": THERAPISTS,
@@ -168,6 +176,7 @@ ALLOW: dict[str, frozenset | Token] = {
     "slots.index": THERAPISTS | SECRETARIES,
     "slots.new": THERAPISTS | SECRETARIES,
     "slots.detail": frozenset({THER_X, SEC_X}),
+    "slots.offers_fragment": frozenset({THER_X, SEC_X}),
     "slots.send": frozenset({THER_X, SEC_X}),
     "slots.cancel": frozenset({THER_X, SEC_X}),
     "slots.mark": frozenset({THER_X, SEC_X}),
@@ -184,6 +193,9 @@ ALLOW: dict[str, frozenset | Token] = {
     "secretariat.leave_list": frozenset({SEC_X}),
     "secretariat.answer_offer": frozenset({SEC_X}),
     "secretariat.enrol_group": frozenset({SEC_X}),
+    "secretariat.call_queue": SECRETARIES,
+    "secretariat.call_outcome": frozenset({SEC_X}),
+    "secretariat.at_risk": SECRETARIES,
     # admin
     "admin.home": frozenset({ADMIN}),
     "admin.therapists": frozenset({ADMIN}),
@@ -200,9 +212,29 @@ ALLOW: dict[str, frozenset | Token] = {
     "admin.account_action": frozenset({ADMIN}),
     "admin.audit_log": frozenset({ADMIN}),
     "admin.audit_csv": frozenset({ADMIN}),
+    "admin.statistics_page": frozenset({ADMIN}),
+    "admin.statistics_csv": frozenset({ADMIN}),
+    "admin.statistics_month": frozenset({ADMIN}),
     "mailadmin.index": frozenset({ADMIN}),
     "mailadmin.resend": frozenset({ADMIN}),
     "mailadmin.resend_all": frozenset({ADMIN}),
+    # the practice API: a key, never a login, opens it; its documentation is public
+    "api.openapi_json": EVERYONE,
+    "api.docs": EVERYONE,
+    "api.post_slot": TOKEN,
+    "api.list_slots": TOKEN,
+    "api.get_slot": TOKEN,
+    "api.cancel_slot": TOKEN,
+    "api.attendance": TOKEN,
+    "api.list_bookings": TOKEN,
+    "api.list_therapists": TOKEN,
+    # keys and webhooks: therapists with 2FA, each for their own practice
+    "apikeys.index": THERAPISTS,
+    "apikeys.create_key": THERAPISTS,
+    "apikeys.revoke_key": frozenset({THER_X}),
+    "apikeys.add_webhook": THERAPISTS,
+    "apikeys.remove_webhook": frozenset({THER_X}),
+    "apikeys.resend": frozenset({THER_X}),
 }
 
 # URL parameter name -> key of the world object whose id it takes (objects of X and A).
@@ -223,11 +255,16 @@ PARAMS = {
     "enrollment_id": "enrollment_a_x",
     "block_id": "block_x",
     "room_id": "room_x",
+    "key_id": "api_key_x",
+    "endpoint_id": "webhook_x",
+    "delivery_id": "delivery_x",
+    "task_id": "call_task_a_x",
 }
 # Parameters that are not ids.
 LITERAL_PARAMS = {
     "token": "not-a-real-token-0123456789abcdef",
     "filename": "ptmatch.css",
+    "month": "2026-11",
 }
 # Per-endpoint overrides where the generic choice does not fit.
 ENDPOINT_PARAMS = {
@@ -307,6 +344,36 @@ def build_world(session) -> dict:
         group_id=group.id, patient_id=a.id, status=EnrollmentStatus.ENROLLED, created_at=NOW
     )
     session.add_all([group_offer, enrollment])
+    api_key, _raw = api.create_key(session, NOW, ther_x.user, "PVS", api.SCOPES)
+    webhook = WebhookEndpoint(
+        practice_id=x.id, url="https://pvs.example/h", secret="whsec_x", created_at=NOW
+    )
+    session.add(webhook)
+    session.flush()
+    delivery = WebhookDelivery(
+        endpoint_id=webhook.id,
+        dedupe_key="grid:x",
+        event="slot.booked",
+        body="{}",
+        status=DeliveryStatus.DEAD,
+        attempts=8,
+        next_attempt_at=NOW,
+        created_at=NOW,
+        last_error="",
+    )
+    session.add(delivery)
+    session.flush()
+    call_task = CallTask(
+        kind=CallKind.OFFER,
+        patient_id=a.id,
+        offer_id=offer.id,
+        slot_id=offering.id,
+        practice_id=x.id,
+        due_at=offer.expires_at,
+        dedupe_key="grid:call",
+        created_at=NOW,
+    )
+    session.add(call_task)
     session.flush()
     actors = {
         ANON: None,
@@ -340,6 +407,10 @@ def build_world(session) -> dict:
         "block_x": block,
         "group_offer_a_x": group_offer,
         "room_x": make_room(session, x),
+        "api_key_x": api_key,
+        "webhook_x": webhook,
+        "delivery_x": delivery,
+        "call_task_a_x": call_task,
     }
     beat(session, SCHEDULER_BEAT, NOW)  # a live scheduler, so /readyz answers 200
     session.commit()

@@ -44,19 +44,26 @@ def test_wrong_password_and_unknown_user_look_identical(client, session):
     assert strip(wrong.get_data(as_text=True)).replace(user.email, "X") == strip(
         unknown.get_data(as_text=True)
     ).replace("nobody@example.org", "X")
-    assert "E-Mail oder Passwort ist falsch." in wrong.get_data(as_text=True)
+    assert "E-Mail oder Passwort ist falsch" in wrong.get_data(as_text=True)
 
 
-def test_lockout_through_the_form_and_other_account_unaffected(client, session, app):
+def test_throttle_through_the_form_holds_only_this_client(client, session, app):
     victim = _patient_user(session)
     other = _patient_user(session)
     session.commit()
     for _ in range(5):
         _login(client, victim.email, "wrong-password-x")
-    resp = _login(client, victim.email)
-    assert resp.status_code == 200 and "Zu viele Fehlversuche" in resp.get_data(as_text=True)
-    fresh = app.test_client()
-    assert _login(fresh, other.email).status_code == 302
+    resp = _login(client, victim.email)  # the right password, but this client must wait
+    assert resp.status_code == 200 and "zu viele Versuche" in resp.get_data(as_text=True)
+    assert _login(app.test_client(), other.email).status_code == 302
+    # Another client is not held up: one client cannot lock somebody out.
+    elsewhere = app.test_client()
+    resp = elsewhere.post(
+        "/auth/login",
+        data={"email": victim.email, "password": PASSWORD},
+        environ_base={"REMOTE_ADDR": "192.0.2.7"},
+    )
+    assert resp.status_code == 302
 
 
 def test_staff_must_pass_totp_before_any_page(client, session):

@@ -309,7 +309,9 @@ def test_accept_by_link_enrols_then_token_is_dead(client, session, practice, the
     _group_offer(session, group, patient)
     session.commit()
     resp = client.post(f"/g/{TOKEN}/annehmen")
-    assert resp.status_code == 200 and "Sie sind angemeldet" in resp.get_data(as_text=True)
+    assert resp.status_code == 303 and resp.location.endswith(f"/g/{TOKEN}")  # reloadable
+    shown = client.get(resp.location)
+    assert shown.status_code == 200 and "Sie sind angemeldet" in shown.get_data(as_text=True)
     again = client.post(f"/g/{TOKEN}/annehmen")  # double submit / back button
     assert again.status_code == 404
     _fresh(session)
@@ -329,7 +331,7 @@ def test_accept_full_group_joins_waitlist(client, session, practice, therapist):
     _group_offer(session, group, patient)
     session.commit()
     assert "voll" in client.get(f"/g/{TOKEN}").get_data(as_text=True)
-    body = client.post(f"/g/{TOKEN}/annehmen").get_data(as_text=True)
+    body = client.post(f"/g/{TOKEN}/annehmen", follow_redirects=True).get_data(as_text=True)
     assert "Warteliste" in body
     _fresh(session)
     enrollment = session.scalar(select(GroupEnrollment))
@@ -342,7 +344,8 @@ def test_decline_by_link(client, session, practice, therapist):
     group = make_group(session, therapist)
     offer = _group_offer(session, group, patient)
     session.commit()
-    assert "abgelehnt" in client.post(f"/g/{TOKEN}/ablehnen").get_data(as_text=True)
+    declined = client.post(f"/g/{TOKEN}/ablehnen", follow_redirects=True)
+    assert "abgelehnt" in declined.get_data(as_text=True)
     _fresh(session)
     assert session.get(Offer, offer.id).status == OfferStatus.DECLINED
     session.commit()

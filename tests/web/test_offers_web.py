@@ -113,6 +113,7 @@ def test_bad_tokens_all_get_the_same_neutral_page(client, session, login_as, wor
     before = _state(session)
     assert _neutral(client, f"/o/{TOKEN}") == reference
     assert _neutral(client, f"/o/{TOKEN}", "post", data={"answer": "accept"}) == reference
+    session.commit()  # end the read: each token page writes its rate counter (issue 16)
     stranger = make_user(session, Role.PATIENT)
     session.commit()
     login_as(stranger)  # foreign: someone else's link while logged in
@@ -131,11 +132,13 @@ def test_accept_by_token_books(client, session, world):
     assert session.get(Offer, world["other"].id).status == OfferStatus.TAKEN
 
 
-def test_double_submit_books_once_and_the_second_gets_the_neutral_page(client, session, world):
+def test_double_submit_books_once_and_the_second_shows_the_booking(client, session, world):
     assert client.post(f"/o/{TOKEN}", data={"answer": "accept"}).status_code == 200
     again = client.post(f"/o/{TOKEN}", data={"answer": "accept"})
-    assert again.status_code == 404 and "nicht (mehr) verfügbar" in again.get_data(as_text=True)
+    assert again.status_code == 200 and "Ihr Termin ist gebucht" in again.get_data(as_text=True)
     assert _fresh(session).scalar(select(func.count(Booking.id))) == 1
+    # Opening the mailed link again later: her booking, not "no longer available".
+    assert "Ihr Termin ist gebucht" in client.get(f"/o/{TOKEN}").get_data(as_text=True)
 
 
 def test_back_button_resubmit_after_decline_changes_nothing(client, session, world):

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from ptmatch.catalog import METHODS, PROBLEM_AREAS
-from ptmatch.domain import workbench
+from ptmatch.domain import access
 from ptmatch.models import (
     AuditEvent,
     ClinicalNote,
@@ -226,7 +226,7 @@ def test_pool_rows_show_no_name_email_phone_or_birth_date(client, session, login
     session.commit()
     login_as(therapist.user)
     html = client.get("/praxis/pool").get_data(as_text=True)
-    assert workbench.pseudonym(patient.id) in html
+    assert access.pseudonym_of(session, patient.id) in html
     assert "Trauer" in html  # the problem area is part of the summary
     for secret in (
         "Zacharias",

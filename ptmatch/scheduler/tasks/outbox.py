@@ -8,6 +8,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from ptmatch import clock
 from ptmatch.config import Settings
 from ptmatch.notifications.delivery import deliver_due
 from ptmatch.scheduler.jobs import Job
@@ -24,7 +25,8 @@ def deliver_outbox(session: Session, now: dt.datetime, settings: Settings) -> in
             "SMTP_HOST is empty: mails are written to %s instead of being sent", settings.MAIL_DIR
         )
         _warned = True
-    return deliver_due(session, now, settings)
+    # The real clock (frozen in tests) stamps claims and renews their lease during the run.
+    return deliver_due(session, now, settings, clock=clock.now)
 
 
 JOBS = [Job("outbox", deliver_outbox, "OUTBOX_SECONDS", 5)]

@@ -1,5 +1,6 @@
 """Administration: therapist approval, practices and their therapists, which practices a
-secretariat serves, accounts (deactivate, 2FA reset, invitations) and the audit log.
+secretariat serves, accounts (deactivate, 2FA reset, invitations), the audit log and the
+region's statistics.
 The mail outbox is its own blueprint (/admin/mail). No page here shows clinical data."""
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from sqlalchemy import select
 from ptmatch import clock
 from ptmatch.catalog import N_
 from ptmatch.db import get_session
-from ptmatch.domain import admin, practices
+from ptmatch.domain import admin, practices, stats
 from ptmatch.domain.errors import DomainError
 from ptmatch.models import Practice, Role, Therapist, User
+from ptmatch.web import statistics
 from ptmatch.web.admin.forms import (
     AssignForm,
     AuditFilterForm,
@@ -25,6 +27,7 @@ from ptmatch.web.admin.forms import (
     ServedForm,
     UserFilterForm,
 )
+from ptmatch.web.bounds import page_arg
 from ptmatch.web.forms import add_domain_error
 from ptmatch.web.practice.forms import PracticeForm
 from ptmatch.web.security import current_db_user, is_safe_next, require_roles
@@ -55,7 +58,7 @@ def _get_or_404(model, object_id: int):
 
 def _show_error(form, err: DomainError) -> None:
     if form is None or not add_domain_error(form, err):
-        flash(_(err.message), "danger")
+        flash(err.text(_), "danger")
 
 
 def _practice_values(form) -> dict:
@@ -124,7 +127,7 @@ def assign_therapist(therapist_id: int):
     try:
         practices.assign_therapist(db, clock.now(), current_db_user(), therapist, practice)
     except DomainError as err:
-        flash(_(err.message), "danger")
+        flash(err.text(_), "danger")
     else:
         flash(_("Zugeordnet."), "success")
     return redirect(url_for("admin.therapists"))
@@ -224,7 +227,7 @@ def secretariat_practices(user_id: int):
                 db, clock.now(), current_db_user(), user, set(form.practices.data or [])
             )
         except DomainError as err:
-            flash(_(err.message), "danger")
+            flash(err.text(_), "danger")
         else:
             flash(_("Gespeichert."), "success")
     else:
@@ -245,7 +248,7 @@ def users():
         get_session(),
         role=role,
         q=(form.q.data or "") if not form.q.errors else "",
-        page=request.args.get("page", 1, type=int),
+        page=page_arg(),
     )
     return render_template(
         "admin/users.html",
@@ -305,7 +308,7 @@ def account_action(user_id: int, action: str):
     try:
         act(get_session(), clock.now(), current_db_user(), user)
     except DomainError as err:
-        flash(_(err.message), "danger")
+        flash(err.text(_), "danger")
     else:
         flash(_(done), "success")
     back = request.form.get("back")
@@ -331,9 +334,7 @@ def _audit_filters(form: AuditFilterForm) -> dict:
 def audit_log():
     """The audit log, newest first, with filters; paginated."""
     form = AuditFilterForm(formdata=request.args)
-    page = admin.audit_log(
-        get_session(), **_audit_filters(form), page=request.args.get("page", 1, type=int)
-    )
+    page = admin.audit_log(get_session(), **_audit_filters(form), page=page_arg())
     return render_template(
         "admin/audit.html",
         form=form,
@@ -397,3 +398,60 @@ def _csv_cell(value) -> str:
     """A CSV cell guarded against spreadsheet formula injection."""
     text = "" if value is None else str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+
+def _stats_board():
+    """The region (or one practice, ``?praxis=<id>``) for the period picked."""
+    db = get_session()
+    now = clock.now()
+    form = statistics.PeriodForm(formdata=request.args)
+    period = statistics.period_from(form, now.astimezone(stats.BERLIN).date())
+    practice_id = request.args.get("praxis", type=int) or None
+    if practice_id is not None and db.get(Practice, practice_id) is None:
+        abort(404)
+    board = statistics.build(db, current_db_user(), now, period, stats.Scope(practice_id))
+    if board is None:
+        abort(403)
+    return form, board, practice_id
+
+
+@bp.route("/statistik")
+def statistics_page():
+    """Outcome figures and charts for the region or one practice (small counts hidden)."""
+    form, board, practice_id = _stats_board()
+    args = request.args.to_dict(flat=True)
+    return render_template(
+        "admin/statistics.html",
+        form=form,
+        board=board,
+        practice_id=practice_id,
+        practices=[p for p, _n in admin.list_practices(get_session())],
+        places=statistics.places_rows(board.figures),
+        urgency=statistics.urgency_rows(board.figures),
+        csv_url=lambda which: url_for("admin.statistics_csv", **{**args, "tabelle": which}),
+    )
+
+
+@bp.route("/statistik/monat/<month>")
+def statistics_month(month: str):
+    """One month of the region statistics (the link in the monthly report mail)."""
+    try:
+        period = stats.Period.parse_month(month)
+    except ValueError:
+        abort(404)
+    return redirect(url_for("admin.statistics_page", von=period.first_day, bis=period.last_day))
+
+
+@bp.route("/statistik.csv")
+def statistics_csv():
+    """One table of the statistics page as CSV (``?tabelle=``)."""
+    _form, board, _practice_id = _stats_board()
+    response = statistics.csv_response(
+        board, request.args.get("tabelle", "kennzahlen"), "statistik"
+    )
+    if response is None:
+        abort(404)
+    return response

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import segno
 from flask import (
     Blueprint,
@@ -15,6 +13,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
@@ -22,10 +21,9 @@ from markupsafe import Markup
 from ptmatch import clock
 from ptmatch.db import get_session
 from ptmatch.domain import accounts, audit
-from ptmatch.domain.errors import AccountLocked, InvalidInput
+from ptmatch.domain.errors import AccountLocked, InvalidInput, LoginRestart
 from ptmatch.domain.passwords import check_password_policy
 from ptmatch.models import TokenPurpose, User
-from ptmatch.notifications import outbox
 from ptmatch.web import current_settings
 from ptmatch.web.auth.forms import (
     CodeForm,
@@ -35,6 +33,7 @@ from ptmatch.web.auth.forms import (
     SetPasswordForm,
 )
 from ptmatch.web.forms import add_domain_error
+from ptmatch.web.ratelimit import client_address
 from ptmatch.web.security import current_db_user, end_session, home_for, is_safe_next, start_session
 
 bp = Blueprint("auth", __name__)
@@ -50,6 +49,8 @@ def _pending_user() -> User | None:
     user = get_session().get(User, pending.get("uid"))
     if user is None or user.session_version != pending.get("ver") or not user.is_enabled:
         return None
+    if user.has_totp and user.login_generation != pending.get("gen"):
+        return None  # dropped: codes spent, locked, or a newer login started
     return user
 
 
@@ -70,14 +71,17 @@ def login():
         db = get_session()
         try:
             user = accounts.authenticate(
-                db, clock.now(), form.email.data, form.password.data, current_settings()
+                db,
+                clock.now(),
+                form.email.data,
+                form.password.data,
+                current_settings(),
+                client_address(),
             )
-        except AccountLocked as err:
+        except AccountLocked:
             user = None
-            form.password.errors = [_(err.message)]
-        else:
-            if user is None:
-                form.password.errors = [_("E-Mail oder Passwort ist falsch.")]
+        if user is None:  # one answer for a wrong address or password, a lock or a throttle
+            form.password.errors = [_(accounts.LOGIN_FAILED)]
         db.commit()  # failure counters are security records: kept even though login fails
         if user is not None:
             return _after_password(user)
@@ -93,7 +97,12 @@ def _after_password(user: User):
             session["pending_next"] = nxt
         return _finish_login(user)
     session.clear()
-    session["pending_2fa"] = {"uid": user.id, "ver": user.session_version, "at": clock.timestamp()}
+    session["pending_2fa"] = {
+        "uid": user.id,
+        "ver": user.session_version,
+        "gen": user.login_generation,
+        "at": clock.timestamp(),
+    }
     if is_safe_next(nxt):
         session["pending_next"] = nxt
     return redirect(url_for("auth.second_factor" if user.has_totp else "auth.enrol"))
@@ -108,10 +117,24 @@ def second_factor():
     form = CodeForm()
     if form.validate_on_submit():
         db = get_session()
-        code = form.code.data.strip()
-        ok = accounts.verify_totp(db, clock.now(), user, code) or accounts.use_recovery_code(
-            db, clock.now(), user, code
-        )
+        try:
+            ok = accounts.check_second_factor(
+                db,
+                clock.now(),
+                user,
+                session["pending_2fa"].get("gen"),
+                form.code.data,
+                current_settings(),
+                client_address(),
+            )
+        except InvalidInput as err:
+            add_domain_error(form, err)  # no code at all: not evaluated, not counted
+            return render_template("auth/second_factor.html", form=form)
+        except LoginRestart:
+            db.commit()  # the failures are security records
+            session.pop("pending_2fa", None)
+            flash(_("Zu viele ungültige Codes. Bitte melden Sie sich erneut an."), "warning")
+            return redirect(url_for("auth.login"))
         db.commit()
         if ok:
             return _finish_login(user)
@@ -188,21 +211,11 @@ def request_reset():
     """Ask for a reset link; the answer is the same whether or not the address has an account."""
     form = EmailForm()
     if form.validate_on_submit():
-        db = get_session()
-        user = accounts.get_user_by_email(db, form.email.data)
-        if user is not None and user.is_enabled:
-            now = clock.now()
-            token = accounts.issue_user_token(
-                db, now, user, TokenPurpose.SET_PASSWORD, dt.timedelta(hours=2)
-            )
-            outbox.enqueue(
-                db,
-                now,
-                kind="password_reset",
-                to_user=user,
-                dedupe_key=f"reset:{user.id}:{int(now.timestamp())}",
-                link_path=url_for("auth.set_password", token=token),
-            )
+        # The same small write for every address; the scheduler looks the address up and
+        # mails the link (accounts.send_reset_mails), so the timing tells nothing.
+        accounts.request_password_reset(
+            get_session(), clock.now(), form.email.data, str(get_locale() or "de")
+        )
         flash(
             _("Wenn ein Konto zu dieser Adresse besteht, haben wir einen Link geschickt."), "info"
         )

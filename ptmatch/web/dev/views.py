@@ -1,5 +1,5 @@
-"""Development-only pages: the dev mailbox. Registered only when DEBUG is on (and refuses
-to answer otherwise), so `scripts/run` demos every mail without a mail server.
+"""Development-only pages: the dev mailbox. Registered only in development with DEBUG on
+(and refuses to answer otherwise), so `scripts/run` demos every mail without a mail server.
 
 The one place that shows mail bodies: outbox rows, and the `.eml` files the file sender
 wrote under MAIL_DIR.
@@ -12,12 +12,13 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template
 from sqlalchemy import func, select
 
 from ptmatch.db import get_session
 from ptmatch.models import OutboxMessage
 from ptmatch.web import current_settings
+from ptmatch.web.bounds import page_arg
 
 bp = Blueprint("dev", __name__)
 
@@ -29,7 +30,8 @@ _LINK = re.compile(r"https?://[^\s<>\"']+")
 
 @bp.before_request
 def _debug_only():
-    if not current_settings().DEBUG:
+    settings = current_settings()
+    if settings.ENV != "development" or not settings.DEBUG:
         abort(404)
 
 
@@ -41,7 +43,7 @@ def _mail_dir() -> Path:
 def mailbox():
     """Every outbox row (newest first) and the .eml files written by the file sender."""
     db = get_session()
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_arg()
     rows = list(
         db.scalars(
             select(OutboxMessage)

@@ -21,7 +21,7 @@ from ptmatch import labels
 from ptmatch.catalog import METHODS, PROBLEM_AREAS
 from ptmatch.domain.calendar_rules import WEEKDAYS
 from ptmatch.models import Modality
-from ptmatch.web.forms import BaseForm
+from ptmatch.web.forms import BaseForm, dst_field
 
 REQUIRED = _l("Bitte ausfüllen.")
 MODALITIES = [(m.value, _l(labels.msgid(m))) for m in Modality]
@@ -50,6 +50,7 @@ class GroupForm(BaseForm):
     modality = SelectField(_l("Form"), choices=MODALITIES, default="in_person")
     start_date = DateField(_l("Erster Termin: Datum"), validators=[InputRequired(REQUIRED)])
     start_time = TimeField(_l("Uhrzeit"), validators=[InputRequired(REQUIRED)])
+    dst = dst_field()  # asked only when the time occurs twice that night
     session_count = IntegerField(
         _l("Anzahl wöchentlicher Termine"),
         default=10,

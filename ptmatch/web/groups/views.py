@@ -8,9 +8,6 @@ foreign or malformed tokens all get the same neutral page (404) and change nothi
 
 from __future__ import annotations
 
-import datetime as dt
-from zoneinfo import ZoneInfo
-
 from flask import (
     Blueprint,
     abort,
@@ -29,13 +26,11 @@ from ptmatch import clock
 from ptmatch.db import get_session
 from ptmatch.domain import access, calendar_rules, groups, offers, practices, rooms
 from ptmatch.domain.errors import DomainError, NotFound, SlotTaken
-from ptmatch.models import EnrollmentStatus, GroupEnrollment, Patient, Role
+from ptmatch.models import EnrollmentStatus, GroupEnrollment, OfferStatus, Patient, Role
 from ptmatch.web import current_settings
-from ptmatch.web.forms import add_domain_error
+from ptmatch.web.forms import add_domain_error, local_start
 from ptmatch.web.groups.forms import BlockForm, CancelGroupForm, GroupForm
 from ptmatch.web.security import current_db_user, require_roles
-
-BERLIN = ZoneInfo("Europe/Berlin")
 
 bp = Blueprint("groups", __name__)
 require_roles(bp, Role.THERAPIST)
@@ -46,25 +41,12 @@ require_roles(offers_bp, Role.PATIENT, exempt=TOKEN_VIEWS)
 
 
 def _message(err: DomainError) -> str:
-    params = getattr(err, "params", None)
-    return _(err.msgid, **params) if params else _(err.message)
+    return err.text(_)
 
 
 def _show_error(form, err: DomainError) -> None:
-    msgid = getattr(err, "msgid", None)
-    if msgid and err.field and getattr(form, err.field, None) is not None:
-        getattr(form, err.field).errors = [*getattr(form, err.field).errors, _message(err)]
-    elif not add_domain_error(form, err):
+    if not add_domain_error(form, err):
         flash(_message(err), "danger")
-
-
-def berlin_to_utc(day: dt.date, time: dt.time) -> dt.datetime | None:
-    """A Berlin wall-clock date and time as UTC; None for a time the clocks skip (spring)."""
-    local = dt.datetime.combine(day, time).replace(tzinfo=BERLIN)
-    utc = local.astimezone(dt.UTC)
-    if utc.astimezone(BERLIN).replace(tzinfo=None) != local.replace(tzinfo=None):
-        return None
-    return utc
 
 
 # --- the therapist side ------------------------------------------------------------------------
@@ -108,12 +90,8 @@ def new():
     form = GroupForm()
     _room_choices(form)
     if form.validate_on_submit():
-        start = berlin_to_utc(form.start_date.data, form.start_time.data)
-        if start is None:
-            form.start_time.errors = [
-                _("Diese Uhrzeit gibt es an diesem Tag nicht (Zeitumstellung).")
-            ]
-        else:
+        start = local_start(form.start_date.data, form.start_time, form.dst)
+        if start is not None:
             try:
                 group = groups.create_group(
                     get_session(),
@@ -362,7 +340,8 @@ def _offer_page(offer, accept_url: str, decline_url: str, status: int = 200):
     ), status
 
 
-def _answer(offer, actor, accept: bool):
+def _answer(offer, actor, accept: bool, then=None):
+    """Answer; show the outcome, or on success redirect to `then` (Post/Redirect/Get)."""
     db, now = get_session(), clock.now()
     try:
         if accept:
@@ -378,7 +357,40 @@ def _answer(offer, actor, accept: bool):
         return render_template(
             "groups/offer_result.html", outcome="closed", message=_message(err), group=offer.group
         )
+    if then is not None:
+        return redirect(then, code=303)
     outcome = "declined" if not accept else str(enrollment.status)
+    return render_template(
+        "groups/offer_result.html",
+        outcome=outcome,
+        enrollment=enrollment,
+        group=offer.group,
+        decision_hours=groups.decision_hours(current_settings()),
+    )
+
+
+def _answered_result(token: str):
+    """The link opened again after an answer: the patient's place (or the decline), not a
+    "no longer available" page. None when the token is not theirs or was never answered."""
+    db = get_session()
+    offer = offers.get_offer_by_token(db, token)
+    if offer is None or offer.group_id is None:
+        return None
+    if offer.status not in (OfferStatus.ACCEPTED, OfferStatus.DECLINED):
+        return None
+    user = current_db_user()
+    patient = db.get(Patient, offer.patient_id)
+    if user is not None and not (
+        access.patient_access(db, user, patient).act and user.role in (Role.PATIENT, Role.SECRETARY)
+    ):
+        return None
+    enrollment = groups.get_enrollment(db, offer.group_id, offer.patient_id)
+    if offer.status == OfferStatus.DECLINED or enrollment is None:
+        outcome = "declined"
+    else:
+        outcome = str(enrollment.status)
+        if outcome not in ("enrolled", "waitlisted"):
+            return None
     return render_template(
         "groups/offer_result.html",
         outcome=outcome,
@@ -390,10 +402,11 @@ def _answer(offer, actor, accept: bool):
 
 @offers_bp.route("/g/<token>")
 def show(token: str):
-    """The group offer from the mail: the programme, and two buttons (POSTs)."""
+    """The group offer from the mail: the programme, and two buttons (POSTs); after the
+    answer, the answer's outcome."""
     offer, _actor = _token_offer(token)
     if offer is None:
-        return _neutral()
+        return _answered_result(token) or _neutral()
     return _offer_page(
         offer,
         url_for("group_offers.accept", token=token),
@@ -401,16 +414,22 @@ def show(token: str):
     )
 
 
+def _answer_and_show(token: str, accept: bool):
+    """Answer, then redirect to the link itself (a reload must not land on a POST-only URL)."""
+    offer, actor = _token_offer(token)
+    if offer is None:
+        return _neutral()
+    return _answer(offer, actor, accept=accept, then=url_for("group_offers.show", token=token))
+
+
 @offers_bp.route("/g/<token>/annehmen", methods=["POST"])
 def accept(token: str):
-    offer, actor = _token_offer(token)
-    return _neutral() if offer is None else _answer(offer, actor, accept=True)
+    return _answer_and_show(token, accept=True)
 
 
 @offers_bp.route("/g/<token>/ablehnen", methods=["POST"])
 def decline(token: str):
-    offer, actor = _token_offer(token)
-    return _neutral() if offer is None else _answer(offer, actor, accept=False)
+    return _answer_and_show(token, accept=False)
 
 
 # --- the patient side: logged in -----------------------------------------------------------------

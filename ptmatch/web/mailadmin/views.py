@@ -3,7 +3,7 @@ re-send). Shows metadata only, never a mail's body."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from ptmatch import clock
@@ -12,6 +12,7 @@ from ptmatch.domain import admin
 from ptmatch.domain.errors import DomainError
 from ptmatch.models import Role
 from ptmatch.notifications import delivery
+from ptmatch.web.bounds import page_arg
 from ptmatch.web.security import current_db_user, require_roles
 
 bp = Blueprint("mailadmin", __name__)
@@ -24,7 +25,7 @@ PER_PAGE = 50
 def index():
     """Counts per status, mails waiting for a retry, and the dead ones."""
     db = get_session()
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_arg()
     counts = delivery.status_counts(db)
     dead = delivery.dead_messages(db, page=page, per_page=PER_PAGE + 1)
     return render_template(
@@ -43,7 +44,7 @@ def resend(outbox_id: int):
     try:
         admin.resend_mail(get_session(), clock.now(), outbox_id, current_db_user())
     except DomainError as err:
-        flash(_(err.message), "warning")
+        flash(err.text(_), "warning")
     else:
         flash(_("Die Nachricht wird erneut gesendet."), "success")
     return redirect(url_for("mailadmin.index"))

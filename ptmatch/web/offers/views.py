@@ -3,18 +3,29 @@ from the patient's dashboard, and the booking confirmation with its .ics. Deny b
 every page but the token link needs a logged-in patient.
 
 Accept and decline are POSTs: mail scanners prefetch GET links. A used, expired, foreign or
-malformed token gets one neutral page (always the same, status 404) and changes nothing.
+malformed token gets one neutral page (always the same, status 404) and changes nothing; the
+one exception is the patient's own accepted offer, which shows her booking (she opened the
+mail again).
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from ptmatch import clock
-from ptmatch.db import get_session
+from ptmatch.db import get_session, reads_only
 from ptmatch.domain import offers
 from ptmatch.domain.errors import (
     InvalidInput,
@@ -39,10 +50,16 @@ def _neutral():
 
 def _details(offer: Offer) -> dict:
     slot = offer.slot
-    return {"offer": offer, "slot": slot, "practice": slot.practice}
+    return {
+        "offer": offer,
+        "slot": slot,
+        "practice": slot.practice,
+        "no_show_limit": current_settings().NO_SHOW_PAUSE_AFTER,
+    }
 
 
 @bp.route("/o/<token>", methods=["GET", "POST"])
+@reads_only  # the GET: no write transaction (mail scanners and bursts of readers)
 def token_offer(token: str):
     """The offer a mail links to: details and two buttons; answering is a POST."""
     db, now = get_session(), clock.now()
@@ -53,13 +70,19 @@ def token_offer(token: str):
         return _neutral()
     if offer.status == OfferStatus.TAKEN:
         return render_template("offers/taken.html")
+    if offer.status == OfferStatus.ACCEPTED:  # opened again after booking: show the booking
+        booking = offers.get_booking(db, offer.slot)
+        if booking is not None and booking.patient_id == offer.patient_id:
+            return render_template(
+                "offers/booked.html", booking=booking, logged_in=user is not None, **_details(offer)
+            )
     if not offers.is_answerable(offer, now):
         return _neutral()
-    form = AnswerForm()
-    if not form.validate_on_submit():
+    form = AnswerForm() if request.method == "POST" else None  # a GET only shows the page
+    if form is None or not form.validate_on_submit():
         return render_template(
             "offers/offer.html",
-            form=form,
+            form_errors=bool(form and form.errors),
             action=url_for("offers.token_offer", token=token),
             **_details(offer),
         )
@@ -99,7 +122,7 @@ def patient_offer(offer_id: int):
                 "info",
             )
         except (SlotTaken, OfferExpired, OfferClosed) as err:
-            flash(_(err.message), "warning")
+            flash(err.text(_), "warning")
         return redirect(url_for("offers.patient_offer", offer_id=offer.id))
     return render_template(
         "offers/patient_offer.html",
@@ -163,7 +186,7 @@ def cancel_booking(booking_id: int):
             get_session(), clock.now(), user, booking, current_settings()
         )
     except (InvalidInput, NotAllowed) as err:
-        flash(_(err.message), "warning")
+        flash(err.text(_), "warning")
     else:
         flash(_("Ihr Termin ist abgesagt. Sie stehen wieder auf Ihren Wartelisten."), "info")
     return redirect(url_for("offers.booking", booking_id=booking.id))

@@ -18,7 +18,15 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ptmatch.catalog import (
@@ -119,6 +127,16 @@ class ProfileForm(BaseForm):
     )
     whole_days = SelectMultipleField(_l("Ganzer Tag"), choices=DAY_CHOICES)
     submit = SubmitField(_l("Speichern"))
+
+    def validate_availability(self, field):
+        """Required, checked with the other fields: every error comes in the first round."""
+        if not field.data and not self.whole_days.data:
+            raise ValidationError(
+                _l(
+                    "Bitte wählen Sie mindestens ein Zeitfenster, in dem Sie Termine "
+                    "wahrnehmen können."
+                )
+            )
 
     def profile(self, windows) -> Profile:
         return Profile(

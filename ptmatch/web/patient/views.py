@@ -60,7 +60,7 @@ def _me() -> tuple[User, Patient]:
 
 def _form_error(form, err: DomainError) -> None:
     if not add_domain_error(form, err):
-        flash(_(err.message), "danger")
+        flash(err.text(_), "danger")
 
 
 def _windows(form) -> list[tuple[int, int, int]] | None:
@@ -163,7 +163,7 @@ def checkin(token: str):
             else:
                 patients.confirm_still_looking(db, now, patient, user)
         except DomainError as err:
-            flash(_(err.message), "warning")
+            flash(err.text(_), "warning")
         return render_template("patient/checkin_done.html", paused=pausing)
     return render_template("patient/checkin.html")
 
@@ -307,7 +307,7 @@ def join(practice_id: int):
     try:
         waitlist.join_list(db, clock.now(), patient, practice, actor=user)
     except DomainError as err:
-        flash(_(err.message), "warning")
+        flash(err.text(_), "warning")
     else:
         flash(_("Sie stehen jetzt auf der Warteliste dieser Praxis."), "success")
     back = "patient.finder" if request.form.get("back") == "finder" else "patient.dashboard"
@@ -370,7 +370,7 @@ def reactivate():
     try:
         restored = patients.reactivate(get_session(), clock.now(), patient, user)
     except DomainError as err:
-        flash(_(err.message), "warning")
+        flash(err.text(_), "warning")
     else:
         flash(
             _("Ihre Suche ist wieder aktiv.")
@@ -476,7 +476,7 @@ def join_via_link(slug: str):
     try:
         waitlist.join_list(db, clock.now(), patient, practice, via_practice_link=True, actor=user)
     except DomainError as err:
-        flash(_(err.message), "warning")
+        flash(err.text(_), "warning")
     else:
         flash(_("Sie stehen jetzt auf der Warteliste dieser Praxis."), "success")
     return redirect(url_for("patient.dashboard"))

@@ -178,9 +178,30 @@ class FilterForm(BaseForm):
     via_link = BooleanField(_l("Über den Praxislink angemeldet"))
     waiting_from = DateField(_l("Auf der Liste seit (frühestens)"), validators=[Optional()])
     waiting_to = DateField(_l("Auf der Liste seit (spätestens)"), validators=[Optional()])
+    kind = SelectField(
+        _l("Passt zu"),
+        choices=ANY
+        + [
+            ("sprechstunde", _l("Sprechstunde")),
+            ("probatorik", _l("Probatorische Sitzung")),
+            ("akut", _l("Akutbehandlung")),
+            ("therapy_place", _l("Therapieplatz")),
+            ("group", _l("Gruppe")),
+        ],
+        default="",
+    )
+    deadline_days = IntegerField(
+        _l("Frist (PTV 11) in höchstens … Tagen"),
+        validators=[Optional(), NumberRange(0, 60)],
+        render_kw={"inputmode": "numeric"},
+    )
     sort = SelectField(
         _l("Sortierung"),
-        choices=[("waiting", _l("Wartezeit")), ("priority", _l("Priorität"))],
+        choices=[
+            ("waiting", _l("Wartezeit")),
+            ("priority", _l("Priorität")),
+            ("deadline", _l("Frist (PTV 11)")),
+        ],
         default="waiting",
     )
 
@@ -193,7 +214,11 @@ class PoolFilterForm(FilterForm):
     via_link = None
     sort = SelectField(
         _l("Sortierung"),
-        choices=[("waiting", _l("Wartezeit")), ("distance", _l("Entfernung"))],
+        choices=[
+            ("waiting", _l("Wartezeit")),
+            ("distance", _l("Entfernung")),
+            ("deadline", _l("Frist (PTV 11)")),
+        ],
         default="waiting",
     )
 

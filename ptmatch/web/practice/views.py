@@ -30,10 +30,11 @@ from markupsafe import Markup
 from ptmatch import clock
 from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, POPULATIONS, PROBLEM_AREAS
 from ptmatch.db import get_session
-from ptmatch.domain import practices, rooms, workbench
+from ptmatch.domain import practices, rooms, stats, workbench
 from ptmatch.domain.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from ptmatch.models import Role
-from ptmatch.web import current_settings
+from ptmatch.web import current_settings, statistics
+from ptmatch.web.bounds import page_arg
 from ptmatch.web.forms import add_domain_error
 from ptmatch.web.practice.forms import (
     DefaultRoomForm,
@@ -98,7 +99,7 @@ def _active_therapist_gate():
 
 def _flash_unplaced(form, err: DomainError) -> None:
     if not add_domain_error(form, err):
-        flash(_(err.message), "danger")
+        flash(err.text(_), "danger")
 
 
 # --- sign-up and approval -------------------------------------------------------------------
@@ -162,6 +163,8 @@ def _filters(form) -> workbench.Filters:
         "via_link",
         "waiting_from",
         "waiting_to",
+        "kind",
+        "deadline_days",
         "sort",
     ):
         fld = getattr(form, name, None)
@@ -189,7 +192,7 @@ def home():
         clock.now(),
         g.therapist,
         _filters(form),
-        page=request.args.get("page", 1, type=int),
+        page=page_arg(),
     )
     return render_template(
         "practice/workbench.html",
@@ -209,7 +212,7 @@ def pool():
         clock.now(),
         g.therapist,
         _filters(form),
-        page=request.args.get("page", 1, type=int),
+        page=page_arg(),
     )
     return render_template(
         "practice/workbench.html",
@@ -575,3 +578,45 @@ def room_plan():
         next_day=day + dt.timedelta(days=1),
         today=today,
     )
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+
+def _stats_board():
+    db = get_session()
+    now = clock.now()
+    form = statistics.PeriodForm(formdata=request.args)
+    period = statistics.period_from(form, now.astimezone(stats.BERLIN).date())
+    scope = stats.Scope(g.therapist.practice_id)
+    board = statistics.build(db, current_db_user(), now, period, scope)
+    if board is None:
+        abort(403)
+    return form, board
+
+
+@bp.route("/statistik")
+def statistics_page():
+    """The practice's own outcome figures and charts (full counts: its own view)."""
+    form, board = _stats_board()
+    args = request.args.to_dict(flat=True)
+    return render_template(
+        "practice/statistics.html",
+        form=form,
+        board=board,
+        places=statistics.places_rows(board.figures),
+        urgency=statistics.urgency_rows(board.figures),
+        csv_url=lambda which: url_for("practice.statistics_csv", **{**args, "tabelle": which}),
+    )
+
+
+@bp.route("/statistik.csv")
+def statistics_csv():
+    """One table of the practice statistics as CSV (``?tabelle=``)."""
+    _form, board = _stats_board()
+    response = statistics.csv_response(
+        board, request.args.get("tabelle", "kennzahlen"), "praxis-statistik"
+    )
+    if response is None:
+        abort(404)
+    return response

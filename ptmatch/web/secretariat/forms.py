@@ -45,7 +45,25 @@ class SearchForm(BaseForm):
     )
 
 
-class RegisterCallerForm(ProfileForm):
+# The patient's own form speaks in the first person ("So weit kann ich fahren"); on the
+# secretariat's screen the same fields speak about the caller.
+CALLER_LABELS = {
+    "max_distance_km": _l("So weit kann die Person fahren (km)"),
+    "therapist_gender_wish": _l("Die Person wünscht sich"),
+    "availability": _l("Wann kann die Person Termine wahrnehmen?"),
+}
+
+
+class CallerProfileForm(ProfileForm):
+    """The patient area's profile form, labelled for someone else's data."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, text in CALLER_LABELS.items():
+            getattr(self, name).label.text = text
+
+
+class RegisterCallerForm(CallerProfileForm):
     """The patient area's profile form (with the availability grid) plus what the phone adds."""
 
     email = EmailField(
@@ -104,6 +122,12 @@ class CallNoteForm(BaseForm):
         render_kw={"rows": 2},
     )
     submit = SubmitField(_l("Notiz speichern"))
+
+
+class CallOutcomeForm(BaseForm):
+    """The outcome of a call: the button pressed names it (checked by the domain)."""
+
+    outcome = StringField(validators=[DataRequired(), Length(max=24)])
 
 
 class ListForm(BaseForm):

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 
 from ptmatch import clock
 from ptmatch.db import get_session
-from ptmatch.domain import patients, secretariat
+from ptmatch.domain import calls, deadlines, patients, secretariat
 from ptmatch.domain.errors import (
     DomainError,
     InvalidInput,
@@ -22,10 +22,12 @@ from ptmatch.domain.errors import (
 )
 from ptmatch.models import EnrollmentStatus, Offer, Role, SlotStatus
 from ptmatch.web import current_settings
+from ptmatch.web.bounds import date_arg
 from ptmatch.web.forms import add_domain_error
-from ptmatch.web.patient.forms import ProfileForm
 from ptmatch.web.secretariat.forms import (
+    CallerProfileForm,
     CallNoteForm,
+    CallOutcomeForm,
     IntakeForm,
     ListForm,
     RegisterCallerForm,
@@ -48,7 +50,7 @@ def _caller_or_404(patient_id: int):
 
 def _show_error(form, err: DomainError) -> None:
     if form is None or not add_domain_error(form, err):
-        flash(_(err.message), "danger")
+        flash(err.text(_), "danger")
 
 
 def _list_form(patient, formdata=None) -> ListForm:
@@ -153,7 +155,7 @@ def register():
 def edit_profile(patient_id: int):
     """Change a caller's contact, preferences and weekly times on their behalf."""
     patient = _caller_or_404(patient_id)
-    form = ProfileForm(obj=None if request.method == "POST" else _ProfileObj(patient))
+    form = CallerProfileForm(obj=None if request.method == "POST" else _ProfileObj(patient))
     if form.validate_on_submit() and (windows := _windows(form)) is not None:
         try:
             secretariat.update_caller_profile(
@@ -253,7 +255,7 @@ def leave_list(patient_id: int, entry_id: int):
     except NotFound:
         abort(404)
     except NotAllowed as err:
-        flash(_(err.message), "danger")
+        flash(err.text(_), "danger")
     else:
         flash(_("Von der Warteliste genommen."), "success")
     return redirect(url_for("secretariat.caller", patient_id=patient.id))
@@ -277,9 +279,7 @@ def answer_offer(offer_id: int, answer: str):
             settings=current_settings(),
         )
     except (SlotTaken, OfferExpired, OfferClosed, InvalidInput, NotAllowed) as err:
-        flash(
-            _(err.message) if err.message else _("Das Angebot ist nicht mehr verfügbar."), "warning"
-        )
+        flash(err.text(_) if err.message else _("Das Angebot ist nicht mehr verfügbar."), "warning")
     else:
         if answer != "annehmen":
             flash(_("Angebot abgelehnt."), "success")
@@ -324,12 +324,9 @@ def slots():
     """Open slots and outcomes of the served practices for one day (default today)."""
     db, now = get_session(), clock.now()
     today = secretariat.berlin_today(now)
-    try:
-        day = (
-            dt.date.fromisoformat(request.args.get("tag", "")) if request.args.get("tag") else today
-        )
-    except ValueError:
-        day = today
+    day, valid = date_arg("tag", today)
+    if not valid:
+        flash(_("Bitte ein gültiges Datum zwischen 1900 und 2199 angeben."), "warning")
     start, end = secretariat.berlin_day_bounds(day)
     lines = secretariat.slots_overview(db, now, current_db_user(), start=start, end=end)
     upcoming = secretariat.slots_overview(
@@ -349,3 +346,48 @@ def slots():
         next_day=day + dt.timedelta(days=1),
         today=today,
     )
+
+
+@bp.route("/anrufe")
+def call_queue():
+    """The call queue: phone-only callers to ring about offers, reminders and check-ins."""
+    db, now = get_session(), clock.now()
+    rows = secretariat.call_queue(db, now, current_db_user())
+    return render_template("secretariat/calls.html", rows=rows, form=CallOutcomeForm())
+
+
+@bp.route("/anrufe/<int:task_id>", methods=["POST"])
+def call_outcome(task_id: int):
+    """Record what came of a call ("not reached" passes an offered place on at once)."""
+    try:
+        calls.get_task(get_session(), current_db_user(), task_id)
+    except NotFound:
+        abort(404)
+    form = CallOutcomeForm()
+    if not form.validate_on_submit():
+        flash(_("Bitte ein Ergebnis wählen."), "danger")
+        return redirect(url_for("secretariat.call_queue"))
+    try:
+        booking = secretariat.record_call_outcome(
+            get_session(),
+            clock.now(),
+            current_db_user(),
+            task_id,
+            form.outcome.data,
+            settings=current_settings(),
+        )
+    except NotFound:
+        abort(404)
+    except (SlotTaken, OfferExpired, OfferClosed, InvalidInput, NotAllowed) as err:
+        flash(_(err.message) if err.message else _("Das Angebot ist nicht mehr offen."), "warning")
+    else:
+        flash(_("Termin gebucht.") if booking is not None else _("Gespeichert."), "success")
+    return redirect(url_for("secretariat.call_queue"))
+
+
+@bp.route("/fristen")
+def at_risk():
+    """Urgent callers whose PTV 11 deadline is within a week (or passed): to phone first."""
+    db, now = get_session(), clock.now()
+    rows = deadlines.at_risk(db, now, current_db_user())
+    return render_template("secretariat/at_risk.html", rows=rows, days=deadlines.AT_RISK_DAYS)

@@ -17,7 +17,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from ptmatch import labels
 from ptmatch.models import Modality, OfferMode, SlotKind
-from ptmatch.web.forms import BaseForm
+from ptmatch.web.forms import BaseForm, dst_field
 
 REQUIRED = _l("Bitte ausfüllen.")
 MODALITY_CHOICES = [(m.value, _l(labels.msgid(m))) for m in Modality]
@@ -31,6 +31,7 @@ class SlotForm(BaseForm):
     therapist = SelectField(_l("Für"), coerce=int, validators=[Optional()])  # secretariat only
     start_time = TimeField(_l("Beginn"), validators=[InputRequired(REQUIRED)])
     day = DateField(_l("Datum"), validators=[Optional()])
+    dst = dst_field()  # asked only when the time occurs twice that night
     minutes = IntegerField(
         _l("Dauer (Minuten)"), validators=[InputRequired(REQUIRED), NumberRange(25, 180)]
     )

@@ -22,7 +22,6 @@ from ptmatch.models import (
     Modality,
     Offer,
     OfferMode,
-    OfferStatus,
     Practice,
     Role,
     Slot,
@@ -31,7 +30,7 @@ from ptmatch.models import (
     User,
 )
 from ptmatch.web import current_settings
-from ptmatch.web.forms import add_domain_error
+from ptmatch.web.forms import add_domain_error, local_start
 from ptmatch.web.security import current_db_user, require_roles
 from ptmatch.web.slots.forms import ConfirmForm, PickForm, SlotForm
 
@@ -85,6 +84,14 @@ def _slot_or_404(slot_id: int) -> tuple[Desk, Slot]:
     if slot is None or not offers.can_manage_slot(get_session(), desk.user, slot):
         abort(404)
     return desk, slot
+
+
+@bp.context_processor
+def _days():
+    """Which days the "Heute" / "Morgen" buttons mean (shown on them: a Friday's "Morgen"
+    is a Saturday)."""
+    today = clock.now().astimezone(BERLIN).date()
+    return {"today": today, "tomorrow": today + dt.timedelta(days=1)}
 
 
 @bp.route("/")
@@ -149,7 +156,7 @@ def _chosen_start(form: SlotForm, now: dt.datetime) -> dt.datetime | None:
         if day is None:
             form.day.errors = [*form.day.errors, _("Bitte ein Datum wählen.")]
             return None
-    return dt.datetime.combine(day, form.start_time.data, tzinfo=BERLIN).astimezone(dt.UTC)
+    return local_start(day, form.start_time, form.dst)
 
 
 @bp.route("/neu", methods=["GET", "POST"])
@@ -191,7 +198,7 @@ def new():
                     room_id=form.room.data or None,
                 )
             except DomainError as err:
-                message = _(err.msgid, **err.params) if hasattr(err, "msgid") else _(err.message)
+                message = _(err.msgid, **err.params) if hasattr(err, "msgid") else err.text(_)
                 if not add_domain_error(form, type(err)(message, err.field)):
                     flash(message, "danger")
             else:
@@ -220,21 +227,10 @@ def detail(slot_id: int):
     desk, slot = _slot_or_404(slot_id)
     db, now = get_session(), clock.now()
     state = offers.slot_states(db, now, [slot])[0]
-    sent = list(
-        db.scalars(select(Offer).where(Offer.slot_id == slot.id).order_by(Offer.wave, Offer.id))
-    )
     booked_name = (
         access.patient_label(db, desk.user, state.patient) if state.patient is not None else None
     )
-    # Who was offered stays pseudonymous; the name shows once someone booked.
-    rows = [
-        (
-            o,
-            o.effective_status(now),
-            booked_name if o.status == OfferStatus.ACCEPTED else access.pseudonym(o.patient_id),
-        )
-        for o in sent
-    ]
+    rows = _offer_rows(db, desk, now, slot)
     candidates = []  # the manual pick: names, pseudonyms and reasons as the policy allows
     if (
         slot.status == SlotStatus.OFFERING
@@ -243,8 +239,16 @@ def detail(slot_id: int):
     ):
         ranked = matching.rank_candidates(db, slot, now, limit=CANDIDATES_SHOWN)
         candidates = access.show_candidates(db, desk.user, now, slot, ranked)
+    nobody = []  # posted, but nobody could be offered it: say why and what to change
+    if state.offered == 0 and slot.status in (SlotStatus.OFFERING, SlotStatus.UNFILLED):
+        if slot.offer_mode == OfferMode.AUTO or not candidates:
+            nobody = [
+                _(r.msgid, **{k: _(v) for k, v in r.params.items()})
+                for r in matching.why_nobody(db, slot, now)
+            ]
     return render_template(
         "slots/detail.html",
+        nobody=nobody,
         slot=slot,
         state=state,
         rows=rows,
@@ -257,6 +261,22 @@ def detail(slot_id: int):
     )
 
 
+def _offer_rows(db, desk, now, slot) -> list[access.ShownOffer]:
+    sent = db.scalars(select(Offer).where(Offer.slot_id == slot.id).order_by(Offer.wave, Offer.id))
+    return access.show_offers(db, desk.user, now, slot, sent)
+
+
+@bp.route("/<int:slot_id>/angebote")
+def offers_fragment(slot_id: int):
+    """The offers of a slot as an HTML fragment: the slot page polls it (no reload)."""
+    desk, slot = _slot_or_404(slot_id)
+    db, now = get_session(), clock.now()
+    state = offers.slot_states(db, now, [slot])[0]
+    return render_template(
+        "slots/_offers.html", slot=slot, state=state, rows=_offer_rows(db, desk, now, slot)
+    )
+
+
 def _act(slot_id: int, action, message: str):
     """Run one domain action on a slot from a one-click POST, flash the outcome, back to the
     slot."""
@@ -266,7 +286,7 @@ def _act(slot_id: int, action, message: str):
     try:
         action(get_session(), clock.now(), desk.user, slot)
     except DomainError as err:
-        flash(_(err.message), "warning")
+        flash(err.text(_), "warning")
     else:
         flash(message, "success")
     return redirect(url_for("slots.detail", slot_id=slot.id))
@@ -292,7 +312,7 @@ def send(slot_id: int):
             get_session(), clock.now(), slot, form.patients.data, desk.user, current_settings()
         )
     except DomainError as err:
-        flash(_(err.message), "warning")
+        flash(err.text(_), "warning")
     else:
         flash(_("Angebot an %(num)d Person(en) verschickt.", num=len(sent)), "success")
     return redirect(url_for("slots.detail", slot_id=slot.id))

@@ -1,0 +1,1 @@
+"""The regional simulator (`ptmatch simulate`): see SIMULATION.md."""
