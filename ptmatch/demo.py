@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyotp
 from sqlalchemy import func, select
@@ -19,6 +20,9 @@ from ptmatch.domain.passwords import hash_password
 from ptmatch.models import (
     Availability,
     CareStage,
+    GroupProgram,
+    GroupStatus,
+    Modality,
     Patient,
     PatientClinical,
     Postcode,
@@ -26,12 +30,14 @@ from ptmatch.models import (
     Preference,
     RegisteredVia,
     Role,
+    Room,
     SecretariatAssignment,
     Therapist,
     User,
     WaitlistEntry,
 )
 
+BERLIN = ZoneInfo("Europe/Berlin")
 DEMO_PASSWORD = "ptmatch-demo-2026"
 DEMO_POSTCODES = Path(__file__).resolve().parent / "data" / "demo_postcodes.tsv"
 
@@ -51,6 +57,8 @@ STAFF = [
         "JBSWY3DPEHPK3PXPSOMMERAAAAAAAAAA",
     ),
     ("becker@demo.ptmatch.de", Role.THERAPIST, "Jonas Becker", "JBSWY3DPEHPK3PXPBECKERAAAAAAAAAA"),
+    # Issue 19: a second therapist at Sommer's, sharing its two rooms.
+    ("weber@demo.ptmatch.de", Role.THERAPIST, "Paul Weber", "JBSWY3DPEHPK3PXPWEBERAAAAAAAAAAA"),
     ("yilmaz@demo.ptmatch.de", Role.THERAPIST, "Mira Yilmaz", "JBSWY3DPEHPK3PXPYILMAZAAAAAAAAAA"),
 ]
 
@@ -282,6 +290,14 @@ def _coords(session: Session, code: str) -> tuple[float | None, float | None]:
     return (row[0], row[1]) if row else (None, None)
 
 
+def demo_group_start(now: dt.datetime) -> dt.datetime:
+    """The demo group's first session: a Thursday 17:00 Berlin, two to three weeks ahead."""
+    day = (now + dt.timedelta(days=14)).astimezone(BERLIN).date()
+    while day.weekday() != 3:
+        day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(17, 0), tzinfo=BERLIN).astimezone(dt.UTC)
+
+
 def load(session: Session, now: dt.datetime) -> None:
     if session.scalar(select(func.count(Postcode.id))) == 0:
         load_postcodes(session)
@@ -361,32 +377,84 @@ def load(session: Session, now: dt.datetime) -> None:
             True,
             True,
         ),
+        (
+            "weber@demo.ptmatch.de",
+            "sommer",
+            "m",
+            "",
+            ["tp"],
+            ["depression", "grief"],
+            ["psychosis"],
+            True,
+            False,
+        ),
     ]
-    for email, slug, gender, title, methods, specs, excl, in_person, video in therapist_specs:
-        session.add(
-            Therapist(
-                user_id=users[email].id,
-                practice_id=practices[slug].id,
-                gender=gender,
-                title=title,
-                approbation="Psychologische Psychotherapeutin (Approbation 2015, Köln)",
-                approved_at=now,
-                methods_mask=METHODS.to_mask(methods),
-                specialties_mask=PROBLEM_AREAS.to_mask(specs),
-                exclusions_mask=PROBLEM_AREAS.to_mask(excl),
-                populations_mask=POPULATIONS.to_mask(["adults", "seniors", "adolescents"]),
-                languages_mask=LANGUAGES.to_mask(
-                    ["de", "en"] + (["tr"] if slug == "beuel" else [])
-                ),
-                insurances_mask=INSURANCES.all_mask,
-                offers_in_person=in_person,
-                offers_video=video,
-                offers_group=slug == "sommer",
-                session_minutes=50,
-                buffer_minutes=10,
-                switch_buffer_minutes=15,
-            )
+    # Issue 19: Sommer's practice has two rooms, shared by its two therapists.
+    rooms = {
+        name: Room(
+            practice_id=practices["sommer"].id,
+            name=name,
+            capacity=capacity,
+            accessible=accessible,
+            note=note,
         )
+        for name, capacity, accessible, note in (
+            ("Raum 1", 2, False, "2. OG, kein Aufzug"),
+            ("Raum 2", 10, True, "Erdgeschoss, barrierefrei; auch für Gruppen"),
+        )
+    }
+    session.add_all(rooms.values())
+    session.flush()
+    default_rooms = {"sommer@demo.ptmatch.de": "Raum 1", "weber@demo.ptmatch.de": "Raum 2"}
+    therapists = {}
+    for email, slug, gender, title, methods, specs, excl, in_person, video in therapist_specs:
+        therapists[email] = Therapist(
+            user_id=users[email].id,
+            practice_id=practices[slug].id,
+            gender=gender,
+            title=title,
+            approbation="Psychologische Psychotherapeutin (Approbation 2015, Köln)",
+            approved_at=now,
+            methods_mask=METHODS.to_mask(methods),
+            specialties_mask=PROBLEM_AREAS.to_mask(specs),
+            exclusions_mask=PROBLEM_AREAS.to_mask(excl),
+            populations_mask=POPULATIONS.to_mask(["adults", "seniors", "adolescents"]),
+            languages_mask=LANGUAGES.to_mask(["de", "en"] + (["tr"] if slug == "beuel" else [])),
+            insurances_mask=INSURANCES.all_mask,
+            offers_in_person=in_person,
+            offers_video=video,
+            offers_group=slug == "sommer",
+            session_minutes=50,
+            buffer_minutes=10,
+            switch_buffer_minutes=15,
+            default_room_id=rooms[default_rooms[email]].id if email in default_rooms else None,
+        )
+        session.add(therapists[email])
+    session.flush()
+    # An open group at Sommer's that fitting patients see on their dashboard and join themselves.
+    session.add(
+        GroupProgram(
+            practice_id=practices["sommer"].id,
+            therapist_id=therapists["sommer@demo.ptmatch.de"].id,
+            title="DBT-Skillsgruppe",
+            method="dbt",
+            problems_mask=0,
+            modality=Modality.IN_PERSON,
+            first_session_at=demo_group_start(now),
+            session_count=8,
+            minutes=100,
+            min_participants=4,
+            max_participants=8,
+            enrolled_count=0,
+            status=GroupStatus.OPEN,
+            wave_size=5,
+            offer_ttl_minutes=1440,
+            current_wave=0,
+            created_at=now,
+            room_id=rooms["Raum 2"].id,
+            self_enrol=True,
+        )
+    )
     # A therapist who requested an account and waits for the admin's approval (no TOTP yet).
     pending = User(
         email="neumann@demo.ptmatch.de",

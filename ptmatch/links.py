@@ -76,6 +76,11 @@ def patient_groups() -> str:
 # --- practices -------------------------------------------------------------------------------
 
 
+def practice_group(group_id: int) -> str:
+    """A group programme as its practice sees it."""
+    return f"/praxis/gruppen/{_part(group_id)}"
+
+
 def slot(slot_id: int) -> str:
     """A posted slot as the practice sees it."""
     return f"/termine/{_part(slot_id)}"

@@ -403,3 +403,17 @@ def make_network(
         b=patient_b,
         on_x=[patient_a, *more],
     )
+
+
+def make_room(session, practice: Practice, *, name: str | None = None, **overrides):
+    """A room of the practice (issue 19): 2 people, not accessible, unless overridden."""
+    from ptmatch.models import Room
+
+    fields = dict(
+        practice_id=practice.id, name=name or f"Raum {next(_seq)}", capacity=2, accessible=False
+    )
+    fields.update(overrides)
+    room = Room(**fields)
+    session.add(room)
+    session.flush()
+    return room

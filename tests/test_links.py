@@ -23,6 +23,7 @@ SAMPLES = {
     "token": "tok_" + "A" * 40,
     "booking_id": 7,
     "slot_id": 8,
+    "group_id": 9,
     "month": "2026-11",
 }
 

@@ -40,7 +40,14 @@ from ptmatch.models import (
 )
 from ptmatch.notifications import webhooks
 from tests.conftest import NOW
-from tests.factories import make_calendar_block, make_group, make_network, make_offer, make_slot
+from tests.factories import (
+    make_calendar_block,
+    make_group,
+    make_network,
+    make_offer,
+    make_room,
+    make_slot,
+)
 
 # Our enum types and sequences in the current schema (PostgreSQL): none after a downgrade.
 LEFTOVERS = text(
@@ -80,8 +87,10 @@ def _fill(session) -> None:
     booked = make_slot(
         session, therapist, start_at=NOW + dt.timedelta(days=2), status=SlotStatus.BOOKED
     )
-    group = make_group(session, therapist)
-    make_calendar_block(session, therapist)
+    room = make_room(session, net.x)
+    group = make_group(session, therapist, room_id=room.id)
+    make_calendar_block(session, therapist).room_id = room.id
+    therapist.default_room_id = room.id
     accounts.issue_user_token(session, NOW, user, TokenPurpose.CHECKIN, dt.timedelta(days=7))
     audit.record(session, NOW, "test.migrations", net.admin, patient_id=patient.id)
     session.add_all(

@@ -573,6 +573,7 @@ def generate(
                         rng.choices(("gkv", "pkv", "beihilfe", "self"), (88, 9, 2, 1))[0],
                         rng.choices(("acceptable", "wanted", "no"), (55, 15, 30))[0],
                         rng.choices(("no", "acceptable", "wanted"), (60, 30, 10))[0],
+                        False,  # needs_accessible_room
                         status,
                         paused_until,
                         created
@@ -864,6 +865,7 @@ PATIENT_COLS = [
     "insurance",
     "video_pref",
     "group_pref",
+    "needs_accessible_room",
     "status",
     "paused_until",
     "status_changed_at",

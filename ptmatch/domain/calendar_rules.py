@@ -77,9 +77,12 @@ def add_block(
     start_min: int,
     end_min: int,
     modality,
+    room_id: int | None = None,
 ) -> CalendarBlock:
     """Reserve a weekly block for one modality. Refused: bad times, shorter than 15 minutes,
-    overlapping another block of the therapist, or a modality the profile does not offer."""
+    overlapping another block of the therapist, or a modality the profile does not offer.
+    `room_id` (in person, checked by ``rooms.check_block_room``): posting inside the block
+    takes this room first."""
     _require_own(actor, therapist)
     if isinstance(weekday, bool) or not isinstance(weekday, int) or not 0 <= weekday <= 6:
         raise InvalidInput(N_("Bitte einen Wochentag wählen."), "weekday")
@@ -109,6 +112,7 @@ def add_block(
         start_min=start_min,
         end_min=end_min,
         modality=modality,
+        room_id=room_id,
     )
     session.add(block)
     session.flush()

@@ -19,7 +19,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from ptmatch import labels, localtime
@@ -197,3 +197,119 @@ def _group_clash(
                 f"von {local_start:%H:%M} bis {local_end:%H:%M} Uhr"
             )
     return None
+
+
+# --- rooms --------------------------------------------------------------------------------------
+
+
+def initials(name: str) -> str:
+    """ "Dr. Anna Berg" → "A. B." (titles and empty parts skipped): all a room plan shows."""
+    parts = [p for p in (name or "").replace(",", " ").split() if not p.endswith(".")]
+    return " ".join(p[:1].upper() + "." for p in parts[:3]) or "?"
+
+
+def therapist_initials(therapist: Therapist | None) -> str:
+    user = therapist.user if therapist is not None else None
+    return initials((user.display_name or user.email.split("@")[0]) if user else "")
+
+
+def room_clash(
+    session: Session,
+    room_id: int,
+    start_at: dt.datetime,
+    minutes: int,
+    gap_minutes: int,
+    *,
+    weekly: bool = False,
+    count: int | None = None,
+    ignore_slot_id: int | None = None,
+    ignore_group_id: int | None = None,
+) -> str | None:
+    """Who holds the room when the new in-person appointment (plus `gap_minutes` of buffer
+    on either side, and the other appointment's own therapist's buffer) would need it:
+    "A. B., Sprechstunde 14:00–14:50" (the first in the way), or None when it is free.
+
+    Offered and booked in-person slots in the room count, therapy places every week, and the
+    weekly sessions of open or confirmed groups in the room."""
+    new = Appointment(
+        start_at, minutes, Modality.IN_PERSON, weekly or count is not None, count=count
+    )
+    reach = dt.timedelta(minutes=gap_minutes) + LOOKAROUND
+    query = (
+        select(Slot, Booking.status)
+        .outerjoin(Booking, Booking.slot_id == Slot.id)
+        .where(
+            Slot.room_id == room_id,
+            Slot.modality == Modality.IN_PERSON,
+            Slot.status.in_([SlotStatus.OFFERING, SlotStatus.BOOKED]),
+        )
+        .order_by(Slot.start_at, Slot.id)
+    )
+    if new.weekly:
+        query = query.where(
+            or_(Slot.start_at > start_at - reach, Slot.kind == SlotKind.THERAPY_PLACE)
+        )
+    else:
+        query = query.where(
+            or_(
+                and_(
+                    Slot.start_at > start_at - reach,
+                    Slot.start_at < start_at + dt.timedelta(minutes=minutes) + reach,
+                ),
+                Slot.kind == SlotKind.THERAPY_PLACE,
+            )
+        )
+    if ignore_slot_id is not None:
+        query = query.where(Slot.id != ignore_slot_id)
+    for slot, booking_status in session.execute(query):
+        if booking_status in _ENDED:
+            continue
+        old = Appointment(
+            slot.start_at, slot.minutes, Modality.IN_PERSON, slot.kind == SlotKind.THERAPY_PLACE
+        )
+        other = slot.therapist.buffer_minutes if slot.therapist is not None else 0
+        hit = _overlap(new, old, max(gap_minutes, other or 0))
+        if hit is not None:
+            return _room_line(therapist_initials(slot.therapist), labels.msgid(slot.kind), hit)
+    groups = select(GroupProgram).where(
+        GroupProgram.room_id == room_id,
+        GroupProgram.modality == Modality.IN_PERSON,
+        GroupProgram.status.in_([GroupStatus.OPEN, GroupStatus.CONFIRMED]),
+        GroupProgram.first_session_at > start_at - (GROUP_MAX_SESSIONS + 1) * WEEK,
+    )
+    if not new.weekly:
+        groups = groups.where(
+            GroupProgram.first_session_at < start_at + dt.timedelta(minutes=minutes) + reach
+        )
+    if ignore_group_id is not None:
+        groups = groups.where(GroupProgram.id != ignore_group_id)
+    for group in session.scalars(groups.order_by(GroupProgram.first_session_at, GroupProgram.id)):
+        old = Appointment(
+            group.first_session_at,
+            group.minutes,
+            Modality.IN_PERSON,
+            True,
+            count=group.session_count,
+        )
+        other = group.therapist.buffer_minutes if group.therapist is not None else 0
+        hit = _overlap(new, old, max(gap_minutes, other or 0))
+        if hit is not None:
+            return _room_line(therapist_initials(group.therapist), "Gruppe", hit)
+    return None
+
+
+def _overlap(
+    new: Appointment, old: Appointment, gap_minutes: int
+) -> tuple[dt.datetime, dt.datetime] | None:
+    gap = dt.timedelta(minutes=gap_minutes)
+    anchor = max(new.start_at, old.start_at)
+    for n_start, n_end in new.occurrences_near(anchor):
+        for o_start, o_end in old.occurrences_near(anchor):
+            if n_start < o_end + gap and o_start < n_end + gap:
+                return o_start, o_end
+    return None
+
+
+def _room_line(who: str, kind: str, hit: tuple[dt.datetime, dt.datetime]) -> str:
+    start, end = hit[0].astimezone(BERLIN), hit[1].astimezone(BERLIN)
+    return f"{who}, {kind} am {start:%d.%m.%Y} {start:%H:%M}–{end:%H:%M}"

@@ -80,6 +80,8 @@ class Target:
     weekday: int | None = None  # Berlin wall clock, 0 = Monday
     start_min: int | None = None
     end_min: int | None = None
+    # In person in a room marked accessible (issue 19); a slot without a room is not.
+    accessible: bool = False
 
     @property
     def has_slot(self) -> bool:
@@ -195,6 +197,14 @@ def _stage(t: Target):
     return cond
 
 
+def _room(t: Target):
+    """Issue 19: a patient who needs an accessible room gets video, or in person only in an
+    accessible room."""
+    if t.video is None or t.video or t.accessible:
+        return None
+    return Patient.needs_accessible_room.is_(False)
+
+
 def _availability(t: Target):
     return (
         select(Availability.id)
@@ -239,6 +249,12 @@ HARD_FILTERS: tuple[HardFilter, ...] = (
         False,
         "the slot's kind fits the care stage; after a Sprechstunde only with a PTV 11 date",
         _stage,
+    ),
+    HardFilter(
+        "room",
+        False,
+        "in person only in an accessible room, for a patient who needs one",
+        _room,
     ),
     HardFilter("availability", True, "one weekly window covers the whole session", _availability),
 )

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session, selectinload
 from ptmatch import links, localtime
 from ptmatch.catalog import METHODS, N_, PROBLEM_AREAS
 from ptmatch.config import Settings
-from ptmatch.domain import access, audit, filters, matching, offer_machine, offers
+from ptmatch.domain import access, audit, filters, matching, offer_machine, offers, rooms
 from ptmatch.domain.clashes import GROUP_MAX_SESSIONS, find_clash
 from ptmatch.domain.errors import (
     Clash,
@@ -70,9 +70,11 @@ from ptmatch.models import (
     Therapist,
     User,
 )
+from ptmatch.notifications import outbox
 
 BERLIN = ZoneInfo("Europe/Berlin")
 LIVE_GROUP = (GroupStatus.OPEN, GroupStatus.CONFIRMED)
+ACTIVE_ENROLMENT = (EnrollmentStatus.ENROLLED, EnrollmentStatus.WAITLISTED)
 SESSION_MINUTES = (30, 240)
 PARTICIPANTS = (2, 30)
 MAX_WAVE = 40  # offers at once for one group, whatever the free seats
@@ -167,13 +169,17 @@ def create_group(
     method: str = "",
     problems=(),
     settings: Settings,
+    room_id: int | None = None,
+    self_enrol: bool = True,
 ) -> GroupProgram:
     """Create a group programme and send its first wave of offers in the same transaction.
 
     Refused: an unapproved therapist or one without two-factor login, a profile without
     group therapy or the chosen modality, a first session sooner than the decision lead
     time (48 h) or more than a year ahead, bad numbers, and any clash of one of the weekly
-    sessions with the therapist's slots, bookings or other groups (buffers included).
+    sessions with the therapist's slots, bookings or other groups (buffers included), and an
+    in-person group without a free room of the practice that holds its maximum
+    (``rooms.pick_room``). `self_enrol`: patients who fit may enrol themselves.
     """
     offers.check_therapist_may_post(session, actor, therapist)
     if not therapist.offers_group:
@@ -229,6 +235,16 @@ def create_group(
     what = find_clash(session, therapist, first_session_at, minutes, modality, count=session_count)
     if what is not None:
         raise Clash(offers.MSG_CLASH, "start_time", what=what)
+    room = rooms.pick_room(
+        session,
+        therapist,
+        first_session_at,
+        minutes,
+        modality,
+        room_id=room_id,
+        count=session_count,
+        need=max_participants,
+    )
     practice = therapist.practice
     size, ttl = offer_machine.wave_params(practice, first_session_at, now, settings)
     group = GroupProgram(
@@ -249,6 +265,8 @@ def create_group(
         offer_ttl_minutes=ttl,
         current_wave=0,
         created_at=now,
+        room_id=room.id if room is not None else None,
+        self_enrol=bool(self_enrol),
     )
     session.add(group)
     session.flush()
@@ -263,6 +281,7 @@ def create_group(
         sessions=session_count,
         min=min_participants,
         max=max_participants,
+        room_id=group.room_id,
     )
     send_group_wave(session, now, group, settings, actor=actor)
     return group
@@ -271,7 +290,9 @@ def create_group(
 # --- candidates --------------------------------------------------------------------------------
 
 
-def group_context(session: Session, group: GroupProgram, now: dt.datetime) -> matching.Context:
+def group_context(
+    session: Session, group: GroupProgram, now: dt.datetime, *, ranking: bool = True
+) -> matching.Context:
     """The matching context of the group's weekly session: the engine's own, built from a
     probe slot (never added to the session) at the first session's time, with the group's
     focus and method in place of the therapist's specialties and methods for the score."""
@@ -282,8 +303,9 @@ def group_context(session: Session, group: GroupProgram, now: dt.datetime) -> ma
         minutes=group.minutes,
         modality=group.modality,
         reposted_from_id=None,
+        room_id=group.room_id,
     )
-    ctx = matching.build_context(session, probe, now)
+    ctx = matching.build_context(session, probe, now, ranking=ranking)
     return dataclasses.replace(
         ctx,
         slot_id=None,
@@ -297,18 +319,24 @@ def group_context(session: Session, group: GroupProgram, now: dt.datetime) -> ma
     )
 
 
-def group_filters(group: GroupProgram) -> list:
-    """The group's hard filters on top of the engine's: wants or accepts group therapy, a
-    problem area within the group's focus (if it has one), not offered this group before."""
-    conds = [
-        Patient.group_pref.in_([Preference.WANTED, Preference.ACCEPTABLE]),
-        ~exists().where(Offer.patient_id == Patient.id, Offer.group_id == group.id),
-    ]
+def fit_filters(group: GroupProgram) -> list:
+    """The group's own hard filters: wants or accepts group therapy, a problem area within the
+    group's focus (if it has one)."""
+    conds = [Patient.group_pref.in_([Preference.WANTED, Preference.ACCEPTABLE])]
     if group.problems_mask:
         conds.append(
             func.coalesce(PatientClinical.problems_mask, 0).bitwise_and(group.problems_mask) != 0
         )
     return conds
+
+
+def group_filters(group: GroupProgram) -> list:
+    """The group's hard filters on top of the engine's for an offer: ``fit_filters`` and not
+    offered this group before."""
+    return [
+        *fit_filters(group),
+        ~exists().where(Offer.patient_id == Patient.id, Offer.group_id == group.id),
+    ]
 
 
 def rank_group_candidates(
@@ -747,6 +775,218 @@ def decline_group_offer(
     return offer
 
 
+# --- self-enrolment ------------------------------------------------------------------------------
+
+MSG_ALREADY = "Sie sind für diese Gruppe bereits angemeldet."
+MSG_NO_FIT = "Diese Gruppe passt nicht zu Ihren Angaben (Zeiten, Entfernung oder Wünsche)."
+MSG_NO_SELF = "Für diese Gruppe nimmt die Praxis Anmeldungen nur über Angebote an."
+MSG_CLOSED_GROUP = "Für diese Gruppe sind keine Anmeldungen mehr möglich."
+OPEN_LIST_LIMIT = 50  # groups looked at for one patient's dashboard
+
+
+def takes_enrolments(group: GroupProgram, now: dt.datetime) -> bool:
+    """Open or confirmed, and there is still time before the first session to answer."""
+    return group.status in LIVE_GROUP and now < offer_deadline(group)
+
+
+def can_self_enrol(group: GroupProgram, now: dt.datetime) -> bool:
+    """The practice lets patients enrol themselves, and the group still takes enrolments."""
+    return bool(group.self_enrol) and takes_enrolments(group, now)
+
+
+def fits(session: Session, group: GroupProgram, patient: Patient, now: dt.datetime) -> bool:
+    """The same hard filters as for an offer (``matching.patient_fits`` with the group's own
+    context), within the patient's travel radius or by video; no list needed."""
+    return matching.patient_fits(
+        session, group_context(session, group, now, ranking=False), patient.id, fit_filters(group)
+    )
+
+
+def seats_left(group: GroupProgram) -> int:
+    return max(group.max_participants - group.enrolled_count, 0)
+
+
+def open_groups_for(
+    session: Session,
+    patient: Patient,
+    now: dt.datetime,
+    *,
+    limit: int = 10,
+    practice_ids=None,
+) -> list[GroupProgram]:
+    """Open groups the patient could enrol in themselves: self-enrolment on, still taking
+    answers, not one they are in or waiting for, and passing the hard filters. Soonest first.
+
+    `practice_ids`: the secretariat's view for a caller — only these practices' groups, and
+    also those taking offers only (the secretariat may enrol a caller into them)."""
+    if patient.group_pref not in (Preference.WANTED, Preference.ACCEPTABLE):
+        return []
+    where = (
+        [GroupProgram.self_enrol.is_(True)]
+        if practice_ids is None
+        else [GroupProgram.practice_id.in_(list(practice_ids) or [-1])]
+    )
+    mine = select(GroupEnrollment.group_id).where(
+        GroupEnrollment.patient_id == patient.id,
+        GroupEnrollment.status.in_([EnrollmentStatus.ENROLLED, EnrollmentStatus.WAITLISTED]),
+    )
+    result = []
+    for group in session.scalars(
+        select(GroupProgram)
+        .options(selectinload(GroupProgram.practice))
+        .where(
+            GroupProgram.status.in_(LIVE_GROUP),
+            GroupProgram.first_session_at > now,
+            GroupProgram.id.not_in(mine),
+            *where,
+        )
+        .order_by(GroupProgram.first_session_at, GroupProgram.id)
+        .limit(OPEN_LIST_LIMIT)
+    ):
+        if takes_enrolments(group, now) and fits(session, group, patient, now):
+            result.append(group)
+            if len(result) >= limit:
+                break
+    return result
+
+
+def public_groups(session: Session, practice_id: int, now: dt.datetime) -> list[GroupProgram]:
+    """A practice's groups that still take enrolments (the public, pseudonymous listing)."""
+    return [
+        g
+        for g in session.scalars(
+            select(GroupProgram)
+            .options(selectinload(GroupProgram.practice))
+            .where(
+                GroupProgram.practice_id == practice_id,
+                GroupProgram.status.in_(LIVE_GROUP),
+                GroupProgram.first_session_at > now,
+            )
+            .order_by(GroupProgram.first_session_at, GroupProgram.id)
+            .limit(OPEN_LIST_LIMIT)
+        )
+        if takes_enrolments(g, now)
+    ]
+
+
+def get_open_group(session: Session, group_id: int, now: dt.datetime) -> GroupProgram:
+    """A group that still takes enrolments (anyone may see it without names); else NotFound."""
+    group = session.get(GroupProgram, group_id)
+    if group is None or not takes_enrolments(group, now):
+        raise NotFound("Nicht gefunden.")
+    return group
+
+
+def self_enrol(
+    session: Session,
+    now: dt.datetime,
+    actor: User | None,
+    group: GroupProgram,
+    patient: Patient,
+    settings: Settings,
+) -> GroupEnrollment:
+    """Enrol directly: a seat with the same conditional UPDATE as an accepted group offer
+    (``_take_seat``, waitlist first), or beyond the maximum the group's waitlist at the next
+    position. The patient themselves (when the practice allows self-enrolment) or the
+    secretariat for a caller (also when it does not: the phone is an offer too). Refused: a
+    patient who does not pass the hard filters, one already enrolled or waiting, a group that
+    no longer takes enrolments. A pending offer of this group is accepted instead."""
+    offer_machine.require_answerer(session, actor, patient)
+    if actor.role == Role.PATIENT and not group.self_enrol:
+        raise NotAllowed(MSG_NO_SELF)
+    pending = session.scalar(
+        select(Offer).where(
+            Offer.group_id == group.id,
+            Offer.patient_id == patient.id,
+            Offer.status == OfferStatus.PENDING,
+            Offer.expires_at > now,
+        )
+    )
+    if pending is not None and get_enrollment(session, group.id, patient.id) is None:
+        return accept_group_offer(session, now, pending, actor)
+    if not takes_enrolments(group, now):
+        raise InvalidInput(MSG_CLOSED_GROUP)
+    if not fits(session, group, patient, now):
+        raise InvalidInput(MSG_NO_FIT)
+    try:
+        with session.begin_nested():
+            enrollment = _self_enrol(session, now, actor, group, patient)
+    except InvalidInput:
+        session.expire(group)
+        raise
+    return enrollment
+
+
+def _self_enrol(
+    session: Session, now: dt.datetime, actor: User, group: GroupProgram, patient: Patient
+) -> GroupEnrollment:
+    # Lock order as everywhere: the group row first.
+    offer_machine.lock_target(session, group, wait=True)
+    if not takes_enrolments(group, now):
+        raise InvalidInput(MSG_CLOSED_GROUP)
+    enrollment = get_enrollment(session, group.id, patient.id)
+    if enrollment is not None and enrollment.status in (
+        EnrollmentStatus.ENROLLED,
+        EnrollmentStatus.WAITLISTED,
+    ):
+        raise InvalidInput(MSG_ALREADY)
+    if _take_seat(session, group, waitlist_first=True):
+        status, position, kind = EnrollmentStatus.ENROLLED, None, "group_enrolled"
+    else:
+        status, kind = EnrollmentStatus.WAITLISTED, "group_waitlisted"
+        position = _next_position(session, group.id)
+    if enrollment is None:  # a withdrawn patient's row is re-used (one row per group and patient)
+        enrollment = GroupEnrollment(group_id=group.id, patient_id=patient.id, created_at=now)
+        session.add(enrollment)
+    enrollment.status, enrollment.position, enrollment.changed_at = status, position, now
+    session.flush()
+    audit.record(
+        session,
+        now,
+        "group.self_enrolled",
+        actor,
+        patient_id=patient.id,
+        practice_id=group.practice_id,
+        group_id=group.id,
+        enrollment_id=enrollment.id,
+        status=str(enrollment.status),
+        position=enrollment.position,
+    )
+    offer_machine.mail_patient(
+        session,
+        now,
+        patient,
+        kind,
+        f"{kind}:{enrollment.id}:{now.isoformat()}",
+        links.patient_groups(),
+        when=group.first_session_at,
+    )
+    if enrollment.status == EnrollmentStatus.ENROLLED and group.enrolled_count >= (
+        group.max_participants
+    ):
+        _seat_offers_taken(session, now, group)
+    return enrollment
+
+
+def set_self_enrol(
+    session: Session, now: dt.datetime, actor: User | None, group: GroupProgram, on: bool
+) -> GroupProgram:
+    """The practice switches self-enrolment on or off for a group (off: offers only)."""
+    _require_manager(session, actor, group)
+    group.self_enrol = bool(on)
+    session.flush()
+    audit.record(
+        session,
+        now,
+        "group.self_enrol_set",
+        actor,
+        practice_id=group.practice_id,
+        group_id=group.id,
+        on=group.self_enrol,
+    )
+    return group
+
+
 # --- leaving -----------------------------------------------------------------------------------
 
 
@@ -857,7 +1097,10 @@ def decide_group(
         == 1
     ):
         session.refresh(group)
+        people = _participants(session, group.id)
         _cancel_side_effects(session, now, group)
+        _mail_therapist(session, now, group, "practice_group_cancelled")
+        reschedule(session, now, group, people, settings)
         return GroupStatus.CANCELLED
     if (
         session.execute(
@@ -888,6 +1131,7 @@ def decide_group(
             group_id=group.id,
             enrolled=group.enrolled_count,
         )
+        _mail_therapist(session, now, group, "practice_group_confirmed")
         return GroupStatus.CONFIRMED
     session.refresh(group)
     return None
@@ -908,7 +1152,182 @@ def _patients_by_enrollment(
     ]
 
 
-def _cancel_side_effects(session: Session, now: dt.datetime, group: GroupProgram) -> None:
+def _mail_therapist(session: Session, now: dt.datetime, group: GroupProgram, kind: str) -> None:
+    """The group's therapist hears of the decision: the outcome and a link, never a name."""
+    therapist = group.therapist or session.get(Therapist, group.therapist_id)
+    user = therapist.user if therapist is not None else None
+    if user is not None and user.is_enabled:
+        outbox.enqueue(
+            session,
+            now,
+            kind=kind,
+            dedupe_key=f"{kind}:{group.id}",
+            link_path=links.practice_group(group.id),
+            to_user=user,
+            when=group.first_session_at,
+        )
+
+
+def _participants(session: Session, group_id: int) -> list[int]:
+    """Patient ids enrolled or waiting, participants first (then waitlist order)."""
+    return [
+        e.patient_id
+        for e, _p in sorted(
+            _patients_by_enrollment(
+                session, group_id, (EnrollmentStatus.ENROLLED, EnrollmentStatus.WAITLISTED)
+            ),
+            key=lambda pair: (
+                pair[0].status != EnrollmentStatus.ENROLLED,
+                pair[0].position or 0,
+                pair[0].id,
+            ),
+        )
+    ]
+
+
+def next_group(session: Session, now: dt.datetime, group: GroupProgram) -> GroupProgram | None:
+    """The practice's next open group of the same method (the soonest that still takes answers)."""
+    for candidate in session.scalars(
+        select(GroupProgram)
+        .where(
+            GroupProgram.practice_id == group.practice_id,
+            GroupProgram.id != group.id,
+            GroupProgram.method == group.method,
+            GroupProgram.status == GroupStatus.OPEN,
+            GroupProgram.first_session_at > now,
+        )
+        .order_by(GroupProgram.first_session_at, GroupProgram.id)
+        .limit(20)
+    ):
+        if now < offer_deadline(candidate):
+            return candidate
+    return None
+
+
+def reschedule(
+    session: Session,
+    now: dt.datetime,
+    cancelled: GroupProgram,
+    patient_ids: list[int],
+    settings: Settings,
+) -> int:
+    """Offer the participants of a group cancelled below its minimum the practice's next open
+    group of the same method first — before its next wave goes to anyone else, whatever the
+    wave size (accepting a full group leads to its waitlist). Their lists stay as they were (a
+    group never took anyone off a list). Returns how many offers went out."""
+    target = next_group(session, now, cancelled)
+    if target is None or not patient_ids:
+        return 0
+    offer_machine.lock_target(session, target, wait=True)
+    if target.status not in LIVE_GROUP:
+        return 0
+    known = set(session.scalars(select(Offer.patient_id).where(Offer.group_id == target.id))) | set(
+        session.scalars(
+            select(GroupEnrollment.patient_id).where(GroupEnrollment.group_id == target.id)
+        )
+    )
+    claiming = set(
+        session.scalars(
+            select(Patient.id).where(Patient.id.in_(patient_ids), Patient.status.in_(CLAIMING))
+        )
+    )
+    picks = [_Pick(pid) for pid in patient_ids if pid not in known and pid in claiming]
+    if not picks:
+        return 0
+    _size, ttl = offer_machine.wave_params(target.practice, target.first_session_at, now, settings)
+    expires = offer_machine.offer_expiry(now, ttl, offer_deadline(target))
+    written = offer_machine.write_offers(
+        session,
+        now,
+        target,
+        picks,
+        expires=expires,
+        mail=_offer_mail(target),
+        rescheduled_from=cancelled.id,
+    )
+    audit.record(
+        session,
+        now,
+        "group.rescheduled",
+        None,
+        practice_id=target.practice_id,
+        group_id=target.id,
+        cancelled_group_id=cancelled.id,
+        offers=len(written),
+    )
+    return len(written)
+
+
+@dataclass(frozen=True)
+class _Pick:
+    patient_id: int
+    score: int = 0
+
+
+MSG_REASON = "Bitte einen Grund angeben (höchstens 500 Zeichen)."
+
+
+def can_cancel_group(group: GroupProgram, now: dt.datetime) -> bool:
+    return group.status in LIVE_GROUP and now < last_session_at(group)
+
+
+def cancel_group(
+    session: Session,
+    now: dt.datetime,
+    actor: User | None,
+    group: GroupProgram,
+    *,
+    reason: str,
+    confirmed: bool,
+    settings: Settings,
+) -> GroupProgram:
+    """The practice cancels a group by hand: confirmed, with a reason (kept on the group and in
+    the audit log, never mailed). Everyone enrolled or waiting is told, open offers are
+    withdrawn, the room is free again. Below its minimum the participants are offered the
+    practice's next open group of the same method first (``reschedule``)."""
+    _require_manager(session, actor, group)
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 500:
+        raise InvalidInput(MSG_REASON, "reason")
+    if not confirmed:
+        raise InvalidInput("Bitte bestätigen Sie die Absage.", "confirm")
+    offer_machine.lock_target(session, group, wait=True)
+    if not can_cancel_group(group, now):
+        raise InvalidInput("Diese Gruppe kann nicht mehr abgesagt werden.")
+    below_minimum = group.enrolled_count < group.min_participants
+    people = _participants(session, group.id)
+    changed = session.execute(
+        update(GroupProgram)
+        .where(GroupProgram.id == group.id, GroupProgram.status.in_(LIVE_GROUP))
+        .values(
+            status=GroupStatus.CANCELLED,
+            decided_at=func.coalesce(GroupProgram.decided_at, now),
+            cancel_reason=reason,
+        )
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    if changed != 1:
+        raise InvalidInput("Diese Gruppe kann nicht mehr abgesagt werden.")
+    session.refresh(group)
+    audit.record(
+        session,
+        now,
+        "group.cancelled_by_practice",
+        actor,
+        practice_id=group.practice_id,
+        group_id=group.id,
+        enrolled=group.enrolled_count,
+        minimum=group.min_participants,
+    )
+    _cancel_side_effects(session, now, group, actor=actor)
+    if below_minimum:
+        reschedule(session, now, group, people, settings)
+    return group
+
+
+def _cancel_side_effects(
+    session: Session, now: dt.datetime, group: GroupProgram, actor: User | None = None
+) -> None:
     """Everyone enrolled or waiting is told; open offers are withdrawn. Nothing else changes:
     a group never took anyone off another list."""
     told = set()
@@ -953,7 +1372,7 @@ def _cancel_side_effects(session: Session, now: dt.datetime, group: GroupProgram
         session,
         now,
         "group.cancelled",
-        None,
+        actor,
         practice_id=group.practice_id,
         group_id=group.id,
         enrolled=group.enrolled_count,

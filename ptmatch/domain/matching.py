@@ -60,6 +60,7 @@ from ptmatch.models import (
     PatientStatus,
     Practice,
     Preference,
+    Room,
     Slot,
     SlotStatus,
     Therapist,
@@ -178,6 +179,7 @@ class Context:
     overlapping_slot_ids: tuple[int, ...]
     reposted_chain_ids: tuple[int, ...]
     reach_values: tuple[int, ...] = ()
+    accessible: bool = False  # in person in an accessible room (video needs no room)
     sqlite: bool = False  # the engine, for one planner hint (see _branches)
     kind: str | None = None  # the slot's kind (filters.GROUP_KIND for a group)
     offers_in_person: bool = True
@@ -201,6 +203,7 @@ class Context:
             weekday=self.weekday,
             start_min=self.start_min,
             end_min=self.end_min,
+            accessible=self.accessible,
         )
 
 
@@ -232,7 +235,19 @@ def _reposted_chain(session: Session, slot: Slot) -> tuple[int, ...]:
     return tuple(ids)
 
 
-def build_context(session: Session, slot: Slot, now: dt.datetime) -> Context:
+def _room_accessible(session: Session, slot: Slot) -> bool:
+    if slot.room_id is None:
+        return False
+    room = session.get(Room, slot.room_id)
+    return bool(room is not None and room.accessible)
+
+
+def build_context(
+    session: Session, slot: Slot, now: dt.datetime, *, ranking: bool = True
+) -> Context:
+    """The slot as the matcher sees it. `ranking=False` (one patient's fit, ``patient_fits``)
+    skips what only ranking the pool needs: the overlapping slots' offers, the re-post chain,
+    the radii in use."""
     practice: Practice = slot.practice or session.get(Practice, slot.practice_id)
     therapist: Therapist = slot.therapist or session.get(Therapist, slot.therapist_id)
     local = slot.start_at.astimezone(BERLIN)
@@ -262,9 +277,10 @@ def build_context(session: Session, slot: Slot, now: dt.datetime) -> Context:
         languages_mask=therapist.languages_mask or 0,
         insurances_mask=therapist.insurances_mask or 0,
         populations_mask=therapist.populations_mask or 0,
-        overlapping_slot_ids=_overlapping_slot_ids(session, slot),
-        reposted_chain_ids=_reposted_chain(session, slot),
-        reach_values=reach_values(session) if pool else (),
+        overlapping_slot_ids=_overlapping_slot_ids(session, slot) if ranking else (),
+        reposted_chain_ids=_reposted_chain(session, slot) if ranking else (),
+        reach_values=reach_values(session) if pool and ranking else (),
+        accessible=_room_accessible(session, slot),
         sqlite=session.get_bind().dialect.name == "sqlite",
         kind=str(slot.kind) if slot.kind is not None else None,
         offers_in_person=bool(therapist.offers_in_person),
@@ -742,6 +758,25 @@ def candidate_ids_query(
 def prefilter(session: Session, slot: Slot, now: dt.datetime) -> list[int]:
     """Ids of every patient who passes the hard filters for this slot (no order)."""
     return list(session.scalars(candidate_ids_query(session, slot, now)))
+
+
+def patient_fits(session: Session, ctx: Context, patient_id: int, extra=()) -> bool:
+    """One patient against every hard filter but "which list" (self-enrolment into a group:
+    no list needed): the conditions of ``_common_conditions`` plus `extra`, and in person the
+    practice within the patient's own radius (no coordinates on either side: no distance test)."""
+    row = session.execute(
+        select(Patient.lat, Patient.lon, Patient.max_distance_km)
+        .select_from(Patient)
+        .outerjoin(User, User.id == Patient.user_id)
+        .outerjoin(PatientClinical, PatientClinical.patient_id == Patient.id)
+        .where(Patient.id == patient_id, *_common_conditions(ctx), *extra)
+    ).first()
+    if row is None:
+        return False
+    if ctx.video:
+        return True
+    d2 = distance_sq(ctx, row.lat, row.lon)
+    return d2 is None or d2 <= (row.max_distance_km or 0) ** 2
 
 
 def rank_candidates(

@@ -44,7 +44,7 @@ from ptmatch import links
 from ptmatch.catalog import N_
 from ptmatch.config import Settings
 from ptmatch.db import settings_of
-from ptmatch.domain import access, audit, matching, offer_machine, waitlist
+from ptmatch.domain import access, audit, matching, offer_machine, rooms, waitlist
 from ptmatch.domain.clashes import find_clash
 from ptmatch.domain.errors import (
     Clash,
@@ -146,13 +146,16 @@ def post_slot(
     mode=OfferMode.AUTO,
     settings: Settings,
     reposted_from: Slot | None = None,
+    room_id: int | None = None,
 ) -> Slot:
     """Post a free slot. Auto mode sends the first wave in this same transaction.
 
     Refused: a time in the past or too close to offer it (start minus the practice's
     cut-off), a clash with the therapist's calendar including buffers (Clash names the
-    appointment), a modality the therapist does not offer, an unapproved therapist or one
-    without two-factor login.
+    appointment), no free room of the practice for an in-person slot (Clash names the room
+    and who holds it, ``rooms.pick_room``), a modality the therapist does not offer, an
+    unapproved therapist or one without two-factor login. `room_id` names the room; without
+    it the therapist's room or the first free one is taken (``slot.room`` says which).
     """
     check_therapist_may_post(session, actor, therapist)
     kind = enum_value(SlotKind, kind, "kind")
@@ -187,6 +190,15 @@ def post_slot(
     )
     if what is not None:
         raise Clash(MSG_CLASH, "start_time", what=what)
+    room = rooms.pick_room(
+        session,
+        therapist,
+        start_at,
+        minutes,
+        modality,
+        room_id=room_id,
+        weekly=kind == SlotKind.THERAPY_PLACE,
+    )
     size, ttl = offer_machine.wave_params(practice, start_at, now, settings)
     slot = Slot(
         practice_id=practice.id,
@@ -204,6 +216,7 @@ def post_slot(
         created_by_id=actor.id,
         created_at=now,
         reposted_from_id=reposted_from.id if reposted_from is not None else None,
+        room_id=room.id if room is not None else None,
     )
     session.add(slot)
     session.flush()
@@ -218,6 +231,7 @@ def post_slot(
         modality=str(modality),
         mode=str(mode),
         reposted_from=slot.reposted_from_id,
+        room_id=slot.room_id,
     )
     if mode == OfferMode.AUTO:
         send_next_wave(session, now, slot, settings)
@@ -1120,6 +1134,7 @@ def repost(
         created_by_id=slot.created_by_id,
         created_at=now,
         reposted_from_id=slot.id,
+        room_id=slot.room_id,  # the cancelled booking held it: the same room stays free
     )
     session.add(new)
     session.flush()

@@ -87,6 +87,7 @@ class Profile:
     insurance: str = "gkv"
     video_pref: str = Preference.ACCEPTABLE.value
     group_pref: str = Preference.NO.value
+    needs_accessible_room: bool = False  # in person only in an accessible room (hard filter)
     windows: list[tuple[int, int, int]] = field(
         default_factory=list
     )  # (weekday, start_min, end_min)
@@ -323,6 +324,7 @@ def _apply_profile(session: Session, patient: Patient, profile: Profile) -> None
     patient.insurance = profile.insurance
     patient.video_pref = Preference(profile.video_pref)
     patient.group_pref = Preference(profile.group_pref)
+    patient.needs_accessible_room = bool(profile.needs_accessible_room)
     patient.care_stage = CareStage(profile.care_stage)
     patient.ptv11_date = profile.ptv11_date
     patient.methods_only = bool(profile.methods_only)
@@ -550,6 +552,7 @@ def profile_of(patient: Patient) -> Profile:
         insurance=patient.insurance,
         video_pref=str(patient.video_pref),
         group_pref=str(patient.group_pref),
+        needs_accessible_room=bool(patient.needs_accessible_room),
         windows=[(w.weekday, w.start_min, w.end_min) for w in patient.availability],
         care_stage=str(patient.care_stage),
         ptv11_date=patient.ptv11_date,
@@ -764,6 +767,7 @@ def export_data(session: Session, now: dt.datetime, patient: Patient, user: User
             "insurance": patient.insurance,
             "video": str(patient.video_pref),
             "group": str(patient.group_pref),
+            "needs_accessible_room": bool(patient.needs_accessible_room),
             "status": str(patient.status),
             "paused_until": _iso(patient.paused_until),
             "registered_via": str(patient.registered_via),

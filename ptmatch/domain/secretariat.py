@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from ptmatch import links
 from ptmatch.catalog import N_, PROBLEM_AREAS
 from ptmatch.config import Settings
-from ptmatch.domain import access, accounts, audit, calls, geo, offers, patients, waitlist
+from ptmatch.domain import access, accounts, audit, calls, geo, groups, offers, patients, waitlist
 from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound, enum_value
 from ptmatch.models import (
     Availability,
@@ -28,6 +28,8 @@ from ptmatch.models import (
     CallNote,
     CallOutcome,
     EntryStatus,
+    GroupEnrollment,
+    GroupProgram,
     Offer,
     OfferStatus,
     Patient,
@@ -205,6 +207,7 @@ class OfferLine:
     practice: Practice | None
     status: OfferStatus  # effective status (expiry derived on read)
     can_answer: bool
+    group: GroupProgram | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,9 @@ class CallerCard:
     offers: list[OfferLine] = field(default_factory=list)
     bookings: list[BookingLine] = field(default_factory=list)
     notes: list[NoteLine] = field(default_factory=list)
+    # Issue 19: the caller's group places, and open groups of served practices that fit them.
+    enrollments: list[GroupEnrollment] = field(default_factory=list)
+    open_groups: list[GroupProgram] = field(default_factory=list)
     phone_display: str = ""
     intake_recorded: bool = False  # only whether an intake exists, never what it says
     can_act: bool = False
@@ -283,14 +289,34 @@ def caller_card(session: Session, now: dt.datetime, actor: User, patient: Patien
     ).all()
     for offer, slot, practice in rows:
         status = offer.effective_status(now)
+        group = offer.group if offer.group_id is not None else None
+        answerable = (
+            status == OfferStatus.PENDING
+            if slot is not None
+            else groups.is_group_offer_answerable(session, offer, now)
+        )
         card.offers.append(
             OfferLine(
                 offer,
                 slot,
-                practice,
+                practice or (group.practice if group is not None else None),
                 status,
-                can_answer=acc.act and slot is not None and status == OfferStatus.PENDING,
+                can_answer=acc.act and answerable,
+                group=group,
             )
+        )
+    card.enrollments = list(
+        session.scalars(
+            select(GroupEnrollment)
+            .where(GroupEnrollment.patient_id == patient.id)
+            .options(selectinload(GroupEnrollment.group).selectinload(GroupProgram.practice))
+            .order_by(GroupEnrollment.id.desc())
+            .limit(20)
+        )
+    )
+    if acc.act:
+        card.open_groups = groups.open_groups_for(
+            session, patient, now, practice_ids=card.served_practice_ids
         )
     card.bookings = [
         BookingLine(b, s, p)
@@ -635,17 +661,36 @@ def answer_offer(
 
     The offer engine applies the same first-answer-wins rules as on the web and records the
     change with the secretary as actor (audit events `offer.accepted` / `offer.declined`,
-    `Offer.responded_by_id`, `Booking.booked_by_id`).
+    `Offer.responded_by_id`, `Booking.booked_by_id`). A group offer goes through the group
+    engine the same way (accept: a seat or the group's waitlist, returns the enrolment).
     """
     patient = session.get(Patient, offer.patient_id)
     _require_act(session, actor, patient)
     if offer.slot_id is None:
-        raise InvalidInput(
-            N_("Gruppenplätze bestätigt die Person selbst über den Link in ihrer E-Mail.")
-        )
+        if accept:
+            return groups.accept_group_offer(session, now, offer, actor)
+        return groups.decline_group_offer(session, now, offer, actor, settings)
     if accept:
         return offers.accept_offer(session, now, offer, actor, settings)
     return offers.decline_offer(session, now, offer, actor, settings)
+
+
+def enrol_caller(
+    session: Session,
+    now: dt.datetime,
+    actor: User,
+    patient: Patient,
+    group_id: int,
+    settings: Settings,
+) -> GroupEnrollment:
+    """Enrol a caller into an open group of a practice the secretariat serves: the group
+    engine's self-enrolment (same hard filters, same seat race, waitlist beyond the maximum),
+    audited with the secretary as actor. Allowed also where the practice takes offers only."""
+    _require_act(session, actor, patient)
+    group = session.get(GroupProgram, group_id)
+    if group is None or group.practice_id not in access.served_practice_ids(session, actor):
+        raise NotFound("Nicht gefunden.")
+    return groups.self_enrol(session, now, actor, group, patient, settings)
 
 
 # --- the call queue -------------------------------------------------------------------------------

@@ -26,7 +26,13 @@ from ptmatch.models.patients import (
     RegisteredVia,
 )
 from ptmatch.models.postcodes import Postcode
-from ptmatch.models.practices import CalendarBlock, Practice, SecretariatAssignment, Therapist
+from ptmatch.models.practices import (
+    CalendarBlock,
+    Practice,
+    Room,
+    SecretariatAssignment,
+    Therapist,
+)
 from ptmatch.models.slots import Modality, OfferMode, Slot, SlotKind, SlotStatus
 from ptmatch.models.throttle import LoginThrottle, RateCounter, ResetRequest
 from ptmatch.models.users import STAFF_ROLES, RecoveryCode, Role, TokenPurpose, User, UserToken
@@ -72,6 +78,7 @@ __all__ = [
     "RecoveryCode",
     "RegisteredVia",
     "RemovalReason",
+    "Room",
     "ResetRequest",
     "Role",
     "STAFF_ROLES",

@@ -52,10 +52,19 @@ class GroupProgram(Base):
     offer_ttl_minutes: Mapped[int] = mapped_column(Integer, default=1440)
     current_wave: Mapped[int] = mapped_column(Integer, default=0)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # In person only: the practice room of the weekly sessions (its capacity holds the maximum).
+    room_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rooms.id", ondelete="SET NULL"), index=True
+    )
+    # Patients who fit may enrol themselves from their dashboard; False = offers only.
+    self_enrol: Mapped[bool] = mapped_column(default=True)
+    # Why the practice cancelled it by hand (empty: not cancelled, or below the minimum).
+    cancel_reason: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     practice = relationship("Practice")
     therapist = relationship("Therapist")
+    room = relationship("Room")
 
 
 class GroupEnrollment(Base):

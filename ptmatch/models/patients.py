@@ -84,6 +84,8 @@ class Patient(Base):
         enum_column(Preference), default=Preference.ACCEPTABLE
     )
     group_pref: Mapped[Preference] = mapped_column(enum_column(Preference), default=Preference.NO)
+    # In person only in an accessible room (a hard filter of matching and self-enrolment).
+    needs_accessible_room: Mapped[bool] = mapped_column(default=False)
     # Where the patient is in care (a hard filter against a slot's kind, ptmatch.domain.filters).
     care_stage: Mapped[CareStage] = mapped_column(
         enum_column(CareStage), default=CareStage.ANY, server_default=CareStage.ANY.value

@@ -1,4 +1,5 @@
-"""Practices, their therapists, calendar blocks, and which practices a secretariat serves."""
+"""Practices, their rooms and therapists, calendar blocks, and which practices a secretariat
+serves."""
 
 from __future__ import annotations
 
@@ -41,6 +42,23 @@ class Practice(Base):
     therapists: Mapped[list[Therapist]] = relationship(back_populates="practice")
 
 
+class Room(Base):
+    """A room of the practice: an in-person slot or group session needs a free one."""
+
+    __tablename__ = "rooms"
+    __table_args__ = (UniqueConstraint("practice_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[int] = mapped_column(
+        ForeignKey("practices.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(80))
+    capacity: Mapped[int] = mapped_column(Integer, default=2)  # people in person, therapist too
+    accessible: Mapped[bool] = mapped_column(default=False)  # step-free, wheelchair accessible
+    note: Mapped[str] = mapped_column(String(300), default="")
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+
 class Therapist(Base):
     __tablename__ = "therapists"
 
@@ -66,6 +84,8 @@ class Therapist(Base):
     session_minutes: Mapped[int] = mapped_column(Integer, default=50)
     buffer_minutes: Mapped[int] = mapped_column(Integer, default=10)
     switch_buffer_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    # The room an in-person slot or group takes first (when free); None = the first free one.
+    default_room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
     # Private iCalendar feed: SHA-256 of the secret in the URL; NULL = feed off.
     calendar_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
@@ -90,6 +110,8 @@ class CalendarBlock(Base):
     start_min: Mapped[int] = mapped_column(Integer)  # minutes after local midnight
     end_min: Mapped[int] = mapped_column(Integer)
     modality: Mapped[Modality] = mapped_column(enum_column(Modality))
+    # An in-person block may name its room: posting inside the block takes it first.
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
 
 
 class SecretariatAssignment(Base):

@@ -66,9 +66,14 @@ class Slot(Base):
         ForeignKey("slots.id", ondelete="SET NULL")
     )
     outcome_notified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # In person only: the practice room it occupies (buffers included, see domain/rooms.py).
+    room_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rooms.id", ondelete="SET NULL"), index=True
+    )
 
     practice = relationship("Practice")
     therapist = relationship("Therapist")
+    room = relationship("Room")
 
     @property
     def end_at(self) -> dt.datetime:

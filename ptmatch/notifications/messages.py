@@ -202,6 +202,20 @@ KINDS: dict[str, Kind] = {
         ),
         N_("Zur Übersicht"),
     ),
+    # Issue 19: the therapist hears of the 48-hour decision (no names, only the outcome).
+    "practice_group_confirmed": Kind(
+        N_("Eine Gruppe findet statt"),
+        N_("Eine Gruppe Ihrer Praxis hat genug Anmeldungen und findet wie geplant statt."),
+        N_("Zur Gruppe"),
+    ),
+    "practice_group_cancelled": Kind(
+        N_("Eine Gruppe findet nicht statt"),
+        N_(
+            "Eine Gruppe Ihrer Praxis hat die Mindestzahl nicht erreicht und findet nicht statt. "
+            "Alle Angemeldeten sind benachrichtigt."
+        ),
+        N_("Zur Gruppe"),
+    ),
     "stats_report": Kind(
         N_("Der Monatsbericht liegt bereit"),
         N_(

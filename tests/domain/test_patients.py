@@ -323,6 +323,17 @@ def test_profile_round_trip(session, now):
     )
 
 
+def test_needs_an_accessible_room_is_a_profile_field(session, now):
+    """Issue 19: set at registration or later; matching reads it as a hard filter."""
+    patient = make_patient(session)
+    patients.update_profile(
+        session, now, patient, a_profile(needs_accessible_room=True), patient.user
+    )
+    session.expire_all()
+    assert patient.needs_accessible_room is True
+    assert patients.profile_of(patient).needs_accessible_room is True
+
+
 # --- pause / reactivate ---------------------------------------------------------------------------
 
 

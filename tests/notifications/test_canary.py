@@ -26,15 +26,34 @@ from sqlalchemy.orm import Session
 
 from ptmatch.catalog import PROBLEM_AREAS
 from ptmatch.config import Settings
-from ptmatch.domain import checkins, offers, patients
+from ptmatch.domain import checkins, groups, offers, patients
 from ptmatch.domain.access import pseudonym_of
 from ptmatch.domain.accounts import send_reset_mails
-from ptmatch.models import Offer, OutboxMessage, Patient, Practice, Role, Therapist, User
+from ptmatch.models import (
+    GroupStatus,
+    Modality,
+    Offer,
+    OutboxMessage,
+    Patient,
+    Practice,
+    Preference,
+    Role,
+    Therapist,
+    User,
+)
 from ptmatch.notifications import delivery
 from ptmatch.notifications.senders import MemorySender
 from ptmatch.scheduler.tasks.reminders import send_reminders
 from ptmatch.scheduler.tasks.sweep import sweep
-from tests.factories import make_patient, make_practice, make_therapist, make_user
+from tests.conftest import NOW
+from tests.factories import (
+    GROUP_START,
+    make_group,
+    make_patient,
+    make_practice,
+    make_therapist,
+    make_user,
+)
 from tests.notifications.helpers import make_booking
 
 MARKER = "Kanarienvogel7Q"
@@ -233,6 +252,54 @@ def decline_expire_unfilled(w: World) -> None:
         w.session, w.now, _offer_of(w, slot, w.patient), w.patient.user, w.settings
     )
     sweep(w.session, w.now + dt.timedelta(hours=29), w.settings)
+
+
+SOON = NOW + dt.timedelta(hours=47)  # inside the 48-hour decision time: decided at NOW
+
+
+def _video_group(w: World, **kw):
+    w.therapist.offers_group = True
+    w.patient.group_pref = Preference.WANTED
+    return make_group(w.session, w.therapist, modality=Modality.VIDEO, method="dbt", **kw)
+
+
+def _kinds(w: World) -> set[str]:
+    return {row.kind for row in w.session.scalars(select(OutboxMessage))}
+
+
+@flow
+def group_self_enrol_cancelled_below_minimum_and_rescheduled(w: World) -> None:
+    """Issue 19: self-enrolment, the 48-hour decision below the minimum (the therapist's mail
+    included) and the offer of the practice's next group of the same method."""
+    # Decided now (mails due at once): the first session 47 hours ahead.
+    small = _video_group(w, min_participants=3, first_session_at=SOON)
+    _video_group(w, first_session_at=GROUP_START, title=f"Folge {MARKER}")
+    groups.self_enrol(w.session, w.now, w.patient.user, small, w.patient, w.settings)
+    assert groups.decide_group(w.session, w.now, small, w.settings) == GroupStatus.CANCELLED
+    assert {"group_enrolled", "group_cancelled", "practice_group_cancelled", "group_offer"} <= (
+        _kinds(w)
+    )
+
+
+@flow
+def group_confirmed_then_cancel_button(w: World) -> None:
+    """Issue 19: the decision to go ahead (mail to the therapist), then the practice's cancel
+    button with a reason that must never reach a mail."""
+    group = _video_group(
+        w, min_participants=2, enrolled_count=1, title=f"Gruppe {MARKER}", first_session_at=SOON
+    )
+    groups.self_enrol(w.session, w.now, w.patient.user, group, w.patient, w.settings)
+    assert groups.decide_group(w.session, w.now, group, w.settings) == GroupStatus.CONFIRMED
+    groups.cancel_group(
+        w.session,
+        w.now,
+        w.therapist.user,
+        group,
+        reason=f"{MARKER} erkrankt",
+        confirmed=True,
+        settings=w.settings,
+    )
+    assert {"practice_group_confirmed", "group_confirmed", "group_cancelled"} <= _kinds(w)
 
 
 MONTHS_DE = [

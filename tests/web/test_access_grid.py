@@ -45,7 +45,14 @@ from ptmatch.models import (
 from ptmatch.models.ops import SCHEDULER_BEAT
 from ptmatch.ops.heartbeat import beat
 from tests.conftest import NOW
-from tests.factories import make_calendar_block, make_group, make_network, make_offer, make_slot
+from tests.factories import (
+    make_calendar_block,
+    make_group,
+    make_network,
+    make_offer,
+    make_room,
+    make_slot,
+)
 
 ANON, PAT_A, PAT_B, THER_X, THER_Y, SEC_X, SEC_OTHER, ADMIN = ROLES = (
     "anon",
@@ -114,6 +121,7 @@ ALLOW: dict[str, frozenset | Token] = {
     "patient.delete": PATIENTS,
     "patient.join_via_link": PATIENTS,
     "practice_link.landing": EVERYONE,
+    "practice_link.practice_groups": EVERYONE,  # issue 19: public, pseudonymous
     "calendar.booking_ics": frozenset({PAT_A}),
     # practice area
     "practice.signup": EVERYONE,  # public sign-up; logged-in users are sent home
@@ -129,6 +137,10 @@ ALLOW: dict[str, frozenset | Token] = {
     "practice.set_priority": frozenset({THER_X}),
     "practice.refer": frozenset({THER_X}),
     "practice.remove": frozenset({THER_X}),
+    "practice.rooms_page": THERAPISTS,  # issue 19: always the own practice's rooms
+    "practice.set_default_room": THERAPISTS,
+    "practice.room_edit": frozenset({THER_X}),
+    "practice.room_plan": THERAPISTS,
     "practice.statistics_page": THERAPISTS,  # each sees their own practice only
     "practice.statistics_csv": THERAPISTS,
     "calendar.settings": THERAPISTS,
@@ -140,6 +152,8 @@ ALLOW: dict[str, frozenset | Token] = {
     "groups.detail": frozenset({THER_X}),
     "groups.send_wave": frozenset({THER_X}),
     "groups.remove_member": frozenset({THER_X}),
+    "groups.cancel": frozenset({THER_X}),
+    "groups.set_self_enrol": frozenset({THER_X}),
     "groups.calendar_rules_page": THERAPISTS,
     "groups.remove_block": frozenset({THER_X}),
     "group_offers.show": TOKEN,
@@ -150,6 +164,8 @@ ALLOW: dict[str, frozenset | Token] = {
     "group_offers.mine_accept": frozenset({PAT_A}),
     "group_offers.mine_decline": frozenset({PAT_A}),
     "group_offers.withdraw": frozenset({PAT_A}),
+    "group_offers.open_group": PATIENTS,  # an open group: seats left, no names
+    "group_offers.enrol": PATIENTS,  # the domain checks the fit
     # offers and bookings (mail links; the patient's own pages)
     "offers.token_offer": TOKEN,
     "offers.patient_offer": frozenset({PAT_A}),
@@ -176,6 +192,7 @@ ALLOW: dict[str, frozenset | Token] = {
     "secretariat.join_list": frozenset({SEC_X}),
     "secretariat.leave_list": frozenset({SEC_X}),
     "secretariat.answer_offer": frozenset({SEC_X}),
+    "secretariat.enrol_group": frozenset({SEC_X}),
     "secretariat.call_queue": SECRETARIES,
     "secretariat.call_outcome": frozenset({SEC_X}),
     "secretariat.at_risk": SECRETARIES,
@@ -238,6 +255,7 @@ PARAMS = {
     "group_id": "group_x",
     "enrollment_id": "enrollment_a_x",
     "block_id": "block_x",
+    "room_id": "room_x",
     "key_id": "api_key_x",
     "endpoint_id": "webhook_x",
     "delivery_id": "delivery_x",
@@ -389,6 +407,7 @@ def build_world(session) -> dict:
         "enrollment_a_x": enrollment,
         "block_x": block,
         "group_offer_a_x": group_offer,
+        "room_x": make_room(session, x),
         "api_key_x": api_key,
         "webhook_x": webhook,
         "delivery_x": delivery,

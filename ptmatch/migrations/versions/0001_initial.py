@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-05 09:12:34.599033
+Create Date: 2026-12-05 09:13:54.373369
 """
 
 from alembic import op
@@ -265,6 +265,7 @@ def upgrade() -> None:
             sa.Enum("wanted", "acceptable", "no", name="preference", native_enum=False, length=24),
             nullable=False,
         ),
+        sa.Column("needs_accessible_room", sa.Boolean(), nullable=False),
         sa.Column(
             "care_stage",
             sa.Enum(
@@ -364,6 +365,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_recovery_codes_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "rooms",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("practice_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=80), nullable=False),
+        sa.Column("capacity", sa.Integer(), nullable=False),
+        sa.Column("accessible", sa.Boolean(), nullable=False),
+        sa.Column("note", sa.String(length=300), nullable=False),
+        sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["practice_id"],
+            ["practices.id"],
+            name=op.f("fk_rooms_practice_id_practices"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rooms")),
+        sa.UniqueConstraint("practice_id", "name", name=op.f("uq_rooms_practice_id")),
+    )
+    with op.batch_alter_table("rooms", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_rooms_practice_id"), ["practice_id"], unique=False)
+
+    op.create_table(
         "secretariat_assignments",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
@@ -391,51 +413,6 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_secretariat_assignments_user_id"), ["user_id"], unique=False
-        )
-
-    op.create_table(
-        "therapists",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("practice_id", sa.Integer(), nullable=True),
-        sa.Column("title", sa.String(length=60), nullable=False),
-        sa.Column("gender", sa.String(length=1), nullable=False),
-        sa.Column("approbation", sa.String(length=200), nullable=False),
-        sa.Column("lanr", sa.String(length=9), nullable=False),
-        sa.Column("approved_at", ptmatch.db.UTCDateTime(), nullable=True),
-        sa.Column("approved_by_id", sa.Integer(), nullable=True),
-        sa.Column("methods_mask", sa.BigInteger(), nullable=False),
-        sa.Column("specialties_mask", sa.BigInteger(), nullable=False),
-        sa.Column("exclusions_mask", sa.BigInteger(), nullable=False),
-        sa.Column("populations_mask", sa.BigInteger(), nullable=False),
-        sa.Column("languages_mask", sa.BigInteger(), nullable=False),
-        sa.Column("insurances_mask", sa.BigInteger(), nullable=False),
-        sa.Column("offers_in_person", sa.Boolean(), nullable=False),
-        sa.Column("offers_video", sa.Boolean(), nullable=False),
-        sa.Column("offers_group", sa.Boolean(), nullable=False),
-        sa.Column("session_minutes", sa.Integer(), nullable=False),
-        sa.Column("buffer_minutes", sa.Integer(), nullable=False),
-        sa.Column("switch_buffer_minutes", sa.Integer(), nullable=False),
-        sa.Column("calendar_token_hash", sa.String(length=64), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["approved_by_id"],
-            ["users.id"],
-            name=op.f("fk_therapists_approved_by_id_users"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["practice_id"], ["practices.id"], name=op.f("fk_therapists_practice_id_practices")
-        ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_therapists_user_id_users"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_therapists")),
-        sa.UniqueConstraint("calendar_token_hash", name=op.f("uq_therapists_calendar_token_hash")),
-        sa.UniqueConstraint("user_id", name=op.f("uq_therapists_user_id")),
-    )
-    with op.batch_alter_table("therapists", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_therapists_practice_id"), ["practice_id"], unique=False
         )
 
     op.create_table(
@@ -568,31 +545,6 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "calendar_blocks",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("therapist_id", sa.Integer(), nullable=False),
-        sa.Column("weekday", sa.Integer(), nullable=False),
-        sa.Column("start_min", sa.Integer(), nullable=False),
-        sa.Column("end_min", sa.Integer(), nullable=False),
-        sa.Column(
-            "modality",
-            sa.Enum("in_person", "video", name="modality", native_enum=False, length=24),
-            nullable=False,
-        ),
-        sa.ForeignKeyConstraint(
-            ["therapist_id"],
-            ["therapists.id"],
-            name=op.f("fk_calendar_blocks_therapist_id_therapists"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_calendar_blocks")),
-    )
-    with op.batch_alter_table("calendar_blocks", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_calendar_blocks_therapist_id"), ["therapist_id"], unique=False
-        )
-
-    op.create_table(
         "call_notes",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("patient_id", sa.Integer(), nullable=False),
@@ -650,59 +602,6 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "group_programs",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("practice_id", sa.Integer(), nullable=False),
-        sa.Column("therapist_id", sa.Integer(), nullable=False),
-        sa.Column("title", sa.String(length=200), nullable=False),
-        sa.Column("method", sa.String(length=20), nullable=False),
-        sa.Column("problems_mask", sa.BigInteger(), nullable=False),
-        sa.Column(
-            "modality",
-            sa.Enum("in_person", "video", name="modality", native_enum=False, length=24),
-            nullable=False,
-        ),
-        sa.Column("first_session_at", ptmatch.db.UTCDateTime(), nullable=False),
-        sa.Column("session_count", sa.Integer(), nullable=False),
-        sa.Column("minutes", sa.Integer(), nullable=False),
-        sa.Column("min_participants", sa.Integer(), nullable=False),
-        sa.Column("max_participants", sa.Integer(), nullable=False),
-        sa.Column("enrolled_count", sa.Integer(), nullable=False),
-        sa.Column(
-            "status",
-            sa.Enum(
-                "open", "confirmed", "cancelled", name="groupstatus", native_enum=False, length=24
-            ),
-            nullable=False,
-        ),
-        sa.Column("wave_size", sa.Integer(), nullable=False),
-        sa.Column("offer_ttl_minutes", sa.Integer(), nullable=False),
-        sa.Column("current_wave", sa.Integer(), nullable=False),
-        sa.Column("decided_at", ptmatch.db.UTCDateTime(), nullable=True),
-        sa.Column("created_at", ptmatch.db.UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_group_programs_practice_id_practices"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["therapist_id"],
-            ["therapists.id"],
-            name=op.f("fk_group_programs_therapist_id_therapists"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_group_programs")),
-    )
-    with op.batch_alter_table("group_programs", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_group_programs_practice_id"), ["practice_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_group_programs_therapist_id"), ["therapist_id"], unique=False
-        )
-
-    op.create_table(
         "patient_clinical",
         sa.Column("patient_id", sa.Integer(), nullable=False),
         sa.Column("problems_mask", sa.BigInteger(), nullable=False),
@@ -727,90 +626,55 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("patient_id", name=op.f("pk_patient_clinical")),
     )
     op.create_table(
-        "slots",
+        "therapists",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("practice_id", sa.Integer(), nullable=False),
-        sa.Column("therapist_id", sa.Integer(), nullable=False),
-        sa.Column("start_at", ptmatch.db.UTCDateTime(), nullable=False),
-        sa.Column("minutes", sa.Integer(), nullable=False),
-        sa.Column(
-            "kind",
-            sa.Enum(
-                "sprechstunde",
-                "probatorik",
-                "akut",
-                "therapy_place",
-                name="slotkind",
-                native_enum=False,
-                length=24,
-            ),
-            nullable=False,
-        ),
-        sa.Column(
-            "modality",
-            sa.Enum("in_person", "video", name="modality", native_enum=False, length=24),
-            nullable=False,
-        ),
-        sa.Column(
-            "status",
-            sa.Enum(
-                "offering",
-                "booked",
-                "unfilled",
-                "cancelled",
-                name="slotstatus",
-                native_enum=False,
-                length=24,
-            ),
-            nullable=False,
-        ),
-        sa.Column(
-            "offer_mode",
-            sa.Enum("auto", "manual", name="offermode", native_enum=False, length=24),
-            nullable=False,
-        ),
-        sa.Column("wave_size", sa.Integer(), nullable=False),
-        sa.Column("offer_ttl_minutes", sa.Integer(), nullable=False),
-        sa.Column("offer_deadline_at", ptmatch.db.UTCDateTime(), nullable=False),
-        sa.Column("current_wave", sa.Integer(), nullable=False),
-        sa.Column("created_by_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", ptmatch.db.UTCDateTime(), nullable=False),
-        sa.Column("closed_at", ptmatch.db.UTCDateTime(), nullable=True),
-        sa.Column("reposted_from_id", sa.Integer(), nullable=True),
-        sa.Column("outcome_notified_at", ptmatch.db.UTCDateTime(), nullable=True),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("practice_id", sa.Integer(), nullable=True),
+        sa.Column("title", sa.String(length=60), nullable=False),
+        sa.Column("gender", sa.String(length=1), nullable=False),
+        sa.Column("approbation", sa.String(length=200), nullable=False),
+        sa.Column("lanr", sa.String(length=9), nullable=False),
+        sa.Column("approved_at", ptmatch.db.UTCDateTime(), nullable=True),
+        sa.Column("approved_by_id", sa.Integer(), nullable=True),
+        sa.Column("methods_mask", sa.BigInteger(), nullable=False),
+        sa.Column("specialties_mask", sa.BigInteger(), nullable=False),
+        sa.Column("exclusions_mask", sa.BigInteger(), nullable=False),
+        sa.Column("populations_mask", sa.BigInteger(), nullable=False),
+        sa.Column("languages_mask", sa.BigInteger(), nullable=False),
+        sa.Column("insurances_mask", sa.BigInteger(), nullable=False),
+        sa.Column("offers_in_person", sa.Boolean(), nullable=False),
+        sa.Column("offers_video", sa.Boolean(), nullable=False),
+        sa.Column("offers_group", sa.Boolean(), nullable=False),
+        sa.Column("session_minutes", sa.Integer(), nullable=False),
+        sa.Column("buffer_minutes", sa.Integer(), nullable=False),
+        sa.Column("switch_buffer_minutes", sa.Integer(), nullable=False),
+        sa.Column("default_room_id", sa.Integer(), nullable=True),
+        sa.Column("calendar_token_hash", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(
-            ["created_by_id"],
+            ["approved_by_id"],
             ["users.id"],
-            name=op.f("fk_slots_created_by_id_users"),
+            name=op.f("fk_therapists_approved_by_id_users"),
             ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
-            ["practice_id"],
-            ["practices.id"],
-            name=op.f("fk_slots_practice_id_practices"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["reposted_from_id"],
-            ["slots.id"],
-            name=op.f("fk_slots_reposted_from_id_slots"),
+            ["default_room_id"],
+            ["rooms.id"],
+            name=op.f("fk_therapists_default_room_id_rooms"),
             ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
-            ["therapist_id"],
-            ["therapists.id"],
-            name=op.f("fk_slots_therapist_id_therapists"),
-            ondelete="CASCADE",
+            ["practice_id"], ["practices.id"], name=op.f("fk_therapists_practice_id_practices")
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_slots")),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_therapists_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_therapists")),
+        sa.UniqueConstraint("calendar_token_hash", name=op.f("uq_therapists_calendar_token_hash")),
+        sa.UniqueConstraint("user_id", name=op.f("uq_therapists_user_id")),
     )
-    with op.batch_alter_table("slots", schema=None) as batch_op:
-        batch_op.create_index("ix_slots_practice_start", ["practice_id", "start_at"], unique=False)
+    with op.batch_alter_table("therapists", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_slots_status_deadline", ["status", "offer_deadline_at"], unique=False
-        )
-        batch_op.create_index(
-            "ix_slots_therapist_start", ["therapist_id", "start_at"], unique=False
+            batch_op.f("ix_therapists_practice_id"), ["practice_id"], unique=False
         )
 
     op.create_table(
@@ -912,6 +776,193 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "ix_webhook_deliveries_status_next", ["status", "next_attempt_at"], unique=False
+        )
+
+    op.create_table(
+        "calendar_blocks",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("therapist_id", sa.Integer(), nullable=False),
+        sa.Column("weekday", sa.Integer(), nullable=False),
+        sa.Column("start_min", sa.Integer(), nullable=False),
+        sa.Column("end_min", sa.Integer(), nullable=False),
+        sa.Column(
+            "modality",
+            sa.Enum("in_person", "video", name="modality", native_enum=False, length=24),
+            nullable=False,
+        ),
+        sa.Column("room_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["room_id"],
+            ["rooms.id"],
+            name=op.f("fk_calendar_blocks_room_id_rooms"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["therapist_id"],
+            ["therapists.id"],
+            name=op.f("fk_calendar_blocks_therapist_id_therapists"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_calendar_blocks")),
+    )
+    with op.batch_alter_table("calendar_blocks", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_calendar_blocks_therapist_id"), ["therapist_id"], unique=False
+        )
+
+    op.create_table(
+        "group_programs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("practice_id", sa.Integer(), nullable=False),
+        sa.Column("therapist_id", sa.Integer(), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("method", sa.String(length=20), nullable=False),
+        sa.Column("problems_mask", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "modality",
+            sa.Enum("in_person", "video", name="modality", native_enum=False, length=24),
+            nullable=False,
+        ),
+        sa.Column("first_session_at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.Column("session_count", sa.Integer(), nullable=False),
+        sa.Column("minutes", sa.Integer(), nullable=False),
+        sa.Column("min_participants", sa.Integer(), nullable=False),
+        sa.Column("max_participants", sa.Integer(), nullable=False),
+        sa.Column("enrolled_count", sa.Integer(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "open", "confirmed", "cancelled", name="groupstatus", native_enum=False, length=24
+            ),
+            nullable=False,
+        ),
+        sa.Column("wave_size", sa.Integer(), nullable=False),
+        sa.Column("offer_ttl_minutes", sa.Integer(), nullable=False),
+        sa.Column("current_wave", sa.Integer(), nullable=False),
+        sa.Column("decided_at", ptmatch.db.UTCDateTime(), nullable=True),
+        sa.Column("room_id", sa.Integer(), nullable=True),
+        sa.Column("self_enrol", sa.Boolean(), nullable=False),
+        sa.Column("cancel_reason", sa.String(length=500), nullable=False),
+        sa.Column("created_at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["practice_id"],
+            ["practices.id"],
+            name=op.f("fk_group_programs_practice_id_practices"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["room_id"],
+            ["rooms.id"],
+            name=op.f("fk_group_programs_room_id_rooms"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["therapist_id"],
+            ["therapists.id"],
+            name=op.f("fk_group_programs_therapist_id_therapists"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_group_programs")),
+    )
+    with op.batch_alter_table("group_programs", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_group_programs_practice_id"), ["practice_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_group_programs_room_id"), ["room_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_group_programs_therapist_id"), ["therapist_id"], unique=False
+        )
+
+    op.create_table(
+        "slots",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("practice_id", sa.Integer(), nullable=False),
+        sa.Column("therapist_id", sa.Integer(), nullable=False),
+        sa.Column("start_at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.Column("minutes", sa.Integer(), nullable=False),
+        sa.Column(
+            "kind",
+            sa.Enum(
+                "sprechstunde",
+                "probatorik",
+                "akut",
+                "therapy_place",
+                name="slotkind",
+                native_enum=False,
+                length=24,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "modality",
+            sa.Enum("in_person", "video", name="modality", native_enum=False, length=24),
+            nullable=False,
+        ),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "offering",
+                "booked",
+                "unfilled",
+                "cancelled",
+                name="slotstatus",
+                native_enum=False,
+                length=24,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "offer_mode",
+            sa.Enum("auto", "manual", name="offermode", native_enum=False, length=24),
+            nullable=False,
+        ),
+        sa.Column("wave_size", sa.Integer(), nullable=False),
+        sa.Column("offer_ttl_minutes", sa.Integer(), nullable=False),
+        sa.Column("offer_deadline_at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.Column("current_wave", sa.Integer(), nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", ptmatch.db.UTCDateTime(), nullable=False),
+        sa.Column("closed_at", ptmatch.db.UTCDateTime(), nullable=True),
+        sa.Column("reposted_from_id", sa.Integer(), nullable=True),
+        sa.Column("outcome_notified_at", ptmatch.db.UTCDateTime(), nullable=True),
+        sa.Column("room_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["users.id"],
+            name=op.f("fk_slots_created_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["practice_id"],
+            ["practices.id"],
+            name=op.f("fk_slots_practice_id_practices"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["reposted_from_id"],
+            ["slots.id"],
+            name=op.f("fk_slots_reposted_from_id_slots"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["room_id"], ["rooms.id"], name=op.f("fk_slots_room_id_rooms"), ondelete="SET NULL"
+        ),
+        sa.ForeignKeyConstraint(
+            ["therapist_id"],
+            ["therapists.id"],
+            name=op.f("fk_slots_therapist_id_therapists"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_slots")),
+    )
+    with op.batch_alter_table("slots", schema=None) as batch_op:
+        batch_op.create_index("ix_slots_practice_start", ["practice_id", "start_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_slots_room_id"), ["room_id"], unique=False)
+        batch_op.create_index(
+            "ix_slots_status_deadline", ["status", "offer_deadline_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_slots_therapist_start", ["therapist_id", "start_at"], unique=False
         )
 
     op.create_table(
@@ -1168,6 +1219,23 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_group_enrollments_group_id"))
 
     op.drop_table("group_enrollments")
+    with op.batch_alter_table("slots", schema=None) as batch_op:
+        batch_op.drop_index("ix_slots_therapist_start")
+        batch_op.drop_index("ix_slots_status_deadline")
+        batch_op.drop_index(batch_op.f("ix_slots_room_id"))
+        batch_op.drop_index("ix_slots_practice_start")
+
+    op.drop_table("slots")
+    with op.batch_alter_table("group_programs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_group_programs_therapist_id"))
+        batch_op.drop_index(batch_op.f("ix_group_programs_room_id"))
+        batch_op.drop_index(batch_op.f("ix_group_programs_practice_id"))
+
+    op.drop_table("group_programs")
+    with op.batch_alter_table("calendar_blocks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_calendar_blocks_therapist_id"))
+
+    op.drop_table("calendar_blocks")
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_webhook_deliveries_status_next")
         batch_op.drop_index(batch_op.f("ix_webhook_deliveries_endpoint_id"))
@@ -1178,18 +1246,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_waitlist_patient_status")
 
     op.drop_table("waitlist_entries")
-    with op.batch_alter_table("slots", schema=None) as batch_op:
-        batch_op.drop_index("ix_slots_therapist_start")
-        batch_op.drop_index("ix_slots_status_deadline")
-        batch_op.drop_index("ix_slots_practice_start")
+    with op.batch_alter_table("therapists", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_therapists_practice_id"))
 
-    op.drop_table("slots")
+    op.drop_table("therapists")
     op.drop_table("patient_clinical")
-    with op.batch_alter_table("group_programs", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_group_programs_therapist_id"))
-        batch_op.drop_index(batch_op.f("ix_group_programs_practice_id"))
-
-    op.drop_table("group_programs")
     with op.batch_alter_table("clinical_notes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_clinical_notes_patient_id"))
 
@@ -1198,10 +1259,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_call_notes_patient_id"))
 
     op.drop_table("call_notes")
-    with op.batch_alter_table("calendar_blocks", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_calendar_blocks_therapist_id"))
-
-    op.drop_table("calendar_blocks")
     with op.batch_alter_table("availability", schema=None) as batch_op:
         batch_op.drop_index("ix_availability_patient_window")
         batch_op.drop_index(batch_op.f("ix_availability_patient_id"))
@@ -1222,15 +1279,15 @@ def downgrade() -> None:
         batch_op.drop_index("ix_user_tokens_user_purpose")
 
     op.drop_table("user_tokens")
-    with op.batch_alter_table("therapists", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_therapists_practice_id"))
-
-    op.drop_table("therapists")
     with op.batch_alter_table("secretariat_assignments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_secretariat_assignments_user_id"))
         batch_op.drop_index(batch_op.f("ix_secretariat_assignments_practice_id"))
 
     op.drop_table("secretariat_assignments")
+    with op.batch_alter_table("rooms", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_rooms_practice_id"))
+
+    op.drop_table("rooms")
     with op.batch_alter_table("recovery_codes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_recovery_codes_user_id"))
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (
+    BooleanField,
     DateField,
     IntegerField,
     SelectField,
     SelectMultipleField,
     StringField,
     SubmitField,
+    TextAreaField,
     TimeField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ptmatch import labels
@@ -69,6 +71,11 @@ class GroupForm(BaseForm):
         default=10,
         validators=[InputRequired(REQUIRED), NumberRange(2, 30)],
     )
+    # In person: 0 = the therapist's room or the first free one that holds the maximum.
+    room = SelectField(_l("Raum"), coerce=int, default=0, validators=[Optional()])
+    self_enrol = BooleanField(
+        _l("Passende Patient:innen dürfen sich selbst anmelden"), default=True
+    )
     submit = SubmitField(_l("Gruppe anlegen und Angebote senden"))
 
 
@@ -79,4 +86,17 @@ class BlockForm(BaseForm):
     start_time = TimeField(_l("Von"), validators=[InputRequired(REQUIRED)])
     end_time = TimeField(_l("Bis"), validators=[InputRequired(REQUIRED)])
     modality = SelectField(_l("Form"), choices=MODALITIES, default="video")
+    room = SelectField(_l("Raum (nur Präsenz)"), coerce=int, default=0, validators=[Optional()])
     submit = SubmitField(_l("Block hinzufügen"))
+
+
+class CancelGroupForm(BaseForm):
+    reason = TextAreaField(
+        _l("Grund (bleibt in der Praxis, geht nicht per E-Mail hinaus)"),
+        validators=[DataRequired(REQUIRED), Length(max=500)],
+    )
+    confirm = BooleanField(
+        _l("Ja, die Gruppe absagen und alle Angemeldeten benachrichtigen"),
+        validators=[DataRequired(_l("Bitte bestätigen Sie die Absage."))],
+    )
+    submit = SubmitField(_l("Gruppe absagen"))

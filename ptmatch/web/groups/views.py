@@ -24,12 +24,12 @@ from sqlalchemy import select
 
 from ptmatch import clock
 from ptmatch.db import get_session
-from ptmatch.domain import access, calendar_rules, groups, offers, practices
+from ptmatch.domain import access, calendar_rules, groups, offers, practices, rooms
 from ptmatch.domain.errors import DomainError, NotFound, SlotTaken
 from ptmatch.models import EnrollmentStatus, GroupEnrollment, OfferStatus, Patient, Role
 from ptmatch.web import current_settings
 from ptmatch.web.forms import add_domain_error, local_start
-from ptmatch.web.groups.forms import BlockForm, GroupForm
+from ptmatch.web.groups.forms import BlockForm, CancelGroupForm, GroupForm
 from ptmatch.web.security import current_db_user, require_roles
 
 bp = Blueprint("groups", __name__)
@@ -77,10 +77,18 @@ def index():
     )
 
 
+def _room_choices(form) -> None:
+    form.room.choices = [(0, _("automatisch (eigener oder erster freier Raum)"))] + [
+        (r.id, _("%(name)s (%(n)s Pers.)", name=r.name, n=r.capacity))
+        for r in rooms.list_rooms(get_session(), g.therapist.practice_id)
+    ]
+
+
 @bp.route("/neu", methods=["GET", "POST"])
 def new():
     """Create a group programme; the first offers go out at once."""
     form = GroupForm()
+    _room_choices(form)
     if form.validate_on_submit():
         start = local_start(form.start_date.data, form.start_time, form.dst)
         if start is not None:
@@ -100,11 +108,15 @@ def new():
                     min_participants=form.min_participants.data,
                     max_participants=form.max_participants.data,
                     settings=current_settings(),
+                    room_id=form.room.data or None,
+                    self_enrol=form.self_enrol.data,
                 )
             except DomainError as err:
                 _show_error(form, err)
             else:
                 flash(_("Die Gruppe ist angelegt; die ersten Angebote sind verschickt."), "success")
+                if group.room is not None:
+                    flash(_("Raum: %(room)s", room=group.room.name), "info")
                 warning = calendar_rules.modality_warning(
                     get_session(),
                     g.therapist,
@@ -144,7 +156,50 @@ def detail(group_id: int):
         last_session=groups.last_session_at(group),
         now=now,
         can_withdraw=lambda e: groups.can_withdraw(group, e, now),
+        can_cancel=groups.can_cancel_group(group, now),
+        cancel_form=CancelGroupForm(formdata=None),
+        seats_left=groups.seats_left(group),
     )
+
+
+@bp.route("/<int:group_id>/absagen", methods=["POST"])
+def cancel(group_id: int):
+    """The "cancel group" button: confirmed, with a reason; everyone enrolled or waiting is told."""
+    group = _own_group(group_id)
+    form = CancelGroupForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(error, "danger")
+        return redirect(url_for("groups.detail", group_id=group.id))
+    try:
+        groups.cancel_group(
+            get_session(),
+            clock.now(),
+            current_db_user(),
+            group,
+            reason=form.reason.data,
+            confirmed=form.confirm.data,
+            settings=current_settings(),
+        )
+    except DomainError as err:
+        flash(_message(err), "danger")
+    else:
+        flash(_("Die Gruppe ist abgesagt; alle Angemeldeten sind benachrichtigt."), "success")
+    return redirect(url_for("groups.detail", group_id=group.id))
+
+
+@bp.route("/<int:group_id>/selbstanmeldung", methods=["POST"])
+def set_self_enrol(group_id: int):
+    """Switch self-enrolment on or off (off: offers only)."""
+    group = _own_group(group_id)
+    on = request.form.get("on") == "1"
+    groups.set_self_enrol(get_session(), clock.now(), current_db_user(), group, on)
+    flash(
+        _("Selbstanmeldung ist eingeschaltet.") if on else _("Nur noch Anmeldung über Angebote."),
+        "success",
+    )
+    return redirect(url_for("groups.detail", group_id=group.id))
 
 
 @bp.route("/<int:group_id>/angebote", methods=["POST"])
@@ -186,8 +241,13 @@ def remove_member(group_id: int, enrollment_id: int):
 def calendar_rules_page():
     """Weekly blocks for video or in person: posting a slot inside one proposes its form."""
     form = BlockForm()
+    _room_choices(form)
+    form.room.choices[0] = (0, _("– kein Raum –"))
     if form.validate_on_submit():
         try:
+            room_id = rooms.check_block_room(
+                get_session(), g.therapist, form.room.data or None, form.modality.data
+            )
             calendar_rules.add_block(
                 get_session(),
                 clock.now(),
@@ -197,6 +257,7 @@ def calendar_rules_page():
                 start_min=form.start_time.data.hour * 60 + form.start_time.data.minute,
                 end_min=form.end_time.data.hour * 60 + form.end_time.data.minute,
                 modality=form.modality.data,
+                room_id=room_id,
             )
         except DomainError as err:
             _show_error(form, err)
@@ -208,6 +269,7 @@ def calendar_rules_page():
         form=form,
         therapist=g.therapist,
         blocks=calendar_rules.list_blocks(get_session(), g.therapist),
+        room_names={r.id: r.name for r in rooms.list_rooms(get_session(), g.therapist.practice_id)},
         weekdays=calendar_rules.WEEKDAYS,
         hhmm=calendar_rules.minutes_label,
     )
@@ -391,9 +453,11 @@ def _own_offer(offer_id: int):
 def mine():
     """The patient's open group offers and group places."""
     db, now = get_session(), clock.now()
-    open_offers, enrollments = groups.patient_groups(db, _own_patient(), now)
+    patient = _own_patient()
+    open_offers, enrollments = groups.patient_groups(db, patient, now)
     return render_template(
         "groups/patient.html",
+        open_groups=groups.open_groups_for(db, patient, now),
         open_offers=open_offers,
         enrollments=enrollments,
         can_withdraw=lambda e: groups.can_withdraw(e.group, e, now),
@@ -418,6 +482,57 @@ def mine_accept(offer_id: int):
 @offers_bp.route("/patient/gruppen/angebot/<int:offer_id>/ablehnen", methods=["POST"])
 def mine_decline(offer_id: int):
     return _answer(_own_offer(offer_id), current_db_user(), accept=False)
+
+
+@offers_bp.route("/patient/gruppen/offen/<int:group_id>")
+def open_group(group_id: int):
+    """An open group's own page: what, when, where, seats left — no names."""
+    db, now = get_session(), clock.now()
+    try:
+        group = groups.get_open_group(db, group_id, now)
+    except NotFound:
+        abort(404)
+    patient = _own_patient()
+    enrollment = groups.get_enrollment(db, group.id, patient.id)
+    return render_template(
+        "groups/open.html",
+        group=group,
+        practice=group.practice,
+        seats_left=groups.seats_left(group),
+        last_session=groups.last_session_at(group),
+        enrollment=enrollment,
+        can_enrol=groups.can_self_enrol(group, now)
+        and (enrollment is None or enrollment.status not in groups.ACTIVE_ENROLMENT)
+        and groups.fits(db, group, patient, now),
+    )
+
+
+@offers_bp.route("/patient/gruppen/offen/<int:group_id>/anmelden", methods=["POST"])
+def enrol(group_id: int):
+    """Enrol directly: a seat while one is free, else the group's waitlist."""
+    db, now = get_session(), clock.now()
+    try:
+        group = groups.get_open_group(db, group_id, now)
+    except NotFound:
+        abort(404)
+    try:
+        enrollment = groups.self_enrol(
+            db, now, current_db_user(), group, _own_patient(), current_settings()
+        )
+    except DomainError as err:
+        flash(_message(err), "warning")
+        return redirect(url_for("group_offers.open_group", group_id=group.id))
+    if enrollment.status == EnrollmentStatus.ENROLLED:
+        flash(_("Sie sind für die Gruppe angemeldet."), "success")
+    else:
+        flash(
+            _(
+                "Die Gruppe ist voll. Sie stehen auf Platz %(n)s der Warteliste.",
+                n=enrollment.position,
+            ),
+            "info",
+        )
+    return redirect(url_for("group_offers.mine"))
 
 
 @offers_bp.route("/patient/gruppen/<int:enrollment_id>/abmelden", methods=["POST"])

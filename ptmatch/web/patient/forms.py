@@ -119,6 +119,9 @@ class ProfileForm(BaseForm):
         _l("Therapie per Video"), choices=_choices(PREFERENCE), default="acceptable"
     )
     group_pref = RadioField(_l("Gruppentherapie"), choices=_choices(PREFERENCE), default="no")
+    needs_accessible_room = BooleanField(
+        _l("Ich brauche einen barrierefreien Raum (Termine vor Ort nur dort)")
+    )
     availability = SelectMultipleField(
         _l("Wann können Sie Termine wahrnehmen?"), choices=GRID_CHOICES
     )
@@ -150,6 +153,7 @@ class ProfileForm(BaseForm):
             insurance=self.insurance.data,
             video_pref=self.video_pref.data,
             group_pref=self.group_pref.data,
+            needs_accessible_room=bool(self.needs_accessible_room.data),
             windows=windows,
             care_stage=self.care_stage.data,
             ptv11_date=self.ptv11_date.data,

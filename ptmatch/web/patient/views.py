@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 
 from ptmatch import clock
 from ptmatch.db import get_session
-from ptmatch.domain import access, patients, waitlist
+from ptmatch.domain import access, groups, patients, waitlist
 from ptmatch.domain.accounts import consume_user_token, peek_user_token
 from ptmatch.domain.errors import DomainError, InvalidInput, NotAllowed
 from ptmatch.models import EntryStatus, Patient, Practice, Role, TokenPurpose, User
@@ -193,6 +193,7 @@ def dashboard():
         past_entries=[e for e in entries if e.status != "active"],
         in_pool=any(e.is_pool and e.status == EntryStatus.ACTIVE for e in entries),
         offers=patients.pending_offers(db, now, patient),
+        open_groups=groups.open_groups_for(db, patient, now, limit=5),
         bookings=patients.bookings(db, patient),
         can_reactivate=patients.can_reactivate(db, now, patient),
         matchable=patients.is_matchable(patient, user, now.date()),
@@ -444,6 +445,23 @@ def landing(slug: str):
         practice=practice,
         user=user,
         on_list=entry is not None and entry.status == EntryStatus.ACTIVE,
+    )
+
+
+@link_bp.route("/p/<slug>/gruppen")
+def practice_groups(slug: str):
+    """A practice's open groups, public and pseudonymous: what, when, seats left, no names."""
+    db, now = get_session(), clock.now()
+    practice = waitlist.get_practice_by_slug(db, slug)
+    if practice is None:
+        abort(404)
+    user = current_db_user()
+    return render_template(
+        "patient/practice_groups.html",
+        practice=practice,
+        open_groups=groups.public_groups(db, practice.id, now),
+        seats_left=groups.seats_left,
+        is_patient=user is not None and user.role == Role.PATIENT,
     )
 
 

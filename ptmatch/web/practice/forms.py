@@ -247,3 +247,24 @@ class ReferForm(BaseForm):
 class RemoveForm(BaseForm):
     reason = SelectField(_l("Grund"), choices=_choices(REMOVE_REASONS))
     submit = SubmitField(_l("Von der Liste nehmen"))
+
+
+class RoomForm(BaseForm):
+    """A room of the practice (issue 19)."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=80)])
+    capacity = IntegerField(
+        _l("Plätze in Präsenz (Personen)"),
+        default=2,
+        validators=[InputRequired(REQUIRED), NumberRange(1, 40)],
+        render_kw={"inputmode": "numeric"},
+    )
+    accessible = BooleanField(_l("barrierefrei"))
+    note = StringField(_l("Hinweis (optional)"), validators=[Optional(), Length(max=300)])
+    is_active = BooleanField(_l("in Benutzung"), default=True)
+    submit = SubmitField(_l("Speichern"))
+
+
+class DefaultRoomForm(BaseForm):
+    room = SelectField(_l("Mein Raum"), coerce=int, default=0, validators=[Optional()])
+    submit = SubmitField(_l("Übernehmen"))

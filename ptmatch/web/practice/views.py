@@ -7,6 +7,7 @@ sign-up and the waiting page needs an approved therapist with a practice (second
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 import segno
@@ -29,13 +30,14 @@ from markupsafe import Markup
 from ptmatch import clock
 from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, POPULATIONS, PROBLEM_AREAS
 from ptmatch.db import get_session
-from ptmatch.domain import practices, stats, workbench
+from ptmatch.domain import practices, rooms, stats, workbench
 from ptmatch.domain.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from ptmatch.models import Role
 from ptmatch.web import current_settings, statistics
 from ptmatch.web.bounds import page_arg
 from ptmatch.web.forms import add_domain_error
 from ptmatch.web.practice.forms import (
+    DefaultRoomForm,
     FilterForm,
     NoteForm,
     PoolFilterForm,
@@ -43,6 +45,7 @@ from ptmatch.web.practice.forms import (
     PriorityForm,
     ReferForm,
     RemoveForm,
+    RoomForm,
     SignupForm,
     TherapistProfileForm,
 )
@@ -462,6 +465,118 @@ def qr_svg():
         buf.getvalue(),
         mimetype="image/svg+xml",
         headers={"Content-Disposition": f'attachment; filename="anmeldung-{practice.slug}.svg"'},
+    )
+
+
+# --- rooms (issue 19) --------------------------------------------------------------------------
+
+
+def _room_message(err: DomainError) -> str:
+    params = getattr(err, "params", None)
+    return _(err.msgid, **params) if params else _(err.message)
+
+
+@bp.route("/raeume", methods=["GET", "POST"])
+def rooms_page():
+    """The practice's rooms: add one, choose your own default room."""
+    db = get_session()
+    form = RoomForm()
+    if form.validate_on_submit():
+        try:
+            rooms.add_room(
+                db,
+                clock.now(),
+                current_db_user(),
+                g.therapist.practice_id,
+                name=form.name.data,
+                capacity=form.capacity.data,
+                accessible=form.accessible.data,
+                note=form.note.data or "",
+            )
+        except DomainError as err:
+            _flash_unplaced(form, err)
+        else:
+            flash(_("Der Raum ist gespeichert."), "success")
+            return redirect(url_for("practice.rooms_page"))
+    all_rooms = rooms.list_rooms(db, g.therapist.practice_id, active_only=False)
+    default_form = DefaultRoomForm(formdata=None, room=g.therapist.default_room_id or 0)
+    default_form.room.choices = [(0, _("– der erste freie –"))] + [
+        (r.id, r.name) for r in all_rooms if r.is_active
+    ]
+    return render_template(
+        "practice/rooms.html", form=form, rooms=all_rooms, default_form=default_form
+    )
+
+
+@bp.route("/raeume/standard", methods=["POST"])
+def set_default_room():
+    """The therapist's own default room."""
+    form = DefaultRoomForm()
+    form.room.choices = [(0, "")] + [
+        (r.id, r.name) for r in rooms.list_rooms(get_session(), g.therapist.practice_id)
+    ]
+    if form.validate_on_submit():
+        try:
+            rooms.set_default_room(
+                get_session(), clock.now(), current_db_user(), g.therapist, form.room.data or None
+            )
+        except DomainError as err:
+            flash(_(err.message), "danger")
+        else:
+            flash(_("Ihr Raum ist gespeichert."), "success")
+    else:
+        flash(_("Bitte eine Angabe aus der Liste wählen."), "danger")
+    return redirect(url_for("practice.rooms_page"))
+
+
+@bp.route("/raeume/<int:room_id>", methods=["GET", "POST"])
+def room_edit(room_id: int):
+    """Rename a room, change its capacity, accessibility or note, or take it out of use."""
+    db = get_session()
+    try:
+        room = rooms.get_room(db, current_db_user(), room_id)
+    except NotFound:
+        abort(404)
+    form = RoomForm(obj=room)
+    if form.validate_on_submit():
+        try:
+            rooms.update_room(
+                db,
+                clock.now(),
+                current_db_user(),
+                room,
+                name=form.name.data,
+                capacity=form.capacity.data,
+                accessible=form.accessible.data,
+                note=form.note.data or "",
+                is_active=form.is_active.data,
+            )
+        except DomainError as err:
+            _flash_unplaced(form, err)
+        else:
+            flash(_("Der Raum ist gespeichert."), "success")
+            return redirect(url_for("practice.rooms_page"))
+    return render_template("practice/room_edit.html", form=form, room=room)
+
+
+@bp.route("/raeume/plan")
+def room_plan():
+    """A day per room: who (initials) and what kind, nothing more."""
+    db, now = get_session(), clock.now()
+    today = now.astimezone(rooms.BERLIN).date()
+    try:
+        day = (
+            dt.date.fromisoformat(request.args.get("tag", "")) if request.args.get("tag") else today
+        )
+    except ValueError:
+        day = today
+    return render_template(
+        "practice/room_plan.html",
+        day=day,
+        plan=rooms.room_day(db, g.therapist.practice_id, day),
+        prev_day=day - dt.timedelta(days=1),
+        next_day=day + dt.timedelta(days=1),
+        today=today,
     )
 
 

@@ -20,7 +20,7 @@ from ptmatch.domain.errors import (
     OfferExpired,
     SlotTaken,
 )
-from ptmatch.models import Offer, Role, SlotStatus
+from ptmatch.models import EnrollmentStatus, Offer, Role, SlotStatus
 from ptmatch.web import current_settings
 from ptmatch.web.bounds import date_arg
 from ptmatch.web.forms import add_domain_error
@@ -281,7 +281,41 @@ def answer_offer(offer_id: int, answer: str):
     except (SlotTaken, OfferExpired, OfferClosed, InvalidInput, NotAllowed) as err:
         flash(err.text(_) if err.message else _("Das Angebot ist nicht mehr verfügbar."), "warning")
     else:
-        flash(_("Termin gebucht.") if answer == "annehmen" else _("Angebot abgelehnt."), "success")
+        if answer != "annehmen":
+            flash(_("Angebot abgelehnt."), "success")
+        elif offer.slot_id is None:
+            flash(_("Angebot für die Gruppe angenommen."), "success")
+        else:
+            flash(_("Termin gebucht."), "success")
+    return redirect(url_for("secretariat.caller", patient_id=patient.id))
+
+
+@bp.route("/anrufer/<int:patient_id>/gruppe", methods=["POST"])
+def enrol_group(patient_id: int):
+    """Enrol a caller into an open group of a served practice (a seat, else its waitlist)."""
+    patient = _caller_or_404(patient_id)
+    group_id = request.form.get("group_id", type=int)
+    try:
+        enrollment = secretariat.enrol_caller(
+            get_session(),
+            clock.now(),
+            current_db_user(),
+            patient,
+            group_id or 0,
+            current_settings(),
+        )
+    except NotFound:
+        flash(_("Diese Gruppe gibt es nicht (mehr)."), "warning")
+    except DomainError as err:
+        params = getattr(err, "params", None)
+        flash(_(err.msgid, **params) if params else _(err.message), "warning")
+    else:
+        flash(
+            _("Angemeldet.")
+            if enrollment.status == EnrollmentStatus.ENROLLED
+            else _("Die Gruppe ist voll: auf Platz %(n)s der Warteliste.", n=enrollment.position),
+            "success",
+        )
     return redirect(url_for("secretariat.caller", patient_id=patient.id))
 
 

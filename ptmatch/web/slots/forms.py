@@ -41,6 +41,8 @@ class SlotForm(BaseForm):
         default="sprechstunde",
     )
     modality = SelectField(_l("Form"), choices=MODALITY_CHOICES, default=Modality.IN_PERSON.value)
+    # In person: 0 = the therapist's room or the first free one (issue 19).
+    room = SelectField(_l("Raum"), coerce=int, default=0, validators=[Optional()])
     mode = RadioField(
         _l("Angebot"),
         choices=MODE_CHOICES,

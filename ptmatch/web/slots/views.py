@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from ptmatch import clock
 from ptmatch.db import get_session
-from ptmatch.domain import access, calendar_rules, matching, offers
+from ptmatch.domain import access, calendar_rules, matching, offers, rooms
 from ptmatch.domain.errors import DomainError
 from ptmatch.domain.practices import get_active_therapist
 from ptmatch.models import (
@@ -168,6 +168,11 @@ def new():
         (t.id, f"{t.user.display_name or t.user.email} · {t.practice.name}")
         for t in desk.therapists
     ]
+    form.room.choices = [(0, _("automatisch (eigener oder erster freier Raum)"))] + [
+        (r.id, r.name)
+        for practice_id in sorted(desk.practice_ids)
+        for r in rooms.list_rooms(db, practice_id)
+    ]
     if request.method == "GET":
         _prefill(form, desk, now)
     elif form.validate_on_submit():
@@ -190,6 +195,7 @@ def new():
                     modality=form.modality.data,
                     mode=form.mode.data,
                     settings=current_settings(),
+                    room_id=form.room.data or None,
                 )
             except DomainError as err:
                 message = _(err.msgid, **err.params) if hasattr(err, "msgid") else err.text(_)
@@ -202,6 +208,8 @@ def new():
                     else _("Der Termin ist eingetragen und wird angeboten."),
                     "success",
                 )
+                if slot.room is not None:  # posting picks the room: say which
+                    flash(_("Raum: %(room)s", room=slot.room.name), "info")
                 warning = calendar_rules.modality_warning(
                     db, therapist, slot.start_at, slot.minutes, slot.modality
                 )
