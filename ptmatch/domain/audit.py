@@ -76,6 +76,8 @@ def record_many(
         )
     session.flush()
     session.connection().execute(insert(AuditEvent.__table__), rows)
+    for _row in rows:
+        note_event(session, action)  # metrics count each, as with `record`
     return len(rows)
 
 
