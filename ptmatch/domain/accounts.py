@@ -30,7 +30,7 @@ TOTP_ISSUER = "ptmatch"
 RECOVERY_CODE_COUNT = 10
 LOCAL_PART_MAX = 64  # RFC 5321
 # One answer for every failed login: wrong address, wrong password, locked or throttled.
-LOGIN_FAILED = N_(
+MSG_LOGIN_FAILED = N_(
     "Anmeldung nicht möglich: E-Mail oder Passwort ist falsch, oder es gab zu viele Versuche. "
     "Bitte warten Sie einige Minuten oder setzen Sie Ihr Passwort zurück."
 )
@@ -133,7 +133,7 @@ def authenticate(
     client: str = "",
 ) -> User | None:
     """Check credentials with lockout and throttles. Returns the user or None; raises
-    AccountLocked (the caller shows LOGIN_FAILED for it as for None).
+    AccountLocked (the caller shows MSG_LOGIN_FAILED for it as for None).
 
     Unknown users, wrong passwords and locked accounts cost the same argon2 work and give the
     same answer. The throttles key on the address as typed and the client, whether or not an
@@ -144,7 +144,7 @@ def authenticate(
     login = _login_name(email)
     keys = throttle.login_keys(login, client, settings)
     if throttle.blocked_until(session, now, keys) is not None:
-        raise AccountLocked(LOGIN_FAILED)
+        raise AccountLocked(MSG_LOGIN_FAILED)
     user = get_user_by_email(session, email)
     if user is None:
         _verify_any(None, password)
@@ -152,7 +152,7 @@ def authenticate(
         return None
     if user.locked_until is not None and user.locked_until > now:
         _verify_any(None, password)
-        raise AccountLocked(LOGIN_FAILED)
+        raise AccountLocked(MSG_LOGIN_FAILED)
     matched = _verify_any(user.password_hash, password)
     if matched is None or not user.is_enabled:
         _register_failure(session, now, user, settings)
@@ -241,7 +241,7 @@ def check_second_factor(
     keys = throttle.login_keys(user.email, client, settings)
     locked = user.locked_until is not None and user.locked_until > now
     if locked or throttle.blocked_until(session, now, keys) is not None:
-        raise LoginRestart(LOGIN_FAILED)
+        raise LoginRestart(MSG_LOGIN_FAILED)
     reserved = session.execute(
         update(User)
         .where(User.id == user.id)
@@ -251,7 +251,7 @@ def check_second_factor(
         .execution_options(synchronize_session=False)
     )
     if reserved.rowcount != 1:
-        raise LoginRestart(LOGIN_FAILED)
+        raise LoginRestart(MSG_LOGIN_FAILED)
     if kind == "totp":
         ok = verify_totp(session, now, user, value)
     else:
@@ -278,7 +278,7 @@ def check_second_factor(
             .execution_options(synchronize_session=False)
         )
         audit.record(session, now, "account.2fa_attempts_spent", None, subject_user_id=user.id)
-        raise LoginRestart(LOGIN_FAILED)
+        raise LoginRestart(MSG_LOGIN_FAILED)
     return False
 
 

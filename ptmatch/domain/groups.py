@@ -777,10 +777,10 @@ def decline_group_offer(
 
 # --- self-enrolment ------------------------------------------------------------------------------
 
-MSG_ALREADY = "Sie sind für diese Gruppe bereits angemeldet."
-MSG_NO_FIT = "Diese Gruppe passt nicht zu Ihren Angaben (Zeiten, Entfernung oder Wünsche)."
-MSG_NO_SELF = "Für diese Gruppe nimmt die Praxis Anmeldungen nur über Angebote an."
-MSG_CLOSED_GROUP = "Für diese Gruppe sind keine Anmeldungen mehr möglich."
+MSG_ALREADY = N_("Sie sind für diese Gruppe bereits angemeldet.")
+MSG_NO_FIT = N_("Diese Gruppe passt nicht zu Ihren Angaben (Zeiten, Entfernung oder Wünsche).")
+MSG_NO_SELF = N_("Für diese Gruppe nimmt die Praxis Anmeldungen nur über Angebote an.")
+MSG_CLOSED_GROUP = N_("Für diese Gruppe sind keine Anmeldungen mehr möglich.")
 OPEN_LIST_LIMIT = 50  # groups looked at for one patient's dashboard
 
 
@@ -873,7 +873,7 @@ def get_open_group(session: Session, group_id: int, now: dt.datetime) -> GroupPr
     """A group that still takes enrolments (anyone may see it without names); else NotFound."""
     group = session.get(GroupProgram, group_id)
     if group is None or not takes_enrolments(group, now):
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     return group
 
 
@@ -1264,7 +1264,7 @@ class _Pick:
     score: int = 0
 
 
-MSG_REASON = "Bitte einen Grund angeben (höchstens 500 Zeichen)."
+MSG_REASON = N_("Bitte einen Grund angeben (höchstens 500 Zeichen).")
 
 
 def can_cancel_group(group: GroupProgram, now: dt.datetime) -> bool:
@@ -1290,10 +1290,10 @@ def cancel_group(
     if not reason or len(reason) > 500:
         raise InvalidInput(MSG_REASON, "reason")
     if not confirmed:
-        raise InvalidInput("Bitte bestätigen Sie die Absage.", "confirm")
+        raise InvalidInput(N_("Bitte bestätigen Sie die Absage."), "confirm")
     offer_machine.lock_target(session, group, wait=True)
     if not can_cancel_group(group, now):
-        raise InvalidInput("Diese Gruppe kann nicht mehr abgesagt werden.")
+        raise InvalidInput(N_("Diese Gruppe kann nicht mehr abgesagt werden."))
     below_minimum = group.enrolled_count < group.min_participants
     people = _participants(session, group.id)
     changed = session.execute(
@@ -1307,7 +1307,7 @@ def cancel_group(
         .execution_options(synchronize_session="fetch")
     ).rowcount
     if changed != 1:
-        raise InvalidInput("Diese Gruppe kann nicht mehr abgesagt werden.")
+        raise InvalidInput(N_("Diese Gruppe kann nicht mehr abgesagt werden."))
     session.refresh(group)
     audit.record(
         session,

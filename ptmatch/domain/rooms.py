@@ -72,25 +72,25 @@ def get_room(session: Session, actor: User | None, room_id: int) -> Room:
     """A room of a practice the actor may manage; anything else is NotFound."""
     room = session.get(Room, room_id)
     if room is None or not can_manage_practice(session, actor, room.practice_id):
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     return room
 
 
 def _clean(name: str, capacity, accessible, note: str) -> tuple[str, int, bool, str]:
     name = (name or "").strip()
     if not name:
-        raise InvalidInput("Bitte ausfüllen.", "name")
+        raise InvalidInput(N_("Bitte ausfüllen."), "name")
     if len(name) > NAME_MAX:
-        raise InvalidInput("Höchstens 80 Zeichen.", "name")
+        raise InvalidInput(N_("Höchstens 80 Zeichen."), "name")
     if (
         isinstance(capacity, bool)
         or not isinstance(capacity, int)
         or not CAPACITY[0] <= capacity <= CAPACITY[1]
     ):
-        raise InvalidInput("Erlaubt sind 1 bis 40 Personen.", "capacity")
+        raise InvalidInput(N_("Erlaubt sind 1 bis 40 Personen."), "capacity")
     note = (note or "").strip()
     if len(note) > NOTE_MAX:
-        raise InvalidInput("Höchstens 300 Zeichen.", "note")
+        raise InvalidInput(N_("Höchstens 300 Zeichen."), "note")
     return name, capacity, bool(accessible), note
 
 
@@ -116,12 +116,12 @@ def add_room(
 ) -> Room:
     """A new room of the practice (its therapists and the secretariat serving it)."""
     if not can_manage_practice(session, actor, practice_id):
-        raise NotAllowed("Sie dürfen diese Praxis nicht bearbeiten.")
+        raise NotAllowed(N_("Sie dürfen diese Praxis nicht bearbeiten."))
     name, capacity, accessible, note = _clean(name, capacity, accessible, note)
     if len(list_rooms(session, practice_id, active_only=False)) >= MAX_ROOMS:
-        raise InvalidInput("Die Praxis hat bereits die größtmögliche Zahl an Räumen.")
+        raise InvalidInput(N_("Die Praxis hat bereits die größtmögliche Zahl an Räumen."))
     if _name_taken(session, practice_id, name, None):
-        raise InvalidInput("Einen Raum mit diesem Namen gibt es schon.", "name")
+        raise InvalidInput(N_("Einen Raum mit diesem Namen gibt es schon."), "name")
     room = Room(
         practice_id=practice_id, name=name, capacity=capacity, accessible=accessible, note=note
     )
@@ -144,10 +144,10 @@ def update_room(
     is_active: bool = True,
 ) -> Room:
     if not can_manage_practice(session, actor, room.practice_id):
-        raise NotAllowed("Sie dürfen diese Praxis nicht bearbeiten.")
+        raise NotAllowed(N_("Sie dürfen diese Praxis nicht bearbeiten."))
     name, capacity, accessible, note = _clean(name, capacity, accessible, note)
     if _name_taken(session, room.practice_id, name, room.id):
-        raise InvalidInput("Einen Raum mit diesem Namen gibt es schon.", "name")
+        raise InvalidInput(N_("Einen Raum mit diesem Namen gibt es schon."), "name")
     room.name, room.capacity, room.accessible, room.note = name, capacity, accessible, note
     room.is_active = bool(is_active)
     session.flush()
@@ -160,11 +160,11 @@ def set_default_room(
 ) -> None:
     """The therapist's own default room (None: the first free one)."""
     if actor is None or actor.id != therapist.user_id:
-        raise NotAllowed("Sie dürfen nur Ihr eigenes Profil ändern.")
+        raise NotAllowed(N_("Sie dürfen nur Ihr eigenes Profil ändern."))
     if room_id is not None:
         room = session.get(Room, room_id)
         if room is None or room.practice_id != therapist.practice_id or not room.is_active:
-            raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", "room")
+            raise InvalidInput(N_("Bitte eine Angabe aus der Liste wählen."), "room")
     therapist.default_room_id = room_id
     session.flush()
     audit.record(
@@ -182,10 +182,10 @@ def check_block_room(session: Session, therapist: Therapist, room_id, modality) 
     if room_id in (None, "", 0):
         return None
     if Modality(modality) != Modality.IN_PERSON:
-        raise InvalidInput("Nur Blöcke in Präsenz haben einen Raum.", "room")
+        raise InvalidInput(N_("Nur Blöcke in Präsenz haben einen Raum."), "room")
     room = session.get(Room, room_id)
     if room is None or room.practice_id != therapist.practice_id or not room.is_active:
-        raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", "room")
+        raise InvalidInput(N_("Bitte eine Angabe aus der Liste wählen."), "room")
     return room.id
 
 
@@ -240,7 +240,7 @@ def pick_room(
         return None
     by_id = {r.id: r for r in rooms}
     if room_id is not None and room_id not in by_id:
-        raise InvalidInput("Bitte eine Angabe aus der Liste wählen.", "room")
+        raise InvalidInput(N_("Bitte eine Angabe aus der Liste wählen."), "room")
     order: list[int] = []
     if room_id is not None:
         order = [room_id]
@@ -251,9 +251,7 @@ def pick_room(
         order += [r.id for r in rooms if r.id not in order]
     fitting = [i for i in order if by_id[i].capacity >= need]
     if not fitting:
-        err = InvalidInput(MSG_TOO_SMALL % {"n": need}, "room" if room_id else "max_participants")
-        err.msgid, err.params = MSG_TOO_SMALL, {"n": need}
-        raise err
+        raise InvalidInput(MSG_TOO_SMALL, "room" if room_id else "max_participants", n=need)
     first_clash = None
     for candidate in fitting:
         room = by_id[candidate]
@@ -273,9 +271,7 @@ def pick_room(
             return room
         if first_clash is None:
             first_clash = (room.name, what)
-    err = Clash(MSG_BUSY % {"room": first_clash[0], "what": first_clash[1]}, "start_time")
-    err.msgid, err.params = MSG_BUSY, {"room": first_clash[0], "what": first_clash[1]}
-    raise err
+    raise Clash(MSG_BUSY, "start_time", room=first_clash[0], what=first_clash[1])
 
 
 # --- the day plan -------------------------------------------------------------------------------

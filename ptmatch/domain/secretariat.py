@@ -689,7 +689,7 @@ def enrol_caller(
     _require_act(session, actor, patient)
     group = session.get(GroupProgram, group_id)
     if group is None or group.practice_id not in access.served_practice_ids(session, actor):
-        raise NotFound("Nicht gefunden.")
+        raise NotFound(N_("Nicht gefunden."))
     return groups.self_enrol(session, now, actor, group, patient, settings)
 
 

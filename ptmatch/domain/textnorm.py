@@ -24,9 +24,7 @@ from ptmatch.domain.errors import InvalidInput
 
 _MARKS = "\u200e\u200f"  # the data wraps right-to-left characters in direction marks
 _RECOVERY = re.compile(r"^[0-9a-f]{5}-?[0-9a-f]{5}$")
-CODE_MESSAGE = N_(
-    "Bitte den 6-stelligen Code aus der App oder einen Wiederherstellungscode eingeben."
-)
+MSG_CODE = N_("Bitte den 6-stelligen Code aus der App oder einen Wiederherstellungscode eingeben.")
 
 
 def nfc(text: str) -> str:
@@ -58,14 +56,14 @@ def normalise_code(raw: str) -> tuple[str, str]:
             continue
         value = unicodedata.decimal(ch, None)
         if value is None:
-            raise InvalidInput(CODE_MESSAGE, "code")
+            raise InvalidInput(MSG_CODE, "code")
         out.append(str(value))
     code = "".join(out)
     if len(code) == 6 and code.isascii() and code.isdigit():
         return "totp", code
     if _RECOVERY.match(code):
         return "recovery", code
-    raise InvalidInput(CODE_MESSAGE, "code")
+    raise InvalidInput(MSG_CODE, "code")
 
 
 @functools.cache

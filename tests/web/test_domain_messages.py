@@ -128,6 +128,21 @@ def english_patient(client, session, login_as):
     return practice
 
 
+@pytest.fixture
+def app(settings, engine):
+    """Without rate limits: the test sends one list join per message (over 150), more than a
+    client may send in a minute of the frozen clock."""
+    import dataclasses
+
+    from ptmatch import create_app
+    from tests.conftest import CsrfClient
+
+    app = create_app(dataclasses.replace(settings, RATE_LIMITS_ENABLED=False))
+    app.test_client_class = CsrfClient
+    yield app
+    app.extensions["ptmatch_engine"].dispose()
+
+
 def test_every_domain_error_message_reads_in_english_through_a_page(
     client, english_patient, monkeypatch
 ):

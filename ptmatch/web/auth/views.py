@@ -81,7 +81,7 @@ def login():
         except AccountLocked:
             user = None
         if user is None:  # one answer for a wrong address or password, a lock or a throttle
-            form.password.errors = [_(accounts.LOGIN_FAILED)]
+            form.password.errors = [_(accounts.MSG_LOGIN_FAILED)]
         db.commit()  # failure counters are security records: kept even though login fails
         if user is not None:
             return _after_password(user)
