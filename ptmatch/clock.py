@@ -62,6 +62,12 @@ def timestamp() -> int:
     return int(_source.now().timestamp())
 
 
+def pause(seconds: float) -> None:
+    """Wait `seconds` of real time. Not time.sleep: under libfaketime (CI runs the suite
+    400 days ahead) Python's sleep fails with EINVAL; a timed wait on an event works."""
+    threading.Event().wait(seconds)
+
+
 def get_source() -> SystemClock | FrozenClock:
     return _source
 

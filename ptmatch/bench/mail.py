@@ -87,7 +87,7 @@ class SmtpSink:
                 times = [self.arrived.get(m) for m in message_ids]
             if all(t is not None for t in times):
                 return max(times)
-            time.sleep(0.005)
+            clock.pause(0.005)
         return None
 
 
@@ -138,12 +138,12 @@ def run(
                 )
             engine_name = "sqlite" if database_url.startswith("sqlite") else "postgresql"
             poll = 1.0  # SQLite's poll (the default OUTBOX_SQLITE_SECONDS)
-            time.sleep(2 * poll)  # its first round of jobs is done
+            clock.pause(2 * poll)  # its first round of jobs is done
             therapists = _posting_therapists(sessions, rng, repetitions * 4)
             for tid in therapists:
                 if len(commit_times) >= repetitions:
                     break
-                time.sleep(rng.uniform(0.2, 0.2 + poll))
+                clock.pause(rng.uniform(0.2, 0.2 + poll))
                 with sessions() as session:
                     therapist = session.get(Therapist, tid)
                     practice = session.get(Practice, therapist.practice_id)

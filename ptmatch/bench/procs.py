@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from ptmatch.clock import pause
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCH_SECRET = "bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
@@ -76,7 +78,7 @@ class Child:
                 return True
             if self.proc.poll() is not None:
                 return False
-            time.sleep(0.1)
+            pause(0.1)
         return False
 
     def stop(self) -> None:

@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from ptmatch.clock import pause
+
 CSRF_RES = (
     re.compile(r'name="csrf_token"[^>]*value="([^"]+)"'),
     re.compile(r'value="([^"]+)"[^>]*name="csrf_token"'),
@@ -138,5 +140,5 @@ def wait_until_up(port: int, path: str = "/healthz", timeout: float = 60) -> boo
                 return True
         except OSError:
             pass
-        time.sleep(0.2)
+        pause(0.2)
     return False

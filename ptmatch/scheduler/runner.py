@@ -78,7 +78,7 @@ def wait_for_lock(lock: SchedulerLock, poll_seconds: float) -> None:
         if not announced:
             log.info("another scheduler is active; standing by")
             announced = True
-        time.sleep(poll_seconds)
+        clock.pause(poll_seconds)
 
 
 def run_while_held(

@@ -9,6 +9,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from ptmatch.clock import pause
 from ptmatch.models import ApiKey, AuditEvent, Offer, OfferStatus, Slot
 from tests.api.helpers import ALL_SCOPES, auth, make_key
 from tests.conftest import NOW
@@ -163,14 +164,12 @@ def test_idempotency_key_same_body_same_slot_other_body_conflict(client, session
 def test_idempotency_key_from_threads_at_once_creates_one_slot(app, session, net, monkeypatch):
     """Four requests with one key at once. Posting is slowed down so that all four are inside
     it together (on PostgreSQL they really overlap; SQLite runs them one after the other)."""
-    import time
-
     from ptmatch.web.api import views
 
     real_post = views.offers.post_slot
 
     def slow_post(*args, **kwargs):
-        time.sleep(0.3)
+        pause(0.3)
         return real_post(*args, **kwargs)
 
     monkeypatch.setattr(views.offers, "post_slot", slow_post)

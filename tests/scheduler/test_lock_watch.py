@@ -11,16 +11,11 @@ import time
 import pytest
 from sqlalchemy import text
 
+from ptmatch.clock import pause
 from ptmatch.db import make_engine, make_session_factory
 from ptmatch.scheduler.jobs import Job
 from ptmatch.scheduler.lock import SchedulerLock
 from ptmatch.scheduler.runner import run_while_held
-
-
-def _pause(seconds: float) -> None:
-    """time.sleep fails under faketime (CI runs the suite 400 days ahead); a timed wait works."""
-    threading.Event().wait(seconds)
-
 
 LIMIT = 10.0  # seconds from losing the lock to the last job run
 
@@ -49,7 +44,7 @@ def _run_and_lose(settings, sessions, lock, lose) -> tuple[Ticks, float, float]:
         deadline = time.monotonic() + 20
         while len(ticks.times) < 2:
             assert time.monotonic() < deadline, "the job never ran"
-            _pause(0.05)
+            pause(0.05)
         assert lock.still_held()
         lost_at = time.monotonic()
         lose()
@@ -59,7 +54,7 @@ def _run_and_lose(settings, sessions, lock, lose) -> tuple[Ticks, float, float]:
     finally:
         stop.set()
         runner.join(10)
-    _pause(2.5)  # would a job still tick after the runner returned?
+    pause(2.5)  # would a job still tick after the runner returned?
     return ticks, lost_at, returned_at
 
 
@@ -115,7 +110,7 @@ def test_a_held_lock_keeps_the_jobs_running(settings, tmp_path):
         target=run_while_held, args=(fast, sessions, lock, [Job("t", ticks.job, None, 1)], stop)
     )
     runner.start()
-    _pause(3.5)
+    pause(3.5)
     assert runner.is_alive() and len(ticks.times) >= 3
     stop.set()
     runner.join(10)

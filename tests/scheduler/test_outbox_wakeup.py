@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import insert, text
 
+from ptmatch.clock import pause
 from ptmatch.models import OutboxMessage, OutboxStatus
 from ptmatch.scheduler.jobs import all_jobs
 from ptmatch.scheduler.runner import run_job
@@ -28,7 +29,7 @@ def _wait_sent(session, row_id: int, seconds: float) -> float | None:
     while time.monotonic() - started < seconds:
         if fresh(session, row_id).status == OutboxStatus.SENT:
             return time.monotonic() - started
-        time.sleep(0.05)
+        pause(0.05)
     return None
 
 
@@ -110,7 +111,7 @@ def test_the_sender_delivers_at_once_on_notify_not_at_the_poll(sessions, session
     settings = replace(settings, OUTBOX_SECONDS=600)  # the poll would take ten minutes
     sender = OutboxSender(settings, lambda: run_job(sessions, _job(), settings)).start()
     try:
-        time.sleep(1.5)  # listening (and the first run after connecting is done)
+        pause(1.5)  # listening (and the first run after connecting is done)
         row = enqueue_mail(session, user=make_user(session), key="notify:1")
         session.commit()
         took = _wait_sent(session, row.id, 10)

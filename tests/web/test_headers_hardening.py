@@ -8,17 +8,12 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-
-def _pause(seconds: float) -> None:
-    """time.sleep fails under faketime (CI runs the suite 400 days ahead); a timed wait works."""
-    threading.Event().wait(seconds)
-
+from ptmatch.clock import pause
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,7 +55,7 @@ def test_gunicorn_discloses_no_server_version(tmp_path, database_url, engine):
                 break
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline, "gunicorn not up"
-                _pause(0.2)
+                pause(0.2)
             finally:
                 conn.close()
         servers = [v for k, v in response.getheaders() if k.lower() == "server"]
@@ -72,7 +67,7 @@ def test_gunicorn_discloses_no_server_version(tmp_path, database_url, engine):
         for _ in range(100):  # proc.wait(timeout=...) sleeps, which faketime breaks
             if proc.poll() is not None:
                 break
-            _pause(0.1)
+            pause(0.1)
         else:
             proc.kill()
         proc.wait()
