@@ -35,6 +35,8 @@ from sqlalchemy.engine import Connection, Engine
 from ptmatch.bench.geography import Place, Region, distance_km, region_for
 from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, POPULATIONS, PROBLEM_AREAS
 from ptmatch.db import Base, UTCDateTime, is_sqlite
+from ptmatch.domain import match_columns
+from ptmatch.models.patients import AVAIL_COLUMNS
 
 BENCH_DOMAIN = "bench.invalid"
 CHUNK = 20_000  # patients per write batch
@@ -554,6 +556,13 @@ def generate(
                     if status == "paused"
                     else None
                 )
+                # Care stage (issue 13): a therapy place or Probatorik only with a PTV 11 form.
+                stage = rng.choices(("any", "sprechstunde", "therapy"), (50, 25, 25))[0]
+                ptv11 = (
+                    now.date() - dt.timedelta(days=rng.randint(1, 120))
+                    if stage == "therapy" or (stage == "any" and rng.random() < 0.5)
+                    else None
+                )
                 patients.append(
                     (
                         patient_id,
@@ -588,6 +597,8 @@ def generate(
                         created,
                         created,
                         now - dt.timedelta(days=rng.randint(0, 20), minutes=rng.randint(0, 1439)),
+                        stage,
+                        ptv11,
                     )
                 )
                 k = rng.choices((1, 2, 3), (70, 22, 8))[0]
@@ -603,7 +614,8 @@ def generate(
                         created,
                     )
                 )
-                for weekday, start, end in _availability(rng):
+                windows = _availability(rng)
+                for weekday, start, end in windows:
                     avail_id += 1
                     avail.append((avail_id, patient_id, weekday, start, end))
                 # Waitlists: practice lists near home, the regional pool, old removed entries.
@@ -646,6 +658,13 @@ def generate(
                             reason,
                         )
                     )
+                # The hard filters' columns (ptmatch.domain.match_columns): every account here is
+                # verified and enabled, every caller's consent recorded, both consents given.
+                patients[-1] += (
+                    status == "active",
+                    entry_status == "active" and entries[-1][2] is None,  # the pool entry
+                    *match_columns.day_masks(windows),
+                )
                 if rng.random() < 0.1 and reach > len(picks):
                     left = [p for p in ids[: min(reach, 20)] if p not in picks]
                     if left:
@@ -876,6 +895,11 @@ PATIENT_COLS = [
     "consent_rules_at",
     "created_at",
     "last_confirmed_at",
+    "care_stage",
+    "ptv11_date",
+    "matchable",
+    "in_pool",
+    *AVAIL_COLUMNS,
 ]
 CLINICAL_COLS = [
     "patient_id",

@@ -5,10 +5,14 @@ this?" — the matching prefilter (``matching``), the regional pool view and the
 A hard filter never bends: a patient who fails one is never a candidate. Each row of
 ``HARD_FILTERS`` is one rule with its name, what it needs to be decided (the therapist only,
 or a slot) and a builder that turns a ``Target`` into one SQL condition on ``Patient`` (with
-``User`` and ``PatientClinical`` outer-joined by the query) — or None when the rule does not
-apply to that target. A page without a slot (the pool view) uses the rows that need only the
-therapist; matching uses every row. So the pool view, given a slot, shows exactly the
-patients matching could offer it (a property test checks this on random data).
+``PatientClinical`` outer-joined by the query, for the exclusions) — or None when the rule
+does not apply to that target. Since issue 17 every rule but the exclusions reads only
+columns of the patient row, served by one covering index: what lives in other tables
+(account, consents and status as ``matchable``, the weekly windows as half-hour masks) is
+copied onto the row by ``ptmatch.domain.match_columns``. A page without a slot (the pool
+view) uses the rows that need only the therapist; matching uses every row. So the pool
+view, given a slot, shows exactly the patients matching could offer it (a property test
+checks this on random data).
 
 To add a filter: add a builder and a row here (and, if the pages show it, a line in the
 workbench form). The offer-state rules of matching (no second offer for the same slot, no
@@ -25,20 +29,19 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, not_, or_, select
+from sqlalchemy import and_, false, func, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from ptmatch.catalog import INSURANCES, POPULATIONS
+from ptmatch.domain import match_columns
 from ptmatch.models import (
-    Availability,
     CareStage,
     Patient,
     PatientClinical,
-    PatientStatus,
     Preference,
     SlotKind,
-    User,
 )
+from ptmatch.models.patients import AVAIL_COLUMNS
 
 GROUP_KIND = "group"  # a group programme's seat (no SlotKind of its own)
 # Slot kinds that need a Sprechstunde first: the patient holds a PTV 11 form.
@@ -111,17 +114,10 @@ def problems_expr():
 
 
 def _matchable(t: Target):
+    """Status, consents and account are one column (``match_columns``); the pause is dated."""
     return and_(
-        Patient.status == PatientStatus.ACTIVE,
+        Patient.matchable == true(),
         or_(Patient.paused_until.is_(None), Patient.paused_until <= t.today),
-        Patient.consent_health_at.is_not(None),
-        Patient.consent_rules_at.is_not(None),
-        or_(
-            and_(
-                User.id.is_not(None), User.email_verified_at.is_not(None), User.is_enabled.is_(True)
-            ),
-            and_(Patient.user_id.is_(None), Patient.consent_recorded_by_id.is_not(None)),
-        ),
     )
 
 
@@ -205,17 +201,21 @@ def _room(t: Target):
     return Patient.needs_accessible_room.is_(False)
 
 
+def availability_condition(weekday: int, start_min: int, end_min: int):
+    """The weekly availability covers every half-hour the session touches (the weekday's
+    mask on the row, ``match_columns``)."""
+    need = match_columns.needed_mask(start_min, end_min)
+    if need is None:
+        return false()
+    return avail_column(weekday).bitwise_and(need) == need
+
+
+def avail_column(weekday: int):
+    return getattr(Patient, AVAIL_COLUMNS[weekday])
+
+
 def _availability(t: Target):
-    return (
-        select(Availability.id)
-        .where(
-            Availability.patient_id == Patient.id,
-            Availability.weekday == t.weekday,
-            Availability.start_min <= t.start_min,
-            Availability.end_min >= t.end_min,
-        )
-        .exists()
-    )
+    return availability_condition(t.weekday, t.start_min, t.end_min)
 
 
 HARD_FILTERS: tuple[HardFilter, ...] = (
@@ -256,7 +256,12 @@ HARD_FILTERS: tuple[HardFilter, ...] = (
         "in person only in an accessible room, for a patient who needs one",
         _room,
     ),
-    HardFilter("availability", True, "one weekly window covers the whole session", _availability),
+    HardFilter(
+        "availability",
+        True,
+        "the weekly windows cover every half-hour the session touches",
+        _availability,
+    ),
 )
 
 
@@ -287,7 +292,6 @@ def passes(session: Session, target: Target, patient_id: int) -> list[str]:
             continue
         query = (
             select(Patient.id)
-            .outerjoin(User, User.id == Patient.user_id)
             .outerjoin(PatientClinical, PatientClinical.patient_id == Patient.id)
             .where(Patient.id == patient_id, cond)
         )

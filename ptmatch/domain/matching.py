@@ -44,13 +44,13 @@ import math
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, false, func, literal, or_, select, text, union_all
+from sqlalchemy import and_, case, false, func, literal, or_, select, text, true, union_all
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.util import ClauseAdapter, find_tables
 
 from ptmatch.catalog import METHODS, N_
 from ptmatch.domain import filters
 from ptmatch.models import (
-    Availability,
     EntryStatus,
     Modality,
     Offer,
@@ -64,7 +64,6 @@ from ptmatch.models import (
     Slot,
     SlotStatus,
     Therapist,
-    User,
     WaitlistEntry,
 )
 
@@ -423,17 +422,17 @@ def reach_values(session: Session) -> tuple[int, ...]:
     return tuple(session.scalars(_REACH_VALUES))
 
 
-def _reach_condition(ctx: Context):
-    """The practice lies within the patient's own radius (or the patient has no coordinates).
+def _reach_arms(ctx: Context) -> list:
+    """The practice lies within the patient's own radius (or the patient has no coordinates),
+    for the matchable patients of the pool: a list of conditions, one per arm.
 
     One arm per radius patients chose: ``max_distance_km = r AND`` a lat/lon box of exactly r
-    — on the index (status, max_distance_km, lat, lon) one seek and a short range each,
-    instead of one box as wide as the widest radius in the whole pool. With very many
-    distinct radii they are grouped into bands (IN list, box of the band's widest). The exact
-    (equirectangular) test follows on the few rows inside. The OR is flat and every arm names
-    the status, so SQLite, too, answers each arm from the index ("OR by union").
+    — on the index ``ix_patients_match`` (in_pool, matchable, max_distance_km, lat, lon, …)
+    one seek and a short range each, instead of one box as wide as the widest radius in the
+    whole pool. With very many distinct radii they are grouped into bands (IN list, box of
+    the band's widest). The exact (equirectangular) test follows on the rows inside.
     """
-    active = Patient.status == PatientStatus.ACTIVE
+    lead = (Patient.in_pool == true(), Patient.matchable == true())
     exact = _distance_sq_sql(ctx) <= Patient.max_distance_km * Patient.max_distance_km
     if len(ctx.reach_values) <= MAX_REACH_ARMS:
         groups = [((v,), v) for v in ctx.reach_values]
@@ -453,7 +452,7 @@ def _reach_condition(ctx: Context):
         box_lon = radius / max(ctx.km_per_lon, 1.0)
         arms.append(
             and_(
-                active,
+                *lead,
                 Patient.max_distance_km == values[0]
                 if len(values) == 1
                 else Patient.max_distance_km.in_(values),
@@ -462,8 +461,25 @@ def _reach_condition(ctx: Context):
                 exact,
             )
         )
-    arms.append(and_(active, Patient.lat.is_(None)))  # no coordinates: no distance test (see geo)
-    return or_(*arms)
+    arms.append(and_(*lead, Patient.lat.is_(None)))  # no coordinates: no distance test (see geo)
+    return arms
+
+
+def _on_row(cond) -> bool:
+    """A condition on columns of the patient row only (the covering index decides it)."""
+    return {t.name for t in find_tables(cond, check_columns=True)} == {Patient.__tablename__}
+
+
+def _pool_ids(ctx: Context, conds: list):
+    """The ids of the pool patients in reach who pass every condition of `conds` that reads
+    only the patient row: one SELECT per reach arm, each answered inside ``ix_patients_match``
+    (SQLite: a covering index; PostgreSQL: an index-only scan), so the rows of the box that
+    fail a filter are never read from the table."""
+    inner = Patient.__table__.alias("reach")
+    adapt = ClauseAdapter(inner).traverse
+    row = [adapt(c) for c in conds if _on_row(c)]
+    arms = [select(inner.c.id).where(adapt(arm), *row) for arm in _reach_arms(ctx)]
+    return arms[0] if len(arms) == 1 else union_all(*arms)
 
 
 def _common_conditions(ctx: Context) -> list:
@@ -612,20 +628,25 @@ def _branches(ctx: Context, *, with_facts: bool, only_ids=None, conditions=None)
             deadline_key().label("deadline_key"),
         ]
 
-    def base(on_list: bool):
-        query = (
-            select(*columns(on_list))
-            .select_from(WaitlistEntry)
-            .join(Patient, Patient.id == WaitlistEntry.patient_id)
-            .outerjoin(User, User.id == Patient.user_id)
-            .outerjoin(PatientClinical, PatientClinical.patient_id == Patient.id)
-            .where(WaitlistEntry.status == EntryStatus.ACTIVE, *conditions(ctx))
+    def base(query, on_list: bool, conds: list):
+        query = query.outerjoin(PatientClinical, PatientClinical.patient_id == Patient.id).where(
+            *conds
         )
         if only_ids is not None:
             query = query.where(Patient.id.in_(list(only_ids) or [-1]))
         return query
 
-    branches = [base(True).where(WaitlistEntry.practice_id == ctx.practice_id)]
+    conds = conditions(ctx)
+    own_list = (
+        select(*columns(True))
+        .select_from(WaitlistEntry)
+        .join(Patient, Patient.id == WaitlistEntry.patient_id)
+        .where(
+            WaitlistEntry.practice_id == ctx.practice_id,
+            WaitlistEntry.status == EntryStatus.ACTIVE,
+        )
+    )
+    branches = [base(own_list, True, conds)]
     if ctx.pool:
         own = aliased(WaitlistEntry)
         on_own_list = (
@@ -637,18 +658,22 @@ def _branches(ctx: Context, *, with_facts: bool, only_ids=None, conditions=None)
             )
             .exists()
         )
-        branches.append(
-            base(False).where(
-                # SQLite would walk the whole pool from the entries' index for
-                # "practice_id IS NULL"; hiding the column in an expression leaves it the patients'
-                # reach index. PostgreSQL needs the plain test for its row estimates.
-                func.coalesce(WaitlistEntry.practice_id, 0) == 0
-                if ctx.sqlite
-                else WaitlistEntry.practice_id.is_(None),
-                _reach_condition(ctx),
-                ~on_own_list,
+        # Driven by the ids the covering index finds; the rest (the pool entry's date, the
+        # intake, the offers) is read for those only.
+        pool = (
+            select(*columns(False))
+            .select_from(Patient)
+            .join(
+                WaitlistEntry,
+                and_(
+                    WaitlistEntry.patient_id == Patient.id,
+                    WaitlistEntry.practice_id.is_(None),
+                    WaitlistEntry.status == EntryStatus.ACTIVE,
+                ),
             )
+            .where(Patient.id.in_(_pool_ids(ctx, conds)), ~on_own_list)
         )
+        branches.append(base(pool, False, [c for c in conds if not _on_row(c)]))
     return branches
 
 
@@ -672,25 +697,13 @@ def _waiting(ctx: Context) -> list:
 
 
 def _free_that_day(ctx: Context) -> list:
-    return [
-        *_waiting(ctx),
-        select(Availability.id)
-        .where(Availability.patient_id == Patient.id, Availability.weekday == ctx.weekday)
-        .exists(),
-    ]
+    return [*_waiting(ctx), filters.avail_column(ctx.weekday) != 0]
 
 
 def _free_then(ctx: Context) -> list:
     return [
         *_waiting(ctx),
-        select(Availability.id)
-        .where(
-            Availability.patient_id == Patient.id,
-            Availability.weekday == ctx.weekday,
-            Availability.start_min <= ctx.start_min,
-            Availability.end_min >= ctx.end_min,
-        )
-        .exists(),
+        filters.availability_condition(ctx.weekday, ctx.start_min, ctx.end_min),
     ]
 
 
@@ -767,7 +780,6 @@ def patient_fits(session: Session, ctx: Context, patient_id: int, extra=()) -> b
     row = session.execute(
         select(Patient.lat, Patient.lon, Patient.max_distance_km)
         .select_from(Patient)
-        .outerjoin(User, User.id == Patient.user_id)
         .outerjoin(PatientClinical, PatientClinical.patient_id == Patient.id)
         .where(Patient.id == patient_id, *_common_conditions(ctx), *extra)
     ).first()

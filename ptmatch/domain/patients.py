@@ -19,7 +19,7 @@ from ptmatch import links
 from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, N_, PROBLEM_AREAS
 from ptmatch.config import Settings
 from ptmatch.db import settings_of
-from ptmatch.domain import accounts, audit, geo, offers, waitlist
+from ptmatch.domain import accounts, audit, geo, match_columns, offers, waitlist
 from ptmatch.domain.errors import DomainError, InvalidInput, NotAllowed
 from ptmatch.domain.passwords import check_password_policy, hash_password
 from ptmatch.domain.tokens import hash_token
@@ -341,6 +341,8 @@ def _replace_windows(session: Session, patient: Patient, windows) -> None:
         session.add(
             Availability(patient_id=patient.id, weekday=weekday, start_min=start, end_min=end)
         )
+    if patient.id is not None:  # the old windows went with a bulk DELETE
+        match_columns.refresh_match_columns(session, [patient.id])
 
 
 def _apply_intake(session: Session, now: dt.datetime, patient: Patient, intake: Intake) -> None:
@@ -480,15 +482,17 @@ def is_matchable(patient: Patient, user: User | None, today: dt.date) -> bool:
     Active status, a verified email address (phone-registered patients without an account
     are matchable once the secretariat recorded their consent), not paused, both consents given.
     """
-    if patient.status != PatientStatus.ACTIVE:
-        return False
     if patient.paused_until is not None and patient.paused_until > today:
         return False
-    if patient.consent_health_at is None or patient.consent_rules_at is None:
-        return False
-    if user is None:
-        return patient.user_id is None and patient.consent_recorded_by_id is not None
-    return user.email_verified_at is not None and user.is_enabled
+    return match_columns.is_matchable(  # the same rule as the column matching reads
+        patient.status,
+        patient.consent_health_at,
+        patient.consent_rules_at,
+        patient.user_id is not None,
+        user is not None and user.email_verified_at is not None,
+        user is not None and bool(user.is_enabled),
+        patient.consent_recorded_by_id,
+    )
 
 
 def location_of(session: Session, patient: Patient) -> geo.Location:
@@ -918,7 +922,8 @@ def erase_personal_data(
         )
         if not keep_address:
             _delete_account(session, patient, user)
-    session.flush()
+    # The windows and entries went with bulk statements: recompute the match columns.
+    match_columns.refresh_match_columns(session, [patient.id])
     # The patient's own account may be gone by now: record the role, not the id.
     staff_actor = actor if actor is not None and (user is None or actor.id != user.id) else None
     event = audit.record(

@@ -52,6 +52,28 @@ class RegisteredVia(enum.StrEnum):
     SECRETARIAT = "secretariat"
 
 
+AVAIL_COLUMNS = tuple(f"avail_{day}" for day in range(7))  # Monday .. Sunday
+# What the covering index carries besides its leading columns (ptmatch.domain.filters).
+MATCH_INDEX_TAIL = (
+    "paused_until",
+    "insurance",
+    "care_stage",
+    "ptv11_date",
+    "video_pref",
+    "video_only",
+    "needs_accessible_room",
+    "therapist_gender_wish",
+    "gender_only",
+    "languages_mask",
+    "languages_only",
+    "methods_mask",
+    "methods_only",
+    "birth_date",
+    *AVAIL_COLUMNS,
+    "id",
+)
+
+
 class Patient(Base):
     __tablename__ = "patients"
     __table_args__ = (
@@ -61,6 +83,19 @@ class Patient(Base):
         # BENCHMARKS.md).
         Index("ix_patients_status_reach_lat_lon", "status", "max_distance_km", "lat", "lon"),
         Index("ix_patients_last_name", "last_name"),
+        # Issue 17: the matching prefilter on one table. The equality columns and the reach box
+        # lead; every other hard filter that lives on the row follows, so the whole test is
+        # decided inside the index (SQLite reads the table row only for the survivors;
+        # PostgreSQL answers the candidate ids with an index-only scan).
+        Index(
+            "ix_patients_match",
+            "in_pool",
+            "matchable",
+            "max_distance_km",
+            "lat",
+            "lon",
+            *MATCH_INDEX_TAIL,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -122,6 +157,23 @@ class Patient(Base):
     # "Still looking?" check-ins.
     last_confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     checkin_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    # --- Issue 17: hard filters denormalised onto the row (ptmatch.domain.match_columns keeps
+    # them; never set them by hand). Server defaults: bulk loaders compute them themselves.
+    # Active, both consents, and a verified enabled account or a recorded phone consent (the
+    # pause is dated, so `paused_until` stays the test for it).
+    matchable: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # An active entry in the regional pool.
+    in_pool: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # Weekly availability per weekday (avail_0 = Monday): bit h is set when the half-hour
+    # [30h, 30h + 30) minutes after midnight, Berlin wall clock, lies within the windows.
+    avail_0: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    avail_1: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    avail_2: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    avail_3: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    avail_4: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    avail_5: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    avail_6: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     user: Mapped[User | None] = relationship(foreign_keys=[user_id])
     clinical: Mapped[PatientClinical | None] = relationship(

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from ptmatch.bench import generate
 from ptmatch.config import Settings
 from ptmatch.db import make_engine, make_session_factory
-from ptmatch.domain import access, checkins, matching, offers, patients, stats
+from ptmatch.domain import access, checkins, match_columns, matching, offers, patients, stats
 from ptmatch.domain.errors import DomainError
 from ptmatch.models import (
     Booking,
@@ -114,7 +114,10 @@ def prepare_region(region: Region, seed: int, weeks: float, workdir: Path) -> tu
         with engine.begin() as conn:
             # The patients of the future are not registered yet: off every list until they come.
             conn.execute(
-                update(Patient).where(Patient.id > region.waiting).values(status="inactive")
+                # (off every list: the match columns say so too, see match_columns)
+                update(Patient)
+                .where(Patient.id > region.waiting)
+                .values(status="inactive", matchable=False, in_pool=False)
             )
             conn.execute(
                 update(WaitlistEntry)
@@ -304,6 +307,7 @@ class Run:
             .where(WaitlistEntry.patient_id == patient_id)
             .values(status=EntryStatus.ACTIVE, added_at=now, removed_at=None, removed_reason=None)
         )
+        match_columns.refresh_match_columns(s, [patient_id])  # bulk statements above
         self.sweep_at(now)  # the real scheduler would offer open slots to them within seconds
 
     def on_post(self, now: dt.datetime, posting: Posting) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-05 09:13:54.373369
+Create Date: 2026-12-05 12:20:56.544595
 """
 
 from alembic import op
@@ -320,6 +320,15 @@ def upgrade() -> None:
         sa.Column("created_at", ptmatch.db.UTCDateTime(), nullable=False),
         sa.Column("last_confirmed_at", ptmatch.db.UTCDateTime(), nullable=True),
         sa.Column("checkin_sent_at", ptmatch.db.UTCDateTime(), nullable=True),
+        sa.Column("matchable", sa.Boolean(), server_default=sa.text("(false)"), nullable=False),
+        sa.Column("in_pool", sa.Boolean(), server_default=sa.text("(false)"), nullable=False),
+        sa.Column("avail_0", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("avail_1", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("avail_2", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("avail_3", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("avail_4", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("avail_5", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("avail_6", sa.BigInteger(), server_default="0", nullable=False),
         sa.ForeignKeyConstraint(
             ["consent_recorded_by_id"],
             ["users.id"],
@@ -340,6 +349,39 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("patients", schema=None) as batch_op:
         batch_op.create_index("ix_patients_last_name", ["last_name"], unique=False)
+        batch_op.create_index(
+            "ix_patients_match",
+            [
+                "in_pool",
+                "matchable",
+                "max_distance_km",
+                "lat",
+                "lon",
+                "paused_until",
+                "insurance",
+                "care_stage",
+                "ptv11_date",
+                "video_pref",
+                "video_only",
+                "needs_accessible_room",
+                "therapist_gender_wish",
+                "gender_only",
+                "languages_mask",
+                "languages_only",
+                "methods_mask",
+                "methods_only",
+                "birth_date",
+                "avail_0",
+                "avail_1",
+                "avail_2",
+                "avail_3",
+                "avail_4",
+                "avail_5",
+                "avail_6",
+                "id",
+            ],
+            unique=False,
+        )
         batch_op.create_index("ix_patients_status_lat_lon", ["status", "lat", "lon"], unique=False)
         batch_op.create_index(
             "ix_patients_status_reach_lat_lon",
@@ -1295,6 +1337,7 @@ def downgrade() -> None:
     with op.batch_alter_table("patients", schema=None) as batch_op:
         batch_op.drop_index("ix_patients_status_reach_lat_lon")
         batch_op.drop_index("ix_patients_status_lat_lon")
+        batch_op.drop_index("ix_patients_match")
         batch_op.drop_index("ix_patients_last_name")
 
     op.drop_table("patients")
