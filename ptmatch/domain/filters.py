@@ -96,7 +96,10 @@ class HardFilter:
     name: str
     needs_slot: bool  # True: needs the slot's time (the pool view, without one, skips it)
     rule: str  # what it means, in a sentence
-    build: Callable[[Target], object | None]
+    # (target, the patient entity: ``Patient`` or an alias of it) -> a condition, or None
+    build: Callable[[Target, type], object | None]
+    # Reads only columns of the patient row (``ix_patients_match`` decides it); False: joins.
+    on_row: bool = True
 
 
 # --- the builders --------------------------------------------------------------------------------
@@ -113,109 +116,110 @@ def problems_expr():
     return func.coalesce(PatientClinical.problems_mask, 0)
 
 
-def _matchable(t: Target):
+def _matchable(t: Target, p):
     """Status, consents and account are one column (``match_columns``); the pause is dated."""
     return and_(
-        Patient.matchable == true(),
-        or_(Patient.paused_until.is_(None), Patient.paused_until <= t.today),
+        p.matchable == true(),
+        or_(p.paused_until.is_(None), p.paused_until <= t.today),
     )
 
 
-def _insurance(t: Target):
-    return Patient.insurance.in_(INSURANCES.from_mask(t.insurances_mask) or ["-"])
+def _insurance(t: Target, p):
+    return p.insurance.in_(INSURANCES.from_mask(t.insurances_mask) or ["-"])
 
 
-def _exclusions(t: Target):
+def _exclusions(t: Target, p):
     if not t.exclusions_mask:
         return None
     return problems_expr().bitwise_and(t.exclusions_mask) == 0
 
 
-def _population(t: Target):
+def _population(t: Target, p):
     wanted = set(POPULATIONS.from_mask(t.populations_mask))
     ranges = [
         and_(
-            Patient.birth_date <= _years_before(t.day, youngest),
-            Patient.birth_date > _years_before(t.day, limit),
+            p.birth_date <= _years_before(t.day, youngest),
+            p.birth_date > _years_before(t.day, limit),
         )
         for code, youngest, limit in POPULATION_AGES
         if code in wanted
     ]
     if not ranges:
         return None
-    return or_(Patient.birth_date.is_(None), *ranges)  # unknown age is not excluded
+    return or_(p.birth_date.is_(None), *ranges)  # unknown age is not excluded
 
 
-def _gender_wish(t: Target):
+def _gender_wish(t: Target, p):
     return or_(
-        Patient.therapist_gender_wish.in_(["any", t.therapist_gender]),
-        Patient.gender_only.is_(False),
+        p.therapist_gender_wish.in_(["any", t.therapist_gender]),
+        p.gender_only.is_(False),
     )
 
 
-def _languages(t: Target):
+def _languages(t: Target, p):
     return or_(
-        Patient.languages_mask.bitwise_and(t.languages_mask) != 0,
-        Patient.languages_only.is_(False),
+        p.languages_mask.bitwise_and(t.languages_mask) != 0,
+        p.languages_only.is_(False),
     )
 
 
-def _methods(t: Target):
+def _methods(t: Target, p):
     return or_(
-        Patient.methods_only.is_(False),
-        Patient.methods_mask == 0,
-        Patient.methods_mask.bitwise_and(t.methods_mask) != 0,
+        p.methods_only.is_(False),
+        p.methods_mask == 0,
+        p.methods_mask.bitwise_and(t.methods_mask) != 0,
     )
 
 
-_VIDEO_ONLY = and_(Patient.video_only.is_(True), Patient.video_pref == Preference.WANTED)
+def _video_only(p):
+    return and_(p.video_only.is_(True), p.video_pref == Preference.WANTED)
 
 
-def _modality(t: Target):
+def _modality(t: Target, p):
     """Video "no" never gets a video slot; video "wanted, only" never an in-person one."""
     if t.video is not None:
-        return Patient.video_pref != Preference.NO if t.video else not_(_VIDEO_ONLY)
+        return p.video_pref != Preference.NO if t.video else not_(_video_only(p))
     conds = []  # no slot: what the therapist offers at all
     if not t.offers_in_person:
-        conds.append(Patient.video_pref != Preference.NO)
+        conds.append(p.video_pref != Preference.NO)
     if not t.offers_video:
-        conds.append(not_(_VIDEO_ONLY))
+        conds.append(not_(_video_only(p)))
     return and_(*conds) if conds else None
 
 
-def _stage(t: Target):
+def _stage(t: Target, p):
     if t.kind is None:
         return None
     stages = STAGES_FOR_KIND[t.kind]
-    cond = Patient.care_stage.in_(list(stages))
+    cond = p.care_stage.in_(list(stages))
     if t.kind in AFTER_SPRECHSTUNDE:
-        return and_(cond, Patient.ptv11_date.is_not(None))
+        return and_(cond, p.ptv11_date.is_not(None))
     return cond
 
 
-def _room(t: Target):
+def _room(t: Target, p):
     """Issue 19: a patient who needs an accessible room gets video, or in person only in an
     accessible room."""
     if t.video is None or t.video or t.accessible:
         return None
-    return Patient.needs_accessible_room.is_(False)
+    return p.needs_accessible_room.is_(False)
 
 
-def availability_condition(weekday: int, start_min: int, end_min: int):
+def availability_condition(weekday: int, start_min: int, end_min: int, p=Patient):
     """The weekly availability covers every half-hour the session touches (the weekday's
     mask on the row, ``match_columns``)."""
     need = match_columns.needed_mask(start_min, end_min)
     if need is None:
         return false()
-    return avail_column(weekday).bitwise_and(need) == need
+    return avail_column(weekday, p).bitwise_and(need) == need
 
 
-def avail_column(weekday: int):
-    return getattr(Patient, AVAIL_COLUMNS[weekday])
+def avail_column(weekday: int, p=Patient):
+    return getattr(p, AVAIL_COLUMNS[weekday])
 
 
-def _availability(t: Target):
-    return availability_condition(t.weekday, t.start_min, t.end_min)
+def _availability(t: Target, p):
+    return availability_condition(t.weekday, t.start_min, t.end_min, p)
 
 
 HARD_FILTERS: tuple[HardFilter, ...] = (
@@ -240,7 +244,11 @@ HARD_FILTERS: tuple[HardFilter, ...] = (
     ),
     HardFilter("insurance", False, "an insurance the therapist accepts", _insurance),
     HardFilter(
-        "exclusions", False, "no problem area the therapist excludes (always hard)", _exclusions
+        "exclusions",
+        False,
+        "no problem area the therapist excludes (always hard)",
+        _exclusions,
+        on_row=False,
     ),
     HardFilter("population", False, "age within one of the therapist's age groups", _population),
     HardFilter("modality", False, "the slot's modality (or the therapist's) fits", _modality),
@@ -265,16 +273,20 @@ HARD_FILTERS: tuple[HardFilter, ...] = (
 )
 
 
-def conditions(target: Target, *, names=None) -> list:
-    """The SQL conditions of every hard filter that applies to `target` (or only `names`).
-    A target without a slot gets only the filters that need none."""
+def conditions(target: Target, *, names=None, entity=Patient, on_row: bool | None = None) -> list:
+    """The SQL conditions of every hard filter that applies to `target` (or only `names`), on
+    `entity` (``Patient`` or an alias). `on_row`: only the filters that read the patient row
+    alone (True) or only the others (False). A target without a slot gets only the filters
+    that need none."""
     conds = []
     for f in HARD_FILTERS:
         if names is not None and f.name not in names:
             continue
+        if on_row is not None and f.on_row != on_row:
+            continue
         if f.needs_slot and not target.has_slot:
             continue
-        cond = f.build(target)
+        cond = f.build(target, entity)
         if cond is not None:
             conds.append(cond)
     return conds
@@ -287,7 +299,7 @@ def passes(session: Session, target: Target, patient_id: int) -> list[str]:
     for f in HARD_FILTERS:
         if f.needs_slot and not target.has_slot:
             continue
-        cond = f.build(target)
+        cond = f.build(target, Patient)
         if cond is None:
             continue
         query = (

@@ -46,7 +46,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, false, func, literal, or_, select, text, true, union_all
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.sql.util import ClauseAdapter, find_tables
 
 from ptmatch.catalog import METHODS, N_
 from ptmatch.domain import filters
@@ -398,9 +397,9 @@ def _problems():
     return func.coalesce(PatientClinical.problems_mask, 0)
 
 
-def _distance_sq_sql(ctx: Context):
-    dy = (Patient.lat - ctx.lat) * KM_PER_DEGREE
-    dx = (Patient.lon - ctx.lon) * ctx.km_per_lon
+def _distance_sq_sql(ctx: Context, p=Patient):
+    dy = (p.lat - ctx.lat) * KM_PER_DEGREE
+    dx = (p.lon - ctx.lon) * ctx.km_per_lon
     return dx * dx + dy * dy
 
 
@@ -422,7 +421,7 @@ def reach_values(session: Session) -> tuple[int, ...]:
     return tuple(session.scalars(_REACH_VALUES))
 
 
-def _reach_arms(ctx: Context) -> list:
+def _reach_arms(ctx: Context, p) -> list:
     """The practice lies within the patient's own radius (or the patient has no coordinates),
     for the matchable patients of the pool: a list of conditions, one per arm.
 
@@ -432,8 +431,8 @@ def _reach_arms(ctx: Context) -> list:
     whole pool. With very many distinct radii they are grouped into bands (IN list, box of
     the band's widest). The exact (equirectangular) test follows on the rows inside.
     """
-    lead = (Patient.in_pool == true(), Patient.matchable == true())
-    exact = _distance_sq_sql(ctx) <= Patient.max_distance_km * Patient.max_distance_km
+    lead = (p.in_pool == true(), p.matchable == true())
+    exact = _distance_sq_sql(ctx, p) <= p.max_distance_km * p.max_distance_km
     if len(ctx.reach_values) <= MAX_REACH_ARMS:
         groups = [((v,), v) for v in ctx.reach_values]
     else:
@@ -453,38 +452,49 @@ def _reach_arms(ctx: Context) -> list:
         arms.append(
             and_(
                 *lead,
-                Patient.max_distance_km == values[0]
+                p.max_distance_km == values[0]
                 if len(values) == 1
-                else Patient.max_distance_km.in_(values),
-                Patient.lat.between(ctx.lat - box_lat, ctx.lat + box_lat),
-                Patient.lon.between(ctx.lon - box_lon, ctx.lon + box_lon),
+                else p.max_distance_km.in_(values),
+                p.lat.between(ctx.lat - box_lat, ctx.lat + box_lat),
+                p.lon.between(ctx.lon - box_lon, ctx.lon + box_lon),
                 exact,
             )
         )
-    arms.append(and_(*lead, Patient.lat.is_(None)))  # no coordinates: no distance test (see geo)
+    arms.append(and_(*lead, p.lat.is_(None)))  # no coordinates: no distance test (see geo)
     return arms
 
 
-def _on_row(cond) -> bool:
-    """A condition on columns of the patient row only (the covering index decides it)."""
-    return {t.name for t in find_tables(cond, check_columns=True)} == {Patient.__tablename__}
+# The patients of the reach arms (one alias for every statement: building a new one per call
+# costs more than the rest of the query).
+_REACH = aliased(Patient, name="reach")
+_OWN = aliased(WaitlistEntry, name="own")  # the practice's own entry of a pool patient
 
 
-def _pool_ids(ctx: Context, conds: list):
-    """The ids of the pool patients in reach who pass every condition of `conds` that reads
-    only the patient row: one SELECT per reach arm, each answered inside ``ix_patients_match``
-    (SQLite: a covering index; PostgreSQL: an index-only scan), so the rows of the box that
-    fail a filter are never read from the table."""
-    inner = Patient.__table__.alias("reach")
-    adapt = ClauseAdapter(inner).traverse
-    row = [adapt(c) for c in conds if _on_row(c)]
-    arms = [select(inner.c.id).where(adapt(arm), *row) for arm in _reach_arms(ctx)]
+def _pool_ids(ctx: Context, row_conditions):
+    """The ids of the pool patients in reach who pass every condition of
+    `row_conditions(ctx, entity)` (conditions on the patient row only): one SELECT per reach
+    arm, each answered inside ``ix_patients_match`` (SQLite: a covering index; PostgreSQL: an
+    index-only scan), so the rows of the box that fail a filter are never read from the
+    table."""
+    row = row_conditions(ctx, _REACH)
+    arms = [select(_REACH.id).where(arm, *row) for arm in _reach_arms(ctx, _REACH)]
     return arms[0] if len(arms) == 1 else union_all(*arms)
+
+
+def _row_conditions(ctx: Context, p=Patient) -> list:
+    """The hard filters that read only the patient row, on `p` (``Patient`` or an alias)."""
+    return filters.conditions(ctx.target(), entity=p, on_row=True)
 
 
 def _common_conditions(ctx: Context) -> list:
     """Every hard filter except "which list" (see the module docstring)."""
-    conds = filters.conditions(ctx.target())
+    return [*_row_conditions(ctx), *_other_conditions(ctx)]
+
+
+def _other_conditions(ctx: Context) -> list:
+    """The hard filters that need another table: the exclusions (the intake) and the
+    offer-state rules."""
+    conds = filters.conditions(ctx.target(), on_row=False)
     # A group's context (ptmatch.domain.groups) has no slot: its own filter replaces this one.
     busy = [Offer.slot_id == ctx.slot_id] if ctx.slot_id is not None else []
     if ctx.overlapping_slot_ids:
@@ -507,8 +517,29 @@ def _common_conditions(ctx: Context) -> list:
     return conds
 
 
-def _score_sql(ctx: Context, *, on_list: bool):
-    """The score of ``score()`` as a SQL expression (same constants and thresholds)."""
+def _score_sql(ctx: Context, *, on_list: bool, shared: list | None = None):
+    """The score of ``score()`` as a SQL expression (same constants and thresholds).
+    `shared`: the parts both branches have, from ``_shared_score_parts`` (built once)."""
+    parts = list(shared if shared is not None else _shared_score_parts(ctx))
+    if on_list:
+        parts.append(
+            case(
+                *[
+                    (WaitlistEntry.priority >= level, level * PRIORITY_POINTS)
+                    for level in range(PRIORITY_MAX, 0, -1)
+                ],
+                else_=0,
+            )
+        )
+        parts.append(case((WaitlistEntry.via_practice_link.is_(True), LINK_POINTS), else_=0))
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def _shared_score_parts(ctx: Context) -> list:
+    """The parts of the SQL score that do not depend on the list (see ``_score_sql``)."""
     added = WaitlistEntry.added_at
     waiting = case(
         *[
@@ -551,17 +582,6 @@ def _score_sql(ctx: Context, *, on_list: bool):
                 else_=0,
             )
         )
-    if on_list:
-        parts.append(
-            case(
-                *[
-                    (WaitlistEntry.priority >= level, level * PRIORITY_POINTS)
-                    for level in range(PRIORITY_MAX, 0, -1)
-                ],
-                else_=0,
-            )
-        )
-        parts.append(case((WaitlistEntry.via_practice_link.is_(True), LINK_POINTS), else_=0))
     if ctx.specialties_mask:
         parts.append(
             case((_problems().bitwise_and(ctx.specialties_mask) != 0, SPECIALTY_POINTS), else_=0)
@@ -582,10 +602,7 @@ def _score_sql(ctx: Context, *, on_list: bool):
         )
     if ctx.video:
         parts.append(case((Patient.video_pref == Preference.WANTED, VIDEO_POINTS), else_=0))
-    total = parts[0]
-    for part in parts[1:]:
-        total = total + part
-    return total
+    return parts
 
 
 def deadline_key():
@@ -601,8 +618,11 @@ def deadline_key():
 
 def _branches(ctx: Context, *, with_facts: bool, only_ids=None, conditions=None) -> list:
     """One SELECT per source: the practice's own list, and the pool (disjoint).
-    `conditions(ctx)`: the hard filters (default: all of them; `why_nobody` uses fewer)."""
-    conditions = conditions or _common_conditions
+    `conditions(ctx, entity)`: conditions on the patient row only (default: the hard filters
+    that read only the row, plus the others; `why_nobody` uses fewer)."""
+    others = _other_conditions(ctx) if conditions is None else []
+    conditions = conditions or _row_conditions
+    shared = _shared_score_parts(ctx) if with_facts else None
 
     def columns(on_list: bool):
         if not with_facts:
@@ -624,7 +644,7 @@ def _branches(ctx: Context, *, with_facts: bool, only_ids=None, conditions=None)
             Patient.gender_only.label("gender_only"),
             Patient.languages_mask.label("languages_mask"),
             Patient.languages_only.label("languages_only"),
-            _score_sql(ctx, on_list=on_list).label("score"),
+            _score_sql(ctx, on_list=on_list, shared=shared).label("score"),
             deadline_key().label("deadline_key"),
         ]
 
@@ -636,7 +656,6 @@ def _branches(ctx: Context, *, with_facts: bool, only_ids=None, conditions=None)
             query = query.where(Patient.id.in_(list(only_ids) or [-1]))
         return query
 
-    conds = conditions(ctx)
     own_list = (
         select(*columns(True))
         .select_from(WaitlistEntry)
@@ -646,9 +665,9 @@ def _branches(ctx: Context, *, with_facts: bool, only_ids=None, conditions=None)
             WaitlistEntry.status == EntryStatus.ACTIVE,
         )
     )
-    branches = [base(own_list, True, conds)]
+    branches = [base(own_list, True, [*conditions(ctx, Patient), *others])]
     if ctx.pool:
-        own = aliased(WaitlistEntry)
+        own = _OWN
         on_own_list = (
             select(own.id)
             .where(
@@ -671,9 +690,9 @@ def _branches(ctx: Context, *, with_facts: bool, only_ids=None, conditions=None)
                     WaitlistEntry.status == EntryStatus.ACTIVE,
                 ),
             )
-            .where(Patient.id.in_(_pool_ids(ctx, conds)), ~on_own_list)
+            .where(Patient.id.in_(_pool_ids(ctx, conditions)), ~on_own_list)
         )
-        branches.append(base(pool, False, [c for c in conds if not _on_row(c)]))
+        branches.append(base(pool, False, others))
     return branches
 
 
@@ -688,22 +707,22 @@ WEEKDAYS_ADVERB = (
 )
 
 
-def _waiting(ctx: Context) -> list:
+def _waiting(ctx: Context, p=Patient) -> list:
     """Waiting and reachable at all: active, not paused (the lists and the pool's reach)."""
     return [
-        Patient.status == PatientStatus.ACTIVE,
-        or_(Patient.paused_until.is_(None), Patient.paused_until <= ctx.today),
+        p.status == PatientStatus.ACTIVE,
+        or_(p.paused_until.is_(None), p.paused_until <= ctx.today),
     ]
 
 
-def _free_that_day(ctx: Context) -> list:
-    return [*_waiting(ctx), filters.avail_column(ctx.weekday) != 0]
+def _free_that_day(ctx: Context, p=Patient) -> list:
+    return [*_waiting(ctx, p), filters.avail_column(ctx.weekday, p) != 0]
 
 
-def _free_then(ctx: Context) -> list:
+def _free_then(ctx: Context, p=Patient) -> list:
     return [
-        *_waiting(ctx),
-        filters.availability_condition(ctx.weekday, ctx.start_min, ctx.end_min),
+        *_waiting(ctx, p),
+        filters.availability_condition(ctx.weekday, ctx.start_min, ctx.end_min, p),
     ]
 
 
