@@ -174,6 +174,10 @@ class Settings:
     LANGUAGES: tuple[str, ...] = ("de", "en")
     # The key of the pool pseudonyms (an HMAC of the patient id); "" = SECRET_KEY
     PSEUDONYM_SECRET: str = ""
+    # A practice sees a patient's identity through a booking or group place while the
+    # appointment is ahead and this many days after it (a group: after its last session);
+    # then only the pseudonym. Patients on the practice's own list are always named.
+    IDENTITY_ACCESS_DAYS: int = 90
 
     def __post_init__(self) -> None:
         check_settings(self)

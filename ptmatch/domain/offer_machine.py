@@ -394,11 +394,13 @@ def mail_patient(
         )
 
 
-def require_answerer(session: Session, actor: User | None, patient: Patient) -> None:
+def require_answerer(
+    session: Session, now: dt.datetime, actor: User | None, patient: Patient
+) -> None:
     """The patient themselves, or a secretary who may act for them (a caller on the phone)."""
     if actor is not None and actor.is_enabled:
         if actor.role == Role.PATIENT and patient.user_id == actor.id:
             return
-        if actor.role == Role.SECRETARY and access.patient_access(session, actor, patient).act:
+        if actor.role == Role.SECRETARY and access.patient_access(session, actor, patient, now).act:
             return
     raise NotAllowed(N_("Sie dürfen dieses Angebot nicht beantworten."))
