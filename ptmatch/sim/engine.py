@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, event, func, select, update
 from sqlalchemy.orm import Session
 
 from ptmatch.bench import generate
@@ -44,11 +44,13 @@ from ptmatch.domain.errors import DomainError
 from ptmatch.models import (
     Booking,
     BookingStatus,
+    CareStage,
     EntryStatus,
     Modality,
     Offer,
     OfferStatus,
     Patient,
+    PatientClinical,
     PatientStatus,
     Role,
     Slot,
@@ -112,6 +114,7 @@ def prepare_region(region: Region, seed: int, weeks: float, workdir: Path) -> tu
         )
         generate.generate(engine, spec, START)
         with engine.begin() as conn:
+            _care_stages(conn, region, seed)
             # The patients of the future are not registered yet: off every list until they come.
             conn.execute(
                 update(Patient).where(Patient.id > region.waiting).values(status="inactive")
@@ -124,6 +127,47 @@ def prepare_region(region: Region, seed: int, weeks: float, workdir: Path) -> tu
     finally:
         engine.dispose()
     return path, region.waiting
+
+
+def ptv11_days_before(region: Region, seed: int, patient_id: int) -> float:
+    """How many days before registering the patient's PTV 11 form is dated (drawn once per
+    patient, the same under every policy)."""
+    return random.Random(f"{seed}:ptv11:{patient_id}").uniform(0, region.ptv11_max_days_before)
+
+
+def _care_stages(conn, region: Region, seed: int) -> None:
+    """Who holds a PTV 11 form (looks for therapy) and who looks for a Sprechstunde first. The
+    patients waiting at the start get their form's date now; those of the future on arrival."""
+    rows = conn.execute(
+        select(Patient.id, Patient.created_at, func.coalesce(PatientClinical.urgent, False))
+        .outerjoin(PatientClinical, PatientClinical.patient_id == Patient.id)
+        .order_by(Patient.id)
+    ).all()
+    rng = random.Random(f"{seed}:stages")
+    holders, dates = [], []
+    for pid, created, urgent in rows:
+        holds = rng.random() < region.p_ptv11 or bool(urgent)
+        if not holds:
+            continue
+        holders.append(pid)
+        if pid <= region.waiting:
+            moment = created - dt.timedelta(days=ptv11_days_before(region, seed, pid))
+            dates.append({"pid": pid, "day": moment.astimezone(BERLIN).date()})
+    conn.execute(update(Patient).values(care_stage=CareStage.SPRECHSTUNDE))
+    for chunk in range(0, len(holders), 500):
+        conn.execute(
+            update(Patient)
+            .where(Patient.id.in_(holders[chunk : chunk + 500]))
+            .values(care_stage=CareStage.THERAPY)
+        )
+    if dates:
+        table = Patient.__table__
+        conn.execute(
+            table.update()
+            .where(table.c.id == bindparam("pid"))
+            .values(ptv11_date=bindparam("day")),
+            dates,
+        )
 
 
 # --- one run ---------------------------------------------------------------------------------
@@ -187,6 +231,16 @@ def _working_hour(moment: dt.datetime, rng: random.Random) -> dt.datetime:
         day += dt.timedelta(days=1)
 
 
+def _scratch_pragmas(dbapi_connection, _record) -> None:
+    """A scratch database nobody else opens and nobody needs after a crash: no syncing to
+    disk, a larger page cache, temporary tables in memory (after ptmatch.db's own pragmas)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=OFF")
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute("PRAGMA temp_store=MEMORY")
+    cursor.close()
+
+
 class Run:
     """One policy on its own copy of the region."""
 
@@ -206,6 +260,7 @@ class Run:
         self.check, self.progress = check, progress
         url = f"sqlite:///{db_path}"
         self.engine = make_engine(url)
+        event.listen(self.engine, "connect", _scratch_pragmas)
         self.settings = Settings(
             DATABASE_URL=url, WAVE_RULES=policy.wave_rules, BASE_URL="https://sim.invalid"
         )
@@ -289,6 +344,11 @@ class Run:
     # -- what people do --
     def on_arrive(self, now: dt.datetime, patient_id: int) -> None:
         s = self.session
+        stage = s.scalar(select(Patient.care_stage).where(Patient.id == patient_id))
+        form = None
+        if stage == CareStage.THERAPY:
+            before = dt.timedelta(days=ptv11_days_before(self.region, self.seed, patient_id))
+            form = (now - before).astimezone(BERLIN).date()
         s.execute(
             update(Patient)
             .where(Patient.id == patient_id)
@@ -297,6 +357,7 @@ class Run:
                 created_at=now,
                 status_changed_at=now,
                 last_confirmed_at=now,
+                ptv11_date=form,
             )
         )
         s.execute(
@@ -383,6 +444,17 @@ class Run:
     # -- reacting to what the domain did --
     def _collect(self, now: dt.datetime) -> None:
         s = self.session
+        # One cheap look at the newest ids first: most events create no offer, slot or booking.
+        newest = s.execute(
+            select(
+                select(func.max(Offer.id)).where(Offer.slot_id.is_not(None)).scalar_subquery(),
+                select(func.max(Slot.id)).scalar_subquery(),
+                select(func.max(Booking.id)).scalar_subquery(),
+            )
+        ).one()
+        if (newest[0] or 0) <= self.last_offer and (newest[1] or 0) <= self.last_slot:
+            if (newest[2] or 0) <= self.last_booking:
+                return
         new_offers = s.scalars(
             select(Offer)
             .where(Offer.id > self.last_offer, Offer.slot_id.is_not(None))
