@@ -26,11 +26,14 @@ import dataclasses
 import datetime as dt
 import heapq
 import math
+import multiprocessing
 import random
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, delete, event, func, select, update
@@ -572,6 +575,24 @@ def _awake(moment: dt.datetime, office: bool) -> dt.datetime:
 # --- all policies ----------------------------------------------------------------------------
 
 
+def _run_policy(region, policy, seed, template, waiting, end, arrivals, postings, check, tick):
+    """One policy on its own copy of the region (in this process or a worker)."""
+    path = template.with_name(f"{policy.name}.sqlite")
+    shutil.copyfile(template, path)
+    run = Run(region, policy, seed, path, waiting, end, check=check, progress=tick)
+    return run.run(START, arrivals, postings).as_dict()
+
+
+class _QueueTick:
+    """A worker's progress callback: (policy, fraction) into a queue the parent reads."""
+
+    def __init__(self, queue, name: str):
+        self.queue, self.name = queue, name
+
+    def __call__(self, fraction: float) -> None:
+        self.queue.put((self.name, fraction))
+
+
 def simulate(
     region: Region,
     *,
@@ -581,19 +602,24 @@ def simulate(
     policies: tuple[Policy, ...] = POLICIES,
     check: bool = False,
     progress: Callable[[str, float], None] | None = None,
+    jobs: int = 1,
 ) -> dict:
-    """Every policy on a copy of the same region and the same event stream. JSON-ready."""
+    """Every policy on a copy of the same region and the same event stream. JSON-ready.
+
+    ``jobs`` > 1 runs that many policies at once in worker processes: the runs share
+    nothing but the read-only template, so the JSON is the same as with one job."""
     weeks = months * 52 / 12
     end = START + dt.timedelta(weeks=weeks)
     template, waiting = prepare_region(region, seed, weeks, workdir)
     arrivals, postings = exogenous(region, seed, START, end, waiting)
+    common = (seed, template, waiting, end, arrivals, postings, check)
     results = {}
-    for policy in policies:
-        path = workdir / f"{policy.name}.sqlite"
-        shutil.copyfile(template, path)
-        tick = (lambda f, name=policy.name: progress(name, f)) if progress else None
-        run = Run(region, policy, seed, path, waiting, end, check=check, progress=tick)
-        results[policy.name] = run.run(START, arrivals, postings).as_dict()
+    if jobs <= 1 or len(policies) <= 1:
+        for policy in policies:
+            tick = (lambda f, name=policy.name: progress(name, f)) if progress else None
+            results[policy.name] = _run_policy(region, policy, *common, tick)
+    else:
+        results = _run_parallel(region, policies, common, progress, jobs)
     return {
         "region": dataclasses.asdict(region),
         "seed": seed,
@@ -604,6 +630,33 @@ def simulate(
         "postings": len(postings),
         "policies": results,
     }
+
+
+def _run_parallel(region, policies, common, progress, jobs: int) -> dict:
+    """The policies in worker processes; their progress comes back through a queue."""
+    context = multiprocessing.get_context("spawn")  # no inherited connections or locks
+    with context.Manager() as manager, ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        queue = manager.Queue()
+        futures = {
+            policy.name: pool.submit(
+                _run_policy, region, policy, *common, _QueueTick(queue, policy.name)
+            )
+            for policy in policies
+        }
+        pending = set(futures.values())
+        while pending:
+            try:
+                name, fraction = queue.get(timeout=0.5)
+            except Empty:
+                pending = {f for f in pending if not f.done()}
+                continue
+            if progress is not None:
+                progress(name, fraction)
+        while not queue.empty():
+            name, fraction = queue.get()
+            if progress is not None:
+                progress(name, fraction)
+        return {name: future.result() for name, future in futures.items()}
 
 
 def table(doc: dict) -> str:

@@ -28,6 +28,23 @@ def test_same_seed_same_json(first, tmp_path):
     assert json.dumps(again, sort_keys=True) == json.dumps(first, sort_keys=True)
 
 
+def test_policies_in_worker_processes_give_the_same_json(first, tmp_path):
+    seen = []
+    parallel = engine.simulate(
+        TINY,
+        seed=7,
+        months=MONTHS,
+        workdir=tmp_path,
+        check=True,
+        jobs=2,
+        progress=lambda name, fraction: seen.append((name, fraction)),
+    )
+    assert json.dumps(parallel, sort_keys=True) == json.dumps(first, sort_keys=True)
+    # the workers' progress reached the parent: every policy to the end
+    for name in first["policies"]:
+        assert sum(f for n, f in seen if n == name) == pytest.approx(1.0)
+
+
 def test_every_policy_reports_the_figures_of_stats(first):
     assert set(first["policies"]) == {"adaptive", "sequential", "everyone"}
     for figures in first["policies"].values():
