@@ -31,7 +31,9 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[OutboxChannel] = mapped_column(
-        enum_column(OutboxChannel), default=OutboxChannel.MAIL
+        enum_column(OutboxChannel),
+        default=OutboxChannel.MAIL,
+        server_default=OutboxChannel.MAIL.value,
     )
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(40))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-05 12:39:11.900300
+Create Date: 2026-12-05 14:00:30.551687
 """
 
 from alembic import op
@@ -200,6 +200,7 @@ def upgrade() -> None:
         sa.Column(
             "channel",
             sa.Enum("mail", "sms", name="outboxchannel", native_enum=False, length=24),
+            server_default="mail",
             nullable=False,
         ),
         sa.Column("dedupe_key", sa.String(length=200), nullable=False),
@@ -250,7 +251,7 @@ def upgrade() -> None:
         sa.Column("first_name", sa.String(length=100), nullable=False),
         sa.Column("last_name", sa.String(length=100), nullable=False),
         sa.Column("phone", sa.String(length=32), nullable=False),
-        sa.Column("sms_opt_in", sa.Boolean(), nullable=False),
+        sa.Column("sms_opt_in", sa.Boolean(), server_default=sa.text("(false)"), nullable=False),
         sa.Column("birth_date", sa.Date(), nullable=True),
         sa.Column("gender", sa.String(length=1), nullable=False),
         sa.Column("postcode", sa.String(length=10), nullable=False),
