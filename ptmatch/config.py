@@ -36,6 +36,7 @@ ENV_PREFIX = "PTMATCH_"
 # PTMATCH_* names that are not settings: read elsewhere, never warned about.
 OTHER_ENV_NAMES = frozenset({"PTMATCH_INSTANCE_PATH", "PTMATCH_TEST_DATABASE_URL"})
 SMTP_SECURITIES = ("none", "starttls", "tls")
+SMS_SENDERS = ("none", "file", "http")
 
 # Waves of offers: (lead time below this many hours | None = any, wave size, minutes to answer).
 # The closer the slot, the more people at once and the shorter the deadline.
@@ -109,6 +110,15 @@ class Settings:
     MAIL_DIR: str = ""  # "" = instance/mail
     SMTP_TIMEOUT: int = 20
     SMTP_CA_FILE: str = ""
+    # SMS to patients who chose it (offers, reminders, check-ins; a generic line and a link):
+    # "none" = off (the choice is not offered), "file" = one .txt per SMS under SMS_DIR
+    # (development), "http" = POST JSON {"to", "text", "id"} to SMS_GATEWAY_URL with
+    # "Authorization: Bearer SMS_GATEWAY_TOKEN"
+    SMS_SENDER: str = "none"
+    SMS_DIR: str = ""  # "" = instance/sms
+    SMS_GATEWAY_URL: str = ""
+    SMS_GATEWAY_TOKEN: str = ""
+    SMS_TIMEOUT: int = 10  # seconds per gateway request
     OUTBOX_MAX_ATTEMPTS: int = 8
     OUTBOX_BATCH: int = 20  # rows per claim
     OUTBOX_PER_RUN: int = 500  # rows per job run at most
@@ -174,6 +184,10 @@ class Settings:
     LANGUAGES: tuple[str, ...] = ("de", "en")
     # The key of the pool pseudonyms (an HMAC of the patient id); "" = SECRET_KEY
     PSEUDONYM_SECRET: str = ""
+    # A practice sees a patient's identity through a booking or group place while the
+    # appointment is ahead and this many days after it (a group: after its last session);
+    # then only the pseudonym. Patients on the practice's own list are always named.
+    IDENTITY_ACCESS_DAYS: int = 90
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -251,6 +265,12 @@ def check_settings(settings: Settings) -> None:
             )
         if kind is int and value < 0:
             raise ConfigError(f"Setting {name}: must not be negative.")
+    if settings.SMS_SENDER not in SMS_SENDERS:
+        raise ConfigError(f"Setting SMS_SENDER: one of {', '.join(SMS_SENDERS)}.")
+    if settings.SMS_SENDER == "http" and not settings.SMS_GATEWAY_URL.startswith(
+        ("https://", "http://")
+    ):
+        raise ConfigError("Setting SMS_GATEWAY_URL: the gateway's http(s) URL (SMS_SENDER=http).")
     if settings.SMTP_SECURITY.lower() not in SMTP_SECURITIES:
         raise ConfigError(f"Setting SMTP_SECURITY: one of {', '.join(SMTP_SECURITIES)}.")
     if not 0 < settings.SMTP_PORT < 65536:
@@ -401,6 +421,7 @@ def load_settings(
         Path(instance) / "ptmatch.sqlite"
     )
     values["MAIL_DIR"] = values.get("MAIL_DIR") or str(Path(instance) / "mail")
+    values["SMS_DIR"] = values.get("SMS_DIR") or str(Path(instance) / "sms")
     values["SCHEDULER_LOCK_FILE"] = values.get("SCHEDULER_LOCK_FILE") or str(
         Path(instance) / "scheduler.lock"
     )

@@ -35,6 +35,13 @@ def register(main: click.Group) -> None:
         help="Also re-check every offer against the hard filters (slower).",
     )
     @click.option(
+        "--jobs",
+        default=1,
+        show_default=True,
+        type=click.IntRange(1, 8),
+        help="Run this many policies at once, each in its own process (same results).",
+    )
+    @click.option(
         "--workdir",
         type=click.Path(file_okay=False, path_type=Path),
         help="Where the scratch databases go (default: a temporary directory, removed).",
@@ -46,6 +53,7 @@ def register(main: click.Group) -> None:
         seed: int,
         json_path: Path | None,
         check: bool,
+        jobs: int,
         workdir: Path | None,
     ) -> None:
         """Run every offer policy on the same simulated region and print the figures."""
@@ -58,10 +66,13 @@ def register(main: click.Group) -> None:
         bars: dict = {}
 
         def progress(policy: str, fraction: float) -> None:
-            bar = bars.get(policy)
+            # one bar per policy in turn; one bar for all of them when they run at once
+            key, label = (policy, f"{policy:<11}") if jobs == 1 else ("all", "all policies")
+            bar = bars.get(key)
             if bar is None:
-                bar = bars[policy] = click.progressbar(
-                    length=1000, label=f"{policy:<11}", show_percent=True, file=None
+                length = 1000 if jobs == 1 else 1000 * len(model.POLICIES)
+                bar = bars[key] = click.progressbar(
+                    length=length, label=label, show_percent=True, file=None
                 )
                 bar.__enter__()
             bar.update(round(fraction * 1000))
@@ -70,7 +81,13 @@ def register(main: click.Group) -> None:
             where = workdir or Path(tmp)
             where.mkdir(parents=True, exist_ok=True)
             doc = engine.simulate(
-                region, seed=seed, months=months, workdir=where, check=check, progress=progress
+                region,
+                seed=seed,
+                months=months,
+                workdir=where,
+                check=check,
+                progress=progress,
+                jobs=jobs,
             )
         for bar in bars.values():
             bar.__exit__(None, None, None)

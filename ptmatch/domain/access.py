@@ -4,11 +4,15 @@ templates only display what a view computed.
 
 - The patient: everything about themselves.
 - A therapist (approved) of practice P: identity and clinical data while the patient waits
-  on P's list, or has accepted an offer / holds a booking at P. A pool patient within reach
-  is shown only as a pseudonymous summary until they accept an offer from P.
+  on P's list, or has a booking (an accepted offer) or a group place at P — that for a time
+  only: while the appointment is ahead and ``IDENTITY_ACCESS_DAYS`` (default 90) after it
+  (a group: after its last session); then the practice sees the pseudonym only
+  (``_accepted_at``). A pool patient within reach is shown only as a pseudonymous summary
+  until they accept an offer from P.
 - A secretariat user: identity, contact, lists, offers, bookings of callers on the lists of
-  the practices they serve, in the regional pool, or registered by the secretariat - never
-  clinical data (the intake is write-only for them).
+  the practices they serve (bookings and group places within the same time), in the regional
+  pool, or registered by the secretariat - never clinical data (the intake is write-only for
+  them).
 - An admin: account identity for support, never clinical data.
 
 Where a name may not be shown, a patient is a stable pseudonym (``pseudonym``). What the
@@ -24,8 +28,9 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
+from ptmatch import localtime
 from ptmatch.db import settings_of
 from ptmatch.domain import audit
 from ptmatch.models import (
@@ -34,6 +39,7 @@ from ptmatch.models import (
     EntryStatus,
     GroupEnrollment,
     GroupProgram,
+    GroupStatus,
     Offer,
     OfferStatus,
     Patient,
@@ -96,39 +102,96 @@ def _on_active_list(session: Session, patient_id: int, practice_ids: set[int] | 
     return session.scalar(select(exists(q))) or False
 
 
-def _accepted_at(session: Session, patient_id: int, practice_ids: set[int]) -> bool:
-    """Accepted an offer from, or holds a booking or a group place (or group waitlist place) at,
-    one of these practices."""
+# A group runs for at most this many weekly sessions (groups.GROUP_MAX_SESSIONS).
+_GROUP_MAX_WEEKS = 52
+
+
+def identity_since(session: Session, now: dt.datetime) -> dt.datetime:
+    """A booking or group place gives the practice the patient's identity while its
+    appointment (a group: its last session) is at or after this moment:
+    ``IDENTITY_ACCESS_DAYS`` before `now`."""
+    return now - dt.timedelta(days=settings_of(session).IDENTITY_ACCESS_DAYS)
+
+
+def _group_ends_at(group: GroupProgram) -> dt.datetime:
+    """When a group place stops being a live relationship: its last session (a cancelled
+    group: its planned first session)."""
+    if group.status == GroupStatus.CANCELLED:
+        return group.first_session_at
+    return localtime.same_time_weeks_later(group.first_session_at, max(group.session_count, 1) - 1)
+
+
+def _recent_groups(session: Session, practice_ids: set[int], since: dt.datetime) -> list[int]:
+    """The groups of these practices whose places still give access (`_group_ends_at` at or
+    after `since`). The last session is a wall-clock date, so this is decided here, for the
+    few groups of a practice that started within a year, and handed to SQL as ids."""
     if not practice_ids:
-        return False
-    booked = (
-        select(Booking.id)
-        .join(Slot, Slot.id == Booking.slot_id)
-        .where(Booking.patient_id == patient_id, Slot.practice_id.in_(practice_ids))
-    )
-    accepted = (
-        select(Offer.id)
-        .join(Slot, Slot.id == Offer.slot_id)
-        .where(
-            Offer.patient_id == patient_id,
-            Offer.status == OfferStatus.ACCEPTED,
-            Slot.practice_id.in_(practice_ids),
+        return []
+    rows = session.scalars(
+        select(GroupProgram).where(
+            GroupProgram.practice_id.in_(practice_ids),
+            GroupProgram.first_session_at >= since - dt.timedelta(weeks=_GROUP_MAX_WEEKS),
         )
     )
-    grouped = (
-        select(GroupEnrollment.id)
-        .join(GroupProgram, GroupProgram.id == GroupEnrollment.group_id)
-        .where(GroupEnrollment.patient_id == patient_id, GroupProgram.practice_id.in_(practice_ids))
-    )
-    return bool(
-        session.scalar(select(exists(booked)))
-        or session.scalar(select(exists(accepted)))
-        or session.scalar(select(exists(grouped)))
-    )
+    return [group.id for group in rows if _group_ends_at(group) >= since]
 
 
-def patient_access(session: Session, actor: User | None, patient: Patient) -> Access:
-    """What `actor` may see of and do for `patient`."""
+def _accepted_at_clause(
+    session: Session, patient_id, practice_ids: set[int], now: dt.datetime
+) -> ColumnElement[bool]:
+    """A booking (or an accepted offer) for an appointment at one of these practices that is
+    ahead or at most IDENTITY_ACCESS_DAYS ago, or a place (or waitlist place) in one of their
+    groups within the same time after its last session. `patient_id`: a value or a column."""
+    if not practice_ids:
+        return false()
+    since = identity_since(session, now)
+    # Aliases: the clause also sits in queries that select these tables themselves (a
+    # group's members), where a plain subquery would correlate away its own FROM.
+    booking, offer, slot, enrollment = (
+        aliased(Booking),
+        aliased(Offer),
+        aliased(Slot),
+        aliased(GroupEnrollment),
+    )
+    booked = (
+        select(booking.id)
+        .join(slot, slot.id == booking.slot_id)
+        .where(
+            booking.patient_id == patient_id,
+            slot.practice_id.in_(practice_ids),
+            slot.start_at >= since,
+        )
+    )
+    accepted = (
+        select(offer.id)
+        .join(slot, slot.id == offer.slot_id)
+        .where(
+            offer.patient_id == patient_id,
+            offer.status == OfferStatus.ACCEPTED,
+            slot.practice_id.in_(practice_ids),
+            slot.start_at >= since,
+        )
+    )
+    grouped = select(enrollment.id).where(
+        enrollment.patient_id == patient_id,
+        enrollment.group_id.in_(_recent_groups(session, practice_ids, since) or [-1]),
+    )
+    return or_(exists(booked), exists(accepted), exists(grouped))
+
+
+def _accepted_at(
+    session: Session, patient_id: int, practice_ids: set[int], now: dt.datetime
+) -> bool:
+    """A booking or a group place at one of these practices that still gives access."""
+    if not practice_ids:
+        return False
+    return bool(session.scalar(select(_accepted_at_clause(session, patient_id, practice_ids, now))))
+
+
+def patient_access(
+    session: Session, actor: User | None, patient: Patient, now: dt.datetime
+) -> Access:
+    """What `actor` may see of and do for `patient` at `now`."""
     if actor is None or not actor.is_enabled:
         return NONE
     if actor.role == Role.PATIENT:
@@ -142,7 +205,7 @@ def patient_access(session: Session, actor: User | None, patient: Patient) -> Ac
             return NONE
         practice = {therapist.practice_id}
         if _on_active_list(session, patient.id, practice) or _accepted_at(
-            session, patient.id, practice
+            session, patient.id, practice, now
         ):
             return Access(identity=True, clinical=True, act=True)
         if therapist.practice.accepts_pool and _on_active_list(session, patient.id, None):
@@ -152,7 +215,7 @@ def patient_access(session: Session, actor: User | None, patient: Patient) -> Ac
         served = served_practice_ids(session, actor)
         if (
             _on_active_list(session, patient.id, served)
-            or _accepted_at(session, patient.id, served)
+            or _accepted_at(session, patient.id, served, now)
             or _on_active_list(session, patient.id, None)
             or patient.registered_via == RegisteredVia.SECRETARIAT
         ):
@@ -163,15 +226,17 @@ def patient_access(session: Session, actor: User | None, patient: Patient) -> Ac
     return NONE
 
 
-def can_view_clinical(session: Session, actor: User | None, patient: Patient) -> bool:
-    return patient_access(session, actor, patient).clinical
+def can_view_clinical(
+    session: Session, actor: User | None, patient: Patient, now: dt.datetime
+) -> bool:
+    return patient_access(session, actor, patient, now).clinical
 
 
 def load_clinical(
     session: Session, actor: User, patient: Patient, now: dt.datetime, purpose: str = "view"
 ) -> PatientClinical | None:
     """The clinical record if the policy allows it, audited; otherwise None."""
-    if not can_view_clinical(session, actor, patient):
+    if not can_view_clinical(session, actor, patient, now):
         return None
     if actor.role != Role.PATIENT:
         practice_id = None
@@ -204,9 +269,9 @@ def pseudonym_of(session: Session, patient_id: int) -> str:
     return pseudonym(patient_id, settings.PSEUDONYM_SECRET or settings.SECRET_KEY)
 
 
-def patient_label(session: Session, actor: User | None, patient: Patient) -> str:
+def patient_label(session: Session, actor: User | None, patient: Patient, now: dt.datetime) -> str:
     """The name where the policy lets `actor` see the identity, else the pseudonym."""
-    if patient_access(session, actor, patient).identity:
+    if patient_access(session, actor, patient, now).identity:
         return patient.full_name
     return pseudonym_of(session, patient.id)
 
@@ -294,9 +359,9 @@ def show_offers(
     session: Session, actor: User | None, now: dt.datetime, slot: Slot, sent
 ) -> list[ShownOffer]:
     """What the slot page shows of the offers sent: each with its status, its deadline and
-    the reasons it was made — names for patients on the practice's own list (or who booked)
-    to those who run the practice, pseudonyms for the pool; reasons drawn from the intake
-    only to those who may see them."""
+    the reasons it was made — names for patients on the practice's own list (or who booked,
+    while the appointment is within ``identity_since``) to those who run the practice,
+    pseudonyms for the pool; reasons drawn from the intake only to those who may see them."""
     sent = list(sent or [])
     named = _runs_practice(session, actor, slot.practice_id)
     ids = [o.patient_id for o in sent] or [-1]
@@ -316,9 +381,10 @@ def show_offers(
         ).all()
     )
     clinical = sees_clinical_reasons(session, actor, slot.practice_id)
+    booked_in_time = slot.start_at >= identity_since(session, now)
     shown = []
     for o in sent:
-        known = o.patient_id in listed or o.status == OfferStatus.ACCEPTED
+        known = o.patient_id in listed or (o.status == OfferStatus.ACCEPTED and booked_in_time)
         reasons = [
             (msgid, params or {}, points)
             for msgid, params, points, is_clinical in (o.reasons or [])
@@ -329,9 +395,11 @@ def show_offers(
     return shown
 
 
-def can_write_clinical_intake(session: Session, actor: User | None, patient: Patient) -> bool:
+def can_write_clinical_intake(
+    session: Session, actor: User | None, patient: Patient, now: dt.datetime
+) -> bool:
     """The secretariat may record the intake (write-only) for callers it may act for."""
-    access = patient_access(session, actor, patient)
+    access = patient_access(session, actor, patient, now)
     return access.clinical or (actor is not None and actor.role == Role.SECRETARY and access.act)
 
 
@@ -351,33 +419,10 @@ def _active_entry_at(practice_ids: set[int] | None) -> ColumnElement[bool]:
     return exists(q)
 
 
-def _accepted_at_clause(practice_ids: set[int]) -> ColumnElement[bool]:
-    if not practice_ids:
-        return false()
-    booked = (
-        select(Booking.id)
-        .join(Slot, Slot.id == Booking.slot_id)
-        .where(Booking.patient_id == Patient.id, Slot.practice_id.in_(practice_ids))
-    )
-    accepted = (
-        select(Offer.id)
-        .join(Slot, Slot.id == Offer.slot_id)
-        .where(
-            Offer.patient_id == Patient.id,
-            Offer.status == OfferStatus.ACCEPTED,
-            Slot.practice_id.in_(practice_ids),
-        )
-    )
-    grouped = (
-        select(GroupEnrollment.id)
-        .join(GroupProgram, GroupProgram.id == GroupEnrollment.group_id)
-        .where(GroupEnrollment.patient_id == Patient.id, GroupProgram.practice_id.in_(practice_ids))
-    )
-    return or_(exists(booked), exists(accepted), exists(grouped))
-
-
-def identity_visible_clause(session: Session, actor: User | None) -> ColumnElement[bool]:
-    """A WHERE clause on `Patient`: the rows whose identity `actor` may see.
+def identity_visible_clause(
+    session: Session, actor: User | None, now: dt.datetime
+) -> ColumnElement[bool]:
+    """A WHERE clause on `Patient`: the rows whose identity `actor` may see at `now`.
 
     Mirrors `patient_access(...).identity` (a test holds the two together), so searches and
     lists filter in SQL instead of asking row by row.
@@ -392,14 +437,20 @@ def identity_visible_clause(session: Session, actor: User | None) -> ColumnEleme
         if therapist is None or not therapist.is_approved or therapist.practice_id is None:
             return false()
         practice = {therapist.practice_id}
-        return and_(not_deleted, or_(_active_entry_at(practice), _accepted_at_clause(practice)))
+        return and_(
+            not_deleted,
+            or_(
+                _active_entry_at(practice),
+                _accepted_at_clause(session, Patient.id, practice, now),
+            ),
+        )
     if actor.role == Role.SECRETARY:
         served = served_practice_ids(session, actor)
         return and_(
             not_deleted,
             or_(
                 _active_entry_at(served),
-                _accepted_at_clause(served),
+                _accepted_at_clause(session, Patient.id, served, now),
                 _active_entry_at(None),
                 Patient.registered_via == RegisteredVia.SECRETARIAT,
             ),

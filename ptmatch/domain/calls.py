@@ -160,7 +160,7 @@ def queue(session: Session, now: dt.datetime, actor: User) -> list[QueueRow]:
                 CallTask.kind != CallKind.OFFER,
                 and_(Offer.status == OfferStatus.PENDING, Offer.expires_at > now),
             ),
-            access.identity_visible_clause(session, actor),
+            access.identity_visible_clause(session, actor, now),
             _for_served(session, actor),
         )
         .order_by(CallTask.due_at, CallTask.id)
@@ -192,7 +192,7 @@ def _start(slot: Slot | None, group: GroupProgram | None) -> dt.datetime | None:
     return group.first_session_at if group is not None else None
 
 
-def get_task(session: Session, actor: User, task_id: int) -> CallTask:
+def get_task(session: Session, now: dt.datetime, actor: User, task_id: int) -> CallTask:
     """An open task the secretary may work on, or NotFound."""
     task = session.get(CallTask, task_id) if isinstance(task_id, int) else None
     if (
@@ -200,7 +200,7 @@ def get_task(session: Session, actor: User, task_id: int) -> CallTask:
         or actor is None
         or actor.role != Role.SECRETARY
         or task.status != CallStatus.OPEN
-        or not access.patient_access(session, actor, task.patient).act
+        or not access.patient_access(session, actor, task.patient, now).act
         or (
             task.practice_id is not None
             and task.practice_id not in access.served_practice_ids(session, actor)

@@ -33,7 +33,7 @@ from ptmatch.models import (
     TokenPurpose,
     User,
 )
-from ptmatch.notifications import outbox
+from ptmatch.notifications import outbox, sms
 
 BERLIN = ZoneInfo("Europe/Berlin")
 BATCH = 500
@@ -75,6 +75,14 @@ def send_due_checkins(session: Session, now: dt.datetime, settings: Settings) ->
             to_user=user,
             link_path=links.checkin(token),
             dedupe_key=f"checkin:{patient.id}:{_key_time(basis)}",
+        )
+        sms.enqueue_for_patient(
+            session,
+            now,
+            patient,
+            kind="checkin",
+            dedupe_key=f"checkin:{patient.id}:{_key_time(basis)}",
+            link_path=links.checkin(token),
         )
         patient.checkin_sent_at = now
         audit.record(session, now, "patient.checkin_sent", None, patient_id=patient.id)

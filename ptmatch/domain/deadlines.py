@@ -52,7 +52,7 @@ def at_risk(session: Session, now: dt.datetime, actor: User | None) -> list[AtRi
     rows = session.execute(
         select(Patient.id, Patient.first_name, Patient.last_name, Patient.phone, Patient.ptv11_date)
         .join(PatientClinical, PatientClinical.patient_id == Patient.id)
-        .where(at_risk_clause(today), access.identity_visible_clause(session, actor))
+        .where(at_risk_clause(today), access.identity_visible_clause(session, actor, now))
         .order_by(Patient.ptv11_date, Patient.id)
         .limit(LIMIT)
     ).all()

@@ -629,7 +629,7 @@ def accept_group_offer(
     waitlisted). OfferExpired / OfferClosed leave the transaction exactly as it was.
     """
     patient = session.get(Patient, offer.patient_id)
-    offer_machine.require_answerer(session, actor, patient)
+    offer_machine.require_answerer(session, now, actor, patient)
     group = _group_of(session, offer)
     check_group_answerable(offer, group, now)
     try:
@@ -759,7 +759,7 @@ def decline_group_offer(
     """Say no. A waitlisted patient who declines a freed seat leaves the waitlist. The place in
     the wave goes to the next person at once."""
     patient = session.get(Patient, offer.patient_id)
-    offer_machine.require_answerer(session, actor, patient)
+    offer_machine.require_answerer(session, now, actor, patient)
     group = _group_of(session, offer)
     check_group_answerable(offer, group, now)
     offer_machine.lock_target(session, group, wait=True)
@@ -921,7 +921,7 @@ def self_enrol(
     secretariat for a caller (also when it does not: the phone is an offer too). Refused: a
     patient who does not pass the hard filters, one already enrolled or waiting, a group that
     no longer takes enrolments. A pending offer of this group is accepted instead."""
-    offer_machine.require_answerer(session, actor, patient)
+    offer_machine.require_answerer(session, now, actor, patient)
     if actor.role == Role.PATIENT and not group.self_enrol:
         raise NotAllowed(MSG_NO_SELF)
     pending = session.scalar(
@@ -1092,7 +1092,7 @@ def withdraw(
     group = enrollment.group or session.get(GroupProgram, enrollment.group_id)
     patient = session.get(Patient, enrollment.patient_id)
     if not can_manage_group(session, actor, group):
-        offer_machine.require_answerer(session, actor, patient)
+        offer_machine.require_answerer(session, now, actor, patient)
     offer_machine.lock_target(session, group, wait=True)
     session.refresh(enrollment)
     if not can_withdraw(group, enrollment, now):
@@ -1504,11 +1504,11 @@ class Member:
 
 
 def members(
-    session: Session, actor: User | None, group: GroupProgram
+    session: Session, now: dt.datetime, actor: User | None, group: GroupProgram
 ) -> tuple[list[Member], list[Member]]:
     """(participants, waitlist in order) for the practice's page; identity per the access policy."""
     rows = session.execute(
-        select(GroupEnrollment, Patient, access.identity_visible_clause(session, actor))
+        select(GroupEnrollment, Patient, access.identity_visible_clause(session, actor, now))
         .join(Patient, Patient.id == GroupEnrollment.patient_id)
         .where(
             GroupEnrollment.group_id == group.id,

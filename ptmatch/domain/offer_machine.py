@@ -36,7 +36,7 @@ from ptmatch.domain import access, audit, calls
 from ptmatch.domain.errors import NotAllowed
 from ptmatch.domain.tokens import new_token
 from ptmatch.models import GroupProgram, Offer, OfferStatus, Patient, Practice, Role, Slot, User
-from ptmatch.notifications import outbox
+from ptmatch.notifications import outbox, sms
 
 Target = Slot | GroupProgram
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -386,19 +386,23 @@ def close_offers(
 def mail_patient(
     session: Session, now: dt.datetime, patient: Patient, kind: str, key: str, link: str, **when
 ) -> None:
-    """Mail the patient's account, if they have one (callers on the phone may not)."""
+    """Mail the patient's account, if they have one (callers on the phone may not); and an SMS
+    of the kinds that go by SMS if the patient chose it (``notifications.sms``)."""
     user = patient.user if patient.user_id else None
     if user is not None:
         outbox.enqueue(
             session, now, kind=kind, dedupe_key=key, link_path=link, to_user=user, **when
         )
+    sms.enqueue_for_patient(session, now, patient, kind=kind, dedupe_key=key, link_path=link)
 
 
-def require_answerer(session: Session, actor: User | None, patient: Patient) -> None:
+def require_answerer(
+    session: Session, now: dt.datetime, actor: User | None, patient: Patient
+) -> None:
     """The patient themselves, or a secretary who may act for them (a caller on the phone)."""
     if actor is not None and actor.is_enabled:
         if actor.role == Role.PATIENT and patient.user_id == actor.id:
             return
-        if actor.role == Role.SECRETARY and access.patient_access(session, actor, patient).act:
+        if actor.role == Role.SECRETARY and access.patient_access(session, actor, patient, now).act:
             return
     raise NotAllowed(N_("Sie dürfen dieses Angebot nicht beantworten."))

@@ -450,7 +450,7 @@ def accept_offer(
     (on PostgreSQL it waits for the winner's commit, then finds the slot booked). Only the
     winner opens a savepoint for the rest, and undoes its flip should the rest fail."""
     patient = session.get(Patient, offer.patient_id)
-    offer_machine.require_answerer(session, actor, patient)
+    offer_machine.require_answerer(session, now, actor, patient)
     slot = _slot_of(session, offer)
     check_answerable(offer, slot, now)
     # 1. The race: exactly one transaction flips the slot.
@@ -625,7 +625,7 @@ def decline_offer(
 ) -> Offer:
     """Say no: the place in the wave goes to the next candidate at once (auto mode)."""
     patient = session.get(Patient, offer.patient_id)
-    offer_machine.require_answerer(session, actor, patient)
+    offer_machine.require_answerer(session, now, actor, patient)
     slot = _slot_of(session, offer)
     check_answerable(offer, slot, now)
     if not offer_machine.set_offer_status(
@@ -1035,7 +1035,7 @@ def cancel_booking_by_patient(
     (``reposted_from_id``) and offered again while time remains. Returns that slot, or None.
     """
     patient = session.get(Patient, booking.patient_id)
-    offer_machine.require_answerer(session, actor, patient)
+    offer_machine.require_answerer(session, now, actor, patient)
     slot = booking.slot or session.get(Slot, booking.slot_id)
     if booking.status != BookingStatus.CONFIRMED:
         raise InvalidInput(N_("Dieser Termin ist nicht mehr gebucht."))

@@ -35,6 +35,7 @@ from ptmatch.models import (
     GroupEnrollment,
     Offer,
     OfferStatus,
+    OutboxChannel,
     OutboxMessage,
     Patient,
     PatientClinical,
@@ -79,6 +80,7 @@ class Profile:
     birth_date: dt.date | None
     postcode: str
     phone: str = ""
+    sms: bool = False  # offers, reminders and check-ins also by SMS (a mobile number only)
     gender: str = "x"
     max_distance_km: int = 20
     languages: list[str] = field(default_factory=lambda: ["de"])
@@ -124,6 +126,18 @@ def normalise_phone(raw: str, field_name: str = "phone") -> str:
     if not phonenumbers.is_valid_number(number):
         raise InvalidInput(N_("Bitte eine gültige Telefonnummer angeben."), field_name)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_mobile(e164: str) -> bool:
+    """A number an SMS can reach: mobile (or, where the plan cannot tell, fixed or mobile)."""
+    try:
+        number = phonenumbers.parse(e164 or "", "DE")
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.number_type(number) in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )
 
 
 def display_phone(e164: str) -> str:
@@ -211,6 +225,13 @@ def validate_profile(profile: Profile, today: dt.date) -> Profile:
     if profile.birth_date >= today or profile.birth_date.year < 1900:
         raise InvalidInput(N_("Bitte ein gültiges Geburtsdatum angeben."), "birth_date")
     profile.phone = normalise_phone(profile.phone)
+    profile.sms = bool(profile.sms)
+    if profile.sms and not profile.phone:
+        raise InvalidInput(N_("Für SMS geben Sie bitte oben eine Handynummer an."), "sms")
+    if profile.sms and not is_mobile(profile.phone):
+        raise InvalidInput(
+            N_("SMS können wir nur an eine Handynummer schicken; diese Nummer ist keine."), "sms"
+        )
     _choice(profile.gender, GENDER_CODES, N_("Bitte wählen Sie eine Angabe."), "gender")
     profile.postcode = (profile.postcode or "").strip()
     if not geo.is_valid_postcode(profile.postcode):
@@ -311,6 +332,7 @@ def _apply_profile(session: Session, patient: Patient, profile: Profile) -> None
     patient.first_name = profile.first_name
     patient.last_name = profile.last_name
     patient.phone = profile.phone
+    patient.sms_opt_in = bool(profile.sms)
     patient.birth_date = profile.birth_date
     patient.gender = profile.gender
     if patient.postcode != profile.postcode or patient.lat is None:
@@ -548,6 +570,7 @@ def profile_of(patient: Patient) -> Profile:
         birth_date=patient.birth_date,
         postcode=patient.postcode,
         phone=patient.phone,
+        sms=bool(patient.sms_opt_in),
         gender=patient.gender,
         max_distance_km=patient.max_distance_km,
         languages=LANGUAGES.from_mask(patient.languages_mask),
@@ -875,9 +898,17 @@ def erase_personal_data(
     withdrawn = offers.withdraw_patient_offers(
         session, now, patient, reason="erased", settings=settings
     )
+    if patient.phone:  # every SMS to the number, sent or not (a caller has no account)
+        session.execute(
+            delete(OutboxMessage).where(
+                OutboxMessage.channel == OutboxChannel.SMS,
+                OutboxMessage.to_addr == patient.phone,
+            )
+        )
     patient.first_name = ""
     patient.last_name = ""
     patient.phone = ""
+    patient.sms_opt_in = False
     patient.birth_date = None
     patient.gender = "x"
     patient.postcode = ""

@@ -63,18 +63,18 @@ def _require_secretary(actor: User | None) -> None:
         raise NotAllowed(N_("Nur für das Sekretariat."))
 
 
-def _require_act(session: Session, actor: User, patient: Patient) -> None:
+def _require_act(session: Session, now: dt.datetime, actor: User, patient: Patient) -> None:
     _require_secretary(actor)
-    if not access.patient_access(session, actor, patient).act:
+    if not access.patient_access(session, actor, patient, now).act:
         raise NotAllowed(N_("Sie dürfen für diese Person nicht handeln."))
 
 
-def get_caller(session: Session, actor: User, patient_id: int) -> Patient:
+def get_caller(session: Session, now: dt.datetime, actor: User, patient_id: int) -> Patient:
     """The patient if this secretary may see their identity; NotFound otherwise (the same
     answer for "does not exist" and "not yours", so ids cannot be probed)."""
     _require_secretary(actor)
     patient = session.get(Patient, patient_id)
-    if patient is None or not access.patient_access(session, actor, patient).identity:
+    if patient is None or not access.patient_access(session, actor, patient, now).identity:
         raise NotFound(N_("Nicht gefunden."))
     return patient
 
@@ -141,7 +141,7 @@ class CallerHit:
 
 
 def search_callers(
-    session: Session, actor: User, query: str, limit: int = SEARCH_LIMIT
+    session: Session, now: dt.datetime, actor: User, query: str, limit: int = SEARCH_LIMIT
 ) -> list[CallerHit]:
     """Callers this secretary may see, matching a name, phone number, e-mail or birth date.
 
@@ -190,7 +190,7 @@ def search_callers(
     rows = session.execute(
         select(Patient, User.email)
         .outerjoin(User, User.id == Patient.user_id)
-        .where(access.identity_visible_clause(session, actor), *conditions)
+        .where(access.identity_visible_clause(session, actor, now), *conditions)
         .order_by(Patient.last_name, Patient.first_name, Patient.id)
         .limit(limit)
     ).all()
@@ -247,7 +247,7 @@ def caller_card(session: Session, now: dt.datetime, actor: User, patient: Patien
     """Everything the secretariat may know about a caller: identity, contact, availability,
     lists, offers, bookings, status and call notes. The view is audited (no details)."""
     _require_secretary(actor)
-    acc = access.patient_access(session, actor, patient)
+    acc = access.patient_access(session, actor, patient, now)
     if not acc.identity:
         raise NotFound(N_("Nicht gefunden."))
     user = session.get(User, patient.user_id) if patient.user_id else None
@@ -446,7 +446,7 @@ def update_caller_profile(
     session: Session, now: dt.datetime, actor: User, patient: Patient, profile: patients.Profile
 ) -> None:
     """Change a caller's contact, preferences and weekly times on their behalf."""
-    _require_act(session, actor, patient)
+    _require_act(session, now, actor, patient)
     patients.update_profile(session, now, patient, profile, actor)
 
 
@@ -463,7 +463,7 @@ def record_intake(
     those already recorded, the description is appended, the urgency flag is only ever
     raised and a new PTV-11 code replaces the old one.
     """
-    _require_act(session, actor, patient)
+    _require_act(session, now, actor, patient)
     patients.validate_intake(intake)
     if not (intake.problems or intake.description or intake.urgent or intake.urgency_code):
         raise InvalidInput(N_("Bitte mindestens eine Angabe machen."), "description")
@@ -495,7 +495,7 @@ def add_call_note(
     session: Session, now: dt.datetime, actor: User, patient: Patient, text: str
 ) -> CallNote:
     """A non-clinical note about a call ("call back after 4 pm")."""
-    _require_act(session, actor, patient)
+    _require_act(session, now, actor, patient)
     text = (text or "").strip()
     if not text:
         raise InvalidInput(N_("Bitte einen Text eingeben."), "text")
@@ -621,7 +621,7 @@ def put_on_list(
     session: Session, now: dt.datetime, actor: User, patient: Patient, practice_id: int | None
 ) -> WaitlistEntry:
     """Put a caller on the list of a served practice, or in the regional pool (None)."""
-    _require_act(session, actor, patient)
+    _require_act(session, now, actor, patient)
     practice = None
     if practice_id is not None:
         if practice_id not in access.served_practice_ids(session, actor):
@@ -634,7 +634,7 @@ def take_off_list(
     session: Session, now: dt.datetime, actor: User, patient: Patient, entry_id: int
 ) -> WaitlistEntry:
     """Take a caller off a list at their request (a served practice's list or the pool)."""
-    _require_act(session, actor, patient)
+    _require_act(session, now, actor, patient)
     entry = session.get(WaitlistEntry, entry_id)
     if entry is None or entry.patient_id != patient.id:
         raise NotFound(N_("Nicht gefunden."))
@@ -665,7 +665,7 @@ def answer_offer(
     engine the same way (accept: a seat or the group's waitlist, returns the enrolment).
     """
     patient = session.get(Patient, offer.patient_id)
-    _require_act(session, actor, patient)
+    _require_act(session, now, actor, patient)
     if offer.slot_id is None:
         if accept:
             return groups.accept_group_offer(session, now, offer, actor)
@@ -686,7 +686,7 @@ def enrol_caller(
     """Enrol a caller into an open group of a practice the secretariat serves: the group
     engine's self-enrolment (same hard filters, same seat race, waitlist beyond the maximum),
     audited with the secretary as actor. Allowed also where the practice takes offers only."""
-    _require_act(session, actor, patient)
+    _require_act(session, now, actor, patient)
     group = session.get(GroupProgram, group_id)
     if group is None or group.practice_id not in access.served_practice_ids(session, actor):
         raise NotFound(N_("Nicht gefunden."))
@@ -717,7 +717,7 @@ def record_call_outcome(
     None.
     """
     _require_secretary(actor)
-    task = calls.get_task(session, actor, task_id)
+    task = calls.get_task(session, now, actor, task_id)
     outcome = enum_value(CallOutcome, outcome, "outcome")
     if outcome not in calls.OUTCOMES[task.kind]:
         raise InvalidInput(N_("Bitte ein Ergebnis aus der Liste wählen."), "outcome")

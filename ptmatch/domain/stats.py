@@ -166,10 +166,14 @@ def _in(column, period: Period) -> ColumnElement[bool]:
 # --- the PTV 11 seam: where a wait starts, who is urgent ---------------------------------------
 
 
-def wait_start(ptv11_date: dt.date | None, created_at: dt.datetime) -> dt.datetime:
+def wait_start(
+    ptv11_date: dt.date | None, created_at: dt.datetime, first: dt.datetime | None = None
+) -> dt.datetime:
     """Where a patient's wait is measured from: the PTV 11 form date (Berlin midnight) where
-    there is one, else registration."""
-    if ptv11_date is not None:
+    there is one, else registration. A form dated after ``first`` (the first offer or booking
+    measured) came out of that very appointment - the Sprechstunde hands it out, and the
+    domain then dates it - so it cannot start that wait: registration does."""
+    if ptv11_date is not None and (first is None or _berlin(ptv11_date) <= first):
         return _berlin(ptv11_date)
     return created_at
 
@@ -410,7 +414,7 @@ def _first_times(session: Session, period: Period, scope: Scope, column, table) 
         .where(_in(firsts.c.first, period))
     ).all()
     return [
-        (pid, first, wait_start(ptv11, created), urgent)
+        (pid, first, wait_start(ptv11, created, first), urgent)
         for pid, first, ptv11, created, urgent in rows
     ]
 

@@ -628,7 +628,7 @@ def load_patient_file(
     patient = session.get(Patient, patient_id)
     if patient is None or patient.status == PatientStatus.DELETED:
         raise NotFound(N_("Nicht gefunden."))
-    allowed = access.patient_access(session, actor, patient)
+    allowed = access.patient_access(session, actor, patient, now)
     if not allowed.any:
         raise NotFound(N_("Nicht gefunden."))
     if not (allowed.identity and allowed.clinical):
@@ -724,7 +724,7 @@ def add_clinical_note(
     patient = session.get(Patient, patient_id)
     if patient is None or patient.status == PatientStatus.DELETED:
         raise NotFound(N_("Nicht gefunden."))
-    if not access.can_view_clinical(session, actor, patient):
+    if not access.can_view_clinical(session, actor, patient, now):
         raise NotFound(N_("Nicht gefunden."))
     text = (text or "").strip()
     if not text:

@@ -13,7 +13,7 @@ from ptmatch.models.calls import CallKind, CallOutcome, CallStatus, CallTask
 from ptmatch.models.groups import EnrollmentStatus, GroupEnrollment, GroupProgram, GroupStatus
 from ptmatch.models.offers import Offer, OfferStatus
 from ptmatch.models.ops import SchedulerBeat
-from ptmatch.models.outbox import OutboxMessage, OutboxStatus
+from ptmatch.models.outbox import OutboxChannel, OutboxMessage, OutboxStatus
 from ptmatch.models.patients import (
     Availability,
     CallNote,
@@ -67,6 +67,7 @@ __all__ = [
     "OfferStatus",
     "OutboxMessage",
     "OutboxStatus",
+    "OutboxChannel",
     "Patient",
     "PatientClinical",
     "PatientStatus",

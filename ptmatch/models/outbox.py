@@ -1,4 +1,5 @@
-"""The transactional outbox: every mail is a row written in the transaction that causes it."""
+"""The transactional outbox: every mail (or SMS) is a row written in the transaction that causes
+it."""
 
 from __future__ import annotations
 
@@ -19,11 +20,21 @@ class OutboxStatus(enum.StrEnum):
     DEAD = "dead"
 
 
+class OutboxChannel(enum.StrEnum):
+    MAIL = "mail"
+    SMS = "sms"  # to_addr is a mobile number (E.164), body_text the whole short text
+
+
 class OutboxMessage(Base):
     __tablename__ = "outbox_messages"
     __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[OutboxChannel] = mapped_column(
+        enum_column(OutboxChannel),
+        default=OutboxChannel.MAIL,
+        server_default=OutboxChannel.MAIL.value,
+    )
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(40))
     # Recipient user, so erasure can find the rows; the address is copied for delivery.

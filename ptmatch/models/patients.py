@@ -105,6 +105,8 @@ class Patient(Base):
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
     phone: Mapped[str] = mapped_column(String(32), default="")  # E.164
+    # Offers, reminders and check-ins also by SMS (only with a mobile number; SMS_SENDER on)
+    sms_opt_in: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     birth_date: Mapped[dt.date | None] = mapped_column(Date)
     gender: Mapped[str] = mapped_column(String(1), default="x")
     postcode: Mapped[str] = mapped_column(String(10), default="")

@@ -47,6 +47,7 @@ from ptmatch.notifications.senders import (
     TransportError,
     envelope_for,
     make_sender,
+    make_sms_sender,
 )
 
 log = logging.getLogger("ptmatch.outbox")
@@ -244,18 +245,23 @@ def deliver_due(
     settings: Settings,
     sender: Sender | None = None,
     clock: Callable[[], dt.datetime] | None = None,
+    sms_sender: Sender | None = None,
 ) -> int:
     """Deliver every due message (up to OUTBOX_PER_RUN). Returns how many were sent.
 
+    Mails go to `sender` (default: the settings' mail sender), SMS rows to `sms_sender`
+    (default: the settings' SMS sender; with SMS_SENDER "none" an SMS row is dead at once).
     `clock` tells the time while the run goes on (the scheduler passes ptmatch.clock.now); it
     stamps claims, marks and lease renewals. Without it, time stands still at `now`.
-    A transport failure (server down, login refused) backs off the rest of the batch and ends
-    the run; a failure of one message backs off that message only.
+    A transport failure (server down, login refused) backs off the rest of the batch on that
+    channel and ends the run after the batch; a failure of one message backs off that
+    message only.
     """
     current = clock or (lambda: now)
     renew_after = dt.timedelta(seconds=settings.OUTBOX_CLAIM_TIMEOUT_SECONDS / 3)
-    own_sender = sender is None
+    own_sender, own_sms = sender is None, sms_sender is None
     sender = sender or make_sender(settings)
+    sms_sender = sms_sender or make_sms_sender(settings)
     budget = settings.OUTBOX_PER_RUN
     sent = 0
     try:
@@ -265,6 +271,7 @@ def deliver_due(
             if not claims:
                 break
             budget -= len(claims)
+            down: dict[bool, TransportError] = {}  # channel (is SMS) -> why it is down
             while claims:
                 if current() - leased_at >= renew_after:
                     leased_at = current()
@@ -272,11 +279,19 @@ def deliver_due(
                     if not claims:
                         break
                 claim = claims.pop(0)
+                is_sms = claim.envelope.is_sms
+                if is_sms in down:
+                    mark_failed(session, [claim], current(), settings, down[is_sms])
+                    continue
+                channel = sms_sender if is_sms else sender
                 try:
-                    sender.send(claim.envelope)
+                    if channel is None:
+                        raise PermanentError("SMS is off (SMS_SENDER none)")
+                    channel.send(claim.envelope)
                 except TransportError as err:
-                    mark_failed(session, [claim, *claims], current(), settings, err)
-                    return sent
+                    down[is_sms] = err
+                    mark_failed(session, [claim], current(), settings, err)
+                    continue
                 except SendError as err:
                     mark_failed(session, [claim], current(), settings, err)
                     continue
@@ -292,9 +307,13 @@ def deliver_due(
                     continue
                 mark_sent(session, claim, current())
                 sent += 1
+            if down:
+                return sent
     finally:
         if own_sender:
             sender.close()
+        if own_sms and sms_sender is not None:
+            sms_sender.close()
     return sent
 
 

@@ -138,7 +138,9 @@ def enqueue(
     subject, text, html = render(
         kind, locale, absolute_link(settings.BASE_URL, link_path), when, deadline
     )
-    message = OutboxMessage(
+    return insert(
+        session,
+        now,
         dedupe_key=dedupe_key,
         kind=kind,
         user_id=to_user.id if to_user else None,
@@ -148,11 +150,19 @@ def enqueue(
         body_text=text,
         body_html=html,
         message_id=f"<{secrets.token_hex(16)}@{settings.mail_domain}>",
+    )
+
+
+def insert(session: Session, now: dt.datetime, **fields) -> OutboxMessage | None:
+    """Add one due row (a mail or an SMS) in a savepoint and wake the sender. None if its
+    dedupe key was taken meanwhile (the unique constraint decides)."""
+    message = OutboxMessage(
         status=OutboxStatus.PENDING,
         attempts=0,
         next_attempt_at=now,
         created_at=now,
         last_error="",
+        **fields,
     )
     try:
         with session.begin_nested():

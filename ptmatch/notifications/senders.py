@@ -6,6 +6,12 @@
   `MAIL_DIR` (the dev mailbox page reads them). Re-delivering a row overwrites its file.
 - `MemorySender`: tests.
 
+SMS (outbox rows of channel ``sms``) have senders of their own (``make_sms_sender``):
+- `FileSmsSender`: development: one `.txt` file per SMS under `SMS_DIR`.
+- `HttpSmsSender`: a gateway: POST JSON ``{"to", "text", "id"}`` to `SMS_GATEWAY_URL` with
+  ``Authorization: Bearer SMS_GATEWAY_TOKEN``; 2xx is sent, 429 and 5xx are tried again, any
+  other answer is permanent, no answer at all is a transport error.
+
 Errors are sorted for the delivery loop: `TransportError` (the server is unreachable or
 refuses us; the rest of the batch would fail the same way), `TemporaryError` (this message,
 try again later), `PermanentError` (this message will never go through, e.g. 550 user unknown).
@@ -15,17 +21,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import smtplib
 import ssl
 import tempfile
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
 from ptmatch.config import Settings
-from ptmatch.models import OutboxMessage
+from ptmatch.models import OutboxChannel, OutboxMessage
 
 
 class SendError(Exception):
@@ -51,7 +60,13 @@ class Envelope:
     outbox_id: int
     to_addr: str
     created_at: dt.datetime
-    message: EmailMessage
+    message: EmailMessage | None  # a mail; None for an SMS
+    channel: OutboxChannel = OutboxChannel.MAIL
+    text: str = ""  # an SMS: its whole text
+
+    @property
+    def is_sms(self) -> bool:
+        return self.channel == OutboxChannel.SMS
 
 
 def build_message(row: OutboxMessage, mail_from: str) -> EmailMessage:
@@ -75,6 +90,15 @@ def build_message(row: OutboxMessage, mail_from: str) -> EmailMessage:
 
 
 def envelope_for(row: OutboxMessage, mail_from: str) -> Envelope:
+    if row.channel == OutboxChannel.SMS:
+        return Envelope(
+            outbox_id=row.id,
+            to_addr=row.to_addr,
+            created_at=row.created_at,
+            message=None,
+            channel=OutboxChannel.SMS,
+            text=row.body_text,
+        )
     return Envelope(
         outbox_id=row.id,
         to_addr=row.to_addr,
@@ -98,9 +122,13 @@ class MemorySender(Sender):
 
     def __init__(self) -> None:
         self.sent: list[EmailMessage] = []
+        self.sms: list[Envelope] = []  # as an SMS sender
 
     def send(self, envelope: Envelope) -> None:
-        self.sent.append(envelope.message)
+        if envelope.is_sms:
+            self.sms.append(envelope)
+        else:
+            self.sent.append(envelope.message)
 
 
 class FileSender(Sender):
@@ -215,6 +243,70 @@ def _describe(err: BaseException) -> str:
 
 def _by_code(code: int, message: str) -> SendError:
     return PermanentError(message) if 500 <= (code or 0) < 600 else TemporaryError(message)
+
+
+class FileSmsSender(Sender):
+    """Writes `<SMS_DIR>/<created>-<outbox id>.txt` (the number, a blank line, the text);
+    atomic, and idempotent per row."""
+
+    def __init__(self, sms_dir: str | os.PathLike) -> None:
+        self.sms_dir = Path(sms_dir)
+
+    @staticmethod
+    def filename(envelope: Envelope) -> str:
+        return (
+            f"{envelope.created_at.astimezone(dt.UTC):%Y%m%d-%H%M%S}-{envelope.outbox_id:08d}.txt"
+        )
+
+    def send(self, envelope: Envelope) -> None:
+        try:
+            self.sms_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.sms_dir, prefix=".tmp-", suffix=".txt")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(f"To: {envelope.to_addr}\n\n{envelope.text}\n")
+            os.replace(tmp, self.sms_dir / self.filename(envelope))
+        except OSError as err:
+            raise TransportError(f"cannot write to SMS folder: {err.strerror or err}") from err
+
+
+class HttpSmsSender(Sender):
+    """Hands each SMS to an HTTP gateway (settings SMS_GATEWAY_URL, SMS_GATEWAY_TOKEN,
+    SMS_TIMEOUT). The outbox id goes along, so a gateway can fold a re-sent duplicate."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.url = settings.SMS_GATEWAY_URL
+        self.token = settings.SMS_GATEWAY_TOKEN
+        self.timeout = float(settings.SMS_TIMEOUT or 10)
+
+    def send(self, envelope: Envelope) -> None:
+        body = json.dumps(
+            {"to": envelope.to_addr, "text": envelope.text, "id": envelope.outbox_id}
+        ).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "ptmatch-sms/1"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(self.url, data=body, method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                status = response.status
+        except urllib.error.HTTPError as err:
+            status = err.code
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            raise TransportError(f"SMS gateway unreachable: {_describe(err)}") from err
+        if 200 <= status < 300:
+            return
+        if status == 429 or status >= 500:
+            raise TemporaryError(f"SMS gateway: HTTP {status}")
+        raise PermanentError(f"SMS gateway: HTTP {status}")
+
+
+def make_sms_sender(settings: Settings) -> Sender | None:
+    """The SMS sender of SMS_SENDER; None when SMS is off."""
+    if settings.SMS_SENDER == "http":
+        return HttpSmsSender(settings)
+    if settings.SMS_SENDER == "file":
+        return FileSmsSender(settings.SMS_DIR)
+    return None
 
 
 def make_sender(settings: Settings) -> Sender:

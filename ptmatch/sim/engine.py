@@ -26,14 +26,17 @@ import dataclasses
 import datetime as dt
 import heapq
 import math
+import multiprocessing
 import random
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, event, func, select, update
 from sqlalchemy.orm import Session
 
 from ptmatch.bench import generate
@@ -44,11 +47,13 @@ from ptmatch.domain.errors import DomainError
 from ptmatch.models import (
     Booking,
     BookingStatus,
+    CareStage,
     EntryStatus,
     Modality,
     Offer,
     OfferStatus,
     Patient,
+    PatientClinical,
     PatientStatus,
     Role,
     Slot,
@@ -112,6 +117,7 @@ def prepare_region(region: Region, seed: int, weeks: float, workdir: Path) -> tu
         )
         generate.generate(engine, spec, START)
         with engine.begin() as conn:
+            _care_stages(conn, region, seed)
             # The patients of the future are not registered yet: off every list until they come.
             conn.execute(
                 # (off every list: the match columns say so too, see match_columns)
@@ -127,6 +133,47 @@ def prepare_region(region: Region, seed: int, weeks: float, workdir: Path) -> tu
     finally:
         engine.dispose()
     return path, region.waiting
+
+
+def ptv11_days_before(region: Region, seed: int, patient_id: int) -> float:
+    """How many days before registering the patient's PTV 11 form is dated (drawn once per
+    patient, the same under every policy)."""
+    return random.Random(f"{seed}:ptv11:{patient_id}").uniform(0, region.ptv11_max_days_before)
+
+
+def _care_stages(conn, region: Region, seed: int) -> None:
+    """Who holds a PTV 11 form (looks for therapy) and who looks for a Sprechstunde first. The
+    patients waiting at the start get their form's date now; those of the future on arrival."""
+    rows = conn.execute(
+        select(Patient.id, Patient.created_at, func.coalesce(PatientClinical.urgent, False))
+        .outerjoin(PatientClinical, PatientClinical.patient_id == Patient.id)
+        .order_by(Patient.id)
+    ).all()
+    rng = random.Random(f"{seed}:stages")
+    holders, dates = [], []
+    for pid, created, urgent in rows:
+        holds = rng.random() < region.p_ptv11 or bool(urgent)
+        if not holds:
+            continue
+        holders.append(pid)
+        if pid <= region.waiting:
+            moment = created - dt.timedelta(days=ptv11_days_before(region, seed, pid))
+            dates.append({"pid": pid, "day": moment.astimezone(BERLIN).date()})
+    conn.execute(update(Patient).values(care_stage=CareStage.SPRECHSTUNDE))
+    for chunk in range(0, len(holders), 500):
+        conn.execute(
+            update(Patient)
+            .where(Patient.id.in_(holders[chunk : chunk + 500]))
+            .values(care_stage=CareStage.THERAPY)
+        )
+    if dates:
+        table = Patient.__table__
+        conn.execute(
+            table.update()
+            .where(table.c.id == bindparam("pid"))
+            .values(ptv11_date=bindparam("day")),
+            dates,
+        )
 
 
 # --- one run ---------------------------------------------------------------------------------
@@ -190,6 +237,16 @@ def _working_hour(moment: dt.datetime, rng: random.Random) -> dt.datetime:
         day += dt.timedelta(days=1)
 
 
+def _scratch_pragmas(dbapi_connection, _record) -> None:
+    """A scratch database nobody else opens and nobody needs after a crash: no syncing to
+    disk, a larger page cache, temporary tables in memory (after ptmatch.db's own pragmas)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=OFF")
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute("PRAGMA temp_store=MEMORY")
+    cursor.close()
+
+
 class Run:
     """One policy on its own copy of the region."""
 
@@ -209,6 +266,7 @@ class Run:
         self.check, self.progress = check, progress
         url = f"sqlite:///{db_path}"
         self.engine = make_engine(url)
+        event.listen(self.engine, "connect", _scratch_pragmas)
         self.settings = Settings(
             DATABASE_URL=url, WAVE_RULES=policy.wave_rules, BASE_URL="https://sim.invalid"
         )
@@ -292,6 +350,11 @@ class Run:
     # -- what people do --
     def on_arrive(self, now: dt.datetime, patient_id: int) -> None:
         s = self.session
+        stage = s.scalar(select(Patient.care_stage).where(Patient.id == patient_id))
+        form = None
+        if stage == CareStage.THERAPY:
+            before = dt.timedelta(days=ptv11_days_before(self.region, self.seed, patient_id))
+            form = (now - before).astimezone(BERLIN).date()
         s.execute(
             update(Patient)
             .where(Patient.id == patient_id)
@@ -300,6 +363,7 @@ class Run:
                 created_at=now,
                 status_changed_at=now,
                 last_confirmed_at=now,
+                ptv11_date=form,
             )
         )
         s.execute(
@@ -387,6 +451,17 @@ class Run:
     # -- reacting to what the domain did --
     def _collect(self, now: dt.datetime) -> None:
         s = self.session
+        # One cheap look at the newest ids first: most events create no offer, slot or booking.
+        newest = s.execute(
+            select(
+                select(func.max(Offer.id)).where(Offer.slot_id.is_not(None)).scalar_subquery(),
+                select(func.max(Slot.id)).scalar_subquery(),
+                select(func.max(Booking.id)).scalar_subquery(),
+            )
+        ).one()
+        if (newest[0] or 0) <= self.last_offer and (newest[1] or 0) <= self.last_slot:
+            if (newest[2] or 0) <= self.last_booking:
+                return
         new_offers = s.scalars(
             select(Offer)
             .where(Offer.id > self.last_offer, Offer.slot_id.is_not(None))
@@ -504,6 +579,24 @@ def _awake(moment: dt.datetime, office: bool) -> dt.datetime:
 # --- all policies ----------------------------------------------------------------------------
 
 
+def _run_policy(region, policy, seed, template, waiting, end, arrivals, postings, check, tick):
+    """One policy on its own copy of the region (in this process or a worker)."""
+    path = template.with_name(f"{policy.name}.sqlite")
+    shutil.copyfile(template, path)
+    run = Run(region, policy, seed, path, waiting, end, check=check, progress=tick)
+    return run.run(START, arrivals, postings).as_dict()
+
+
+class _QueueTick:
+    """A worker's progress callback: (policy, fraction) into a queue the parent reads."""
+
+    def __init__(self, queue, name: str):
+        self.queue, self.name = queue, name
+
+    def __call__(self, fraction: float) -> None:
+        self.queue.put((self.name, fraction))
+
+
 def simulate(
     region: Region,
     *,
@@ -513,19 +606,24 @@ def simulate(
     policies: tuple[Policy, ...] = POLICIES,
     check: bool = False,
     progress: Callable[[str, float], None] | None = None,
+    jobs: int = 1,
 ) -> dict:
-    """Every policy on a copy of the same region and the same event stream. JSON-ready."""
+    """Every policy on a copy of the same region and the same event stream. JSON-ready.
+
+    ``jobs`` > 1 runs that many policies at once in worker processes: the runs share
+    nothing but the read-only template, so the JSON is the same as with one job."""
     weeks = months * 52 / 12
     end = START + dt.timedelta(weeks=weeks)
     template, waiting = prepare_region(region, seed, weeks, workdir)
     arrivals, postings = exogenous(region, seed, START, end, waiting)
+    common = (seed, template, waiting, end, arrivals, postings, check)
     results = {}
-    for policy in policies:
-        path = workdir / f"{policy.name}.sqlite"
-        shutil.copyfile(template, path)
-        tick = (lambda f, name=policy.name: progress(name, f)) if progress else None
-        run = Run(region, policy, seed, path, waiting, end, check=check, progress=tick)
-        results[policy.name] = run.run(START, arrivals, postings).as_dict()
+    if jobs <= 1 or len(policies) <= 1:
+        for policy in policies:
+            tick = (lambda f, name=policy.name: progress(name, f)) if progress else None
+            results[policy.name] = _run_policy(region, policy, *common, tick)
+    else:
+        results = _run_parallel(region, policies, common, progress, jobs)
     return {
         "region": dataclasses.asdict(region),
         "seed": seed,
@@ -536,6 +634,33 @@ def simulate(
         "postings": len(postings),
         "policies": results,
     }
+
+
+def _run_parallel(region, policies, common, progress, jobs: int) -> dict:
+    """The policies in worker processes; their progress comes back through a queue."""
+    context = multiprocessing.get_context("spawn")  # no inherited connections or locks
+    with context.Manager() as manager, ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        queue = manager.Queue()
+        futures = {
+            policy.name: pool.submit(
+                _run_policy, region, policy, *common, _QueueTick(queue, policy.name)
+            )
+            for policy in policies
+        }
+        pending = set(futures.values())
+        while pending:
+            try:
+                name, fraction = queue.get(timeout=0.5)
+            except Empty:
+                pending = {f for f in pending if not f.done()}
+                continue
+            if progress is not None:
+                progress(name, fraction)
+        while not queue.empty():
+            name, fraction = queue.get()
+            if progress is not None:
+                progress(name, fraction)
+        return {name: future.result() for name, future in futures.items()}
 
 
 def table(doc: dict) -> str:

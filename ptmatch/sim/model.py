@@ -41,6 +41,11 @@ class Region:
         (0.45, 3.0, 14.0),
         (0.20, 14.0, 42.0),
     )
+    # a patient holds a PTV 11 form when registering (a Sprechstunde elsewhere): they look for
+    # Probatorik / Akut / a therapy place; the others for a Sprechstunde first. Urgent patients
+    # (the generator's 12 %) always hold one: urgency is a box on that form.
+    p_ptv11: float = 0.5
+    ptv11_max_days_before: float = 28.0  # the form dates from 0 .. this many days before
     p_answer: float = 0.85  # a patient answers an offer at all (else it expires)
     answer_median_hours: float = 3.0  # lognormal delay while awake (07-22 Berlin)
     answer_sigma: float = 1.2

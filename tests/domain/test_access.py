@@ -52,42 +52,42 @@ def world(session):
 
 
 def test_patient_sees_only_themselves(session, world):
-    own = access.patient_access(session, world["user_a"], world["a"])
+    own = access.patient_access(session, world["user_a"], world["a"], NOW)
     assert own.identity and own.clinical and own.act
-    assert access.patient_access(session, world["user_a"], world["b"]) == access.NONE
+    assert access.patient_access(session, world["user_a"], world["b"], NOW) == access.NONE
 
 
 def test_therapist_of_the_list_sees_identity_and_clinical(session, world):
-    acc = access.patient_access(session, world["ther_x"], world["a"])
+    acc = access.patient_access(session, world["ther_x"], world["a"], NOW)
     assert acc.identity and acc.clinical and acc.act
 
 
 def test_therapist_of_another_practice_sees_nothing(session, world):
-    assert access.patient_access(session, world["ther_y"], world["a"]) == access.NONE
+    assert access.patient_access(session, world["ther_y"], world["a"], NOW) == access.NONE
 
 
 def test_therapist_sees_pool_patient_only_as_summary(session, world):
-    acc = access.patient_access(session, world["ther_y"], world["pool"])
+    acc = access.patient_access(session, world["ther_y"], world["pool"], NOW)
     assert acc == access.Access(summary=True)
 
 
 def test_unapproved_therapist_sees_nothing(session, world):
     pending = make_therapist(session, world["x"], approved_at=None)
-    assert access.patient_access(session, pending.user, world["a"]) == access.NONE
+    assert access.patient_access(session, pending.user, world["a"], NOW) == access.NONE
 
 
 def test_secretary_serving_the_practice_sees_identity_never_clinical(session, world):
-    acc = access.patient_access(session, world["sec_x"], world["a"])
+    acc = access.patient_access(session, world["sec_x"], world["a"], NOW)
     assert acc.identity and acc.act and not acc.clinical and not acc.summary
 
 
 def test_secretary_not_serving_the_practice_sees_nothing(session, world):
-    assert access.patient_access(session, world["sec_y"], world["a"]) == access.NONE
+    assert access.patient_access(session, world["sec_y"], world["a"], NOW) == access.NONE
 
 
 @pytest.mark.parametrize("key", ["pool", "phoned"])
 def test_every_secretary_sees_pool_and_phoned_in_callers(session, world, key):
-    acc = access.patient_access(session, world["sec_y"], world[key])
+    acc = access.patient_access(session, world["sec_y"], world[key], NOW)
     assert acc.identity and acc.act and not acc.clinical
 
 
@@ -95,24 +95,24 @@ def test_removed_entry_no_longer_gives_access(session, world):
     entry = session.scalar(select(WaitlistEntry).where(WaitlistEntry.patient_id == world["a"].id))
     entry.status = EntryStatus.REMOVED
     session.flush()
-    assert access.patient_access(session, world["sec_x"], world["a"]) == access.NONE
-    assert access.patient_access(session, world["ther_x"], world["a"]) == access.NONE
+    assert access.patient_access(session, world["sec_x"], world["a"], NOW) == access.NONE
+    assert access.patient_access(session, world["ther_x"], world["a"], NOW) == access.NONE
 
 
 def test_admin_sees_identity_never_clinical(session, world):
-    acc = access.patient_access(session, world["admin"], world["a"])
+    acc = access.patient_access(session, world["admin"], world["a"], NOW)
     assert acc.identity and not acc.clinical and not acc.act
 
 
 def test_disabled_actor_sees_nothing(session, world):
     world["ther_x"].is_enabled = False
-    assert access.patient_access(session, world["ther_x"], world["a"]) == access.NONE
+    assert access.patient_access(session, world["ther_x"], world["a"], NOW) == access.NONE
 
 
 def test_deleted_patient_is_invisible_to_staff(session, world):
     world["a"].status = PatientStatus.DELETED
     for key in ("ther_x", "sec_x", "admin"):
-        assert access.patient_access(session, world[key], world["a"]) == access.NONE
+        assert access.patient_access(session, world[key], world["a"], NOW) == access.NONE
 
 
 def test_load_clinical_audits_a_therapist_view_with_the_practice(session, now, world):
@@ -133,9 +133,9 @@ def test_load_clinical_refuses_non_clinicians_without_audit(session, now, world,
 
 
 def test_secretary_may_write_but_not_read_the_intake(session, world):
-    assert access.can_write_clinical_intake(session, world["sec_x"], world["a"])
-    assert not access.can_view_clinical(session, world["sec_x"], world["a"])
-    assert not access.can_write_clinical_intake(session, world["sec_y"], world["a"])
+    assert access.can_write_clinical_intake(session, world["sec_x"], world["a"], NOW)
+    assert not access.can_view_clinical(session, world["sec_x"], world["a"], NOW)
+    assert not access.can_write_clinical_intake(session, world["sec_y"], world["a"], NOW)
 
 
 def test_sql_clause_agrees_with_the_policy_for_every_pair(session, world):
@@ -146,10 +146,12 @@ def test_sql_clause_agrees_with_the_policy_for_every_pair(session, world):
     for actor in actors:
         visible = set(
             session.scalars(
-                select(Patient.id).where(access.identity_visible_clause(session, actor))
+                select(Patient.id).where(access.identity_visible_clause(session, actor, NOW))
             )
         )
-        expected = {p.id for p in patients if access.patient_access(session, actor, p).identity}
+        expected = {
+            p.id for p in patients if access.patient_access(session, actor, p, NOW).identity
+        }
         assert visible == expected, actor.role
 
 

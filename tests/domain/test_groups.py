@@ -33,6 +33,7 @@ from ptmatch.models import (
     SlotStatus,
     WaitlistEntry,
 )
+from tests.conftest import NOW
 from tests.factories import make_group, make_patient, make_practice, make_slot, make_therapist
 
 FIRST = dt.datetime(2026, 12, 10, 16, 0, tzinfo=dt.UTC)  # Thursday 17:00 Berlin, 16 days ahead
@@ -226,7 +227,7 @@ def test_enrol_up_to_max_then_waitlist_in_order(session, now, practice, therapis
     assert [e.position for e in results[3:]] == [1, 2]
     assert group.enrolled_count == 3
     assert _mails(session, "group_enrolled") == 3 and _mails(session, "group_waitlisted") == 2
-    enrolled, waiting = groups.members(session, therapist.user, group)
+    enrolled, waiting = groups.members(session, NOW, therapist.user, group)
     assert [m.patient.id for m in waiting] == [patients[3].id, patients[4].id]
     assert len(enrolled) == 3 and all(m.visible for m in enrolled + waiting)
 
@@ -356,7 +357,7 @@ def test_new_accept_does_not_jump_the_waitlist(session, now, practice, therapist
     )
     result = groups.accept_group_offer(session, now, offer, late.user)
     assert result.status == EnrollmentStatus.WAITLISTED
-    assert [m.patient.id for m in groups.members(session, therapist.user, group)[1]] == [
+    assert [m.patient.id for m in groups.members(session, NOW, therapist.user, group)[1]] == [
         *[p.id for p in patients[2:]],
         late.id,
     ]
@@ -396,7 +397,7 @@ def test_expired_seat_offer_moves_to_the_end_of_the_waitlist(
     session.flush()
     assert groups.expire_group_offers(session, now + dt.timedelta(minutes=2)) == 1
     assert lapsed.status == OfferStatus.EXPIRED
-    waiting = groups.members(session, therapist.user, group)[1]
+    waiting = groups.members(session, NOW, therapist.user, group)[1]
     assert [m.patient.id for m in waiting] == [patients[3].id, patients[2].id]
 
 

@@ -27,6 +27,7 @@ from ptmatch.models import (
     UserToken,
     WaitlistEntry,
 )
+from tests.conftest import NOW
 from tests.factories import (
     make_offer,
     make_patient,
@@ -94,48 +95,48 @@ def _profile(**overrides) -> patients.Profile:
     ],
 )
 def test_search_finds_a_visible_caller(session, net, query):
-    hits = secretariat.search_callers(session, net["sec"], query)
+    hits = secretariat.search_callers(session, NOW, net["sec"], query)
     assert [h.patient for h in hits] == [net["a"]]
 
 
 def test_search_by_email(session, net):
     email = session.get(User, net["a"].user_id).email
-    hits = secretariat.search_callers(session, net["sec"], email.upper())
+    hits = secretariat.search_callers(session, NOW, net["sec"], email.upper())
     assert [h.patient for h in hits] == [net["a"]]
 
 
 def test_search_never_returns_callers_of_other_practices(session, net):
-    assert [h.patient for h in secretariat.search_callers(session, net["sec"], "Anna")] == [
+    assert [h.patient for h in secretariat.search_callers(session, NOW, net["sec"], "Anna")] == [
         net["a"]
     ]
-    assert [h.patient for h in secretariat.search_callers(session, net["other_sec"], "Anna")] == [
-        net["b"]
-    ]
+    assert [
+        h.patient for h in secretariat.search_callers(session, NOW, net["other_sec"], "Anna")
+    ] == [net["b"]]
 
 
 def test_search_includes_pool_patients(session, net):
     pooled = make_patient(session, pool=True, last_name="Poolmann")
     assert [
-        h.patient for h in secretariat.search_callers(session, net["other_sec"], "poolmann")
+        h.patient for h in secretariat.search_callers(session, NOW, net["other_sec"], "poolmann")
     ] == [pooled]
 
 
 def test_search_treats_wildcards_literally(session, net):
-    assert secretariat.search_callers(session, net["sec"], "%") == []
-    assert secretariat.search_callers(session, net["sec"], "_") == []
+    assert secretariat.search_callers(session, NOW, net["sec"], "%") == []
+    assert secretariat.search_callers(session, NOW, net["sec"], "_") == []
 
 
 def test_search_refuses_non_secretaries(session, net):
     with pytest.raises(NotAllowed):
-        secretariat.search_callers(session, net["ther_x"].user, "Anna")
+        secretariat.search_callers(session, NOW, net["ther_x"].user, "Anna")
 
 
 def test_get_caller_hides_foreign_patients_as_not_found(session, net):
-    assert secretariat.get_caller(session, net["sec"], net["a"].id) is net["a"]
+    assert secretariat.get_caller(session, NOW, net["sec"], net["a"].id) is net["a"]
     with pytest.raises(NotFound):
-        secretariat.get_caller(session, net["sec"], net["b"].id)
+        secretariat.get_caller(session, NOW, net["sec"], net["b"].id)
     with pytest.raises(NotFound):
-        secretariat.get_caller(session, net["sec"], 999999)
+        secretariat.get_caller(session, NOW, net["sec"], 999999)
 
 
 # --- card ----------------------------------------------------------------------------------------
@@ -229,7 +230,7 @@ def test_registered_caller_is_visible_to_every_secretary(session, now, net):
         consent_rules=True,
     )
     assert [
-        h.patient for h in secretariat.search_callers(session, net["other_sec"], "Anrufer")
+        h.patient for h in secretariat.search_callers(session, NOW, net["other_sec"], "Anrufer")
     ] == [patient]
 
 

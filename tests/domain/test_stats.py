@@ -237,3 +237,13 @@ def test_wait_starts_at_the_ptv11_date_where_there_is_one(session, history):
     got = stats.compute(session, NOW, NOVEMBER, Scope(history["x"].id), EVERYTHING)
     # from Berlin midnight of that day (23:00 UTC before) to 09:00 ten days later
     assert got["urgent"]["days_to_first_offer_median"] == 10.4
+
+
+def test_a_ptv11_date_after_the_first_appointment_does_not_start_the_wait(session, history):
+    # a's Sprechstunde (slot s1, two days ago) handed out the form, dated that day: the wait
+    # for that first offer and booking still runs from registration (30 days before NOW)
+    history["a"].ptv11_date = (NOW - 2 * D).date()
+    session.flush()
+    got = stats.compute(session, NOW, NOVEMBER, Scope(history["x"].id), EVERYTHING)
+    assert got["urgent"]["days_to_first_offer_median"] == 25.0
+    assert got["urgent"]["days_to_first_appointment_median"] == 25.1

@@ -11,6 +11,7 @@ import pytest
 from ptmatch.domain import geo, matching, patients, secretariat, waitlist
 from ptmatch.domain.errors import InvalidInput
 from ptmatch.models import Postcode, Role
+from tests.conftest import NOW
 from tests.factories import (
     make_patient,
     make_practice,
@@ -29,7 +30,7 @@ def test_caller_search_folds_umlauts_and_their_spellings(session, query):
     sec = make_secretary(session, [x])
     kruger = make_patient(session, lists=[x], last_name="Krüger")
     make_patient(session, lists=[x], last_name="Kramer")
-    hits = secretariat.search_callers(session, sec, query)
+    hits = secretariat.search_callers(session, NOW, sec, query)
     assert [h.patient for h in hits] == [kruger]
 
 

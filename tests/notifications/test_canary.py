@@ -3,7 +3,9 @@ name and address carry it too, goes through every flow that mails; no outbox sub
 no delivered byte and no URL inside a mail may contain the marker, the practice's name or
 address, a clinical word, or any personal field of any patient (email, phone, birth date in
 every format a template could print, postcode, id, pool pseudonym) or the therapist's name.
-The recipient header is the only place an address may appear.
+The recipient header is the only place an address may appear. The canary patient chose SMS
+(a mobile number): every SMS text (offers, group offers, reminders, check-ins) is read the same
+way, and the recipient number is the only place it may appear.
 
 To cover a new flow, append a function decorated with @flow: it gets the World and must
 cause at least one mail (the test fails if a flow sends nothing, so a canary never proves
@@ -12,6 +14,7 @@ nothing).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email
 import re
@@ -33,6 +36,7 @@ from ptmatch.models import (
     GroupStatus,
     Modality,
     Offer,
+    OutboxChannel,
     OutboxMessage,
     Patient,
     Practice,
@@ -63,6 +67,12 @@ CLINICAL_WORDS = {
     word.strip() for code in PROBLEMS for word in PROBLEM_AREAS.label(code).split("/")
 }
 CLINICAL_WORDS |= {"Suizid", "PTV 11", "Dringlichkeit"}
+
+
+@pytest.fixture
+def settings(settings, tmp_path):
+    """SMS on (the file sender), so the canary's SMS are written and delivered too."""
+    return dataclasses.replace(settings, SMS_SENDER="file", SMS_DIR=str(tmp_path / "sms"))
 
 
 @dataclass
@@ -96,6 +106,7 @@ def world(session, client, now, settings) -> World:
         last_name=f"Muster{MARKER}",
         problems=PROBLEMS,
         phone="+4917055501234",
+        sms_opt_in=True,
         birth_date=dt.date(1987, 3, 14),
         postcode="53229",
         description=f"Seit dem Unfall {MARKER} Suizidgedanken",
@@ -439,12 +450,30 @@ def test_no_name_practice_or_clinical_word_in_any_mail(run_flow, world, settings
         assert _urls(row.body_text), f"{row.kind} mail has no link: the link check proves nothing"
 
     memory = MemorySender()
-    delivery.deliver_due(world.session, world.now, settings, sender=memory)
-    assert len(memory.sent) == len(rows)
+    delivery.deliver_due(world.session, world.now, settings, sender=memory, sms_sender=memory)
+    assert len(memory.sent) + len(memory.sms) == len(rows)
     for msg in memory.sent:
         delivered = _delivered_text(msg)
         assert not _leaks(delivered, forbidden, ids)
         assert not _link_leaks(delivered, forbidden, ids)
+    for envelope in memory.sms:  # the number is the recipient; the text carries nothing
+        assert not _leaks(envelope.text, forbidden, ids), envelope.text
+        assert not _link_leaks(envelope.text, forbidden, ids), envelope.text
+
+
+SMS_FLOWS = {"reminder", "still_looking_checkin", "offer_accept_taken_booked"}
+
+
+@pytest.mark.parametrize("run_flow", [f for f in FLOWS if f.__name__ in SMS_FLOWS], ids=str)
+def test_the_canary_reads_sms_too(run_flow, world):
+    """The flows that text the canary patient do write SMS rows (else the check above
+    proves nothing about SMS)."""
+    run_flow(world)
+    world.session.commit()
+    texts = world.session.scalars(
+        select(OutboxMessage.body_text).where(OutboxMessage.channel == OutboxChannel.SMS)
+    ).all()
+    assert texts and all(_urls(text) for text in texts)
 
 
 def test_the_canary_sees_a_birth_date_or_postcode_in_a_link(world):

@@ -28,6 +28,23 @@ def test_same_seed_same_json(first, tmp_path):
     assert json.dumps(again, sort_keys=True) == json.dumps(first, sort_keys=True)
 
 
+def test_policies_in_worker_processes_give_the_same_json(first, tmp_path):
+    seen = []
+    parallel = engine.simulate(
+        TINY,
+        seed=7,
+        months=MONTHS,
+        workdir=tmp_path,
+        check=True,
+        jobs=2,
+        progress=lambda name, fraction: seen.append((name, fraction)),
+    )
+    assert json.dumps(parallel, sort_keys=True) == json.dumps(first, sort_keys=True)
+    # the workers' progress reached the parent: every policy to the end
+    for name in first["policies"]:
+        assert sum(f for n, f in seen if n == name) == pytest.approx(1.0)
+
+
 def test_every_policy_reports_the_figures_of_stats(first):
     assert set(first["policies"]) == {"adaptive", "sequential", "everyone"}
     for figures in first["policies"].values():
@@ -81,3 +98,26 @@ def test_a_toml_file_overrides_a_preset(tmp_path):
     path.write_text("nonsense = 1\n", encoding="utf-8")
     with pytest.raises(ValueError):
         model.load_region(None, path)
+
+
+def test_some_patients_hold_a_ptv11_form_and_look_for_therapy(tmp_path):
+    from sqlalchemy import create_engine, select
+
+    from ptmatch.models import CareStage, Patient
+
+    path, waiting = engine.prepare_region(TINY, 7, 1.0, tmp_path)
+    db = create_engine(f"sqlite:///{path}")
+    with db.connect() as conn:
+        rows = conn.execute(
+            select(Patient.id, Patient.care_stage, Patient.ptv11_date, Patient.created_at)
+        ).all()
+    db.dispose()
+    stages = {stage for _id, stage, _day, _created in rows}
+    assert stages == {CareStage.THERAPY, CareStage.SPRECHSTUNDE}
+    for pid, stage, day, created in rows:
+        if pid <= waiting:  # those waiting at the start: a form exactly where they look for therapy
+            assert (day is not None) == (stage == CareStage.THERAPY), pid
+            if day is not None:
+                assert day <= created.astimezone(engine.BERLIN).date()
+        else:  # the future's form is dated on arrival
+            assert day is None

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-05 13:55:58.811095
+Create Date: 2026-12-05 14:13:37.806334
 """
 
 from alembic import op
@@ -197,6 +197,12 @@ def upgrade() -> None:
     op.create_table(
         "outbox_messages",
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column(
+            "channel",
+            sa.Enum("mail", "sms", name="outboxchannel", native_enum=False, length=24),
+            server_default="mail",
+            nullable=False,
+        ),
         sa.Column("dedupe_key", sa.String(length=200), nullable=False),
         sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
@@ -245,6 +251,7 @@ def upgrade() -> None:
         sa.Column("first_name", sa.String(length=100), nullable=False),
         sa.Column("last_name", sa.String(length=100), nullable=False),
         sa.Column("phone", sa.String(length=32), nullable=False),
+        sa.Column("sms_opt_in", sa.Boolean(), server_default=sa.text("(false)"), nullable=False),
         sa.Column("birth_date", sa.Date(), nullable=True),
         sa.Column("gender", sa.String(length=1), nullable=False),
         sa.Column("postcode", sa.String(length=10), nullable=False),

@@ -18,7 +18,7 @@ from ptmatch import links
 from ptmatch.config import Settings
 from ptmatch.domain import calls
 from ptmatch.models import Booking, BookingStatus, CallKind, Patient, Slot, User
-from ptmatch.notifications import outbox
+from ptmatch.notifications import outbox, sms
 from ptmatch.scheduler.jobs import Job
 
 BATCH = 500
@@ -45,6 +45,16 @@ def send_reminders(session: Session, now: dt.datetime, settings: Settings) -> in
     for booking, start_at, user, practice_id, user_id in rows:
         if booking.created_at > start_at - window:
             continue  # booked inside the window: the confirmation was the reminder
+        # An SMS besides the mail or the call, if the patient chose it (a phone-only patient
+        # has no login: the link is the public start page).
+        sms.enqueue_for_patient(
+            session,
+            now,
+            booking.patient,
+            kind="reminder",
+            dedupe_key=f"reminder:{booking.id}",
+            link_path=links.patient_home() if user_id is not None else links.home(),
+        )
         if user is not None and user.is_enabled:
             if outbox.enqueue(
                 session,

@@ -145,7 +145,7 @@ def detail(group_id: int):
     db, now = get_session(), clock.now()
     group = _own_group(group_id)
     (state,) = groups.group_states(db, now, [group])
-    enrolled, waiting = groups.members(db, current_db_user(), group)
+    enrolled, waiting = groups.members(db, clock.now(), current_db_user(), group)
     return render_template(
         "groups/detail.html",
         group=group,
@@ -316,7 +316,10 @@ def _token_offer(token: str):
     patient = db.get(Patient, offer.patient_id)
     if user is None:
         return offer, patient.user  # the token is the credential: the patient answers
-    if access.patient_access(db, user, patient).act and user.role in (Role.PATIENT, Role.SECRETARY):
+    if access.patient_access(db, user, patient, clock.now()).act and user.role in (
+        Role.PATIENT,
+        Role.SECRETARY,
+    ):
         return offer, user
     return None, None
 
@@ -381,7 +384,8 @@ def _answered_result(token: str):
     user = current_db_user()
     patient = db.get(Patient, offer.patient_id)
     if user is not None and not (
-        access.patient_access(db, user, patient).act and user.role in (Role.PATIENT, Role.SECRETARY)
+        access.patient_access(db, user, patient, clock.now()).act
+        and user.role in (Role.PATIENT, Role.SECRETARY)
     ):
         return None
     enrollment = groups.get_enrollment(db, offer.group_id, offer.patient_id)

@@ -77,6 +77,7 @@ class ProfileForm(BaseForm):
         validators=[Optional(), Length(max=32)],
         render_kw={"autocomplete": "tel", "inputmode": "tel"},
     )
+    sms = BooleanField(_l("Angebote auch per SMS (nur an eine Handynummer)"), default=False)
     birth_date = DateField(
         _l("Geburtsdatum"), validators=[InputRequired(REQUIRED)], render_kw={"autocomplete": "bday"}
     )
@@ -145,6 +146,7 @@ class ProfileForm(BaseForm):
             birth_date=self.birth_date.data,
             postcode=self.postcode.data or "",
             phone=self.phone.data or "",
+            sms=bool(self.sms.data),
             gender=self.gender.data,
             max_distance_km=self.max_distance_km.data,
             languages=list(self.languages.data or []),

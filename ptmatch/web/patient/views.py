@@ -53,7 +53,7 @@ def _me() -> tuple[User, Patient]:
     user = current_db_user()
     db = get_session()
     patient = patients.get_patient_for_user(db, user)
-    if patient is None or not access.patient_access(db, user, patient).identity:
+    if patient is None or not access.patient_access(db, user, patient, clock.now()).identity:
         abort(404)
     return user, patient
 

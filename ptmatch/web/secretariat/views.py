@@ -43,7 +43,7 @@ POOL = "pool"
 
 def _caller_or_404(patient_id: int):
     try:
-        return secretariat.get_caller(get_session(), current_db_user(), patient_id)
+        return secretariat.get_caller(get_session(), clock.now(), current_db_user(), patient_id)
     except NotFound:
         abort(404)
 
@@ -86,7 +86,7 @@ def home():
     db, now = get_session(), clock.now()
     hits = None
     if form.q.data and form.validate():
-        hits = secretariat.search_callers(db, current_db_user(), form.q.data)
+        hits = secretariat.search_callers(db, clock.now(), current_db_user(), form.q.data)
     start, end = secretariat.berlin_day_bounds(secretariat.berlin_today(now))
     today = secretariat.slots_overview(db, now, current_db_user(), start=start, end=end)
     return render_template(
@@ -360,7 +360,7 @@ def call_queue():
 def call_outcome(task_id: int):
     """Record what came of a call ("not reached" passes an offered place on at once)."""
     try:
-        calls.get_task(get_session(), current_db_user(), task_id)
+        calls.get_task(get_session(), clock.now(), current_db_user(), task_id)
     except NotFound:
         abort(404)
     form = CallOutcomeForm()

@@ -228,7 +228,9 @@ def detail(slot_id: int):
     db, now = get_session(), clock.now()
     state = offers.slot_states(db, now, [slot])[0]
     booked_name = (
-        access.patient_label(db, desk.user, state.patient) if state.patient is not None else None
+        access.patient_label(db, desk.user, state.patient, now)
+        if state.patient is not None
+        else None
     )
     rows = _offer_rows(db, desk, now, slot)
     candidates = []  # the manual pick: names, pseudonyms and reasons as the policy allows
