@@ -96,6 +96,23 @@ def add_domain_error(form: FlaskForm, error) -> bool:
     return True
 
 
+def add_problems(form: FlaskForm, problems) -> bool:
+    """Show the domain's problems of a submitted form (its `..._problems` check, run beside
+    the form's own validation so every error comes in one round) next to their fields; a
+    field the form's validators already refused keeps that one message, a problem without a
+    field becomes a flash. True when there were none."""
+    from flask import flash
+    from flask_babel import gettext
+
+    for problem in problems:
+        field = getattr(form, problem.field, None) if problem.field else None
+        if field is None:
+            flash(problem.text(gettext), "danger")
+        elif not field.errors:
+            field.errors = [*list(field.errors or []), problem.text(gettext)]
+    return not problems
+
+
 def dst_field() -> RadioField:
     """Which of the two 02:00-03:00 hours on the night the clocks go back: shown by the form's
     template only when it is asked (see `local_start`)."""

@@ -27,7 +27,7 @@ from wtforms.validators import (
     Optional,
     ValidationError,
 )
-from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.widgets import CheckboxInput, ListWidget, PasswordInput
 
 from ptmatch.catalog import (
     CARE_STAGES,
@@ -40,8 +40,9 @@ from ptmatch.catalog import (
     PTV11_CARE,
     THERAPIST_GENDER_WISHES,
 )
-from ptmatch.domain.patients import GRID_BLOCKS, GRID_DAYS, Intake, Profile
-from ptmatch.web.forms import BaseForm
+from ptmatch.domain.errors import InvalidInput
+from ptmatch.domain.patients import GRID_BLOCKS, GRID_DAYS, Intake, Profile, windows_from_grid
+from ptmatch.web.forms import BaseForm, add_domain_error, add_problems
 
 REQUIRED = _l("Bitte ausfüllen.")
 GRID_CHOICES = [
@@ -138,6 +139,24 @@ class ProfileForm(BaseForm):
                 )
             )
 
+    def checked_windows(self, problems_of) -> list[tuple[int, int, int]] | None:
+        """Validate the submitted form together with the domain's check of what it holds
+        (`problems_of(profile)` returns the problems, writing nothing), so that every error
+        comes in one round, next to its field and in the summary. The weekly windows when
+        the form was submitted and everything passed, else None."""
+        if not self.is_submitted():
+            return None
+        valid = self.validate()
+        try:
+            windows = windows_from_grid(self.availability.data or [], self.whole_days.data or [])
+        except InvalidInput as err:
+            add_domain_error(self, err)
+            windows = None
+        problems = problems_of(self.profile(windows or []))
+        if add_problems(self, problems) and valid and windows is not None:
+            return windows
+        return None
+
     def profile(self, windows) -> Profile:
         return Profile(
             first_name=self.first_name.data or "",
@@ -206,10 +225,12 @@ class RegistrationForm(IntakeFields, ProfileForm):
     password = PasswordField(
         _l("Passwort (10–128 Zeichen)"),
         validators=[DataRequired(REQUIRED), Length(max=128)],
+        widget=PasswordInput(hide_value=False),  # see keep_passwords
         render_kw={"autocomplete": "new-password"},
     )
     password_repeat = PasswordField(
         _l("Passwort wiederholen"),
+        widget=PasswordInput(hide_value=False),
         validators=[
             DataRequired(REQUIRED),
             EqualTo("password", _l("Die Passwörter stimmen nicht überein.")),
@@ -236,6 +257,23 @@ class RegistrationForm(IntakeFields, ProfileForm):
     )
     praxis = HiddenField(validators=[Optional(), Length(max=80)])
     submit = SubmitField(_l("Registrieren"))
+
+    def registration(self, profile: Profile) -> dict:
+        """What `patients.registration_problems` and `register_patient` take."""
+        return dict(
+            email=self.email.data or "",
+            password=self.password.data or "",
+            profile=profile,
+            intake=self.intake(),
+            consent_health=bool(self.consent_health.data),
+            consent_rules=bool(self.consent_rules.data),
+        )
+
+    def keep_passwords(self) -> None:
+        """Shown again with errors elsewhere, an accepted password stays filled in (nothing
+        entered is lost); a refused or mismatched one is emptied in both fields."""
+        if self.password.errors or self.password_repeat.errors:
+            self.password.data = self.password_repeat.data = ""
 
 
 class PauseForm(BaseForm):

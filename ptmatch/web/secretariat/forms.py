@@ -82,6 +82,15 @@ class RegisterCallerForm(CallerProfileForm):
     )
     submit = SubmitField(_l("Anrufer:in registrieren"))
 
+    def caller(self, profile) -> dict:
+        """What `secretariat.caller_problems` and `register_caller` take."""
+        return dict(
+            profile=profile,
+            email=self.email.data or "",
+            consent_health=bool(self.consent_health.data),
+            consent_rules=bool(self.consent_rules.data),
+        )
+
 
 class IntakeForm(BaseForm):
     """Never pre-filled: the secretariat writes the intake and cannot read it back."""
