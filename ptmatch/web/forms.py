@@ -5,6 +5,7 @@ outside what the database and `datetime` hold (ptmatch.web.bounds), with a field
 from __future__ import annotations
 
 import datetime as dt
+from typing import ClassVar
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -29,6 +30,10 @@ def _has_bad_chars(value: str, multiline: bool) -> bool:
 
 class BaseForm(FlaskForm):
     """Adds a control-character check to every string field before its own validators."""
+
+    # Short names for the error summary at the top of the page (_macros.error_summary) where
+    # a field's label is a whole sentence, such as a consent.
+    summary_labels: ClassVar[dict[str, str]] = {}
 
     class Meta:
         # WTForms' own messages in the UI language, from a per-locale cache (Flask-WTF's

@@ -147,6 +147,7 @@ def test_form_and_domain_errors_come_in_one_round(client, session, sessions):
         password="kurz",
         password_repeat="kurz",
         birth_date="2030-01-01",
+        consent_rules=None,
         postcode="99999",
         urgent="y",
         urgency_code="",
@@ -159,13 +160,19 @@ def test_form_and_domain_errors_come_in_one_round(client, session, sessions):
         "Bitte ein gültiges Geburtsdatum angeben.",
         "Diese Postleitzahl kennen wir nicht.",
         "Bitte geben Sie den Code von Ihrem Formular PTV 11 an.",
+        "Bitte bestätigen Sie die Absage- und Ausfallregeln.",
     ):
         assert html.count(message) == 2, message  # at the field and in the summary
-    assert "Bitte prüfen Sie 5 Angaben:" in html
+    assert "Bitte prüfen Sie 6 Angaben:" in html
     for field in ("first_name", "password", "birth_date", "postcode", "urgency_code"):
         assert f'href="#{field}"' in html and re.search(
             f'class="[^"]*is-invalid[^"]*" id="{field}"', html
         )
+    # The summary lists them in the order of the page, with short names for the consents.
+    summary, form = html.split('id="form-errors"', 1)[1].split("</ul>", 1)
+    linked = re.findall(r'href="#([a-z_0-9]+)"', summary)
+    assert linked == sorted(linked, key=lambda f: form.index(f'id="{f}"'))
+    assert "Ich akzeptiere" not in summary
     # Nothing entered is lost (a refused password is emptied, an accepted one kept).
     assert 'value="Lindqvist"' in html and 'value="Greta.Lindqvist@example.org"' in html
     assert 'value="99999"' in html and 'value="0-480" checked' in html

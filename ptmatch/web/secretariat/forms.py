@@ -81,6 +81,10 @@ class RegisterCallerForm(CallerProfileForm):
         _l("Die Person kennt die Absage- und Ausfallregeln der Praxen und ist einverstanden.")
     )
     submit = SubmitField(_l("Anrufer:in registrieren"))
+    summary_labels = {
+        "consent_health": _l("Mündliche Einwilligung: Gesundheitsangaben"),
+        "consent_rules": _l("Absage- und Ausfallregeln"),
+    }
 
     def caller(self, profile) -> dict:
         """What `secretariat.caller_problems` and `register_caller` take."""
