@@ -6,6 +6,9 @@ which is longer for phone-only patients: ``Settings.PHONE_ANSWER_FACTOR``). Thei
 and still-looking check-ins become call tasks too. The secretariat records the outcome
 (``secretariat.record_call_outcome``); "not reached" passes the place on at once.
 
+A group seat offered to a phone-only patient opens the same kind of task (the group's title,
+first session and deadline); "accepted" takes the seat (or a place on the group's waitlist).
+
 Whether a task still needs a call is derived when read: an offer task whose offer is no
 longer open (taken, expired, withdrawn) drops out of the queue without anybody closing it.
 Who sees a task is the policy of ``access`` (the callers whose identity the secretary sees),
@@ -28,6 +31,7 @@ from ptmatch.models import (
     CallOutcome,
     CallStatus,
     CallTask,
+    GroupProgram,
     Modality,
     Offer,
     OfferStatus,
@@ -60,6 +64,7 @@ class QueueRow:
     name: str
     phone: str  # E.164
     practice: str
+    group: str  # a group seat offer: the group's title (else empty)
     start_at: dt.datetime | None
     minutes: int | None
     modality: Modality | None
@@ -77,6 +82,7 @@ def open_call(
     dedupe_key: str,
     offer_id: int | None = None,
     slot_id: int | None = None,
+    group_id: int | None = None,
     practice_id: int | None = None,
 ) -> CallTask | None:
     """A new task, unless one with this key exists already (a job may run twice)."""
@@ -88,6 +94,7 @@ def open_call(
         patient_id=patient_id,
         offer_id=offer_id,
         slot_id=slot_id,
+        group_id=group_id,
         practice_id=practice_id,
         due_at=due_at,
         dedupe_key=dedupe_key,
@@ -109,8 +116,12 @@ def open_call(
     return task
 
 
-def open_offer_call(session: Session, now: dt.datetime, offer: Offer, slot: Slot) -> CallTask:
-    """The call that tells a phone-only patient about a slot offer and takes their answer."""
+def open_offer_call(
+    session: Session, now: dt.datetime, offer: Offer, target: Slot | GroupProgram
+) -> CallTask:
+    """The call that tells a phone-only patient about an offer (a slot or a group seat) and
+    takes their answer."""
+    where = {"slot_id": target.id} if isinstance(target, Slot) else {"group_id": target.id}
     return open_call(
         session,
         now,
@@ -119,8 +130,8 @@ def open_offer_call(session: Session, now: dt.datetime, offer: Offer, slot: Slot
         due_at=offer.expires_at,
         dedupe_key=f"offer:{offer.id}:{offer.wave}",
         offer_id=offer.id,
-        slot_id=slot.id,
-        practice_id=slot.practice_id,
+        practice_id=target.practice_id,
+        **where,
     )
 
 
@@ -136,9 +147,10 @@ def queue(session: Session, now: dt.datetime, actor: User) -> list[QueueRow]:
     if actor is None or actor.role != Role.SECRETARY:
         return []
     rows = session.execute(
-        select(CallTask, Patient, Slot, Practice.name)
+        select(CallTask, Patient, Slot, GroupProgram, Practice.name)
         .join(Patient, Patient.id == CallTask.patient_id)
         .outerjoin(Slot, Slot.id == CallTask.slot_id)
+        .outerjoin(GroupProgram, GroupProgram.id == CallTask.group_id)
         .outerjoin(Practice, Practice.id == CallTask.practice_id)
         .outerjoin(Offer, Offer.id == CallTask.offer_id)
         .where(
@@ -162,14 +174,22 @@ def queue(session: Session, now: dt.datetime, actor: User) -> list[QueueRow]:
             name=patient.full_name,
             phone=patient.phone,
             practice=practice_name or "",
-            start_at=slot.start_at if slot is not None else None,
-            minutes=slot.minutes if slot is not None else None,
-            modality=slot.modality if slot is not None else None,
+            group=group.title if group is not None else "",
+            start_at=_start(slot, group),
+            minutes=(slot or group).minutes if slot or group else None,
+            modality=(slot or group).modality if slot or group else None,
             due_at=task.due_at,
             outcomes=OUTCOMES[task.kind],
         )
-        for task, patient, slot, practice_name in rows
+        for task, patient, slot, group, practice_name in rows
     ]
+
+
+def _start(slot: Slot | None, group: GroupProgram | None) -> dt.datetime | None:
+    """When the offered place begins: the slot's start, or the group's first session."""
+    if slot is not None:
+        return slot.start_at
+    return group.first_session_at if group is not None else None
 
 
 def get_task(session: Session, actor: User, task_id: int) -> CallTask:

@@ -394,7 +394,7 @@ def _offer_to_waitlist(
     group: GroupProgram,
     need: int,
     wave: tuple[int, int],
-    expires: dt.datetime,
+    expires: tuple[dt.datetime, dt.datetime],
 ) -> int:
     """Seat offers to the first `need` waitlisted patients (by position) without an open offer
     (a lapsed one that the sweep has not closed yet counts as open: the sweep moves its
@@ -423,7 +423,8 @@ def _offer_to_waitlist(
             now,
             group,
             [offer for _enrollment, offer in rows],
-            expires=expires,
+            expires=expires[0],
+            phone_expires=expires[1],
             mail=_offer_mail(group),
             seat=True,
         )
@@ -436,7 +437,7 @@ def _offer_to_candidates(
     group: GroupProgram,
     need: int,
     wave: tuple[int, int],
-    expires: dt.datetime,
+    expires: tuple[dt.datetime, dt.datetime],
     actor: User | None,
 ) -> int:
     candidates = rank_group_candidates(session, group, now, limit=need)
@@ -444,7 +445,14 @@ def _offer_to_candidates(
         return 0
     return len(
         offer_machine.write_offers(
-            session, now, group, candidates, expires=expires, mail=_offer_mail(group), actor=actor
+            session,
+            now,
+            group,
+            candidates,
+            expires=expires[0],
+            phone_expires=expires[1],
+            mail=_offer_mail(group),
+            actor=actor,
         )
     )
 
@@ -471,7 +479,11 @@ def send_group_wave(
         return 0
     size, ttl = offer_machine.wave_params(group.practice, group.first_session_at, now, settings)
     target = min(free * size, MAX_WAVE)
-    expires = offer_machine.offer_expiry(now, ttl, offer_deadline(group))
+    # (everyone, phone-only callers: a longer window to reach them in)
+    expires = (
+        offer_machine.offer_expiry(now, ttl, offer_deadline(group)),
+        offer_machine.offer_expiry(now, ttl * settings.PHONE_ANSWER_FACTOR, offer_deadline(group)),
+    )
     if session.scalar(select(exists(_claiming_waitlist(group.id)))):
         need = target - _live_pending(session, group.id, now, waitlisted=True)
         sent = (
@@ -773,6 +785,24 @@ def decline_group_offer(
         _leave(session, now, actor, group, enrollment, reason="declined_seat")
     move_on(session, now, group, settings)
     return offer
+
+
+def pass_on_unreached(
+    session: Session, now: dt.datetime, offer: Offer, actor: User | None, settings: Settings
+) -> bool:
+    """The secretariat could not reach a phone-only patient about a seat: the offer is
+    withdrawn (a waitlisted patient moves to the end of the waitlist, as when a seat offer
+    lapses) and the seat goes to the next person at once. True if it was open."""
+    group = _group_of(session, offer)
+    offer_machine.lock_target(session, group, wait=True)
+    withdrawn = offer_machine.withdraw_unreached(session, now, offer, group, actor)
+    enrollment = get_enrollment(session, group.id, offer.patient_id)
+    if withdrawn and enrollment is not None and enrollment.status == EnrollmentStatus.WAITLISTED:
+        enrollment.position = _next_position(session, group.id)
+        enrollment.changed_at = now
+        session.flush()
+    move_on(session, now, group, settings)
+    return withdrawn
 
 
 # --- self-enrolment ------------------------------------------------------------------------------

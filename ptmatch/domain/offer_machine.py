@@ -12,8 +12,8 @@ An offer goes to one patient for one target, a slot or a group, in waves:
 - A next wave sent on the side of another action runs in a savepoint (``in_savepoint``).
 - No answer deadline falls in the night (``offer_expiry``): one that would end between 22:00
   and 07:00 Berlin time moves to 08:00, unless the target's own deadline comes first.
-- A patient without an account (phone-only) gets a longer window and, for a slot, a call
-  task in the secretariat's queue instead of a mail (``ptmatch.domain.calls``).
+- A patient without an account (phone-only) gets a longer window and a call task in the
+  secretariat's queue instead of a mail (``ptmatch.domain.calls``).
 
 What differs stays with the target: who is a candidate, what a wave's size means (slots:
 open offers; groups: per free seat), what winning does, and when an offer can be answered.
@@ -162,7 +162,7 @@ def write_offers(
     """Offer the target's current wave to `picks`: ranked candidates (a new offer each) or
     earlier offers to send again (a waitlisted patient's seat offer re-uses its row). Every
     offer gets a fresh token, a mail and an ``offer.sent`` audit event. A phone-only patient's
-    offer lasts until `phone_expires` (if given) and, for a slot, opens a call task."""
+    offer lasts until `phone_expires` (if given) and opens a call task."""
     patient_ids = [pick.patient_id for pick in picks]
     patients = {
         p.id: p
@@ -196,7 +196,7 @@ def write_offers(
             None,
         )
         session.flush()
-        if phone_only and isinstance(target, Slot):
+        if phone_only:
             calls.open_offer_call(session, now, offer, target)
         mail_patient(
             session,
@@ -298,6 +298,26 @@ def close_offer(
         audit.record(session, now, "offer.expired", None, patient_id=patient_id, **ids)
         return OfferStatus.EXPIRED
     return None
+
+
+def withdraw_unreached(
+    session: Session, now: dt.datetime, offer: Offer, target: Target, actor: User | None
+) -> bool:
+    """The secretariat could not reach a phone-only patient: their open offer is withdrawn
+    (audited with reason ``not_reached``). True if it was still open and live."""
+    closed = close_offer(
+        session,
+        now,
+        offer.id,
+        offer.patient_id,
+        OfferStatus.WITHDRAWN,
+        actor=actor,
+        reason="not_reached",
+        practice_id=target.practice_id,
+        **target_ref(target),
+        offer_id=offer.id,
+    )
+    return closed == OfferStatus.WITHDRAWN
 
 
 def close_offers(

@@ -615,20 +615,9 @@ def pass_on_unreached(
     """The secretariat could not reach a phone-only patient: the offer is withdrawn (they keep
     their place) and the slot moves on to its next candidate at once. True if it was open."""
     slot = _slot_of(session, offer)
-    closed = offer_machine.close_offer(
-        session,
-        now,
-        offer.id,
-        offer.patient_id,
-        OfferStatus.WITHDRAWN,
-        actor=actor,
-        reason="not_reached",
-        practice_id=slot.practice_id,
-        slot_id=slot.id,
-        offer_id=offer.id,
-    )
+    withdrawn = offer_machine.withdraw_unreached(session, now, offer, slot, actor)
     move_on(session, now, {slot.id}, settings)
-    return closed == OfferStatus.WITHDRAWN
+    return withdrawn
 
 
 def decline_offer(

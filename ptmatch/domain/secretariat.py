@@ -752,9 +752,11 @@ def record_call_outcome(
     An offer call: "accepted" books the slot by the same first-answer-wins rules as the web
     (SlotTaken when a mail patient was quicker: the task stays open and drops out of the
     queue with its offer); "declined" declines; "not reached" withdraws the offer and passes
-    the place to the next candidate at once. A reminder: reached or not. A check-in: "still
-    looking" confirms, "not reached" leaves it to the check-in's own pause. Returns the
-    booking of an accepted offer, else None.
+    the place to the next candidate at once. A group seat offer the same way through the group
+    engine ("accepted": a seat, or the group's waitlist when the seats are gone). A reminder:
+    reached or not. A check-in: "still looking" confirms, "not reached" leaves it to the
+    check-in's own pause. Returns the booking (or group enrolment) of an accepted offer, else
+    None.
     """
     _require_secretary(actor)
     task = calls.get_task(session, actor, task_id)
@@ -765,7 +767,8 @@ def record_call_outcome(
     if task.kind == CallKind.OFFER:
         offer = session.get(Offer, task.offer_id)
         if outcome == CallOutcome.NOT_REACHED:
-            offers.pass_on_unreached(session, now, offer, actor, settings)
+            engine = offers if offer.slot_id is not None else groups
+            engine.pass_on_unreached(session, now, offer, actor, settings)
         else:
             result = answer_offer(
                 session,

@@ -44,6 +44,10 @@ class CallTask(Base):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     offer_id: Mapped[int | None] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"))
     slot_id: Mapped[int | None] = mapped_column(ForeignKey("slots.id", ondelete="CASCADE"))
+    # A group seat offer's group (a slot offer has slot_id instead).
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("group_programs.id", ondelete="CASCADE")
+    )
     practice_id: Mapped[int | None] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # call before this
     # One task per reason: "offer:<offer id>:<wave>", "reminder:<booking id>", "checkin:..."
@@ -56,4 +60,5 @@ class CallTask(Base):
     patient = relationship("Patient")
     offer = relationship("Offer")
     slot = relationship("Slot")
+    group = relationship("GroupProgram")
     practice = relationship("Practice")

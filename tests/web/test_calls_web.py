@@ -8,10 +8,20 @@ import datetime as dt
 
 import pytest
 
-from ptmatch.domain import offers
-from ptmatch.models import Booking, CallTask, Offer, OfferMode, OfferStatus, RegisteredVia
+from ptmatch.domain import groups, offers
+from ptmatch.models import (
+    Booking,
+    CallTask,
+    EnrollmentStatus,
+    GroupEnrollment,
+    Offer,
+    OfferMode,
+    OfferStatus,
+    Preference,
+    RegisteredVia,
+)
 from tests.conftest import NOW
-from tests.factories import make_network, make_patient, make_slot
+from tests.factories import make_group, make_network, make_patient, make_slot
 
 
 @pytest.fixture
@@ -97,3 +107,35 @@ def test_deadlines_at_risk_are_listed_without_clinical_data(client, login_as, se
     assert "27.11.2026" in page  # 3 days left
     assert "GEHEIM" not in page
     assert urgent.phone in page
+
+
+def test_the_secretariat_takes_a_group_seat_for_a_caller(client, login_as, session, settings):
+    """A group seat offered to a phone-only caller shows up in the queue with the group's
+    title, and "accepted" takes the seat for them."""
+    net = make_network(session, ther_x={"offers_group": True})
+    caller = make_patient(
+        session,
+        lists=[net.x],
+        registered_via=RegisteredVia.SECRETARIAT,
+        consent_recorded_by_id=net.sec_x.id,
+        last_name="Gruppenanruf",
+        group_pref=Preference.WANTED,
+    )
+    caller.user_id = None
+    session.flush()
+    group = make_group(session, net.ther_x, title="Achtsamkeit", max_participants=1)
+    one = dataclasses.replace(settings, WAVE_RULES=((None, 1, 240),))
+    groups.send_group_wave(session, NOW, group, one)
+    session.commit()
+    login_as(net.sec_x)
+    page = client.get("/sekretariat/anrufe").get_data(as_text=True)
+    assert "Gruppenanruf" in page and "Achtsamkeit" in page
+    task = session.query(CallTask).filter_by(group_id=group.id).one()
+    resp = client.post(
+        f"/sekretariat/anrufe/{task.id}", data={"outcome": "accepted"}, follow_redirects=True
+    )
+    assert "Gruppenplatz angenommen." in resp.get_data(as_text=True)
+    _fresh(session)
+    enrollment = session.query(GroupEnrollment).filter_by(group_id=group.id).one()
+    assert (enrollment.patient_id, enrollment.status) == (caller.id, EnrollmentStatus.ENROLLED)
+    assert "Gruppenanruf" not in client.get("/sekretariat/anrufe").get_data(as_text=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-05 09:13:54.373369
+Create Date: 2026-12-05 12:19:03.684129
 """
 
 from alembic import op
@@ -1137,6 +1137,7 @@ def upgrade() -> None:
         sa.Column("patient_id", sa.Integer(), nullable=False),
         sa.Column("offer_id", sa.Integer(), nullable=True),
         sa.Column("slot_id", sa.Integer(), nullable=True),
+        sa.Column("group_id", sa.Integer(), nullable=True),
         sa.Column("practice_id", sa.Integer(), nullable=True),
         sa.Column("due_at", ptmatch.db.UTCDateTime(), nullable=False),
         sa.Column("dedupe_key", sa.String(length=80), nullable=False),
@@ -1162,6 +1163,12 @@ def upgrade() -> None:
             ["users.id"],
             name=op.f("fk_call_tasks_done_by_id_users"),
             ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["group_id"],
+            ["group_programs.id"],
+            name=op.f("fk_call_tasks_group_id_group_programs"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["offer_id"],

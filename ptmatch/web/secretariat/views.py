@@ -21,7 +21,7 @@ from ptmatch.domain.errors import (
     OfferExpired,
     SlotTaken,
 )
-from ptmatch.models import EnrollmentStatus, Offer, Role, SlotStatus
+from ptmatch.models import EnrollmentStatus, GroupEnrollment, Offer, Role, SlotStatus
 from ptmatch.web import current_settings
 from ptmatch.web.bounds import date_arg
 from ptmatch.web.forms import add_domain_error
@@ -375,8 +375,17 @@ def call_outcome(task_id: int):
     except (SlotTaken, OfferExpired, OfferClosed, InvalidInput, NotAllowed) as err:
         flash(_(err.message) if err.message else _("Das Angebot ist nicht mehr offen."), "warning")
     else:
-        flash(_("Termin gebucht.") if booking is not None else _("Gespeichert."), "success")
+        flash(_call_done(booking), "success")
     return redirect(url_for("secretariat.call_queue"))
+
+
+def _call_done(result) -> str:
+    """What an accepted call booked: a slot, a group seat, or a place on a group's waitlist."""
+    if isinstance(result, GroupEnrollment):
+        if result.status == EnrollmentStatus.WAITLISTED:
+            return _("Auf die Warteliste der Gruppe gesetzt.")
+        return _("Gruppenplatz angenommen.")
+    return _("Termin gebucht.") if result is not None else _("Gespeichert.")
 
 
 @bp.route("/fristen")
