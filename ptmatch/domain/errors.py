@@ -71,8 +71,8 @@ def enum_value(enum_cls, value, field: str):
 class Problems:
     """The InvalidInput of several independent checks, one `with problems:` block each, so
     that a form shows every problem in one round (the first per field). A check function
-    `x_problems` returns `found`; the function that writes calls `raise_first()` on the same
-    checks, so the rules live in one place."""
+    `x_problems` returns `.found`; the function that writes passes the same check's list to
+    `raise_first`, so the rules live in one place."""
 
     def __init__(self) -> None:
         self.found: list[InvalidInput] = []

@@ -114,7 +114,7 @@ def add_problems(form: FlaskForm, problems) -> bool:
         if field is None:
             flash(problem.text(gettext), "danger")
         elif not field.errors:
-            field.errors = [*list(field.errors or []), problem.text(gettext)]
+            field.errors = [problem.text(gettext)]
     return not problems
 
 
