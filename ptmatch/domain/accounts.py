@@ -62,6 +62,15 @@ def check_new_email(session: Session, raw: str, field: str = "email") -> str:
     return email
 
 
+def check_available_email(session: Session, raw: str, field: str = "email") -> str:
+    """The normalised address for a new account that no account has or resembles."""
+    email = check_new_email(session, raw, field)
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise InvalidInput(N_("Diese E-Mail-Adresse ist bereits registriert."), field)
+    refuse_confusable(session, email, field)
+    return email
+
+
 def refuse_confusable(session: Session, email: str, field: str = "email") -> None:
     """Refuse an address that looks like another account's (same UTS #39 skeleton)."""
     other = session.scalar(
@@ -101,12 +110,9 @@ def create_user(
 ) -> User:
     """Create a user. Raises InvalidInput (field 'email') if the address is taken, too long
     before the @, or a look-alike of an existing one."""
-    email = check_new_email(session, email)
+    email = check_available_email(session, email)
     if password is not None:
         check_password_policy(password)
-    if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise InvalidInput(N_("Diese E-Mail-Adresse ist bereits registriert."), "email")
-    refuse_confusable(session, email)
     user = User(
         email=email,
         password_hash=hash_password(password) if password is not None else None,

@@ -1,5 +1,7 @@
 """Typed errors the domain raises and the edges turn into messages or status codes."""
 
+from __future__ import annotations
+
 from ptmatch.catalog import N_
 
 
@@ -64,3 +66,36 @@ def enum_value(enum_cls, value, field: str):
         return enum_cls(value)
     except ValueError as exc:
         raise InvalidInput(N_("Bitte eine Angabe aus der Liste wählen."), field) from exc
+
+
+class Problems:
+    """The InvalidInput of several independent checks, one `with problems:` block each, so
+    that a form shows every problem in one round (the first per field). A check function
+    `x_problems` returns `.found`; the function that writes passes the same check's list to
+    `raise_first`, so the rules live in one place."""
+
+    def __init__(self) -> None:
+        self.found: list[InvalidInput] = []
+
+    def __enter__(self) -> Problems:
+        return self
+
+    def __exit__(self, kind, error, _traceback) -> bool:
+        if not isinstance(error, InvalidInput):
+            return False
+        self.add(error)
+        return True
+
+    def add(self, *errors: InvalidInput) -> None:
+        for error in errors:
+            if error.field is None or not self.has(error.field):
+                self.found.append(error)
+
+    def has(self, field: str) -> bool:
+        return any(error.field == field for error in self.found)
+
+
+def raise_first(problems: list[InvalidInput]) -> None:
+    """Refuse on the first of a check's problems (a write checks with its form's function)."""
+    if problems:
+        raise problems[0]

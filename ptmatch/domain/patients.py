@@ -20,7 +20,7 @@ from ptmatch.catalog import INSURANCES, LANGUAGES, METHODS, N_, PROBLEM_AREAS
 from ptmatch.config import Settings
 from ptmatch.db import settings_of
 from ptmatch.domain import accounts, audit, geo, match_columns, offers, waitlist
-from ptmatch.domain.errors import DomainError, InvalidInput, NotAllowed
+from ptmatch.domain.errors import DomainError, InvalidInput, NotAllowed, Problems, raise_first
 from ptmatch.domain.passwords import check_password_policy, hash_password
 from ptmatch.domain.tokens import hash_token
 from ptmatch.models import (
@@ -208,111 +208,153 @@ def _choice(value: str, allowed, message: str, field_name: str) -> str:
     return value
 
 
-def validate_profile(profile: Profile, today: dt.date) -> Profile:
-    """Check and normalise a profile in place; raises InvalidInput naming the field."""
+def profile_problems(session: Session, today: dt.date, profile: Profile) -> list[InvalidInput]:
+    """Every problem of a profile (the first per field), without writing; normalises it in
+    place. Registration, the profile edit and the secretariat's caller forms show them all at
+    once, and the writes refuse on the first (`raise_first`)."""
+    found = Problems()
     profile.first_name = (profile.first_name or "").strip()
     profile.last_name = (profile.last_name or "").strip()
-    if not profile.first_name:
-        raise InvalidInput(N_("Bitte geben Sie Ihren Vornamen an."), "first_name")
-    if not profile.last_name:
-        raise InvalidInput(N_("Bitte geben Sie Ihren Nachnamen an."), "last_name")
-    if len(profile.first_name) > 100:
-        raise InvalidInput(N_("Höchstens 100 Zeichen."), "first_name")
-    if len(profile.last_name) > 100:
-        raise InvalidInput(N_("Höchstens 100 Zeichen."), "last_name")
-    if profile.birth_date is None:
-        raise InvalidInput(N_("Bitte geben Sie Ihr Geburtsdatum an."), "birth_date")
-    if profile.birth_date >= today or profile.birth_date.year < 1900:
-        raise InvalidInput(N_("Bitte ein gültiges Geburtsdatum angeben."), "birth_date")
-    profile.phone = normalise_phone(profile.phone)
+    with found:
+        if not profile.first_name:
+            raise InvalidInput(N_("Bitte geben Sie Ihren Vornamen an."), "first_name")
+        if len(profile.first_name) > 100:
+            raise InvalidInput(N_("Höchstens 100 Zeichen."), "first_name")
+    with found:
+        if not profile.last_name:
+            raise InvalidInput(N_("Bitte geben Sie Ihren Nachnamen an."), "last_name")
+        if len(profile.last_name) > 100:
+            raise InvalidInput(N_("Höchstens 100 Zeichen."), "last_name")
+    with found:
+        if profile.birth_date is None:
+            raise InvalidInput(N_("Bitte geben Sie Ihr Geburtsdatum an."), "birth_date")
+        if profile.birth_date >= today or profile.birth_date.year < 1900:
+            raise InvalidInput(N_("Bitte ein gültiges Geburtsdatum angeben."), "birth_date")
+    with found:
+        profile.phone = normalise_phone(profile.phone)
     profile.sms = bool(profile.sms)
-    if profile.sms and not profile.phone:
-        raise InvalidInput(N_("Für SMS geben Sie bitte oben eine Handynummer an."), "sms")
-    if profile.sms and not is_mobile(profile.phone):
-        raise InvalidInput(
-            N_("SMS können wir nur an eine Handynummer schicken; diese Nummer ist keine."), "sms"
-        )
-    _choice(profile.gender, GENDER_CODES, N_("Bitte wählen Sie eine Angabe."), "gender")
+    with found:
+        if profile.sms and not profile.phone:
+            raise InvalidInput(N_("Für SMS geben Sie bitte oben eine Handynummer an."), "sms")
+        if profile.sms and not is_mobile(profile.phone):
+            raise InvalidInput(
+                N_("SMS können wir nur an eine Handynummer schicken; diese Nummer ist keine."),
+                "sms",
+            )
+    with found:
+        _choice(profile.gender, GENDER_CODES, N_("Bitte wählen Sie eine Angabe."), "gender")
     profile.postcode = (profile.postcode or "").strip()
-    if not geo.is_valid_postcode(profile.postcode):
-        raise InvalidInput(N_("Bitte eine fünfstellige Postleitzahl angeben."), "postcode")
-    if profile.max_distance_km is None or not 1 <= profile.max_distance_km <= 300:
-        raise InvalidInput(
-            N_("Bitte eine Entfernung zwischen 1 und 300 km angeben."), "max_distance_km"
+    with found:
+        if not geo.is_valid_postcode(profile.postcode):
+            raise InvalidInput(N_("Bitte eine fünfstellige Postleitzahl angeben."), "postcode")
+        geo.check_postcode_exists(session, profile.postcode)
+    with found:
+        if profile.max_distance_km is None or not 1 <= profile.max_distance_km <= 300:
+            raise InvalidInput(
+                N_("Bitte eine Entfernung zwischen 1 und 300 km angeben."), "max_distance_km"
+            )
+    with found:
+        if not profile.languages:
+            raise InvalidInput(N_("Bitte mindestens eine Sprache wählen."), "languages")
+        for code in profile.languages:
+            _choice(code, LANGUAGES.by_code, N_("Ungültige Auswahl."), "languages")
+    with found:
+        for code in profile.methods:
+            _choice(code, METHODS.by_code, N_("Ungültige Auswahl."), "methods")
+    with found:
+        _choice(
+            profile.therapist_gender_wish,
+            THERAPIST_GENDER_CODES,
+            N_("Ungültige Auswahl."),
+            "therapist_gender_wish",
         )
-    if not profile.languages:
-        raise InvalidInput(N_("Bitte mindestens eine Sprache wählen."), "languages")
-    for code in profile.languages:
-        _choice(code, LANGUAGES.by_code, N_("Ungültige Auswahl."), "languages")
-    for code in profile.methods:
-        _choice(code, METHODS.by_code, N_("Ungültige Auswahl."), "methods")
-    _choice(
-        profile.therapist_gender_wish,
-        THERAPIST_GENDER_CODES,
-        N_("Ungültige Auswahl."),
-        "therapist_gender_wish",
-    )
-    _choice(
-        profile.insurance,
-        INSURANCES.by_code,
-        N_("Bitte wählen Sie Ihre Versicherung."),
-        "insurance",
-    )
+    with found:
+        _choice(
+            profile.insurance,
+            INSURANCES.by_code,
+            N_("Bitte wählen Sie Ihre Versicherung."),
+            "insurance",
+        )
     prefs = {p.value for p in Preference}
-    _choice(profile.video_pref, prefs, N_("Ungültige Auswahl."), "video_pref")
-    _choice(profile.group_pref, prefs, N_("Ungültige Auswahl."), "group_pref")
-    if not profile.windows:
-        raise InvalidInput(
-            N_(
-                "Bitte wählen Sie mindestens ein Zeitfenster, in dem Sie Termine wahrnehmen können."
-            ),
-            "availability",
+    with found:
+        _choice(profile.video_pref, prefs, N_("Ungültige Auswahl."), "video_pref")
+    with found:
+        _choice(profile.group_pref, prefs, N_("Ungültige Auswahl."), "group_pref")
+    with found:
+        if not profile.windows:
+            raise InvalidInput(
+                N_(
+                    "Bitte wählen Sie mindestens ein Zeitfenster, in dem Sie Termine "
+                    "wahrnehmen können."
+                ),
+                "availability",
+            )
+        for weekday, start, end in profile.windows:
+            if not (0 <= weekday <= 6 and 0 <= start < end <= 24 * 60):
+                raise InvalidInput(N_("Ungültige Zeitauswahl."), "availability")
+    with found:
+        _choice(
+            profile.care_stage,
+            {s.value for s in CareStage},
+            N_("Ungültige Auswahl."),
+            "care_stage",
         )
-    for weekday, start, end in profile.windows:
-        if not (0 <= weekday <= 6 and 0 <= start < end <= 24 * 60):
-            raise InvalidInput(N_("Ungültige Zeitauswahl."), "availability")
-    _choice(
-        profile.care_stage, {s.value for s in CareStage}, N_("Ungültige Auswahl."), "care_stage"
-    )
-    if profile.ptv11_date is not None and not PTV11_FIRST_DAY <= profile.ptv11_date <= today:
-        raise InvalidInput(N_("Bitte das Datum vom Formular PTV 11 angeben."), "ptv11_date")
-    if profile.care_stage == CareStage.THERAPY and profile.ptv11_date is None:
-        raise InvalidInput(
-            N_(
-                "Für einen Therapieplatz brauchen wir das Datum Ihres Formulars PTV 11 "
-                "(aus der Sprechstunde)."
-            ),
-            "ptv11_date",
-        )
-    if profile.care_stage == CareStage.GROUP and profile.group_pref == Preference.NO:
-        raise InvalidInput(
-            N_(
-                "Sie suchen eine Gruppe: bitte bei Gruppentherapie „gewünscht“ oder „möglich“ "
-                "wählen."
-            ),
-            "group_pref",
-        )
-    if profile.video_only and profile.video_pref != Preference.WANTED:
-        raise InvalidInput(N_("„Nur per Video“ geht nur, wenn Video gewünscht ist."), "video_only")
-    return profile
+    with found:
+        if profile.ptv11_date is not None and not PTV11_FIRST_DAY <= profile.ptv11_date <= today:
+            raise InvalidInput(N_("Bitte das Datum vom Formular PTV 11 angeben."), "ptv11_date")
+        if profile.care_stage == CareStage.THERAPY and profile.ptv11_date is None:
+            raise InvalidInput(
+                N_(
+                    "Für einen Therapieplatz brauchen wir das Datum Ihres Formulars PTV 11 "
+                    "(aus der Sprechstunde)."
+                ),
+                "ptv11_date",
+            )
+    with found:
+        if profile.care_stage == CareStage.GROUP and profile.group_pref == Preference.NO:
+            raise InvalidInput(
+                N_(
+                    "Sie suchen eine Gruppe: bitte bei Gruppentherapie „gewünscht“ oder "
+                    "„möglich“ wählen."
+                ),
+                "group_pref",
+            )
+    with found:
+        if profile.video_only and profile.video_pref != Preference.WANTED:
+            raise InvalidInput(
+                N_("„Nur per Video“ geht nur, wenn Video gewünscht ist."), "video_only"
+            )
+    return found.found
+
+
+def intake_problems(intake: Intake) -> list[InvalidInput]:
+    """Every problem of a clinical intake (the first per field); normalises it in place."""
+    found = Problems()
+    with found:
+        for code in intake.problems:
+            _choice(code, PROBLEM_AREAS.by_code, N_("Ungültige Auswahl."), "problems")
+    intake.description = (intake.description or "").strip()
+    with found:
+        if len(intake.description) > 4000:
+            raise InvalidInput(N_("Höchstens 4000 Zeichen."), "description")
+    intake.urgency_code = (intake.urgency_code or "").strip().upper()
+    with found:
+        if intake.urgency_code and not URGENCY_CODE_RE.match(intake.urgency_code):
+            raise InvalidInput(
+                N_("Bitte den Code so eingeben, wie er auf dem Formular PTV 11 steht."),
+                "urgency_code",
+            )
+        if intake.urgent and not intake.urgency_code:
+            raise InvalidInput(
+                N_("Bitte geben Sie den Code von Ihrem Formular PTV 11 an."), "urgency_code"
+            )
+    with found:
+        _choice(intake.ptv11_care or "", PTV11_CARE, N_("Ungültige Auswahl."), "ptv11_care")
+    return found.found
 
 
 def validate_intake(intake: Intake) -> Intake:
-    for code in intake.problems:
-        _choice(code, PROBLEM_AREAS.by_code, N_("Ungültige Auswahl."), "problems")
-    intake.description = (intake.description or "").strip()
-    if len(intake.description) > 4000:
-        raise InvalidInput(N_("Höchstens 4000 Zeichen."), "description")
-    intake.urgency_code = (intake.urgency_code or "").strip().upper()
-    if intake.urgency_code and not URGENCY_CODE_RE.match(intake.urgency_code):
-        raise InvalidInput(
-            N_("Bitte den Code so eingeben, wie er auf dem Formular PTV 11 steht."), "urgency_code"
-        )
-    if intake.urgent and not intake.urgency_code:
-        raise InvalidInput(
-            N_("Bitte geben Sie den Code von Ihrem Formular PTV 11 an."), "urgency_code"
-        )
-    _choice(intake.ptv11_care or "", PTV11_CARE, N_("Ungültige Auswahl."), "ptv11_care")
+    raise_first(intake_problems(intake))
     return intake
 
 
@@ -380,6 +422,41 @@ def _apply_intake(session: Session, now: dt.datetime, patient: Patient, intake: 
     clinical.updated_at = now
 
 
+def registration_problems(
+    session: Session,
+    now: dt.datetime,
+    *,
+    email: str,
+    password: str,
+    profile: Profile,
+    intake: Intake,
+    consent_health: bool,
+    consent_rules: bool,
+) -> list[InvalidInput]:
+    """Every problem of a registration (the first per field), without writing anything: the
+    registration page shows them all in one round, `register_patient` refuses on the first.
+    An address that already has an account is no problem here (see `register_patient`)."""
+    found = Problems()
+    with found:
+        accounts.check_new_email(session, email)
+    with found:
+        check_password_policy(password, "password")
+    found.add(*profile_problems(session, now.date(), profile))
+    found.add(*intake_problems(intake))
+    with found:
+        if not consent_health:
+            raise InvalidInput(
+                N_("Ohne diese Einwilligung können wir Ihnen keine Termine vermitteln."),
+                "consent_health",
+            )
+    with found:
+        if not consent_rules:
+            raise InvalidInput(
+                N_("Bitte bestätigen Sie die Absage- und Ausfallregeln."), "consent_rules"
+            )
+    return found.found
+
+
 def register_patient(
     session: Session,
     now: dt.datetime,
@@ -400,20 +477,19 @@ def register_patient(
     when registered via its link, and mails a verification link. An address that already has
     an account gets an "already registered" mail instead, and nothing is stored.
     """
+    raise_first(
+        registration_problems(
+            session,
+            now,
+            email=email,
+            password=password,
+            profile=profile,
+            intake=intake,
+            consent_health=consent_health,
+            consent_rules=consent_rules,
+        )
+    )
     email = accounts.check_new_email(session, email)
-    check_password_policy(password, "password")
-    validate_profile(profile, now.date())
-    geo.check_postcode_exists(session, profile.postcode)
-    validate_intake(intake)
-    if not consent_health:
-        raise InvalidInput(
-            N_("Ohne diese Einwilligung können wir Ihnen keine Termine vermitteln."),
-            "consent_health",
-        )
-    if not consent_rules:
-        raise InvalidInput(
-            N_("Bitte bestätigen Sie die Absage- und Ausfallregeln."), "consent_rules"
-        )
     existing = session.scalar(select(User).where(User.email == email))
     if existing is not None:
         hash_password(password)  # the same work as a real registration: timing reveals nothing
@@ -533,8 +609,7 @@ def update_profile(
 ) -> None:
     """Save the edited profile and availability (an edit also confirms the patient is still
     looking)."""
-    validate_profile(profile, now.date())
-    geo.check_postcode_exists(session, profile.postcode)
+    raise_first(profile_problems(session, now.date(), profile))
     _apply_profile(session, patient, profile)
     _replace_windows(session, patient, profile.windows)
     patient.last_confirmed_at = now

@@ -19,8 +19,15 @@ from sqlalchemy.orm import Session, aliased, selectinload
 from ptmatch import links
 from ptmatch.catalog import N_, PROBLEM_AREAS
 from ptmatch.config import Settings
-from ptmatch.domain import access, accounts, audit, calls, geo, groups, offers, patients, waitlist
-from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound, enum_value
+from ptmatch.domain import access, accounts, audit, calls, groups, offers, patients, waitlist
+from ptmatch.domain.errors import (
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    Problems,
+    enum_value,
+    raise_first,
+)
 from ptmatch.models import (
     Availability,
     Booking,
@@ -354,6 +361,41 @@ def caller_card(session: Session, now: dt.datetime, actor: User, patient: Patien
 SET_PASSWORD_VALID_FOR = dt.timedelta(days=30)
 
 
+def caller_problems(
+    session: Session,
+    now: dt.datetime,
+    *,
+    profile: patients.Profile,
+    email: str | None,
+    consent_health: bool,
+    consent_rules: bool,
+) -> list[InvalidInput]:
+    """Every problem of a caller's registration (the first per field), without writing: the
+    form shows them all in one round, `register_caller` refuses on the first."""
+    found = Problems()
+    found.add(*patients.profile_problems(session, now.date(), profile))
+    with found:
+        if not profile.phone:
+            raise InvalidInput(
+                N_("Bitte eine Telefonnummer angeben: so erreicht das Sekretariat die Person."),
+                "phone",
+            )
+    with found:
+        if email and email.strip():
+            accounts.check_available_email(session, email)
+    with found:
+        if not consent_health:
+            raise InvalidInput(
+                N_("Ohne Einwilligung können wir nicht vermitteln."), "consent_health"
+            )
+    with found:
+        if not consent_rules:
+            raise InvalidInput(
+                N_("Ohne Einwilligung können wir nicht vermitteln."), "consent_rules"
+            )
+    return found.found
+
+
 def register_caller(
     session: Session,
     now: dt.datetime,
@@ -375,16 +417,16 @@ def register_caller(
     matchable because the consent was recorded (`patients.is_matchable`).
     """
     _require_secretary(actor)
-    patients.validate_profile(profile, now.date())
-    geo.check_postcode_exists(session, profile.postcode)
-    if not consent_health:
-        raise InvalidInput(N_("Ohne Einwilligung können wir nicht vermitteln."), "consent_health")
-    if not consent_rules:
-        raise InvalidInput(N_("Ohne Einwilligung können wir nicht vermitteln."), "consent_rules")
-    if not profile.phone:
-        raise InvalidInput(
-            N_("Bitte eine Telefonnummer angeben: so erreicht das Sekretariat die Person."), "phone"
+    raise_first(
+        caller_problems(
+            session,
+            now,
+            profile=profile,
+            email=email,
+            consent_health=consent_health,
+            consent_rules=consent_rules,
         )
+    )
     user = None
     if email and email.strip():
         user = accounts.create_user(

@@ -5,6 +5,7 @@ outside what the database and `datetime` hold (ptmatch.web.bounds), with a field
 from __future__ import annotations
 
 import datetime as dt
+from typing import ClassVar
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -29,6 +30,10 @@ def _has_bad_chars(value: str, multiline: bool) -> bool:
 
 class BaseForm(FlaskForm):
     """Adds a control-character check to every string field before its own validators."""
+
+    # Short names for the error summary at the top of the page (_macros.error_summary) where
+    # a field's label is a whole sentence, such as a consent.
+    summary_labels: ClassVar[dict[str, str]] = {}
 
     class Meta:
         # WTForms' own messages in the UI language, from a per-locale cache (Flask-WTF's
@@ -94,6 +99,23 @@ def add_domain_error(form: FlaskForm, error) -> bool:
         return False
     field.errors = [*list(field.errors or []), error.text(gettext)]
     return True
+
+
+def add_problems(form: FlaskForm, problems) -> bool:
+    """Show the domain's problems of a submitted form (its `..._problems` check, run beside
+    the form's own validation so every error comes in one round) next to their fields; a
+    field the form's validators already refused keeps that one message, a problem without a
+    field becomes a flash. True when there were none."""
+    from flask import flash
+    from flask_babel import gettext
+
+    for problem in problems:
+        field = getattr(form, problem.field, None) if problem.field else None
+        if field is None:
+            flash(problem.text(gettext), "danger")
+        elif not field.errors:
+            field.errors = [problem.text(gettext)]
+    return not problems
 
 
 def dst_field() -> RadioField:

@@ -222,6 +222,36 @@ def test_registration_rejects_bad_account_or_missing_consent(session, now, overr
     assert session.scalar(select(func.count(Patient.id))) == 0
 
 
+def test_registration_problems_lists_every_field_at_once_and_writes_nothing(session, now):
+    """The check the registration page runs beside its form validation: one problem per bad
+    field, from every part of the input, and nothing stored or mailed."""
+    profile_bad = {}
+    for overrides, _field in PROFILE_ERRORS:
+        profile_bad.update(overrides)  # the last bad value of each field
+    problems = patients.registration_problems(
+        session,
+        now,
+        email="not-an-address",
+        password="short",
+        profile=a_profile(**profile_bad),
+        intake=an_intake(problems=["nonsense"], urgent=True, urgency_code=""),
+        consent_health=False,
+        consent_rules=False,
+    )
+    fields = [p.field for p in problems]
+    assert len(fields) == len(set(fields))
+    assert set(fields) == {f for _, f in PROFILE_ERRORS} | {
+        "email",
+        "password",
+        "problems",
+        "urgency_code",
+        "consent_health",
+        "consent_rules",
+    }
+    assert session.scalar(select(func.count(User.id))) == 0
+    assert session.scalar(select(func.count(OutboxMessage.id))) == 0
+
+
 def test_phone_is_stored_in_e164():
     assert patients.normalise_phone("0228 1234567") == "+492281234567"
     assert patients.normalise_phone("+43 1 5134567") == "+4315134567"

@@ -165,14 +165,18 @@ def _profile(phone: str, sms_on: bool) -> patients.Profile:
     )
 
 
-def test_sms_needs_a_mobile_number():
+def test_sms_needs_a_mobile_number(session):
     today = NOW.date()
-    assert patients.validate_profile(_profile("0170 5550123", True), today).sms
+
+    def sms_problems(profile):
+        return [p for p in patients.profile_problems(session, today, profile) if p.field == "sms"]
+
+    mobile = _profile("0170 5550123", True)
+    assert not sms_problems(mobile) and mobile.sms
     for phone in (LANDLINE, ""):
-        with pytest.raises(InvalidInput) as err:
-            patients.validate_profile(_profile(phone, True), today)
-        assert err.value.field == "sms"
-    assert not patients.validate_profile(_profile(LANDLINE, False), today).sms
+        assert [p.field for p in sms_problems(_profile(phone, True))] == ["sms"]
+    landline = _profile(LANDLINE, False)
+    assert not sms_problems(landline) and not landline.sms
 
 
 def test_the_profile_form_offers_sms_and_explains_a_landline(client, session, sessions, login_as):

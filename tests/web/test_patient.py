@@ -16,6 +16,7 @@ from ptmatch.models import (
     OutboxMessage,
     Patient,
     PatientStatus,
+    Postcode,
     RegisteredVia,
     Role,
     TokenPurpose,
@@ -130,6 +131,71 @@ def test_registration_error_is_shown_at_the_field(client, sessions, changes, mes
     assert "invalid-feedback" in html and message in html
     with sessions() as s:
         assert s.scalar(select(func.count(User.id))) == 0
+
+
+def test_form_and_domain_errors_come_in_one_round(client, session, sessions):
+    """A field the form refuses (empty first name, mismatched repeat) and fields only the
+    domain refuses (a short password, a future birth date, an unknown postcode, no PTV 11
+    code) are all reported at once: next to each field and in the summary at the top, with
+    everything entered kept."""
+    session.add(Postcode(code="53111", place="Bonn", lat=50.7, lon=7.1))
+    session.commit()
+    response = post_form(
+        client,
+        "/patient/registrieren",
+        first_name="",
+        password="kurz",
+        password_repeat="kurz",
+        birth_date="2030-01-01",
+        consent_rules=None,
+        postcode="99999",
+        urgent="y",
+        urgency_code="",
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    for message in (
+        "Bitte ausfüllen.",
+        "Mindestens 10 Zeichen.",
+        "Bitte ein gültiges Geburtsdatum angeben.",
+        "Diese Postleitzahl kennen wir nicht.",
+        "Bitte geben Sie den Code von Ihrem Formular PTV 11 an.",
+        "Bitte bestätigen Sie die Absage- und Ausfallregeln.",
+    ):
+        assert html.count(message) == 2, message  # at the field and in the summary
+    assert "Bitte prüfen Sie 6 Angaben:" in html
+    for field in ("first_name", "password", "birth_date", "postcode", "urgency_code"):
+        assert f'href="#{field}"' in html and re.search(
+            f'class="[^"]*is-invalid[^"]*" id="{field}"', html
+        )
+    # The summary lists them in the order of the page, with short names for the consents.
+    summary, form = html.split('id="form-errors"', 1)[1].split("</ul>", 1)
+    linked = re.findall(r'href="#([a-z_0-9]+)"', summary)
+    assert linked == sorted(linked, key=lambda f: form.index(f'id="{f}"'))
+    assert "Ich akzeptiere" not in summary
+    # Nothing entered is lost (a refused password is emptied, an accepted one kept).
+    assert 'value="Lindqvist"' in html and 'value="Greta.Lindqvist@example.org"' in html
+    assert 'value="99999"' in html and 'value="0-480" checked' in html
+    assert "kurz" not in html
+    with sessions() as s:
+        assert s.scalar(select(func.count(User.id))) == 0
+
+
+def test_an_accepted_password_stays_filled_in(client):
+    response = post_form(client, "/patient/registrieren", first_name="")
+    html = response.get_data(as_text=True)
+    assert html.count('value="lange-und-sicher-2026"') == 2  # password and its repeat
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_profile_edit_reports_form_and_domain_errors_at_once(client, session, login_as):
+    patient = make_patient(session)
+    session.commit()
+    login_as(patient.user)
+    response = post_form(client, "/patient/profil", last_name="", phone="123")
+    html = response.get_data(as_text=True)
+    assert "Bitte ausfüllen." in html and "Bitte eine gültige Telefonnummer angeben." in html
+    assert "Bitte prüfen Sie 2 Angaben:" in html
 
 
 def test_existing_address_sees_the_same_page(client, session, sessions):

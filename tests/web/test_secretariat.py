@@ -117,6 +117,27 @@ def test_register_caller_without_consent_shows_the_error_at_the_field(sec_client
     assert session.scalar(select(Patient.id).where(Patient.last_name == "Telefon")) is None
 
 
+def test_register_caller_reports_form_and_domain_errors_at_once(sec_client, session, net):
+    data = {
+        **REGISTRATION,
+        "last_name": "",
+        "phone": "",
+        "email": net.a.user.email,
+        "birth_date": "2030-01-01",
+    }
+    data.pop("consent_rules")
+    page = _text(sec_client.post("/sekretariat/anrufer/neu", data=data))
+    for message in (
+        "Bitte ausfüllen.",
+        "Bitte eine Telefonnummer angeben",
+        "Diese E-Mail-Adresse ist bereits registriert.",
+        "Bitte ein gültiges Geburtsdatum angeben.",
+        "Ohne Einwilligung",
+    ):
+        assert message in page, message
+    assert "Bitte prüfen Sie 5 Angaben:" in page and 'value="Karla"' in page
+
+
 def test_register_caller_with_bad_phone_is_a_field_error(sec_client, session, net):
     resp = sec_client.post("/sekretariat/anrufer/neu", data={**REGISTRATION, "phone": "abc"})
     assert resp.status_code == 200 and "gültige Telefonnummer" in _text(resp)

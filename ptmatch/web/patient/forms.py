@@ -27,7 +27,7 @@ from wtforms.validators import (
     Optional,
     ValidationError,
 )
-from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.widgets import CheckboxInput, ListWidget, PasswordInput
 
 from ptmatch.catalog import (
     CARE_STAGES,
@@ -40,8 +40,9 @@ from ptmatch.catalog import (
     PTV11_CARE,
     THERAPIST_GENDER_WISHES,
 )
-from ptmatch.domain.patients import GRID_BLOCKS, GRID_DAYS, Intake, Profile
-from ptmatch.web.forms import BaseForm
+from ptmatch.domain.errors import InvalidInput
+from ptmatch.domain.patients import GRID_BLOCKS, GRID_DAYS, Intake, Profile, windows_from_grid
+from ptmatch.web.forms import BaseForm, add_domain_error, add_problems
 
 REQUIRED = _l("Bitte ausfüllen.")
 GRID_CHOICES = [
@@ -61,7 +62,44 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+class AccountFields:
+    """E-mail and password of a self-registration (defined first: the page starts with them,
+    and the error summary follows the fields' order)."""
+
+    email = EmailField(
+        _l("E-Mail"),
+        validators=[DataRequired(REQUIRED), Length(max=254)],
+        render_kw={"autocomplete": "email", "inputmode": "email"},
+    )
+    password = PasswordField(
+        _l("Passwort (10–128 Zeichen)"),
+        validators=[DataRequired(REQUIRED), Length(max=128)],
+        widget=PasswordInput(hide_value=False),  # see keep_passwords
+        render_kw={"autocomplete": "new-password"},
+    )
+    password_repeat = PasswordField(
+        _l("Passwort wiederholen"),
+        widget=PasswordInput(hide_value=False),
+        validators=[
+            DataRequired(REQUIRED),
+            EqualTo("password", _l("Die Passwörter stimmen nicht überein.")),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+    def keep_passwords(self) -> None:
+        """Shown again with errors elsewhere, an accepted password stays filled in (nothing
+        entered is lost); a refused or mismatched one is emptied in both fields."""
+        if self.password.errors or self.password_repeat.errors:
+            self.password.data = self.password_repeat.data = ""
+
+
 class ProfileForm(BaseForm):
+    # In the order of patient/_profile_fields.html: the error summary lists them so.
+    care_stage = RadioField(_l("Ich suche"), choices=_choices(CARE_STAGES), default="any")
+    ptv11_date = DateField(
+        _l("Datum auf dem Formular PTV 11 (aus der Sprechstunde)"), validators=[Optional()]
+    )
     first_name = StringField(
         _l("Vorname"),
         validators=[DataRequired(REQUIRED), Length(max=100)],
@@ -72,16 +110,16 @@ class ProfileForm(BaseForm):
         validators=[DataRequired(REQUIRED), Length(max=100)],
         render_kw={"autocomplete": "family-name"},
     )
+    birth_date = DateField(
+        _l("Geburtsdatum"), validators=[InputRequired(REQUIRED)], render_kw={"autocomplete": "bday"}
+    )
+    gender = SelectField(_l("Geschlecht"), choices=_choices(GENDERS), default="x")
     phone = StringField(
         _l("Telefon (optional)"),
         validators=[Optional(), Length(max=32)],
         render_kw={"autocomplete": "tel", "inputmode": "tel"},
     )
     sms = BooleanField(_l("Angebote auch per SMS (nur an eine Handynummer)"), default=False)
-    birth_date = DateField(
-        _l("Geburtsdatum"), validators=[InputRequired(REQUIRED)], render_kw={"autocomplete": "bday"}
-    )
-    gender = SelectField(_l("Geschlecht"), choices=_choices(GENDERS), default="x")
     postcode = StringField(
         _l("Postleitzahl"),
         validators=[DataRequired(REQUIRED), Length(max=10)],
@@ -93,32 +131,28 @@ class ProfileForm(BaseForm):
         validators=[InputRequired(REQUIRED), NumberRange(1, 300)],
         render_kw={"inputmode": "numeric"},
     )
+    therapist_gender_wish = SelectField(
+        _l("Ich wünsche mir"), choices=_choices(THERAPIST_GENDER_WISHES), default="any"
+    )
+    gender_only = BooleanField(_l("Nur so – sonst kein Angebot"), default=True)
     languages = MultiCheckboxField(
         _l("Sprachen, in denen die Therapie stattfinden kann"),
         choices=_choices(LANGUAGES.choices()),
         default=["de"],
     )
-    therapist_gender_wish = SelectField(
-        _l("Ich wünsche mir"), choices=_choices(THERAPIST_GENDER_WISHES), default="any"
-    )
-    gender_only = BooleanField(_l("Nur so – sonst kein Angebot"), default=True)
     languages_only = BooleanField(_l("Nur in diesen Sprachen – sonst kein Angebot"), default=True)
     methods = MultiCheckboxField(
         _l("Gewünschte Verfahren und Methoden (ohne „nur“ ein Pluspunkt, keine Auswahl = egal)"),
         choices=_choices(METHODS.choices()),
     )
     methods_only = BooleanField(_l("Nur diese Verfahren – sonst kein Angebot"), default=False)
-    video_only = BooleanField(_l("Nur per Video – keine Termine vor Ort"), default=False)
-    care_stage = RadioField(_l("Ich suche"), choices=_choices(CARE_STAGES), default="any")
-    ptv11_date = DateField(
-        _l("Datum auf dem Formular PTV 11 (aus der Sprechstunde)"), validators=[Optional()]
-    )
     insurance = RadioField(
         _l("Versicherung"), choices=_choices(INSURANCES.choices()), default="gkv"
     )
     video_pref = RadioField(
         _l("Therapie per Video"), choices=_choices(PREFERENCE), default="acceptable"
     )
+    video_only = BooleanField(_l("Nur per Video – keine Termine vor Ort"), default=False)
     group_pref = RadioField(_l("Gruppentherapie"), choices=_choices(PREFERENCE), default="no")
     needs_accessible_room = BooleanField(
         _l("Ich brauche einen barrierefreien Raum (Termine vor Ort nur dort)")
@@ -138,6 +172,24 @@ class ProfileForm(BaseForm):
                     "wahrnehmen können."
                 )
             )
+
+    def checked_windows(self, problems_of) -> list[tuple[int, int, int]] | None:
+        """Validate the submitted form together with the domain's check of what it holds
+        (`problems_of(profile)` returns the problems, writing nothing), so that every error
+        comes in one round, next to its field and in the summary. The weekly windows when
+        the form was submitted and everything passed, else None."""
+        if not self.is_submitted():
+            return None
+        valid = self.validate()
+        try:
+            windows = windows_from_grid(self.availability.data or [], self.whole_days.data or [])
+        except InvalidInput as err:
+            add_domain_error(self, err)
+            windows = None
+        problems = problems_of(self.profile(windows or []))
+        if add_problems(self, problems) and valid and windows is not None:
+            return windows
+        return None
 
     def profile(self, windows) -> Profile:
         return Profile(
@@ -199,25 +251,7 @@ class IntakeForm(IntakeFields, BaseForm):
     submit = SubmitField(_l("Speichern"))
 
 
-class RegistrationForm(IntakeFields, ProfileForm):
-    email = EmailField(
-        _l("E-Mail"),
-        validators=[DataRequired(REQUIRED), Length(max=254)],
-        render_kw={"autocomplete": "email", "inputmode": "email"},
-    )
-    password = PasswordField(
-        _l("Passwort (10–128 Zeichen)"),
-        validators=[DataRequired(REQUIRED), Length(max=128)],
-        render_kw={"autocomplete": "new-password"},
-    )
-    password_repeat = PasswordField(
-        _l("Passwort wiederholen"),
-        validators=[
-            DataRequired(REQUIRED),
-            EqualTo("password", _l("Die Passwörter stimmen nicht überein.")),
-        ],
-        render_kw={"autocomplete": "new-password"},
-    )
+class RegistrationForm(AccountFields, IntakeFields, ProfileForm):
     consent_health = BooleanField(
         _l(
             "Ich willige ausdrücklich ein, dass ptmatch meine Gesundheitsdaten (Beschwerden, "
@@ -238,6 +272,21 @@ class RegistrationForm(IntakeFields, ProfileForm):
     )
     praxis = HiddenField(validators=[Optional(), Length(max=80)])
     submit = SubmitField(_l("Registrieren"))
+    summary_labels = {
+        "consent_health": _l("Einwilligung in die Verarbeitung der Gesundheitsdaten"),
+        "consent_rules": _l("Absage- und Ausfallregeln"),
+    }
+
+    def registration(self, profile: Profile) -> dict:
+        """What `patients.registration_problems` and `register_patient` take."""
+        return dict(
+            email=self.email.data or "",
+            password=self.password.data or "",
+            profile=profile,
+            intake=self.intake(),
+            consent_health=bool(self.consent_health.data),
+            consent_rules=bool(self.consent_rules.data),
+        )
 
 
 class PauseForm(BaseForm):

@@ -7,8 +7,19 @@ A second, public blueprint `practice_link` serves a practice's own registration 
 from __future__ import annotations
 
 import json
+from functools import partial
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
@@ -63,14 +74,6 @@ def _form_error(form, err: DomainError) -> None:
         flash(err.text(_), "danger")
 
 
-def _windows(form) -> list[tuple[int, int, int]] | None:
-    try:
-        return patients.windows_from_grid(form.availability.data or [], form.whole_days.data or [])
-    except InvalidInput as err:
-        add_domain_error(form, err)
-        return None
-
-
 def _checked_cells(form, patient: Patient | None = None) -> tuple[set[str], bool]:
     if request.method == "POST":
         cells = set(form.availability.data or [])
@@ -95,17 +98,16 @@ def register():
         form.praxis.data = request.args.get("praxis", "")[:80]
     db = get_session()
     practice = waitlist.get_practice_by_slug(db, form.praxis.data or "")
-    if form.validate_on_submit() and (windows := _windows(form)) is not None:
+
+    def problems(profile):
+        return patients.registration_problems(db, clock.now(), **form.registration(profile))
+
+    if (windows := form.checked_windows(problems)) is not None:
         try:
             patients.register_patient(
                 db,
                 clock.now(),
-                email=form.email.data,
-                password=form.password.data,
-                profile=form.profile(windows),
-                intake=form.intake(),
-                consent_health=form.consent_health.data,
-                consent_rules=form.consent_rules.data,
+                **form.registration(form.profile(windows)),
                 practice=practice,
                 locale=str(get_locale() or "de"),
             )
@@ -113,8 +115,14 @@ def register():
             _form_error(form, err)
         else:
             return redirect(url_for("patient.registered"))
+    form.keep_passwords()
     cells, _exact = _checked_cells(form)
-    return render_template("patient/register.html", form=form, practice=practice, cells=cells)
+    response = make_response(
+        render_template("patient/register.html", form=form, practice=practice, cells=cells)
+    )
+    if request.method == "POST":
+        response.headers["Cache-Control"] = "no-store"  # it may hold the password
+    return response
 
 
 @bp.route("/registriert")
@@ -218,7 +226,8 @@ def edit_profile():
     user, patient = _me()
     db = get_session()
     form = ProfileForm(obj=None if request.method == "POST" else _ProfileObj(patient))
-    if form.validate_on_submit() and (windows := _windows(form)) is not None:
+    problems = partial(patients.profile_problems, db, clock.now().date())
+    if (windows := form.checked_windows(problems)) is not None:
         try:
             patients.update_profile(db, clock.now(), patient, form.profile(windows), user)
         except DomainError as err:

@@ -81,6 +81,19 @@ class RegisterCallerForm(CallerProfileForm):
         _l("Die Person kennt die Absage- und Ausfallregeln der Praxen und ist einverstanden.")
     )
     submit = SubmitField(_l("Anrufer:in registrieren"))
+    summary_labels = {
+        "consent_health": _l("Mündliche Einwilligung: Gesundheitsangaben"),
+        "consent_rules": _l("Absage- und Ausfallregeln"),
+    }
+
+    def caller(self, profile) -> dict:
+        """What `secretariat.caller_problems` and `register_caller` take."""
+        return dict(
+            profile=profile,
+            email=self.email.data or "",
+            consent_health=bool(self.consent_health.data),
+            consent_rules=bool(self.consent_rules.data),
+        )
 
 
 class IntakeForm(BaseForm):

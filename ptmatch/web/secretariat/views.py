@@ -4,6 +4,7 @@ write-only intake, call notes, lists, answering offers for a caller, the day's s
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -98,14 +99,6 @@ def home():
     )
 
 
-def _windows(form):
-    try:
-        return patients.windows_from_grid(form.availability.data or [], form.whole_days.data or [])
-    except InvalidInput as err:
-        add_domain_error(form, err)
-        return None
-
-
 def _cells(form, patient=None) -> tuple[set[str], bool]:
     if request.method == "POST":
         cells = set(form.availability.data or [])
@@ -129,16 +122,15 @@ def _grid(**context) -> dict:
 def register():
     """Register a caller by phone: verbal consent recorded with who and when."""
     form = RegisterCallerForm()
-    if form.validate_on_submit() and (windows := _windows(form)) is not None:
+    db = get_session()
+
+    def problems(profile):
+        return secretariat.caller_problems(db, clock.now(), **form.caller(profile))
+
+    if (windows := form.checked_windows(problems)) is not None:
         try:
             patient = secretariat.register_caller(
-                get_session(),
-                clock.now(),
-                current_db_user(),
-                profile=form.profile(windows),
-                email=form.email.data,
-                consent_health=form.consent_health.data,
-                consent_rules=form.consent_rules.data,
+                db, clock.now(), current_db_user(), **form.caller(form.profile(windows))
             )
         except DomainError as err:
             _show_error(form, err)
@@ -156,7 +148,9 @@ def edit_profile(patient_id: int):
     """Change a caller's contact, preferences and weekly times on their behalf."""
     patient = _caller_or_404(patient_id)
     form = CallerProfileForm(obj=None if request.method == "POST" else _ProfileObj(patient))
-    if form.validate_on_submit() and (windows := _windows(form)) is not None:
+    db = get_session()
+    problems = partial(patients.profile_problems, db, clock.now().date())
+    if (windows := form.checked_windows(problems)) is not None:
         try:
             secretariat.update_caller_profile(
                 get_session(), clock.now(), current_db_user(), patient, form.profile(windows)
