@@ -159,7 +159,8 @@ def _care_stages(conn, region: Region, seed: int) -> None:
         if pid <= region.waiting:
             moment = created - dt.timedelta(days=ptv11_days_before(region, seed, pid))
             dates.append({"pid": pid, "day": moment.astimezone(BERLIN).date()})
-    conn.execute(update(Patient).values(care_stage=CareStage.SPRECHSTUNDE))
+    # The generator draws its own stages and PTV 11 dates: the simulator's model replaces both.
+    conn.execute(update(Patient).values(care_stage=CareStage.SPRECHSTUNDE, ptv11_date=None))
     for chunk in range(0, len(holders), 500):
         conn.execute(
             update(Patient)
