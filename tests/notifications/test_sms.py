@@ -17,7 +17,6 @@ from sqlalchemy import select
 
 from ptmatch.config import ConfigError
 from ptmatch.domain import checkins, offers, patients
-from ptmatch.domain.errors import InvalidInput
 from ptmatch.models import (
     CallTask,
     OfferMode,
