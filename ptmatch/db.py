@@ -77,6 +77,7 @@ def is_sqlite(url_or_engine) -> bool:
     return url.startswith("sqlite")
 
 
+BUSY_TIMEOUT_SECONDS = 30  # SQLite: how long a writer waits for the write lock
 READ_ONLY = "ptmatch_read_only"  # execution option: this connection's transactions only read
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -92,7 +93,9 @@ def make_engine(url: str, *, immediate: bool = True, **kwargs) -> Engine:
     a connection with the execution option READ_ONLY (see `read_only`)."""
     if is_sqlite(url):
         engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
+            url,
+            connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+            **kwargs,
         )
 
         @event.listens_for(engine, "connect")
@@ -101,21 +104,94 @@ def make_engine(url: str, *, immediate: bool = True, **kwargs) -> Engine:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            deferred = not immediate or conn.get_execution_options().get(READ_ONLY, False)
-            conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+            options = conn.get_execution_options()
+            deferred = not immediate or options.get(READ_ONLY, False)
+            pointless = options.get(WRITE_UNLESS)
+            if not deferred and pointless is not None:
+                _begin_write_unless(conn, pointless)
+            else:
+                conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
     return create_engine(url, **kwargs)
+
+
+WRITE_UNLESS = "ptmatch_write_unless"  # execution option: see begin_write_unless
+LOCK_POLL_SECONDS = 0.001  # the first pause; doubled up to LOCK_POLL_MAX_SECONDS
+LOCK_POLL_MAX_SECONDS = 0.008
+
+
+def begin_write_unless(session: Session, pointless) -> bool:
+    """Begin `session`'s transaction for a request that may write, unless meanwhile a write
+    has become pointless. On SQLite the write lock is polled (every 1, 2, 4, then 8 ms);
+    whenever another connection has committed since (``PRAGMA data_version``), `pointless()`
+    is asked (a fresh read on another connection); once it says True, a read transaction
+    begins instead. A request that only finds its answer too late (a burst's losers) then
+    leaves as soon as the winner commits, instead of queueing for the lock behind the busy
+    handler's back-off sleeps (up to 100 ms each). PostgreSQL: a plain BEGIN.
+
+    True: the transaction may write; False: `pointless()` said so, and it only reads."""
+    said: list[bool] = []
+
+    def ask() -> bool:
+        if pointless():
+            said.append(True)
+            return True
+        return False
+
+    session.connection(execution_options={WRITE_UNLESS: ask})
+    return not said
+
+
+def _begin_write_unless(conn, pointless) -> None:
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from ptmatch import clock
+
+    raw = conn.connection.dbapi_connection  # the polls go to sqlite3 directly: they are many
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        seen = raw.execute("PRAGMA data_version").fetchone()[0]
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # the first try, as every writer's
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig):
+                raise
+        waited, pause = 0.0, LOCK_POLL_SECONDS
+        while True:
+            clock.pause(pause)
+            waited += pause
+            pause = min(pause * 2, LOCK_POLL_MAX_SECONDS)
+            # Ask only when another connection has committed meanwhile (the database's
+            # data_version moved), and before trying the freed lock: waiting costs no reads,
+            # and the losers of a burst leave without taking the lock in turn.
+            now_seen = raw.execute("PRAGMA data_version").fetchone()[0]
+            if now_seen != seen:
+                seen = now_seen
+                if pointless():
+                    raw.execute("BEGIN")
+                    return
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or waited >= BUSY_TIMEOUT_SECONDS:
+                    raise
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
 
 
 def read_only(engine: Engine) -> Engine:
@@ -185,6 +261,14 @@ def is_read_only_request() -> bool:
 
     view = current_app.view_functions.get(request.endpoint or "")
     return request.method in READ_ONLY_METHODS and getattr(view, READ_ONLY, False)
+
+
+def read_session() -> Session:
+    """A session of its own that only reads (SQLite: a deferred BEGIN, no write lock), for a
+    write request's first look; the caller closes it (``with read_session() as s:``)."""
+    from flask import current_app
+
+    return current_app.extensions["ptmatch_read_sessions"]()
 
 
 def get_session() -> Session:

@@ -34,6 +34,7 @@ import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select, update
@@ -69,6 +70,7 @@ from ptmatch.models import (
     OfferStatus,
     Patient,
     PatientStatus,
+    Practice,
     Role,
     Slot,
     SlotKind,
@@ -76,6 +78,7 @@ from ptmatch.models import (
     Therapist,
     User,
 )
+from ptmatch.models.offers import status_at
 from ptmatch.notifications import outbox
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -417,17 +420,27 @@ def _slot_of(session: Session, offer: Offer) -> Slot:
 
 def check_answerable(offer: Offer, slot: Slot, now: dt.datetime) -> None:
     """Raise the typed error that says why this offer cannot be answered now (if it cannot)."""
-    status = offer.effective_status(now)
+    problem = answer_problem(offer.effective_status(now), slot.status, slot.offer_deadline_at, now)
+    if problem is not None:
+        raise problem
+
+
+def answer_problem(
+    status: OfferStatus, slot_status: SlotStatus, offer_deadline_at: dt.datetime, now: dt.datetime
+) -> SlotTaken | OfferExpired | OfferClosed | None:
+    """Why an offer in `status` (effective at `now`) of a slot in `slot_status` cannot be
+    answered now, as the error to raise; None when it can."""
     if status == OfferStatus.TAKEN or (
-        status == OfferStatus.PENDING and slot.status == SlotStatus.BOOKED
+        status == OfferStatus.PENDING and slot_status == SlotStatus.BOOKED
     ):
-        raise SlotTaken(MSG_TAKEN)
+        return SlotTaken(MSG_TAKEN)
     if status == OfferStatus.EXPIRED:
-        raise OfferExpired(MSG_EXPIRED)
-    if status != OfferStatus.PENDING or slot.status == SlotStatus.CANCELLED:
-        raise OfferClosed(MSG_CLOSED)
-    if slot.status != SlotStatus.OFFERING or now >= slot.offer_deadline_at:
-        raise OfferExpired(MSG_EXPIRED)
+        return OfferExpired(MSG_EXPIRED)
+    if status != OfferStatus.PENDING or slot_status == SlotStatus.CANCELLED:
+        return OfferClosed(MSG_CLOSED)
+    if slot_status != SlotStatus.OFFERING or now >= offer_deadline_at:
+        return OfferExpired(MSG_EXPIRED)
+    return None
 
 
 def is_answerable(offer: Offer, now: dt.datetime) -> bool:
@@ -1155,6 +1168,90 @@ def get_offer_by_token(session: Session, token: str | None) -> Offer | None:
             joinedload(Offer.slot).joinedload(Slot.practice),
             joinedload(Offer.patient).joinedload(Patient.user),
         )
+    )
+
+
+class SlotFacts(NamedTuple):
+    """What the offer page shows of a slot (the names of `Slot`'s attributes)."""
+
+    start_at: dt.datetime
+    minutes: int
+    kind: SlotKind
+    modality: Modality
+
+
+class PracticeFacts(NamedTuple):
+    """What the offer page shows of a practice (the names of `Practice`'s attributes)."""
+
+    name: str
+    phone: str | None
+    street: str | None
+    postcode: str | None
+    city: str | None
+    cancellation_policy: str | None
+
+
+class OfferPage(NamedTuple):
+    """One read of what a mailed offer link's page needs: whose it is, its state and its facts."""
+
+    offer_id: int
+    status: OfferStatus
+    expires_at: dt.datetime
+    patient_user_id: int | None
+    slot_status: SlotStatus
+    offer_deadline_at: dt.datetime
+    slot: SlotFacts
+    practice: PracticeFacts
+
+    def problem(self, now: dt.datetime) -> SlotTaken | OfferExpired | OfferClosed | None:
+        status = status_at(self.status, self.expires_at, now)
+        return answer_problem(status, self.slot_status, self.offer_deadline_at, now)
+
+    def answerable(self, now: dt.datetime) -> bool:
+        return self.problem(now) is None
+
+    def taken(self, now: dt.datetime) -> bool:
+        """Someone else has the slot: this offer can never be accepted."""
+        return isinstance(self.problem(now), SlotTaken)
+
+
+def _offer_page_query():
+    offer, slot, practice, patient = (m.__table__ for m in (Offer, Slot, Practice, Patient))
+    columns = (
+        offer.c.id,
+        offer.c.status,
+        offer.c.expires_at,
+        patient.c.user_id,
+        slot.c.status,
+        slot.c.offer_deadline_at,
+        *(slot.c[name] for name in SlotFacts._fields),
+        *(practice.c[name] for name in PracticeFacts._fields),
+    )
+    joined = (
+        offer.join(slot, slot.c.id == offer.c.slot_id)
+        .join(practice, practice.c.id == slot.c.practice_id)
+        .join(patient, patient.c.id == offer.c.patient_id)
+    )
+    return select(*columns).select_from(joined), offer.c.token_hash
+
+
+_OFFER_PAGE, _TOKEN_HASH = _offer_page_query()
+_SLOT_AT = 6  # where the slot's facts start in a row of _OFFER_PAGE
+
+
+def get_offer_page(session: Session, token: str | None) -> OfferPage | None:
+    """The mailed offer page's one read, without the ORM (the page takes the bursts): None for
+    a malformed or unknown token, or a group offer (answered on the group's page)."""
+    if not token or not TOKEN_RE.match(token):
+        return None
+    row = session.execute(_OFFER_PAGE.where(_TOKEN_HASH == hash_token(token))).first()
+    if row is None:
+        return None
+    practice_at = _SLOT_AT + len(SlotFacts._fields)
+    return OfferPage(
+        *row[:_SLOT_AT],
+        SlotFacts(*row[_SLOT_AT:practice_at]),
+        PracticeFacts(*row[practice_at:]),
     )
 
 

@@ -8,7 +8,7 @@ from flask_bootstrap import Bootstrap5
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ptmatch.config import Settings
-from ptmatch.web import bounds, ratelimit, security, templating
+from ptmatch.web import bounds, pagecache, ratelimit, security, templating
 from ptmatch.web.ops import hooks as ops_hooks
 
 csrf = CSRFProtect()
@@ -40,6 +40,7 @@ def init_web(app: Flask) -> None:
     security.init_app(app)
     ratelimit.init_app(app)
     templating.init_app(app)
+    pagecache.init_app(app)
     ops_hooks.init_app(app)
 
     from ptmatch.web import blueprints

@@ -23,9 +23,10 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
 
 from ptmatch import clock
-from ptmatch.db import get_session, reads_only
+from ptmatch.db import begin_write_unless, get_session, read_session, reads_only
 from ptmatch.domain import offers
 from ptmatch.domain.errors import (
     InvalidInput,
@@ -38,6 +39,7 @@ from ptmatch.domain.errors import (
 from ptmatch.models import Offer, OfferStatus, Role
 from ptmatch.web import current_settings
 from ptmatch.web.offers.forms import ACCEPT, AnswerForm, ConfirmForm
+from ptmatch.web.pagecache import shared_pages
 from ptmatch.web.security import current_db_user, require_roles
 
 bp = Blueprint("offers", __name__)
@@ -58,18 +60,80 @@ def _details(offer: Offer) -> dict:
     }
 
 
+def _shared_fills() -> dict:
+    """The per-request values of a shared token page: the CSRF token and the way back of the
+    language switch (the page's own address)."""
+    return {
+        "csrf_token": generate_csrf(),
+        "next_path": request.full_path if request.method == "GET" else "",
+    }
+
+
+def _taken():
+    return shared_pages().render("offers/taken.html", (), _shared_fills())
+
+
+def _offer_page(session, token: str, *, answering: bool):
+    """The quick way, one read without the ORM: the page of a GET (rendered once per slot,
+    deadline and language: every patient of a wave opens the same one), and for an answer
+    (`answering`) the "taken" page when the slot is gone, with no write. None: go the long
+    way (an answer that may win; an accepted offer, which shows its booking)."""
+    page = offers.get_offer_page(session, token)
+    user = current_db_user()
+    if page is None or page.patient_user_id is None:
+        return None if answering else _neutral()
+    if user is not None and user.id != page.patient_user_id:
+        return None if answering else _neutral()
+    now = clock.now()
+    if page.taken(now):
+        return _taken()
+    if answering or page.status == OfferStatus.ACCEPTED:
+        return None
+    if not page.answerable(now):
+        return _neutral()
+    limit = current_settings().NO_SHOW_PAUSE_AFTER
+    return shared_pages().render(
+        "offers/offer.html",
+        (page.slot, page.practice, page.expires_at, limit),
+        {**_shared_fills(), "action": url_for("offers.token_offer", token=token)},
+        offer=page,
+        slot=page.slot,
+        practice=page.practice,
+        no_show_limit=limit,
+        form_errors=False,
+    )
+
+
+def _taken_now(token: str) -> bool:
+    with read_session() as peek:
+        page = offers.get_offer_page(peek, token)
+        return page is not None and page.taken(clock.now())
+
+
 @bp.route("/o/<token>", methods=["GET", "POST"])
 @reads_only  # the GET: no write transaction (mail scanners and bursts of readers)
 def token_offer(token: str):
-    """The offer a mail links to: details and two buttons; answering is a POST."""
-    db, now = get_session(), clock.now()
+    """The offer a mail links to: details and two buttons; answering is a POST. An answer
+    first looks in a read-only session: the losers of a burst that arrive after the winner
+    never queue for a write (SQLite's single write lock, PostgreSQL's row lock)."""
+    if request.method == "POST":
+        with read_session() as peek:
+            shown = _offer_page(peek, token, answering=True)
+    else:
+        shown = _offer_page(get_session(), token, answering=False)
+    if shown is not None:
+        return shown
+    db = get_session()
+    if request.method == "POST" and not begin_write_unless(db, lambda: _taken_now(token)):
+        return _taken()  # the slot went to someone else while this answer waited for the lock
+    now = clock.now()
     offer = offers.get_offer_by_token(db, token)
     user = current_db_user()
     patient_user = offer.patient.user if offer is not None and offer.slot_id else None
     if patient_user is None or (user is not None and user.id != patient_user.id):
         return _neutral()
     if offer.status == OfferStatus.TAKEN:
-        return render_template("offers/taken.html")
+        return _taken()
     if offer.status == OfferStatus.ACCEPTED:  # opened again after booking: show the booking
         booking = offers.get_booking(db, offer.slot)
         if booking is not None and booking.patient_id == offer.patient_id:
@@ -95,7 +159,8 @@ def token_offer(token: str):
         offers.decline_offer(db, now, offer, patient_user, current_settings())
         return render_template("offers/declined.html")
     except SlotTaken:
-        return render_template("offers/taken.html")
+        db.rollback()  # a loser wrote nothing: give back the write lock before rendering
+        return _taken()
     except (OfferExpired, OfferClosed, NotAllowed):
         return _neutral()
 
