@@ -18,12 +18,14 @@ from ptmatch.models import (
     Offer,
     OfferStatus,
     OutboxMessage,
+    Patient,
     Role,
     Slot,
     SlotStatus,
 )
 from tests.conftest import NOW
 from tests.factories import (
+    add_to_list,
     empty_tables_quickly,
     make_offer,
     make_patient,
@@ -215,6 +217,30 @@ def test_the_winner_closes_any_number_of_others_in_the_same_statements(
     )
     if len(counts) == 2:
         assert counts[3] == counts[30], counts  # not one statement per loser
+    # The matching columns cost the winner no statement of their own: leaving "active" writes
+    # matchable=false in the UPDATE of the patient (34 before the columns, 39 with a full
+    # refresh after every flush).
+    assert len(sql.seen) <= 35, sql.seen
+
+
+def test_a_winner_on_the_lists_leaves_the_pool_for_one_statement(session, settings):
+    practice, therapist, patients, phone, lapsed, declined = _cast(session, 3)
+    slot, _ids = _slot_with_offers(session, therapist, 30, patients, phone, lapsed, declined)
+    own = session.scalar(select(Offer).where(Offer.slot_id == slot.id).order_by(Offer.id))
+    winner = own.patient
+    add_to_list(session, winner, None)
+    add_to_list(session, winner, practice)
+    session.flush()
+    assert winner.matchable and winner.in_pool
+    with Statements(session) as sql:
+        offers.accept_offer(session, NOW, own, winner.user, settings=settings)
+        session.flush()
+    assert session.execute(
+        select(Patient.matchable, Patient.in_pool).where(Patient.id == winner.id)
+    ).one() == (False, False)
+    assert not winner.matchable and not winner.in_pool
+    # 45 with a full refresh after every flush; the pool's one UPDATE … RETURNING now.
+    assert len(sql.seen) <= 36, sql.seen
 
 
 def test_a_loser_writes_nothing_but_the_one_conditional_update(session, settings):

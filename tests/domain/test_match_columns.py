@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from sqlalchemy import and_, case, false, or_, select, true
+from sqlalchemy import and_, case, event, false, or_, select, true, update
 
 from ptmatch.domain import (
     admin,
@@ -253,6 +254,172 @@ def test_day_masks_and_needed_masks():
     assert match_columns.day_masks([(2, 485, 600)])[2] == 0b111 << 17
     assert match_columns.needed_mask(480, 530) == 0b11 << 16
     assert match_columns.needed_mask(1400, 1450) is None  # past midnight: nobody
+
+
+# --- each kind of change refreshes its group, and no more -----------------------------------------
+
+
+class Statements:
+    """The SQL a block sends on the session's connection (flattened to one line each)."""
+
+    def __init__(self, session):
+        self.engine = session.get_bind()
+        self.seen: list[str] = []
+
+    def _hook(self, _conn, _cursor, statement, _params, _context, _executemany):
+        self.seen.append(" ".join(statement.split()))
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._hook)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._hook)
+
+    def mentioning(self, table: str) -> list[str]:
+        return [s for s in self.seen if table in s]
+
+
+def _matchable_patient(session, **overrides):
+    patient = make_patient(session, windows=[(0, 480, 600)], **overrides)
+    session.flush()
+    assert_fresh(session, patient)
+    return patient
+
+
+def test_a_status_change_alone_moves_matchable(session):
+    patient = _matchable_patient(session)
+    assert patient.matchable
+    for status in (PatientStatus.PAUSED, PatientStatus.ACTIVE, PatientStatus.BOOKED):
+        patient.status = status
+        with Statements(session) as sql:
+            session.flush()
+        assert_fresh(session, patient, step=status)
+        assert patient.matchable == (status == PatientStatus.ACTIVE)
+        # Neither the windows nor the lists are read for it.
+        assert not sql.mentioning("availability") and not sql.mentioning("waitlist"), sql.seen
+    # Leaving "active" is decided by the row itself: one UPDATE of the patient, no other.
+    patient.status = PatientStatus.ACTIVE
+    session.flush()
+    patient.status = PatientStatus.PAUSED
+    with Statements(session) as sql:
+        session.flush()
+    assert sql.seen == [s for s in sql.seen if s.startswith("UPDATE patients SET status")]
+    assert len(sql.seen) == 1, sql.seen
+    assert_fresh(session, patient, step="paused again")
+
+
+def test_a_consent_or_account_change_alone_moves_matchable(session):
+    patient = _matchable_patient(session)
+    patient.consent_rules_at = None
+    assert_fresh(session, patient, step="consent withdrawn")
+    assert not patient.matchable
+    patient.consent_rules_at = NOW
+    assert_fresh(session, patient, step="consent given")
+    assert patient.matchable
+    patient.user.is_enabled = False
+    assert_fresh(session, patient, step="account disabled")
+    assert not patient.matchable
+    patient.user.is_enabled = True
+    assert_fresh(session, patient, step="account enabled")
+    assert patient.matchable
+    patient.user.email_verified_at = None
+    assert_fresh(session, patient, step="account unverified")
+    assert not patient.matchable
+    # A phone registration: no account, the consent recorded by the secretariat.
+    secretary = make_secretary(session)
+    patient.user_id = None
+    patient.consent_recorded_by_id = secretary.id
+    assert_fresh(session, patient, step="no account, recorded consent")
+    assert patient.matchable
+    patient.consent_recorded_by_id = None
+    assert_fresh(session, patient, step="no account, no recorded consent")
+    assert not patient.matchable
+
+
+def test_a_window_change_moves_the_masks_and_nothing_else(session):
+    patient = _matchable_patient(session)
+    other = _matchable_patient(session)
+    window = session.scalar(select(Availability).where(Availability.patient_id == patient.id))
+    steps = [
+        ("longer", lambda: setattr(window, "end_min", 720)),
+        ("other day", lambda: setattr(window, "weekday", 3)),
+        (
+            "one more",
+            lambda: session.add(
+                Availability(patient_id=patient.id, weekday=6, start_min=0, end_min=1440)
+            ),
+        ),
+        ("moved to another patient", lambda: setattr(window, "patient_id", other.id)),
+        ("deleted", lambda: session.delete(window)),
+    ]
+    for step, change in steps:
+        change()
+        with Statements(session) as sql:
+            session.flush()
+        assert_fresh(session, patient, other, step=step)
+        # The flags are not recomputed for a window.
+        assert not sql.mentioning("waitlist") and not sql.mentioning("users"), (step, sql.seen)
+    assert patient.avail_6 == (1 << 48) - 1 and patient.avail_0 == patient.avail_3 == 0
+    assert other.avail_0 and not other.avail_3
+
+
+def test_an_entry_change_moves_in_pool_and_a_practice_list_nothing(session):
+    practice = make_practice(session)
+    patient = _matchable_patient(session)
+    other = _matchable_patient(session)
+    pool = add_to_list(session, patient, None)
+    assert_fresh(session, patient, step="joined the pool")
+    assert patient.in_pool
+    for status in (EntryStatus.REMOVED, EntryStatus.ACTIVE):
+        pool.status = status
+        with Statements(session) as sql:
+            session.flush()
+        assert_fresh(session, patient, step=status)
+        assert patient.in_pool == (status == EntryStatus.ACTIVE)
+        assert not sql.mentioning("availability"), sql.seen
+    # An entry on a practice's list has no say in in_pool: no statement about the patient.
+    listed = add_to_list(session, patient, practice)
+    listed.status = EntryStatus.REMOVED
+    with Statements(session) as sql:
+        session.flush()
+    assert not sql.mentioning("patients"), sql.seen
+    assert_fresh(session, patient, step="practice entry removed")
+    # The pool entry moves to a practice's list, to another patient, back to the pool; gone.
+    pool.practice_id = make_practice(session).id
+    assert_fresh(session, patient, step="pool entry to a practice")
+    assert not patient.in_pool
+    listed.practice_id = None  # the other way round: now in the pool, but removed
+    assert_fresh(session, patient, step="removed practice entry to the pool")
+    assert not patient.in_pool
+    listed.status = EntryStatus.ACTIVE
+    assert_fresh(session, patient, step="removed pool entry active again")
+    assert patient.in_pool
+    listed.patient_id = other.id
+    assert_fresh(session, patient, other, step="pool entry to another patient")
+    assert other.in_pool and not patient.in_pool
+    session.delete(listed)
+    assert_fresh(session, patient, other, step="pool entry deleted")
+    assert not other.in_pool
+
+
+def test_a_bulk_writer_refreshes_the_groups_it_names(session):
+    patient = _matchable_patient(session)
+    add_to_list(session, patient, None)
+    session.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.patient_id == patient.id)
+        .values(status=EntryStatus.REMOVED)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(Availability.__table__.delete().where(Availability.patient_id == patient.id))
+    assert match_columns.refresh_match_columns(session, [patient.id], [match_columns.IN_POOL])
+    assert not patient.in_pool and patient.avail_0  # the masks wait for their own refresh
+    assert match_columns.refresh_match_columns(session, [patient.id], [match_columns.AVAIL])
+    assert_fresh(session, patient, step="bulk")
+    assert match_columns.refresh_match_columns(session, [patient.id]) == 0  # all fresh
+    with pytest.raises(ValueError):
+        match_columns.refresh_match_columns(session, [patient.id], ["avail_0"])
 
 
 # --- every writer ---------------------------------------------------------------------------------
