@@ -189,6 +189,18 @@ def test_the_columns_equal_the_old_joins_for_random_patients(session, specs, ses
                     entry.status = EntryStatus.REMOVED
             people.append(patient)
         assert_fresh(session, *people)
+        # The Python rule (patients.is_matchable, without a pause) says what the SQL wrote.
+        for p in people:
+            user = session.get(User, p.user_id) if p.user_id is not None else None
+            assert match_columns.is_matchable(
+                p.status,
+                p.consent_health_at,
+                p.consent_rules_at,
+                user is not None,
+                user is not None and user.email_verified_at is not None,
+                user is not None and bool(user.is_enabled),
+                p.consent_recorded_by_id,
+            ) == bool(match_columns.stored(session, [p.id])[p.id]["matchable"])
         # The availability filter on the masks: the windows cover every minute of every
         # half-hour the session touches.
         ids = [p.id for p in people]
