@@ -29,7 +29,7 @@ from ptmatch.domain import access, audit, matching
 from ptmatch.domain import filters as hard
 from ptmatch.domain.access import pseudonym_of
 from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound
-from ptmatch.domain.paging import Page
+from ptmatch.domain.paging import Page, count_at_most, count_cap, paginate
 from ptmatch.domain.practices import get_active_therapist
 from ptmatch.models import (
     Availability,
@@ -366,12 +366,6 @@ def _joined(query, conds: list, *, count: bool = False, user: bool = False):
     return query.where(*conds)
 
 
-def _paginate(total: int, page: int, per_page: int) -> tuple[int, int]:
-    pages = max(1, math.ceil(total / per_page))
-    page = min(max(1, page), pages)
-    return page, (page - 1) * per_page
-
-
 # --- the practice's own list ---------------------------------------------------------------------
 
 
@@ -399,8 +393,12 @@ def list_waitlist(
     if filters.via_link:
         conds.append(WaitlistEntry.via_practice_link.is_(True))
 
-    total = session.scalar(_joined(select(func.count()), conds, count=True)) or 0
-    page, offset = _paginate(total, page, per_page)
+    # Counted only up to a cap: a common word matches thousands of entries, and an exact
+    # count would visit every one of them for the "more than N entries" the page shows.
+    cap = count_cap(page, per_page)
+    counted = count_at_most(session, _joined(select(WaitlistEntry.id), conds, count=True), cap)
+    total, capped = min(counted, cap), counted > cap
+    page, offset = paginate(total, page, per_page, capped=capped)
     if filters.sort == "priority":
         order = (WaitlistEntry.priority.desc(), WaitlistEntry.added_at, WaitlistEntry.id)
     else:
@@ -458,7 +456,7 @@ def list_waitlist(
             practice_id=therapist.practice_id,
             patient_ids=[r.patient_id for r in rows],
         )
-    return Page(items=rows, total=total, page=page, per_page=per_page)
+    return Page(items=rows, total=total, page=page, per_page=per_page, capped=capped)
 
 
 # --- the regional pool ---------------------------------------------------------------------------
@@ -543,7 +541,7 @@ def list_pool(
     conds, dist2, (lat0, lon0) = _pool_conditions(now, therapist, filters)
 
     total = session.scalar(_joined(select(func.count()), conds, count=True, user=True)) or 0
-    page, offset = _paginate(total, page, per_page)
+    page, offset = paginate(total, page, per_page)
     if filters.sort == "distance":
         # Unknown locations last on both engines (NULL ordering differs between them).
         order = (
