@@ -49,10 +49,10 @@ def count_at_most(session: Session, stmt: Select, cap: int) -> int:
     return session.scalar(select(func.count()).select_from(limited)) or 0
 
 
-def count_cap(page: int, per_page: int, cap: int = COUNT_CAP) -> int:
-    """The cap of a count for `page`: at least up to the end of that page, so that a capped
-    count still shows the page's rows and a next page."""
-    return max(cap, page * per_page)
+def count_cap(page: int, per_page: int) -> int:
+    """The cap of a count for `page`: COUNT_CAP, or up to the end of a page further on, so
+    that a capped list has the page's rows and a next page."""
+    return max(COUNT_CAP, page * per_page)
 
 
 def paginate(total: int, page: int, per_page: int, *, capped: bool = False) -> tuple[int, int]:

@@ -57,6 +57,7 @@ EARTH_RADIUS_KM = 6371.0
 POOL_MAX_KM = 300  # no patient's radius reaches further (the forms allow 1-300 km)
 PER_PAGE = 25
 MAX_QUERY_TERMS = 5
+FTS_RARE = 200  # SQLite: a word in at most this many intake texts leads the list query
 
 LIST_SORTS = ("waiting", "priority", "deadline")
 POOL_SORTS = ("waiting", "distance", "deadline")
@@ -291,20 +292,29 @@ def _shared_conditions(f: Filters, therapist: Therapist, today: dt.date) -> list
     return conds
 
 
-def _text_condition(dialect: str, term: str):
-    """The intake text contains `term` (case-insensitive), asked so that an index answers:
+def _text_condition(session: Session, dialect: str, term: str) -> tuple:
+    """(condition, by_patient): the intake text contains `term` (case-insensitive), asked so
+    that an index answers:
     ILIKE on PostgreSQL (the pg_trgm GIN index), MATCH on SQLite's FTS5 trigram table for
-    terms of three characters or more (ptmatch.models.search); LIKE otherwise."""
+    terms of three characters or more (ptmatch.models.search); LIKE otherwise.
+
+    On SQLite a rare word's few patients are looked up first and lead the query; a common
+    word (more than FTS_RARE texts) is checked row by row while the list is read in its
+    order, which finds a page after a few dozen rows instead of reading all the matches.
+    `by_patient`: the query should start from those patients (SQLite's statistics know only
+    the average list, and a long list would be read to its end for a few rows)."""
     if dialect == "postgresql":
         escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return PatientClinical.description.ilike(f"%{escaped}%", escape="\\")
+        return PatientClinical.description.ilike(f"%{escaped}%", escape="\\"), False
     if dialect == "sqlite" and len(term) >= search.FTS_MIN_TERM:
-        return PatientClinical.patient_id.in_(
-            select(search.fts.c.rowid).where(
-                search.fts.c[search.FTS_TABLE].match(search.fts_phrase(term))
-            )
+        matches = select(search.fts.c.rowid).where(
+            search.fts.c[search.FTS_TABLE].match(search.fts_phrase(term))
         )
-    return PatientClinical.description.icontains(term, autoescape=True)
+        rare = session.scalars(matches.limit(FTS_RARE + 1)).all()
+        if len(rare) <= FTS_RARE:
+            return WaitlistEntry.patient_id.in_(rare), bool(rare)
+        return PatientClinical.patient_id.in_(matches), False
+    return PatientClinical.description.icontains(term, autoescape=True), False
 
 
 def deadline_within(today: dt.date, days: int):
@@ -379,15 +389,19 @@ def list_waitlist(
 ) -> Page:
     """One page of the practice's active waitlist, filtered and sorted in SQL; audited once."""
     today = local_today(now)
+    dialect = session.get_bind().dialect.name
+    texts = [_text_condition(session, dialect, t) for t in filters.q.split()[:MAX_QUERY_TERMS]]
+    practice = WaitlistEntry.practice_id
+    if any(by_patient for _cond, by_patient in texts):
+        # "+ 0" keeps SQLite off the list's index, so the rare word's patients lead.
+        practice = practice + 0
     conds = [
-        WaitlistEntry.practice_id == therapist.practice_id,
+        practice == therapist.practice_id,
         WaitlistEntry.status == EntryStatus.ACTIVE,
         Patient.status != PatientStatus.DELETED,
         *_shared_conditions(filters, therapist, today),
+        *(cond for cond, _by_patient in texts),
     ]
-    dialect = session.get_bind().dialect.name
-    for term in filters.q.split()[:MAX_QUERY_TERMS]:
-        conds.append(_text_condition(dialect, term))
     if filters.urgent:
         conds.append(PatientClinical.urgent.is_(True))
     if filters.via_link:
