@@ -29,7 +29,7 @@ from ptmatch.domain import access, audit, matching
 from ptmatch.domain import filters as hard
 from ptmatch.domain.access import pseudonym_of
 from ptmatch.domain.errors import InvalidInput, NotAllowed, NotFound
-from ptmatch.domain.paging import Page
+from ptmatch.domain.paging import Page, count_at_most, count_cap, paginate
 from ptmatch.domain.practices import get_active_therapist
 from ptmatch.models import (
     Availability,
@@ -57,6 +57,7 @@ EARTH_RADIUS_KM = 6371.0
 POOL_MAX_KM = 300  # no patient's radius reaches further (the forms allow 1-300 km)
 PER_PAGE = 25
 MAX_QUERY_TERMS = 5
+FTS_RARE = 200  # SQLite: a word in at most this many intake texts leads the list query
 
 LIST_SORTS = ("waiting", "priority", "deadline")
 POOL_SORTS = ("waiting", "distance", "deadline")
@@ -291,20 +292,29 @@ def _shared_conditions(f: Filters, therapist: Therapist, today: dt.date) -> list
     return conds
 
 
-def _text_condition(dialect: str, term: str):
-    """The intake text contains `term` (case-insensitive), asked so that an index answers:
+def _text_condition(session: Session, dialect: str, term: str) -> tuple:
+    """(condition, by_patient): the intake text contains `term` (case-insensitive), asked so
+    that an index answers:
     ILIKE on PostgreSQL (the pg_trgm GIN index), MATCH on SQLite's FTS5 trigram table for
-    terms of three characters or more (ptmatch.models.search); LIKE otherwise."""
+    terms of three characters or more (ptmatch.models.search); LIKE otherwise.
+
+    On SQLite a rare word's few patients are looked up first and lead the query; a common
+    word (more than FTS_RARE texts) is checked row by row while the list is read in its
+    order, which finds a page after a few dozen rows instead of reading all the matches.
+    `by_patient`: the query should start from those patients (SQLite's statistics know only
+    the average list, and a long list would be read to its end for a few rows)."""
     if dialect == "postgresql":
         escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return PatientClinical.description.ilike(f"%{escaped}%", escape="\\")
+        return PatientClinical.description.ilike(f"%{escaped}%", escape="\\"), False
     if dialect == "sqlite" and len(term) >= search.FTS_MIN_TERM:
-        return PatientClinical.patient_id.in_(
-            select(search.fts.c.rowid).where(
-                search.fts.c[search.FTS_TABLE].match(search.fts_phrase(term))
-            )
+        matches = select(search.fts.c.rowid).where(
+            search.fts.c[search.FTS_TABLE].match(search.fts_phrase(term))
         )
-    return PatientClinical.description.icontains(term, autoescape=True)
+        rare = session.scalars(matches.limit(FTS_RARE + 1)).all()
+        if len(rare) <= FTS_RARE:
+            return WaitlistEntry.patient_id.in_(rare), bool(rare)
+        return PatientClinical.patient_id.in_(matches), False
+    return PatientClinical.description.icontains(term, autoescape=True), False
 
 
 def deadline_within(today: dt.date, days: int):
@@ -366,12 +376,6 @@ def _joined(query, conds: list, *, count: bool = False, user: bool = False):
     return query.where(*conds)
 
 
-def _paginate(total: int, page: int, per_page: int) -> tuple[int, int]:
-    pages = max(1, math.ceil(total / per_page))
-    page = min(max(1, page), pages)
-    return page, (page - 1) * per_page
-
-
 # --- the practice's own list ---------------------------------------------------------------------
 
 
@@ -385,22 +389,30 @@ def list_waitlist(
 ) -> Page:
     """One page of the practice's active waitlist, filtered and sorted in SQL; audited once."""
     today = local_today(now)
+    dialect = session.get_bind().dialect.name
+    texts = [_text_condition(session, dialect, t) for t in filters.q.split()[:MAX_QUERY_TERMS]]
+    practice = WaitlistEntry.practice_id
+    if any(by_patient for _cond, by_patient in texts):
+        # "+ 0" keeps SQLite off the list's index, so the rare word's patients lead.
+        practice = practice + 0
     conds = [
-        WaitlistEntry.practice_id == therapist.practice_id,
+        practice == therapist.practice_id,
         WaitlistEntry.status == EntryStatus.ACTIVE,
         Patient.status != PatientStatus.DELETED,
         *_shared_conditions(filters, therapist, today),
+        *(cond for cond, _by_patient in texts),
     ]
-    dialect = session.get_bind().dialect.name
-    for term in filters.q.split()[:MAX_QUERY_TERMS]:
-        conds.append(_text_condition(dialect, term))
     if filters.urgent:
         conds.append(PatientClinical.urgent.is_(True))
     if filters.via_link:
         conds.append(WaitlistEntry.via_practice_link.is_(True))
 
-    total = session.scalar(_joined(select(func.count()), conds, count=True)) or 0
-    page, offset = _paginate(total, page, per_page)
+    # Counted only up to a cap: a common word matches thousands of entries, and an exact
+    # count would visit every one of them for the "more than N entries" the page shows.
+    cap = count_cap(page, per_page)
+    counted = count_at_most(session, _joined(select(WaitlistEntry.id), conds, count=True), cap)
+    total, capped = min(counted, cap), counted > cap
+    page, offset = paginate(total, page, per_page, capped=capped)
     if filters.sort == "priority":
         order = (WaitlistEntry.priority.desc(), WaitlistEntry.added_at, WaitlistEntry.id)
     else:
@@ -458,7 +470,7 @@ def list_waitlist(
             practice_id=therapist.practice_id,
             patient_ids=[r.patient_id for r in rows],
         )
-    return Page(items=rows, total=total, page=page, per_page=per_page)
+    return Page(items=rows, total=total, page=page, per_page=per_page, capped=capped)
 
 
 # --- the regional pool ---------------------------------------------------------------------------
@@ -543,7 +555,7 @@ def list_pool(
     conds, dist2, (lat0, lon0) = _pool_conditions(now, therapist, filters)
 
     total = session.scalar(_joined(select(func.count()), conds, count=True, user=True)) or 0
-    page, offset = _paginate(total, page, per_page)
+    page, offset = paginate(total, page, per_page)
     if filters.sort == "distance":
         # Unknown locations last on both engines (NULL ordering differs between them).
         order = (

@@ -35,7 +35,9 @@ class WaitlistEntry(Base):
     __tablename__ = "waitlist_entries"
     __table_args__ = (
         UniqueConstraint("patient_id", "practice_id"),
-        Index("ix_waitlist_practice_status_added", "practice_id", "status", "added_at"),
+        # The practice's list in its default order (ORDER BY added_at, id), so a page is read
+        # from the index in order and stops after its rows (issue 17).
+        Index("ix_waitlist_practice_status_added", "practice_id", "status", "added_at", "id"),
         Index("ix_waitlist_patient_status", "patient_id", "status"),
     )
 
@@ -60,3 +62,14 @@ class WaitlistEntry(Base):
     @property
     def is_pool(self) -> bool:
         return self.practice_id is None
+
+
+# The list sorted by priority: ORDER BY priority DESC, added_at, id (workbench.list_waitlist).
+Index(
+    "ix_waitlist_practice_status_priority",
+    WaitlistEntry.practice_id,
+    WaitlistEntry.status,
+    WaitlistEntry.priority.desc(),
+    WaitlistEntry.added_at,
+    WaitlistEntry.id,
+)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-05 14:13:37.806334
+Create Date: 2026-12-06 00:02:46.715487
 """
 
 from alembic import op
@@ -781,7 +781,14 @@ def upgrade() -> None:
     with op.batch_alter_table("waitlist_entries", schema=None) as batch_op:
         batch_op.create_index("ix_waitlist_patient_status", ["patient_id", "status"], unique=False)
         batch_op.create_index(
-            "ix_waitlist_practice_status_added", ["practice_id", "status", "added_at"], unique=False
+            "ix_waitlist_practice_status_added",
+            ["practice_id", "status", "added_at", "id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_waitlist_practice_status_priority",
+            ["practice_id", "status", sa.literal_column("priority DESC"), "added_at", "id"],
+            unique=False,
         )
 
     op.create_table(
@@ -1298,6 +1305,7 @@ def downgrade() -> None:
 
     op.drop_table("webhook_deliveries")
     with op.batch_alter_table("waitlist_entries", schema=None) as batch_op:
+        batch_op.drop_index("ix_waitlist_practice_status_priority")
         batch_op.drop_index("ix_waitlist_practice_status_added")
         batch_op.drop_index("ix_waitlist_patient_status")
 
