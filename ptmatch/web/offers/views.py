@@ -126,6 +126,12 @@ def token_offer(token: str):
     db = get_session()
     if request.method == "POST" and not begin_write_unless(db, lambda: _taken_now(token)):
         return _taken()  # the slot went to someone else while this answer waited for the lock
+    return _answer_or_show(db, token)
+
+
+def _answer_or_show(db, token: str):
+    """The full path of a token page: the offer through the ORM, then the answer (POST) or
+    the page of its state."""
     now = clock.now()
     offer = offers.get_offer_by_token(db, token)
     user = current_db_user()
