@@ -196,8 +196,14 @@ def _begin_write_unless(conn, pointless) -> None:
 
 def read_only(engine: Engine) -> Engine:
     """The same engine (and pool) whose transactions say they only read: a deferred BEGIN
-    on SQLite, nothing different on PostgreSQL."""
-    return engine.execution_options(**{READ_ONLY: True})
+    on SQLite; on PostgreSQL no transaction at all (autocommit). PostgreSQL runs READ
+    COMMITTED, where every statement sees a snapshot of its own inside a transaction as
+    much as outside, so a reader loses nothing and saves the BEGIN and COMMIT round trips
+    (an offer page: two round trips instead of four, the pool's ping included)."""
+    options: dict = {READ_ONLY: True}
+    if not is_sqlite(engine):
+        options["isolation_level"] = "AUTOCOMMIT"
+    return engine.execution_options(**options)
 
 
 def make_session_factory(engine: Engine, settings: Settings) -> sessionmaker[Session]:

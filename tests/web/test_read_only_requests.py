@@ -76,6 +76,34 @@ def test_the_offer_page_get_opens_a_deferred_transaction_and_the_post_an_immedia
     assert "BEGIN IMMEDIATE" in begins
 
 
+def _transaction_states(app):
+    """PostgreSQL: the connection's transaction status after every statement."""
+    seen: list[str] = []
+
+    def hook(_conn, cursor, *_):
+        seen.append(cursor.connection.info.transaction_status.name)
+
+    event.listen(app.extensions["ptmatch_engine"], "after_cursor_execute", hook)
+    return seen
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_page_and_the_answers_first_look_run_outside_a_transaction(
+    app, client, offered
+):
+    """Autocommit: no BEGIN and no COMMIT round trip for what only reads; the answer itself
+    still writes in a transaction."""
+    states = _transaction_states(app)
+    page = client.get(f"/o/{TOKEN}")
+    assert page.status_code == 200
+    assert states and set(states) == {"IDLE"}
+    states.clear()
+    answer = client.post(f"/o/{TOKEN}", data={"answer": "decline"})
+    assert answer.status_code == 200
+    assert states[0] == "IDLE"  # the look in the read-only session
+    assert "INTRANS" in states  # the decline, written in a transaction
+
+
 def test_the_offer_page_is_served_while_another_connection_holds_the_write_lock(
     app, client, offered, database_url
 ):
